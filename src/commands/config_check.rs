@@ -1,0 +1,252 @@
+//! `config check`: the resolved routing table of a valid config, as tables or JSON.
+
+use serde_json::{Value, json};
+
+use crate::config::{Config, Deployment, StateStoreSettings};
+use crate::render::{Output, Table, Tone};
+
+/// Prints the routing table of `config` (the config is already validated).
+pub fn run(config: &Config, output: Output) {
+    if output.is_json() {
+        output.json(&to_json(config));
+        return;
+    }
+    output.line(&output.paint(
+        &format!("✔ {} is valid", config.source.display()),
+        Tone::Good,
+    ));
+    output.line("");
+    output.table(&deployments_table(config));
+    output.line("");
+    output.table(&fallbacks_table(config));
+    if !config.gateway.consumers.is_empty() {
+        output.line("");
+        output.table(&consumers_table(config));
+    }
+    output.line("");
+    output.table(&settings_table(config));
+}
+
+fn or_dash<T: ToString>(value: Option<T>) -> String {
+    value.map_or_else(|| "-".to_string(), |v| v.to_string())
+}
+
+fn deployments_table(config: &Config) -> Table {
+    let mut table = Table::new([
+        "Group",
+        "Deployment",
+        "Provider",
+        "Model",
+        "Profile",
+        "Region",
+        "RPM",
+        "TPM",
+        "Weight",
+    ])
+    .titled("Model groups and deployments");
+    for group in &config.groups {
+        for d in &group.deployments {
+            table.row([
+                group.name.clone(),
+                d.id.clone(),
+                d.provider.to_string(),
+                d.model.clone(),
+                profile_of(config, d),
+                region_of(config, d),
+                or_dash(d.rpm),
+                or_dash(d.tpm),
+                or_dash(d.weight),
+            ]);
+        }
+    }
+    table
+}
+
+fn profile_of(config: &Config, d: &Deployment) -> String {
+    match d.provider {
+        crate::config::ProviderKind::Bedrock => d
+            .profile
+            .clone()
+            .or_else(|| config.aws.primary_profile().map(str::to_string))
+            .unwrap_or_else(|| "(default chain)".into()),
+        crate::config::ProviderKind::OpenAi => d.api_base.clone().unwrap_or_default(),
+    }
+}
+
+fn region_of(config: &Config, d: &Deployment) -> String {
+    match d.provider {
+        crate::config::ProviderKind::Bedrock => d
+            .region
+            .clone()
+            .unwrap_or_else(|| config.aws.region.clone()),
+        crate::config::ProviderKind::OpenAi => "-".into(),
+    }
+}
+
+fn fallbacks_table(config: &Config) -> Table {
+    let mut table = Table::new([
+        "Group",
+        "Falls back to (in order)",
+        "On context-window errors",
+    ])
+    .titled("Fallback chains");
+    for group in &config.groups {
+        let mut chain: Vec<String> = config.router.fallbacks_for(&group.name).to_vec();
+        for d in &config.router.default_fallbacks {
+            if !chain.contains(d) && *d != group.name {
+                chain.push(d.clone());
+            }
+        }
+        let context = config.router.context_window_fallbacks_for(&group.name);
+        table.row([
+            group.name.clone(),
+            if chain.is_empty() {
+                "-".into()
+            } else {
+                chain.join(" → ")
+            },
+            if context.is_empty() {
+                "-".into()
+            } else {
+                context.join(" → ")
+            },
+        ]);
+    }
+    table
+}
+
+fn consumers_table(config: &Config) -> Table {
+    let mut table =
+        Table::new(["Consumer", "Tier", "RPM", "TPM", "Parallel", "Models"]).titled("Consumers");
+    for c in &config.gateway.consumers {
+        table.row([
+            c.name.clone(),
+            c.tier.clone().unwrap_or_else(|| "-".into()),
+            or_dash(c.rpm_limit),
+            or_dash(c.tpm_limit),
+            or_dash(c.max_parallel_requests),
+            if c.models.is_empty() {
+                "all".into()
+            } else {
+                c.models.join(", ")
+            },
+        ]);
+    }
+    table
+}
+
+fn settings_table(config: &Config) -> Table {
+    let r = &config.router;
+    let mut table = Table::new(["Setting", "Value"]).titled("Routing");
+    let rows = [
+        ("routing strategy", r.strategy.as_str().to_string()),
+        ("pre-call checks", r.pre_call_checks.to_string()),
+        ("retries", r.num_retries.to_string()),
+        (
+            "cooldown",
+            format!(
+                "{}s after a 429 or {} failures",
+                r.cooldown_time.as_secs_f64(),
+                r.allowed_fails + 1
+            ),
+        ),
+        ("request timeout", format!("{}s", r.timeout.as_secs_f64())),
+        ("state store", state_label(&r.state)),
+        (
+            "listen",
+            format!("{}:{}", config.gateway.host, config.gateway.port),
+        ),
+        ("auth", auth_label(config)),
+    ];
+    for (k, v) in rows {
+        table.row([k.to_string(), v]);
+    }
+    table
+}
+
+fn state_label(state: &StateStoreSettings) -> String {
+    match state {
+        StateStoreSettings::Memory => "memory (this process)".into(),
+        StateStoreSettings::Redis(r) => format!(
+            "redis (prefix {:?}, timeout {} ms)",
+            r.key_prefix,
+            r.timeout.as_millis()
+        ),
+    }
+}
+
+fn auth_label(config: &Config) -> String {
+    let g = &config.gateway;
+    match (g.master_key.is_some(), g.consumers.len()) {
+        (false, 0) => "open (no master_key, no consumers)".into(),
+        (true, n) => format!("master key + {n} consumer key(s)"),
+        (false, n) => format!("{n} consumer key(s)"),
+    }
+}
+
+/// The same figures as the tables, as one JSON document (keys are never printed).
+pub fn to_json(config: &Config) -> Value {
+    let groups: Vec<Value> = config
+        .groups
+        .iter()
+        .map(|g| {
+            json!({
+                "name": g.name,
+                "deployments": g.deployments.iter().map(|d| json!({
+                    "id": d.id,
+                    "provider": d.provider.as_str(),
+                    "model": d.model,
+                    "profile": d.profile,
+                    "region": d.region,
+                    "api_base": d.api_base,
+                    "rpm": d.rpm,
+                    "tpm": d.tpm,
+                    "weight": d.weight,
+                    "timeout_s": d.timeout.map(|t| t.as_secs_f64()),
+                })).collect::<Vec<_>>(),
+                "fallbacks": config.router.fallbacks_for(&g.name),
+                "context_window_fallbacks": config.router.context_window_fallbacks_for(&g.name),
+            })
+        })
+        .collect();
+    let r = &config.router;
+    json!({
+        "valid": true,
+        "source": config.source.display().to_string(),
+        "ignored_litellm_keys": config.ignored_keys,
+        "aws": {
+            "profiles": config.aws.profiles,
+            "region": config.aws.region,
+            "log_group": config.aws.log_group,
+            "endpoint_url": config.aws.endpoint_url,
+        },
+        "cris": {"model_id": config.cris.model_id},
+        "gateway": {
+            "host": config.gateway.host,
+            "port": config.gateway.port,
+            "master_key_set": config.gateway.master_key.is_some(),
+            "drop_params": config.gateway.drop_params,
+            "max_body_bytes": config.gateway.max_body_bytes,
+        },
+        "groups": groups,
+        "consumers": config.gateway.consumers.iter().map(|c| json!({
+            "name": c.name,
+            "tier": c.tier,
+            "rpm_limit": c.rpm_limit,
+            "tpm_limit": c.tpm_limit,
+            "max_parallel_requests": c.max_parallel_requests,
+            "models": c.models,
+        })).collect::<Vec<_>>(),
+        "router": {
+            "routing_strategy": r.strategy.as_str(),
+            "enable_pre_call_checks": r.pre_call_checks,
+            "num_retries": r.num_retries,
+            "retry_after_s": r.retry_after.as_secs_f64(),
+            "allowed_fails": r.allowed_fails,
+            "cooldown_time_s": r.cooldown_time.as_secs_f64(),
+            "timeout_s": r.timeout.as_secs_f64(),
+            "default_fallbacks": r.default_fallbacks,
+            "state_store": r.state.kind(),
+        },
+    })
+}

@@ -1,0 +1,115 @@
+//! Runs the command the command line names, and maps failures to exit codes
+//! (0 success, 1 runtime failure, 2 bad usage or config).
+
+mod config_check;
+
+use std::process::ExitCode;
+
+use crate::cli::{Cli, Command, ConfigCommand, GatewayCommand, SandboxCommand};
+use crate::config::{self, Config, ConfigError};
+use crate::render::Output;
+
+/// Why a command failed, which decides the exit code.
+#[derive(Debug, thiserror::Error)]
+pub enum CommandError {
+    /// Bad usage or config: exit 2.
+    #[error("{0}")]
+    Config(#[from] ConfigError),
+    /// Something failed at run time: exit 1. The message says what to check.
+    #[error("{0:#}")]
+    Runtime(#[from] anyhow::Error),
+}
+
+impl CommandError {
+    /// The process exit code for this failure.
+    pub fn exit_code(&self) -> ExitCode {
+        match self {
+            CommandError::Config(_) => ExitCode::from(2),
+            CommandError::Runtime(_) => ExitCode::from(1),
+        }
+    }
+}
+
+/// Runs `cli` to completion.
+pub fn run(cli: Cli) -> Result<(), CommandError> {
+    init_logging(cli.verbose);
+    let output = Output::new(cli.json, cli.no_color);
+    let config = config::resolve(cli.config.as_deref())?;
+    warn_ignored_keys(&config);
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| anyhow::anyhow!("cannot start the async runtime: {e}"))?;
+    match cli.command {
+        Command::Config(ConfigCommand::Check) => {
+            config_check::run(&config, output);
+            Ok(())
+        }
+        Command::Gateway(GatewayCommand::Serve(args)) => runtime
+            .block_on(gateway_serve(config, args))
+            .map_err(CommandError::Runtime),
+        Command::Sandbox(SandboxCommand::Serve(args)) => runtime
+            .block_on(crate::sandbox::serve(
+                config.sandbox.clone(),
+                &args.host,
+                args.port,
+                args.aws_config_dir,
+            ))
+            .map_err(CommandError::Runtime),
+    }
+}
+
+async fn gateway_serve(config: Config, args: crate::cli::GatewayServeArgs) -> anyhow::Result<()> {
+    let config = std::sync::Arc::new(config);
+    let host = args.host.unwrap_or_else(|| config.gateway.host.clone());
+    let port = args.port.unwrap_or(config.gateway.port);
+    if args.sandbox {
+        let sandbox = crate::sandbox::start(config.sandbox.clone(), "127.0.0.1:0".parse()?).await?;
+        println!("Sandbox (in-process) at {}", sandbox.endpoint());
+        let clients = sandbox_clients(&config, &sandbox.endpoint());
+        crate::gateway::serve(config, &clients, &host, port).await
+    } else {
+        let clients = crate::aws::Clients::new(&config.aws);
+        crate::gateway::serve(config, &clients, &host, port).await
+    }
+}
+
+/// AWS clients that sign with the sandbox accounts' static keys and call `endpoint`.
+pub fn sandbox_clients(config: &Config, endpoint: &str) -> crate::aws::Clients {
+    let profiles = config
+        .sandbox
+        .accounts
+        .iter()
+        .map(|a| crate::aws::StaticProfile {
+            profile: a.profile.clone(),
+            access_key_id: a.access_key_id.clone(),
+            secret_access_key: a.secret_access_key.clone(),
+        })
+        .collect();
+    crate::aws::Clients::sandbox(&config.aws, endpoint, profiles)
+}
+
+fn warn_ignored_keys(config: &Config) {
+    if !config.ignored_keys.is_empty() {
+        eprintln!(
+            "warning: these LiteLLM settings are not implemented here and are ignored: {}",
+            config.ignored_keys.join(", ")
+        );
+    }
+}
+
+fn init_logging(verbose: u8) {
+    let default = match verbose {
+        0 => "warn",
+        1 => "info,resilient_llm=info",
+        2 => "info,resilient_llm=debug",
+        _ => "debug,resilient_llm=trace",
+    };
+    let filter = tracing_subscriber::EnvFilter::try_from_env("RUST_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_target(false)
+        .try_init();
+}

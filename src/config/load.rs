@@ -1,0 +1,120 @@
+//! The loading pipeline: text → YAML value → raw types → validated [`Config`].
+
+use std::path::{Path, PathBuf};
+
+use super::error::{ConfigError, Invalid, describe_serde_error};
+use super::lines::LineIndex;
+use super::litellm::did_you_mean;
+use super::model::Config;
+use super::raw::RawConfig;
+use super::sandbox::SandboxSettings;
+use super::validate::validate;
+use super::yaml;
+
+/// The default config shipped with the binary, used when no config file exists at the
+/// default path, so the demos run from anywhere.
+pub const DEFAULT_CONFIG: &str = include_str!("../../config/config.yaml");
+
+/// Where the default config lives relative to the working directory.
+pub const DEFAULT_CONFIG_PATH: &str = "config/config.yaml";
+
+/// Reads and validates the config at `path`, resolving `os.environ/` from the process.
+pub fn load(path: &Path) -> Result<Config, ConfigError> {
+    let text = std::fs::read_to_string(path).map_err(|e| ConfigError {
+        file: path.to_path_buf(),
+        line: None,
+        path: String::new(),
+        message: format!("cannot read the config file: {e}"),
+    })?;
+    load_str(&text, path, &|name| std::env::var(name).ok())
+}
+
+/// Validates config `text` as if read from `source`, with `env` for `os.environ/` values.
+pub fn load_str(
+    text: &str,
+    source: &Path,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> Result<Config, ConfigError> {
+    let lines = LineIndex::build(text);
+    let locate = |path: String, line: Option<usize>, message: String| ConfigError {
+        file: source.to_path_buf(),
+        line: line.or_else(|| lines.line_of(&path)),
+        path,
+        message,
+    };
+
+    let mut value = yaml::parse(text).map_err(|i| locate(i.path, i.line, i.message))?;
+    yaml::drop_extension_keys(&mut value);
+    let ignored_keys = yaml::take_unimplemented_litellm_keys(&mut value);
+    yaml::resolve_env(&mut value, env).map_err(|i| locate(i.path, i.line, i.message))?;
+
+    let mut raw: RawConfig = serde_path_to_error::deserialize(value).map_err(|e| {
+        let path = e.path().to_string();
+        let path = if path == "." { String::new() } else { path };
+        let (path, message) = explain(path, &e.inner().to_string());
+        locate(path, None, message)
+    })?;
+
+    let sandbox = SandboxSettings::from_raw(std::mem::take(&mut raw.sandbox)).map_err(|e| {
+        let path = if e.path.is_empty() {
+            "sandbox".to_string()
+        } else {
+            format!("sandbox.{}", e.path)
+        };
+        locate(path, None, e.message)
+    })?;
+    validate(raw, source, sandbox, ignored_keys)
+        .map_err(|Invalid { path, message }| locate(path, None, message))
+}
+
+/// Turns serde's message into ours; unknown keys get the key in the path and a hint.
+fn explain(path: String, message: &str) -> (String, String) {
+    if let Some(rest) = message.strip_prefix("unknown field `") {
+        if let Some((key, expected)) = rest.split_once('`') {
+            let expected: Vec<&str> = expected.split('`').skip(1).step_by(2).collect();
+            let key_path = if path.ends_with(key) {
+                path
+            } else if path.is_empty() {
+                key.to_string()
+            } else {
+                format!("{path}.{key}")
+            };
+            let hint = match did_you_mean(key, &expected) {
+                Some(close) => format!(" (did you mean `{close}`?)"),
+                None if expected.is_empty() => String::new(),
+                None => format!("; expected one of: {}", expected.join(", ")),
+            };
+            return (key_path, format!("unknown key `{key}`{hint}"));
+        }
+    }
+    if let Some(rest) = message.strip_prefix("missing field `") {
+        let key = rest.split('`').next().unwrap_or(rest);
+        let key_path = if path.is_empty() {
+            key.to_string()
+        } else {
+            format!("{path}.{key}")
+        };
+        return (key_path, "this key is required".to_string());
+    }
+    (path, describe_serde_error(message))
+}
+
+/// Resolves which config file to use: an explicit path must exist; the default path may be
+/// missing, in which case the built-in default config is used.
+pub fn resolve(explicit: Option<&Path>) -> Result<Config, ConfigError> {
+    match explicit {
+        Some(path) => load(path),
+        None => {
+            let path = PathBuf::from(DEFAULT_CONFIG_PATH);
+            if path.exists() {
+                load(&path)
+            } else {
+                load_str(
+                    DEFAULT_CONFIG,
+                    Path::new("(built-in default config)"),
+                    &|name| std::env::var(name).ok(),
+                )
+            }
+        }
+    }
+}

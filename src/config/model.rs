@@ -1,0 +1,301 @@
+//! The validated runtime configuration: what every other module reads.
+//!
+//! These types are produced only by [`crate::config::load`]; they hold no serde
+//! attributes and no unresolved values (`os.environ/…` references are already resolved).
+
+use std::fmt;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use super::sandbox::SandboxSettings;
+
+/// The whole configuration, validated.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// The file it was read from (for messages).
+    pub source: PathBuf,
+    pub aws: AwsSettings,
+    pub gateway: GatewaySettings,
+    /// Model groups in the order the config first names them.
+    pub groups: Vec<ModelGroup>,
+    pub router: RouterSettings,
+    pub cris: CrisSettings,
+    pub sandbox: SandboxSettings,
+    /// Known LiteLLM keys that loaded but have no effect here, as key paths.
+    pub ignored_keys: Vec<String>,
+}
+
+impl Config {
+    /// The group called `name`, if any.
+    pub fn group(&self, name: &str) -> Option<&ModelGroup> {
+        self.groups.iter().find(|g| g.name == name)
+    }
+
+    /// Every deployment of every group, in config order.
+    pub fn deployments(&self) -> impl Iterator<Item = &Arc<Deployment>> {
+        self.groups.iter().flat_map(|g| g.deployments.iter())
+    }
+}
+
+/// The `aws` section: where the demos and the Bedrock deployments get their credentials.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AwsSettings {
+    /// Profiles for account sharding, primary first (`profile_name`, `secondary_profile_name`,
+    /// or `profiles`). Empty means the default credential chain.
+    pub profiles: Vec<String>,
+    /// The source Region (`region_name`).
+    pub region: String,
+    /// The CloudWatch log group holding Bedrock model-invocation logs.
+    pub log_group: String,
+    /// An endpoint override for every AWS client (a sandbox, a VPC endpoint).
+    pub endpoint_url: Option<String>,
+}
+
+impl AwsSettings {
+    /// The primary profile, if one is configured.
+    pub fn primary_profile(&self) -> Option<&str> {
+        self.profiles.first().map(String::as_str)
+    }
+}
+
+/// The `gateway` (alias `litellm`) section plus LiteLLM's `general_settings` and `litellm_settings`.
+#[derive(Debug, Clone)]
+pub struct GatewaySettings {
+    pub host: String,
+    pub port: u16,
+    /// Admits every request and every model.
+    pub master_key: Option<Secret>,
+    pub consumers: Vec<Consumer>,
+    /// Drop OpenAI parameters a provider cannot take instead of answering 400.
+    pub drop_params: bool,
+    /// Largest request body accepted; larger bodies get 413.
+    pub max_body_bytes: usize,
+}
+
+impl GatewaySettings {
+    /// Whether requests need a key at all.
+    pub fn requires_auth(&self) -> bool {
+        self.master_key.is_some() || !self.consumers.is_empty()
+    }
+}
+
+/// A caller with its own key and its own quotas.
+#[derive(Debug, Clone)]
+pub struct Consumer {
+    pub name: String,
+    pub key: Secret,
+    /// A free-form label shown by the demos (for example `noisy`, `normal`).
+    pub tier: Option<String>,
+    pub rpm_limit: Option<u32>,
+    pub tpm_limit: Option<u64>,
+    pub max_parallel_requests: Option<u32>,
+    /// Model groups this key may call; empty means all.
+    pub models: Vec<String>,
+}
+
+impl Consumer {
+    /// Whether this consumer may call the model group `group`.
+    pub fn may_use(&self, group: &str) -> bool {
+        self.models.is_empty() || self.models.iter().any(|m| m == group)
+    }
+}
+
+/// A named group of interchangeable deployments (LiteLLM's `model_name`).
+#[derive(Debug, Clone)]
+pub struct ModelGroup {
+    pub name: String,
+    pub deployments: Vec<Arc<Deployment>>,
+}
+
+/// Which kind of upstream a deployment talks to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ProviderKind {
+    /// Amazon Bedrock through the AWS SDK's Converse APIs (`bedrock/<model id>`).
+    Bedrock,
+    /// Any OpenAI-compatible server (`openai/<model>`).
+    OpenAi,
+}
+
+impl ProviderKind {
+    /// The prefix used in `litellm_params.model`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ProviderKind::Bedrock => "bedrock",
+            ProviderKind::OpenAi => "openai",
+        }
+    }
+}
+
+impl fmt::Display for ProviderKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// One upstream model endpoint with its own limits.
+#[derive(Debug, Clone)]
+pub struct Deployment {
+    /// Stable id: `model_info.id`, else `<group>-<index>` derived from its position.
+    pub id: String,
+    /// The model group it serves.
+    pub group: String,
+    pub provider: ProviderKind,
+    /// The upstream model id without the provider prefix
+    /// (`us.anthropic.claude-sonnet-4-6`, `llama3`).
+    pub model: String,
+    /// AWS profile (Bedrock only); `None` uses the `aws` section's primary profile.
+    pub profile: Option<String>,
+    /// AWS Region (Bedrock only); `None` uses the `aws` section's Region.
+    pub region: Option<String>,
+    /// Base URL of an OpenAI-compatible server (OpenAI only), or an endpoint override for Bedrock.
+    pub api_base: Option<String>,
+    pub api_key: Option<Secret>,
+    pub weight: Option<f64>,
+    pub rpm: Option<u32>,
+    pub tpm: Option<u64>,
+    /// Per-call timeout; `None` uses the router's.
+    pub timeout: Option<Duration>,
+    /// Largest prompt the model takes, in tokens, when known (for context-window fallbacks).
+    pub max_input_tokens: Option<u64>,
+}
+
+/// How the router picks among a group's healthy deployments.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RoutingStrategy {
+    SimpleShuffle,
+    LeastBusy,
+    UsageBased,
+    LatencyBased,
+}
+
+impl RoutingStrategy {
+    /// The LiteLLM name of the strategy.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RoutingStrategy::SimpleShuffle => "simple-shuffle",
+            RoutingStrategy::LeastBusy => "least-busy",
+            RoutingStrategy::UsageBased => "usage-based-routing",
+            RoutingStrategy::LatencyBased => "latency-based-routing",
+        }
+    }
+
+    /// Every strategy, for messages and hints.
+    pub const ALL: [RoutingStrategy; 4] = [
+        RoutingStrategy::SimpleShuffle,
+        RoutingStrategy::LeastBusy,
+        RoutingStrategy::UsageBased,
+        RoutingStrategy::LatencyBased,
+    ];
+}
+
+/// The `router_settings` section (plus `litellm_settings.num_retries` / `request_timeout`).
+#[derive(Debug, Clone)]
+pub struct RouterSettings {
+    pub strategy: RoutingStrategy,
+    /// Skip deployments over their limits or in cooldown before calling them.
+    pub pre_call_checks: bool,
+    pub num_retries: u32,
+    /// Base delay of the exponential backoff between retries.
+    pub retry_after: Duration,
+    /// Failures tolerated within `cooldown_time` before a deployment is cooled down.
+    pub allowed_fails: u32,
+    pub cooldown_time: Duration,
+    /// Per group: the groups to try, in order, when it has no deployment left.
+    pub fallbacks: Vec<(String, Vec<String>)>,
+    /// Per group: the groups to try on a context-window error.
+    pub context_window_fallbacks: Vec<(String, Vec<String>)>,
+    /// Tried after a group's own fallbacks.
+    pub default_fallbacks: Vec<String>,
+    /// Whole-request timeout (also the per-call default).
+    pub timeout: Duration,
+    pub state: StateStoreSettings,
+}
+
+impl RouterSettings {
+    /// The fallback groups configured for `group`, without the defaults.
+    pub fn fallbacks_for(&self, group: &str) -> &[String] {
+        lookup(&self.fallbacks, group)
+    }
+
+    /// The context-window fallback groups configured for `group`.
+    pub fn context_window_fallbacks_for(&self, group: &str) -> &[String] {
+        lookup(&self.context_window_fallbacks, group)
+    }
+}
+
+fn lookup<'a>(table: &'a [(String, Vec<String>)], group: &str) -> &'a [String] {
+    table
+        .iter()
+        .find(|(g, _)| g == group)
+        .map(|(_, v)| v.as_slice())
+        .unwrap_or(&[])
+}
+
+/// Where limit counters and cooldowns live.
+#[derive(Debug, Clone, PartialEq)]
+pub enum StateStoreSettings {
+    /// In this process (one replica).
+    Memory,
+    /// Shared by every replica through Redis.
+    Redis(RedisSettings),
+}
+
+impl StateStoreSettings {
+    /// A short name for tables and logs (`memory`, `redis`).
+    pub fn kind(&self) -> &'static str {
+        match self {
+            StateStoreSettings::Memory => "memory",
+            StateStoreSettings::Redis(_) => "redis",
+        }
+    }
+}
+
+/// Connection settings for the Redis state store.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RedisSettings {
+    /// `redis://` or `rediss://` URL, password included if any (never printed).
+    pub url: Secret,
+    /// Prepended to every key so several gateways can share one Redis.
+    pub key_prefix: String,
+    /// Timeout of each Redis call.
+    pub timeout: Duration,
+    /// Replicas expected in the fleet: local limits are divided by it while Redis is away.
+    pub expected_replicas: u32,
+}
+
+/// The `cris` section: what the cross-Region inference demo calls.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CrisSettings {
+    pub model_id: String,
+}
+
+/// A credential that never prints itself.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn new(value: impl Into<String>) -> Self {
+        Secret(value.into())
+    }
+
+    /// The secret itself; call only where it is used, never to log it.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+
+    /// Constant-time comparison with a presented key.
+    pub fn matches(&self, presented: &[u8]) -> bool {
+        use subtle::ConstantTimeEq;
+        let mine = self.0.as_bytes();
+        // Lengths are not secret-dependent enough to matter, but compare in constant
+        // time over equal-length inputs only, as `ct_eq` requires.
+        mine.len() == presented.len() && bool::from(mine.ct_eq(presented))
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Secret(***)")
+    }
+}

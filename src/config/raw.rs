@@ -1,0 +1,165 @@
+//! The config file as written: serde types that mirror the YAML, checked for unknown keys.
+//!
+//! Nothing here is validated beyond types; [`super::load`] turns these into the runtime
+//! types of [`super::model`].
+
+use serde::Deserialize;
+use serde_yaml::Value;
+
+use super::sandbox::RawSandbox;
+
+/// The whole file.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawConfig {
+    #[serde(default)]
+    pub aws: RawAws,
+    #[serde(default, alias = "litellm")]
+    pub gateway: RawGateway,
+    #[serde(default)]
+    pub model_list: Vec<RawModelEntry>,
+    #[serde(default)]
+    pub router_settings: RawRouterSettings,
+    #[serde(default)]
+    pub general_settings: RawGeneralSettings,
+    #[serde(default)]
+    pub litellm_settings: RawLitellmSettings,
+    #[serde(default)]
+    pub cris: Option<RawCris>,
+    #[serde(default)]
+    pub sandbox: RawSandbox,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawAws {
+    pub profile_name: Option<String>,
+    pub secondary_profile_name: Option<String>,
+    pub profiles: Option<Vec<String>>,
+    pub region_name: Option<String>,
+    pub bedrock_log_group_name: Option<String>,
+    pub endpoint_url: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawGateway {
+    pub host: Option<String>,
+    pub port: Option<PortValue>,
+    pub master_key: Option<String>,
+    #[serde(default)]
+    pub consumers: Vec<RawConsumer>,
+    pub drop_params: Option<bool>,
+    pub max_request_size_mb: Option<f64>,
+}
+
+/// A port written as a number or as a string (as `os.environ/` values are).
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+pub enum PortValue {
+    Number(i64),
+    Text(String),
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawConsumer {
+    pub name: String,
+    pub key: String,
+    #[serde(alias = "type")]
+    pub tier: Option<String>,
+    /// Free text for people reading the config; accepted, not used.
+    #[allow(dead_code)]
+    pub description: Option<String>,
+    pub rpm_limit: Option<u32>,
+    pub tpm_limit: Option<u64>,
+    pub max_parallel_requests: Option<u32>,
+    #[serde(default)]
+    pub models: Vec<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawModelEntry {
+    pub model_name: String,
+    pub litellm_params: RawLitellmParams,
+    #[serde(default)]
+    pub model_info: RawModelInfo,
+    pub rpm: Option<u32>,
+    pub tpm: Option<u64>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawLitellmParams {
+    pub model: String,
+    pub aws_region_name: Option<String>,
+    pub aws_profile_name: Option<String>,
+    /// LiteLLM's name for a Bedrock endpoint override.
+    pub aws_bedrock_runtime_endpoint: Option<String>,
+    pub aws_access_key_id: Option<String>,
+    pub aws_secret_access_key: Option<String>,
+    pub api_base: Option<String>,
+    pub api_key: Option<String>,
+    pub weight: Option<f64>,
+    pub rpm: Option<u32>,
+    pub tpm: Option<u64>,
+    /// Seconds.
+    pub timeout: Option<f64>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawModelInfo {
+    pub id: Option<String>,
+    pub max_input_tokens: Option<u64>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawRouterSettings {
+    pub routing_strategy: Option<String>,
+    pub enable_pre_call_checks: Option<bool>,
+    pub num_retries: Option<u32>,
+    /// Seconds.
+    pub retry_after: Option<f64>,
+    pub allowed_fails: Option<u32>,
+    /// Seconds.
+    pub cooldown_time: Option<f64>,
+    /// LiteLLM's list of single-key maps, or one map: checked by the loader.
+    pub fallbacks: Option<Value>,
+    pub context_window_fallbacks: Option<Value>,
+    pub default_fallbacks: Option<Vec<String>>,
+    /// Seconds.
+    pub timeout: Option<f64>,
+    pub redis_url: Option<String>,
+    pub redis_host: Option<String>,
+    pub redis_port: Option<PortValue>,
+    pub redis_password: Option<String>,
+    pub redis_key_prefix: Option<String>,
+    pub redis_timeout_ms: Option<u64>,
+    pub expected_replicas: Option<u32>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawGeneralSettings {
+    pub master_key: Option<String>,
+    pub max_request_size_mb: Option<f64>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawLitellmSettings {
+    pub drop_params: Option<bool>,
+    pub num_retries: Option<u32>,
+    /// Seconds.
+    pub request_timeout: Option<f64>,
+    pub context_window_fallbacks: Option<Value>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawCris {
+    pub model_id: String,
+}

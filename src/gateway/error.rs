@@ -1,0 +1,215 @@
+//! Errors as clients see them: OpenAI's `{"error":{"message","type","param","code"}}` with the
+//! right status, a `Retry-After` where one helps, and no internal detail in 5xx bodies.
+
+use std::time::Duration;
+
+use axum::Json;
+use axum::response::{IntoResponse, Response};
+use http::{HeaderValue, StatusCode, header};
+
+use crate::openai::{ErrorBody, RequestError};
+use crate::provider::ProviderError;
+use crate::router::Refusal;
+
+/// An error answered to a client.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ApiError {
+    pub status: StatusCode,
+    /// OpenAI's `type` (`invalid_request_error`, `rate_limit_error`, …).
+    pub kind: &'static str,
+    pub message: String,
+    pub param: Option<String>,
+    pub code: Option<String>,
+    pub retry_after: Option<Duration>,
+}
+
+impl ApiError {
+    fn new(status: StatusCode, kind: &'static str, message: impl Into<String>) -> Self {
+        ApiError {
+            status,
+            kind,
+            message: message.into(),
+            param: None,
+            code: None,
+            retry_after: None,
+        }
+    }
+
+    /// 400 naming the offending request field.
+    pub fn bad_request(param: Option<String>, message: impl Into<String>) -> Self {
+        ApiError {
+            param,
+            ..Self::new(StatusCode::BAD_REQUEST, "invalid_request_error", message)
+        }
+    }
+
+    /// 401: no key, or a key that matches nothing.
+    pub fn unauthorized(message: impl Into<String>) -> Self {
+        ApiError {
+            code: Some("invalid_api_key".into()),
+            ..Self::new(StatusCode::UNAUTHORIZED, "authentication_error", message)
+        }
+    }
+
+    /// 403: a key that may not use this model group.
+    pub fn forbidden(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::FORBIDDEN, "permission_error", message)
+    }
+
+    /// 404 for a model group that does not exist (listing nothing secret).
+    pub fn unknown_model(model: &str) -> Self {
+        ApiError {
+            param: Some("model".into()),
+            code: Some("model_not_found".into()),
+            ..Self::new(
+                StatusCode::NOT_FOUND,
+                "not_found_error",
+                format!(
+                    "The model `{model}` does not exist on this gateway; GET /v1/models lists the models you can use"
+                ),
+            )
+        }
+    }
+
+    /// 404 for an unknown route.
+    pub fn unknown_route(path: &str) -> Self {
+        Self::new(
+            StatusCode::NOT_FOUND,
+            "not_found_error",
+            format!("no route {path}; the API is POST /v1/chat/completions and GET /v1/models"),
+        )
+    }
+
+    /// 405 for a known route with the wrong method.
+    pub fn method_not_allowed() -> Self {
+        Self::new(
+            StatusCode::METHOD_NOT_ALLOWED,
+            "invalid_request_error",
+            "method not allowed on this route",
+        )
+    }
+
+    /// 413 for a body over the configured limit.
+    pub fn payload_too_large(limit: usize) -> Self {
+        Self::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "invalid_request_error",
+            format!("request body is larger than the limit of {limit} bytes"),
+        )
+    }
+
+    /// 429 when every deployment and fallback is at its limit or cooling down.
+    pub fn no_capacity(group: &str, retry_after: Option<Duration>) -> Self {
+        ApiError {
+            retry_after,
+            code: Some("rate_limit_exceeded".into()),
+            ..Self::new(
+                StatusCode::TOO_MANY_REQUESTS,
+                "rate_limit_error",
+                format!(
+                    "No deployment of `{group}` or its fallbacks has capacity now (rate limits or cooldowns); retry later"
+                ),
+            )
+        }
+    }
+
+    /// 429 naming the consumer's own limit.
+    pub fn consumer_limited(refusal: &Refusal) -> Self {
+        ApiError {
+            retry_after: Some(refusal.retry_after),
+            code: Some("rate_limit_exceeded".into()),
+            param: Some(refusal.config_key().into()),
+            ..Self::new(
+                StatusCode::TOO_MANY_REQUESTS,
+                "rate_limit_error",
+                format!("Rate limit exceeded: {refusal}"),
+            )
+        }
+    }
+
+    /// 504 when the whole request ran past the router's timeout.
+    pub fn request_timeout() -> Self {
+        Self::new(
+            StatusCode::GATEWAY_TIMEOUT,
+            "timeout",
+            "the request did not complete within the gateway's timeout",
+        )
+    }
+
+    /// 503 while shutting down.
+    pub fn shutting_down() -> Self {
+        Self::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "service_unavailable",
+            "the gateway is shutting down; retry on another replica",
+        )
+    }
+
+    /// The client's view of an upstream failure.
+    pub fn from_provider(error: &ProviderError) -> Self {
+        let body = error.to_error_body();
+        ApiError {
+            status: error.status(),
+            kind: error.openai_type(),
+            message: body.error.message,
+            param: body.error.param,
+            code: body.error.code,
+            retry_after: error.retry_after(),
+        }
+    }
+
+    /// A request body the parser refused.
+    pub fn from_request(error: RequestError) -> Self {
+        let body = error.to_error_body();
+        ApiError {
+            param: body.error.param,
+            code: body.error.code,
+            ..Self::bad_request(None, body.error.message)
+        }
+    }
+
+    /// The JSON body.
+    pub fn body(&self) -> ErrorBody {
+        ErrorBody::new(
+            self.message.clone(),
+            self.kind,
+            self.param.as_deref(),
+            self.code.as_deref(),
+        )
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let mut response = (self.status, Json(self.body())).into_response();
+        if let Some(after) = self.retry_after {
+            let seconds = after.as_secs() + u64::from(after.subsec_nanos() > 0);
+            if let Ok(value) = HeaderValue::from_str(&seconds.max(1).to_string()) {
+                response.headers_mut().insert(header::RETRY_AFTER, value);
+            }
+        }
+        response
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn retry_after_rounds_up_to_whole_seconds() {
+        let response =
+            ApiError::no_capacity("g", Some(Duration::from_millis(1500))).into_response();
+        assert_eq!(response.status(), StatusCode::TOO_MANY_REQUESTS);
+        assert_eq!(response.headers()[header::RETRY_AFTER], "2");
+    }
+
+    #[test]
+    fn upstream_errors_keep_their_meaning_without_internals() {
+        let error = ApiError::from_provider(&ProviderError::Unavailable {
+            message: "connection refused to 10.0.0.1".into(),
+        });
+        assert_eq!(error.status, StatusCode::SERVICE_UNAVAILABLE);
+        assert!(!error.message.contains("10.0.0.1"), "{}", error.message);
+    }
+}

@@ -1,0 +1,414 @@
+//! Prometheus metrics for `/metrics`, kept in atomics indexed at start-up so the hot path
+//! takes no lock and formats nothing.
+//!
+//! Per model group: requests, responses by status, request latency. Per deployment: calls by
+//! outcome, upstream latency, tokens, cooldowns. Global: refusals by reason, retries,
+//! fallbacks, errors by OpenAI type.
+
+use std::collections::HashMap;
+use std::fmt::Write;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use crate::config::Config;
+
+/// Upper bounds of the latency histograms, in seconds.
+const BUCKETS: [f64; 14] = [
+    0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 120.0,
+];
+
+/// A latency histogram.
+#[derive(Debug, Default)]
+struct Histogram {
+    buckets: [AtomicU64; BUCKETS.len()],
+    count: AtomicU64,
+    sum_micros: AtomicU64,
+}
+
+impl Histogram {
+    fn observe(&self, d: Duration) {
+        let seconds = d.as_secs_f64();
+        if let Some(i) = BUCKETS.iter().position(|b| seconds <= *b) {
+            self.buckets[i].fetch_add(1, Ordering::Relaxed);
+        }
+        self.count.fetch_add(1, Ordering::Relaxed);
+        self.sum_micros
+            .fetch_add(d.as_micros() as u64, Ordering::Relaxed);
+    }
+
+    fn render(&self, out: &mut String, name: &str, labels: &str) {
+        let mut cumulative = 0;
+        for (i, bound) in BUCKETS.iter().enumerate() {
+            cumulative += self.buckets[i].load(Ordering::Relaxed);
+            let _ = writeln!(out, "{name}_bucket{{{labels},le=\"{bound}\"}} {cumulative}");
+        }
+        let count = self.count.load(Ordering::Relaxed);
+        let _ = writeln!(out, "{name}_bucket{{{labels},le=\"+Inf\"}} {count}");
+        let sum = self.sum_micros.load(Ordering::Relaxed) as f64 / 1e6;
+        let _ = writeln!(out, "{name}_sum{{{labels}}} {sum}");
+        let _ = writeln!(out, "{name}_count{{{labels}}} {count}");
+    }
+}
+
+/// How a call to a deployment ended, for the calls counter.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CallResult {
+    Success,
+    RateLimited,
+    Failed,
+    ClientError,
+}
+
+impl CallResult {
+    const ALL: [CallResult; 4] = [
+        CallResult::Success,
+        CallResult::RateLimited,
+        CallResult::Failed,
+        CallResult::ClientError,
+    ];
+
+    fn label(self) -> &'static str {
+        match self {
+            CallResult::Success => "success",
+            CallResult::RateLimited => "rate_limited",
+            CallResult::Failed => "failed",
+            CallResult::ClientError => "client_error",
+        }
+    }
+}
+
+/// Why a request was refused before any upstream call, for the refusals counter.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RefusalReason {
+    ConsumerRpm,
+    ConsumerTpm,
+    ConsumerParallel,
+    NoCapacity,
+}
+
+impl RefusalReason {
+    const ALL: [RefusalReason; 4] = [
+        RefusalReason::ConsumerRpm,
+        RefusalReason::ConsumerTpm,
+        RefusalReason::ConsumerParallel,
+        RefusalReason::NoCapacity,
+    ];
+
+    fn label(self) -> &'static str {
+        match self {
+            RefusalReason::ConsumerRpm => "consumer_rpm",
+            RefusalReason::ConsumerTpm => "consumer_tpm",
+            RefusalReason::ConsumerParallel => "consumer_parallel",
+            RefusalReason::NoCapacity => "no_capacity",
+        }
+    }
+}
+
+/// Status classes answered, for the responses counter.
+const STATUSES: [u16; 11] = [200, 400, 401, 403, 404, 413, 429, 500, 502, 503, 504];
+
+#[derive(Debug, Default)]
+struct GroupMetrics {
+    requests: AtomicU64,
+    responses: [AtomicU64; STATUSES.len()],
+    latency: Histogram,
+    fallbacks_into: AtomicU64,
+}
+
+#[derive(Debug, Default)]
+struct DeploymentMetrics {
+    calls: [AtomicU64; CallResult::ALL.len()],
+    input_tokens: AtomicU64,
+    output_tokens: AtomicU64,
+    upstream_latency: Histogram,
+    cooldowns: AtomicU64,
+}
+
+/// Every metric of one gateway.
+#[derive(Debug)]
+pub struct Metrics {
+    groups: Vec<(String, GroupMetrics)>,
+    group_index: HashMap<String, usize>,
+    deployments: Vec<(String, String, DeploymentMetrics)>,
+    deployment_index: HashMap<String, usize>,
+    refusals: [AtomicU64; RefusalReason::ALL.len()],
+    retries: AtomicU64,
+    unknown_model: AtomicU64,
+}
+
+impl Metrics {
+    /// Metrics for every group and deployment of `config`.
+    pub fn new(config: &Config) -> Self {
+        let groups: Vec<(String, GroupMetrics)> = config
+            .groups
+            .iter()
+            .map(|g| (g.name.clone(), GroupMetrics::default()))
+            .collect();
+        let deployments: Vec<(String, String, DeploymentMetrics)> = config
+            .deployments()
+            .map(|d| (d.id.clone(), d.group.clone(), DeploymentMetrics::default()))
+            .collect();
+        Metrics {
+            group_index: groups
+                .iter()
+                .enumerate()
+                .map(|(i, (g, _))| (g.clone(), i))
+                .collect(),
+            deployment_index: deployments
+                .iter()
+                .enumerate()
+                .map(|(i, (d, _, _))| (d.clone(), i))
+                .collect(),
+            groups,
+            deployments,
+            refusals: Default::default(),
+            retries: AtomicU64::new(0),
+            unknown_model: AtomicU64::new(0),
+        }
+    }
+
+    fn group(&self, name: &str) -> Option<&GroupMetrics> {
+        self.group_index.get(name).map(|i| &self.groups[*i].1)
+    }
+
+    fn deployment(&self, id: &str) -> Option<&DeploymentMetrics> {
+        self.deployment_index
+            .get(id)
+            .map(|i| &self.deployments[*i].2)
+    }
+
+    /// A request for `group` finished with `status` after `latency`.
+    pub fn request(&self, group: &str, status: u16, latency: Duration) {
+        let Some(g) = self.group(group) else {
+            self.unknown_model.fetch_add(1, Ordering::Relaxed);
+            return;
+        };
+        g.requests.fetch_add(1, Ordering::Relaxed);
+        let slot = STATUSES
+            .iter()
+            .position(|s| *s == status)
+            .unwrap_or(STATUSES.len() - 4);
+        g.responses[slot].fetch_add(1, Ordering::Relaxed);
+        g.latency.observe(latency);
+    }
+
+    /// One upstream call of deployment `id` ended.
+    pub fn call(&self, id: &str, result: CallResult, latency: Duration) {
+        if let Some(d) = self.deployment(id) {
+            let slot = CallResult::ALL
+                .iter()
+                .position(|r| *r == result)
+                .unwrap_or(0);
+            d.calls[slot].fetch_add(1, Ordering::Relaxed);
+            d.upstream_latency.observe(latency);
+            if result == CallResult::RateLimited {
+                d.cooldowns.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+    }
+
+    /// Tokens used by deployment `id`.
+    pub fn tokens(&self, id: &str, input: u64, output: u64) {
+        if let Some(d) = self.deployment(id) {
+            d.input_tokens.fetch_add(input, Ordering::Relaxed);
+            d.output_tokens.fetch_add(output, Ordering::Relaxed);
+        }
+    }
+
+    /// A request was refused before any upstream call.
+    pub fn refusal(&self, reason: RefusalReason) {
+        let slot = RefusalReason::ALL
+            .iter()
+            .position(|r| *r == reason)
+            .unwrap_or(0);
+        self.refusals[slot].fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// A retry of an upstream call.
+    pub fn retry(&self) {
+        self.retries.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// A request moved on to fallback group `group`.
+    pub fn fallback(&self, group: &str) {
+        if let Some(g) = self.group(group) {
+            g.fallbacks_into.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    /// The Prometheus text exposition.
+    pub fn render(&self) -> String {
+        let mut out = String::with_capacity(8 * 1024);
+        header(
+            &mut out,
+            "resilient_llm_requests_total",
+            "counter",
+            "Requests received per model group.",
+        );
+        for (name, g) in &self.groups {
+            let _ = writeln!(
+                out,
+                "resilient_llm_requests_total{{model_group=\"{name}\"}} {}",
+                g.requests.load(Ordering::Relaxed)
+            );
+        }
+        let _ = writeln!(
+            out,
+            "resilient_llm_unknown_model_requests_total {}",
+            self.unknown_model.load(Ordering::Relaxed)
+        );
+        header(
+            &mut out,
+            "resilient_llm_responses_total",
+            "counter",
+            "Responses per model group and HTTP status.",
+        );
+        for (name, g) in &self.groups {
+            for (i, status) in STATUSES.iter().enumerate() {
+                let n = g.responses[i].load(Ordering::Relaxed);
+                if n > 0 {
+                    let _ = writeln!(
+                        out,
+                        "resilient_llm_responses_total{{model_group=\"{name}\",code=\"{status}\"}} {n}"
+                    );
+                }
+            }
+        }
+        header(
+            &mut out,
+            "resilient_llm_fallbacks_total",
+            "counter",
+            "Requests that moved on to this fallback group.",
+        );
+        for (name, g) in &self.groups {
+            let _ = writeln!(
+                out,
+                "resilient_llm_fallbacks_total{{model_group=\"{name}\"}} {}",
+                g.fallbacks_into.load(Ordering::Relaxed)
+            );
+        }
+        header(
+            &mut out,
+            "resilient_llm_request_duration_seconds",
+            "histogram",
+            "Whole-request latency per model group.",
+        );
+        for (name, g) in &self.groups {
+            g.latency.render(
+                &mut out,
+                "resilient_llm_request_duration_seconds",
+                &format!("model_group=\"{name}\""),
+            );
+        }
+        header(
+            &mut out,
+            "resilient_llm_deployment_calls_total",
+            "counter",
+            "Upstream calls per deployment and outcome.",
+        );
+        for (id, group, d) in &self.deployments {
+            for (i, result) in CallResult::ALL.iter().enumerate() {
+                let _ = writeln!(
+                    out,
+                    "resilient_llm_deployment_calls_total{{deployment=\"{id}\",model_group=\"{group}\",outcome=\"{}\"}} {}",
+                    result.label(),
+                    d.calls[i].load(Ordering::Relaxed)
+                );
+            }
+        }
+        header(
+            &mut out,
+            "resilient_llm_tokens_total",
+            "counter",
+            "Tokens per deployment and direction.",
+        );
+        for (id, group, d) in &self.deployments {
+            let labels = format!("deployment=\"{id}\",model_group=\"{group}\"");
+            let _ = writeln!(
+                out,
+                "resilient_llm_tokens_total{{{labels},direction=\"input\"}} {}",
+                d.input_tokens.load(Ordering::Relaxed)
+            );
+            let _ = writeln!(
+                out,
+                "resilient_llm_tokens_total{{{labels},direction=\"output\"}} {}",
+                d.output_tokens.load(Ordering::Relaxed)
+            );
+        }
+        header(
+            &mut out,
+            "resilient_llm_cooldowns_total",
+            "counter",
+            "Cooldowns started or extended by upstream throttling.",
+        );
+        for (id, group, d) in &self.deployments {
+            let _ = writeln!(
+                out,
+                "resilient_llm_cooldowns_total{{deployment=\"{id}\",model_group=\"{group}\"}} {}",
+                d.cooldowns.load(Ordering::Relaxed)
+            );
+        }
+        header(
+            &mut out,
+            "resilient_llm_upstream_duration_seconds",
+            "histogram",
+            "Upstream call latency per deployment.",
+        );
+        for (id, group, d) in &self.deployments {
+            d.upstream_latency.render(
+                &mut out,
+                "resilient_llm_upstream_duration_seconds",
+                &format!("deployment=\"{id}\",model_group=\"{group}\""),
+            );
+        }
+        header(
+            &mut out,
+            "resilient_llm_refusals_total",
+            "counter",
+            "Requests refused before any upstream call, by reason.",
+        );
+        for (i, reason) in RefusalReason::ALL.iter().enumerate() {
+            let _ = writeln!(
+                out,
+                "resilient_llm_refusals_total{{reason=\"{}\"}} {}",
+                reason.label(),
+                self.refusals[i].load(Ordering::Relaxed)
+            );
+        }
+        header(
+            &mut out,
+            "resilient_llm_retries_total",
+            "counter",
+            "Upstream calls retried.",
+        );
+        let _ = writeln!(
+            out,
+            "resilient_llm_retries_total {}",
+            self.retries.load(Ordering::Relaxed)
+        );
+        out
+    }
+}
+
+fn header(out: &mut String, name: &str, kind: &str, help: &str) {
+    let _ = writeln!(out, "# HELP {name} {help}");
+    let _ = writeln!(out, "# TYPE {name} {kind}");
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn histogram_buckets_are_cumulative() {
+        let h = Histogram::default();
+        h.observe(Duration::from_millis(3));
+        h.observe(Duration::from_millis(300));
+        let mut out = String::new();
+        h.render(&mut out, "x", "g=\"a\"");
+        assert!(out.contains("x_bucket{g=\"a\",le=\"0.005\"} 1"), "{out}");
+        assert!(out.contains("x_bucket{g=\"a\",le=\"0.5\"} 2"), "{out}");
+        assert!(out.contains("x_bucket{g=\"a\",le=\"+Inf\"} 2"), "{out}");
+        assert!(out.contains("x_count{g=\"a\"} 2"), "{out}");
+    }
+}

@@ -1,0 +1,159 @@
+//! The OpenAI-compatible gateway (DESIGN sections 4 and 5): an axum server that authenticates,
+//! hands each request to the one fallback loop in [`dispatch`], and answers in OpenAI's shapes.
+//! It owns no routing logic: decisions are the router's, wire mappings the providers'.
+
+mod auth;
+mod dispatch;
+mod error;
+mod metrics;
+mod respond;
+mod routes;
+mod state;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+use anyhow::Context;
+use tokio::net::TcpListener;
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+
+pub use auth::{Caller, authenticate};
+pub use dispatch::{Step, next_step, outcome_of};
+pub use error::ApiError;
+pub use state::AppState;
+
+use crate::aws::Clients;
+use crate::config::Config;
+
+/// How long in-flight requests may take to finish after a shutdown signal.
+pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(30);
+
+/// A gateway running in this process.
+pub struct GatewayHandle {
+    addr: SocketAddr,
+    state: Arc<AppState>,
+    stop: Option<oneshot::Sender<()>>,
+    task: JoinHandle<std::io::Result<()>>,
+}
+
+impl GatewayHandle {
+    /// The bound address.
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// `http://ADDR`.
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// The shared state (router, metrics).
+    pub fn state(&self) -> &Arc<AppState> {
+        &self.state
+    }
+
+    /// Stops accepting, lets in-flight requests finish (up to [`SHUTDOWN_GRACE`]), and returns.
+    pub async fn shutdown(mut self) {
+        self.state.shutting_down.store(true, Ordering::Relaxed);
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        let _ = tokio::time::timeout(SHUTDOWN_GRACE, &mut self.task).await;
+    }
+}
+
+/// Starts a gateway for `config` on `addr` (port 0 picks a free port).
+pub async fn start(
+    config: Arc<Config>,
+    clients: &Clients,
+    addr: SocketAddr,
+) -> anyhow::Result<GatewayHandle> {
+    let state = Arc::new(AppState::build(Arc::clone(&config), clients).await?);
+    let listener = TcpListener::bind(addr).await.with_context(|| {
+        format!(
+            "cannot listen on {addr} (is another gateway running there? pick another with --port)"
+        )
+    })?;
+    let addr = listener.local_addr()?;
+    let (stop, stopped) = oneshot::channel::<()>();
+    let app = routes::router(Arc::clone(&state));
+    let task = tokio::spawn(async move {
+        axum::serve(listener, app)
+            .with_graceful_shutdown(async move {
+                let _ = stopped.await;
+            })
+            .await
+    });
+    Ok(GatewayHandle {
+        addr,
+        state,
+        stop: Some(stop),
+        task,
+    })
+}
+
+/// `gateway serve`: runs until SIGINT or SIGTERM, then drains in-flight requests.
+pub async fn serve(
+    config: Arc<Config>,
+    clients: &Clients,
+    host: &str,
+    port: u16,
+) -> anyhow::Result<()> {
+    let addr: SocketAddr = format!("{host}:{port}")
+        .parse()
+        .with_context(|| format!("{host}:{port} is not a valid listen address"))?;
+    let handle = start(Arc::clone(&config), clients, addr).await?;
+    let groups: Vec<String> = config
+        .groups
+        .iter()
+        .map(|g| {
+            format!(
+                "{} ({} deployment{})",
+                g.name,
+                g.deployments.len(),
+                if g.deployments.len() == 1 { "" } else { "s" }
+            )
+        })
+        .collect();
+    println!("Gateway listening on {}", handle.url());
+    println!("  model groups: {}", groups.join(", "));
+    println!(
+        "  routing: {}, state store: {}",
+        config.router.strategy.as_str(),
+        config.router.state.kind()
+    );
+    println!("  try: curl {}/v1/models", handle.url());
+    tracing::info!(addr = %handle.addr(), "gateway started");
+    shutdown_signal().await;
+    eprintln!(
+        "Shutting down: finishing in-flight requests (up to {}s)…",
+        SHUTDOWN_GRACE.as_secs()
+    );
+    handle.shutdown().await;
+    Ok(())
+}
+
+/// Resolves on SIGINT (Ctrl-C) or SIGTERM.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = terminate => {},
+    }
+}

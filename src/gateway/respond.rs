@@ -1,0 +1,284 @@
+//! Turning a served request into an HTTP response: the JSON body or the SSE stream, and the
+//! routing headers (`x-resilient-llm-*` and LiteLLM's `x-litellm-*` / `x-ratelimit-*`).
+//!
+//! A stream is forwarded chunk by chunk from a task that owns the deployment and consumer
+//! permits, so limits settle with the real token counts when the stream ends. An upstream
+//! failure after the first byte ends the stream with an error event, never a silent cut.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use axum::body::Body;
+use axum::response::{IntoResponse, Response};
+use bytes::Bytes;
+use futures_util::StreamExt;
+use http::{HeaderMap, HeaderName, HeaderValue, StatusCode, header};
+use tokio::sync::mpsc;
+
+use super::dispatch::{Answer, Served, Trace, finish_consumer};
+use super::error::ApiError;
+use super::metrics::CallResult;
+use super::state::AppState;
+use crate::provider::{ProviderError, StreamItem};
+use crate::router::{FailureKind, Outcome};
+
+/// The routing headers of a served (or refused) request.
+pub fn trace_headers(trace: &Trace) -> HeaderMap {
+    let mut headers = HeaderMap::with_capacity(12);
+    let mut put = |name: &'static str, value: &str| {
+        if let Ok(value) = HeaderValue::from_str(value) {
+            headers.insert(HeaderName::from_static(name), value);
+        }
+    };
+    if !trace.deployment.is_empty() {
+        put("x-resilient-llm-deployment", &trace.deployment);
+        put("x-resilient-llm-model-group", &trace.group);
+        put("x-litellm-model-id", &trace.deployment);
+        put("x-litellm-model-group", &trace.group);
+    }
+    put(
+        "x-resilient-llm-attempts",
+        itoa(u64::from(trace.attempts)).as_str(),
+    );
+    put(
+        "x-resilient-llm-fallbacks",
+        itoa(u64::from(trace.fallbacks)).as_str(),
+    );
+    put(
+        "x-litellm-attempted-fallbacks",
+        itoa(u64::from(trace.fallbacks)).as_str(),
+    );
+    put(
+        "x-litellm-attempted-retries",
+        itoa(u64::from(trace.retries)).as_str(),
+    );
+    if let Some(n) = trace.remaining.requests {
+        put("x-ratelimit-remaining-requests", itoa(n).as_str());
+    }
+    if let Some(n) = trace.remaining.tokens {
+        put("x-ratelimit-remaining-tokens", itoa(n).as_str());
+    }
+    headers
+}
+
+fn itoa(n: u64) -> String {
+    n.to_string()
+}
+
+/// An error response carrying the routing headers of what was tried.
+pub fn error_response(error: ApiError, trace: &Trace) -> Response {
+    let mut response = error.into_response();
+    response.headers_mut().extend(trace_headers(trace));
+    response
+}
+
+/// The response for a served request; for a stream, spawns the forwarding task.
+pub fn served_response(
+    state: &Arc<AppState>,
+    served: Served,
+    include_usage: bool,
+    started: Instant,
+) -> Response {
+    let Served {
+        answer,
+        trace,
+        consumer,
+    } = served;
+    let headers = trace_headers(&trace);
+    match answer {
+        Answer::Complete(completion) => {
+            let total = completion.usage.as_ref().map(|u| u.total_tokens);
+            let state = Arc::clone(state);
+            let group = trace.requested_group.clone();
+            tokio::spawn(async move {
+                finish_consumer(&state, consumer, total.or(Some(0))).await;
+                state.metrics.request(&group, 200, started.elapsed());
+            });
+            let body = serde_json::to_vec(&completion.response).unwrap_or_default();
+            let mut response = (
+                StatusCode::OK,
+                [(header::CONTENT_TYPE, "application/json")],
+                body,
+            )
+                .into_response();
+            response.headers_mut().extend(headers);
+            response
+        }
+        Answer::Stream {
+            stream,
+            permit,
+            call_started,
+            idle_timeout,
+        } => {
+            let (tx, rx) = mpsc::channel::<Result<Bytes, std::io::Error>>(32);
+            let forward = Forward {
+                state: Arc::clone(state),
+                tx,
+                include_usage,
+                idle_timeout,
+                call_started,
+                started,
+                group: trace.requested_group.clone(),
+            };
+            tokio::spawn(forward.run(stream, permit, consumer));
+            let body = Body::from_stream(futures_util::stream::unfold(rx, |mut rx| async move {
+                rx.recv().await.map(|item| (item, rx))
+            }));
+            let mut response = (
+                StatusCode::OK,
+                [
+                    (header::CONTENT_TYPE, "text/event-stream"),
+                    (header::CACHE_CONTROL, "no-cache"),
+                ],
+                body,
+            )
+                .into_response();
+            response.headers_mut().extend(headers);
+            response
+        }
+    }
+}
+
+struct Forward {
+    state: Arc<AppState>,
+    tx: mpsc::Sender<Result<Bytes, std::io::Error>>,
+    include_usage: bool,
+    idle_timeout: Duration,
+    call_started: Instant,
+    started: Instant,
+    group: String,
+}
+
+impl Forward {
+    async fn run(
+        self,
+        mut stream: crate::provider::ChunkStream,
+        permit: crate::router::DeploymentPermit<super::state::Store>,
+        consumer: Option<crate::router::ConsumerPermit<super::state::Store>>,
+    ) {
+        let deployment = permit.deployment().id.clone();
+        let mut usage = None;
+        let mut failure: Option<ProviderError> = None;
+        let mut client_gone = false;
+        loop {
+            let next = match tokio::time::timeout(self.idle_timeout, stream.next()).await {
+                Ok(next) => next,
+                Err(_) => {
+                    failure = Some(ProviderError::Timeout {
+                        message: "the upstream stream stalled".into(),
+                    });
+                    break;
+                }
+            };
+            let bytes = match next {
+                None => break,
+                Some(Ok(StreamItem::Chunk(chunk))) => sse_data(&chunk),
+                Some(Ok(StreamItem::Usage { usage: u, chunk })) => {
+                    usage = Some(u);
+                    if !self.include_usage {
+                        continue;
+                    }
+                    sse_data(&chunk)
+                }
+                Some(Err(error)) => {
+                    failure = Some(error);
+                    break;
+                }
+            };
+            if self.tx.send(Ok(bytes)).await.is_err() {
+                client_gone = true;
+                break;
+            }
+        }
+        let latency = self.call_started.elapsed();
+        let (input, output) = usage
+            .as_ref()
+            .map_or((0, 0), |u| (u.prompt_tokens, u.completion_tokens));
+        let (outcome, status) = match &failure {
+            None => {
+                if !client_gone {
+                    let _ = self
+                        .tx
+                        .send(Ok(Bytes::from_static(b"data: [DONE]\n\n")))
+                        .await;
+                }
+                (
+                    Outcome::Success {
+                        latency,
+                        input_tokens: input,
+                        output_tokens: output,
+                    },
+                    200,
+                )
+            }
+            Some(error) => {
+                tracing::warn!(deployment = %deployment, error = %error, "stream failed after its first byte");
+                let body = ApiError::from_provider(error).body();
+                let event = format!(
+                    "data: {}\n\n",
+                    serde_json::to_string(&body).unwrap_or_default()
+                );
+                let _ = self.tx.send(Ok(Bytes::from(event))).await;
+                (
+                    Outcome::Failed {
+                        kind: FailureKind::Stream,
+                    },
+                    error.status().as_u16(),
+                )
+            }
+        };
+        let result = if failure.is_some() {
+            CallResult::Failed
+        } else {
+            CallResult::Success
+        };
+        self.state.metrics.call(&deployment, result, latency);
+        self.state.metrics.tokens(&deployment, input, output);
+        self.state.router.finish(permit, outcome).await;
+        finish_consumer(&self.state, consumer, Some(input + output)).await;
+        self.state
+            .metrics
+            .request(&self.group, status, self.started.elapsed());
+    }
+}
+
+fn sse_data<T: serde::Serialize>(value: &T) -> Bytes {
+    let mut out = Vec::with_capacity(256);
+    out.extend_from_slice(b"data: ");
+    if serde_json::to_writer(&mut out, value).is_err() {
+        out.extend_from_slice(b"{}");
+    }
+    out.extend_from_slice(b"\n\n");
+    Bytes::from(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::router::Remaining;
+
+    #[test]
+    fn headers_name_the_deployment_and_the_route_taken() {
+        let trace = Trace {
+            requested_group: "fallback-primary".into(),
+            group: "fallback-backup".into(),
+            deployment: "fallback-haiku-4-5".into(),
+            model: "m".into(),
+            attempts: 2,
+            retries: 1,
+            fallbacks: 1,
+            remaining: Remaining {
+                requests: Some(24),
+                tokens: None,
+            },
+        };
+        let headers = trace_headers(&trace);
+        assert_eq!(headers["x-resilient-llm-deployment"], "fallback-haiku-4-5");
+        assert_eq!(headers["x-litellm-model-group"], "fallback-backup");
+        assert_eq!(headers["x-resilient-llm-attempts"], "2");
+        assert_eq!(headers["x-litellm-attempted-fallbacks"], "1");
+        assert_eq!(headers["x-litellm-attempted-retries"], "1");
+        assert_eq!(headers["x-ratelimit-remaining-requests"], "24");
+        assert!(headers.get("x-ratelimit-remaining-tokens").is_none());
+    }
+}

@@ -1,0 +1,63 @@
+//! The gateway's shared immutable state: config, router, providers and metrics, built once.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
+use std::time::Duration;
+
+use anyhow::Context;
+
+use super::metrics::Metrics;
+use crate::aws::Clients;
+use crate::config::{Config, ProviderKind};
+use crate::provider::{BedrockProvider, OpenAiProvider, Providers};
+use crate::router::{MemoryStore, Router};
+
+/// The state store the gateway runs on.
+pub type Store = MemoryStore;
+
+/// Everything a request handler reads; shared behind an `Arc`, never cloned per request.
+pub struct AppState {
+    pub config: Arc<Config>,
+    pub router: Router<Store>,
+    pub providers: Providers,
+    pub metrics: Metrics,
+    /// Set when shutdown begins: readiness fails so load balancers stop sending traffic.
+    pub shutting_down: AtomicBool,
+}
+
+impl AppState {
+    /// Builds the state: one Bedrock client per deployment (from the factory, SDK retries off)
+    /// and one pooled HTTP client for every OpenAI-compatible upstream.
+    pub async fn build(config: Arc<Config>, clients: &Clients) -> anyhow::Result<Self> {
+        let mut bedrock = HashMap::new();
+        for deployment in config
+            .deployments()
+            .filter(|d| d.provider == ProviderKind::Bedrock)
+        {
+            let client = clients
+                .bedrock_for_deployment(deployment)
+                .await
+                .with_context(|| format!("deployment {} ({})", deployment.id, deployment.model))?;
+            bedrock.insert(deployment.id.clone(), client);
+        }
+        let http = reqwest::Client::builder()
+            .pool_max_idle_per_host(512)
+            .pool_idle_timeout(Duration::from_secs(90))
+            .tcp_nodelay(true)
+            .connect_timeout(Duration::from_secs(5))
+            .build()
+            .context("cannot build the HTTP client for OpenAI-compatible upstreams")?;
+        let providers = Providers {
+            bedrock: BedrockProvider::new(bedrock),
+            openai: OpenAiProvider::new(http),
+        };
+        Ok(AppState {
+            router: Router::new(&config, MemoryStore::new(&config)),
+            metrics: Metrics::new(&config),
+            providers,
+            config,
+            shutting_down: AtomicBool::new(false),
+        })
+    }
+}

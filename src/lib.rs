@@ -1,0 +1,16 @@
+//! resilient-llm: resilient LLM inference on Amazon Bedrock.
+//!
+//! One library shared by the binary, the tests and the benches. Data flows one way:
+//! `cli` → `commands` → `config::load` → `aws::Clients` / `gateway` → `router` → `provider`,
+//! with `sandbox` as an emulator of the AWS slice we use that only tests and `--sandbox` start.
+
+pub mod aws;
+pub mod cli;
+pub mod commands;
+pub mod config;
+pub mod gateway;
+pub mod openai;
+pub mod provider;
+pub mod render;
+pub mod router;
+pub mod sandbox;

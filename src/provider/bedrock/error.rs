@@ -1,0 +1,227 @@
+//! Bedrock Runtime SDK errors → [`ProviderError`].
+//!
+//! Each operation has its own error enum (Converse, ConverseStream, and the events of a
+//! stream); each is first reduced to a [`Fault`] (what the service said), then one table
+//! turns a fault into a provider error. The SDK enums are `#[non_exhaustive]`, so each match
+//! ends in a named arm for unmodelled errors that classifies them by their error code and,
+//! failing that, by HTTP status: a 429 without `x-amzn-errortype` is still throttling.
+
+use aws_sdk_bedrockruntime::error::{ProvideErrorMetadata, SdkError};
+use aws_sdk_bedrockruntime::operation::converse::ConverseError;
+use aws_sdk_bedrockruntime::operation::converse_stream::ConverseStreamError;
+use aws_sdk_bedrockruntime::types::error::ConverseStreamOutputError;
+
+use crate::provider::ProviderError;
+
+/// What the service said went wrong, across the three error enums.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Fault {
+    Throttling,
+    ModelNotReady,
+    ServiceUnavailable,
+    InternalServer,
+    ModelStreamError,
+    ModelTimeout,
+    Validation,
+    AccessDenied,
+    ResourceNotFound,
+    ModelError,
+    /// An error the SDK does not model, with the HTTP status when there was one.
+    Unmodelled(Option<u16>),
+}
+
+impl Fault {
+    /// The fault for an error code the SDK did not turn into a typed variant.
+    pub fn from_code(code: Option<&str>, status: Option<u16>) -> Fault {
+        match code {
+            Some("ThrottlingException") => Fault::Throttling,
+            Some("ModelNotReadyException") => Fault::ModelNotReady,
+            Some("ServiceUnavailableException") => Fault::ServiceUnavailable,
+            Some("InternalServerException") => Fault::InternalServer,
+            Some("ModelStreamErrorException") => Fault::ModelStreamError,
+            Some("ModelTimeoutException") => Fault::ModelTimeout,
+            Some("ValidationException") => Fault::Validation,
+            Some("AccessDeniedException") => Fault::AccessDenied,
+            Some("ResourceNotFoundException") => Fault::ResourceNotFound,
+            Some("ModelErrorException") => Fault::ModelError,
+            Some(_) | None => Fault::Unmodelled(status),
+        }
+    }
+}
+
+/// The fault of a Converse error.
+pub fn converse_fault(error: &ConverseError, status: Option<u16>) -> Fault {
+    match error {
+        ConverseError::ThrottlingException(_) => Fault::Throttling,
+        ConverseError::ModelNotReadyException(_) => Fault::ModelNotReady,
+        ConverseError::ServiceUnavailableException(_) => Fault::ServiceUnavailable,
+        ConverseError::InternalServerException(_) => Fault::InternalServer,
+        ConverseError::ModelTimeoutException(_) => Fault::ModelTimeout,
+        ConverseError::ValidationException(_) => Fault::Validation,
+        ConverseError::AccessDeniedException(_) => Fault::AccessDenied,
+        ConverseError::ResourceNotFoundException(_) => Fault::ResourceNotFound,
+        ConverseError::ModelErrorException(_) => Fault::ModelError,
+        unmodelled => Fault::from_code(unmodelled.code(), status),
+    }
+}
+
+/// The fault of a ConverseStream error (before the stream started).
+pub fn converse_stream_fault(error: &ConverseStreamError, status: Option<u16>) -> Fault {
+    match error {
+        ConverseStreamError::ThrottlingException(_) => Fault::Throttling,
+        ConverseStreamError::ModelNotReadyException(_) => Fault::ModelNotReady,
+        ConverseStreamError::ServiceUnavailableException(_) => Fault::ServiceUnavailable,
+        ConverseStreamError::InternalServerException(_) => Fault::InternalServer,
+        ConverseStreamError::ModelStreamErrorException(_) => Fault::ModelStreamError,
+        ConverseStreamError::ModelTimeoutException(_) => Fault::ModelTimeout,
+        ConverseStreamError::ValidationException(_) => Fault::Validation,
+        ConverseStreamError::AccessDeniedException(_) => Fault::AccessDenied,
+        ConverseStreamError::ResourceNotFoundException(_) => Fault::ResourceNotFound,
+        ConverseStreamError::ModelErrorException(_) => Fault::ModelError,
+        unmodelled => Fault::from_code(unmodelled.code(), status),
+    }
+}
+
+/// The fault of an exception event inside a stream.
+pub fn stream_event_fault(error: &ConverseStreamOutputError, status: Option<u16>) -> Fault {
+    match error {
+        ConverseStreamOutputError::ThrottlingException(_) => Fault::Throttling,
+        ConverseStreamOutputError::ServiceUnavailableException(_) => Fault::ServiceUnavailable,
+        ConverseStreamOutputError::InternalServerException(_) => Fault::InternalServer,
+        ConverseStreamOutputError::ModelStreamErrorException(_) => Fault::ModelStreamError,
+        ConverseStreamOutputError::ValidationException(_) => Fault::Validation,
+        unmodelled => Fault::from_code(unmodelled.code(), status),
+    }
+}
+
+/// The provider error for a fault, given the service's message.
+pub fn convert_fault(fault: Fault, message: &str) -> ProviderError {
+    let message = message.to_owned();
+    match fault {
+        Fault::Throttling | Fault::ModelNotReady => ProviderError::RateLimited {
+            retry_after: None,
+            message,
+        },
+        Fault::ServiceUnavailable | Fault::InternalServer | Fault::ModelStreamError => {
+            ProviderError::Unavailable { message }
+        }
+        Fault::ModelTimeout => ProviderError::Timeout { message },
+        Fault::Validation if is_context_window_message(&message) => {
+            ProviderError::ContextWindowExceeded { message }
+        }
+        Fault::Validation => ProviderError::BadRequest {
+            param: None,
+            message,
+        },
+        Fault::AccessDenied => ProviderError::AccessDenied { message },
+        Fault::ResourceNotFound => ProviderError::NotFound { message },
+        Fault::ModelError => ProviderError::Upstream { message },
+        Fault::Unmodelled(status) => convert_unmodelled_status(status, message),
+    }
+}
+
+fn convert_unmodelled_status(status: Option<u16>, message: String) -> ProviderError {
+    match status {
+        Some(429) => ProviderError::RateLimited {
+            retry_after: None,
+            message,
+        },
+        Some(408 | 504) => ProviderError::Timeout { message },
+        Some(500..=599) => ProviderError::Unavailable { message },
+        Some(400 | 413 | 422) if is_context_window_message(&message) => {
+            ProviderError::ContextWindowExceeded { message }
+        }
+        Some(400 | 413 | 422) => ProviderError::BadRequest {
+            param: None,
+            message,
+        },
+        Some(401 | 403) => ProviderError::AccessDenied { message },
+        Some(404) => ProviderError::NotFound { message },
+        Some(_) | None => ProviderError::Upstream { message },
+    }
+}
+
+/// Whether a validation message says the prompt does not fit the model's context window.
+/// Bedrock has no dedicated error code for it; these are the phrasings its models use.
+pub fn is_context_window_message(message: &str) -> bool {
+    const PHRASES: [&str; 8] = [
+        "input is too long",
+        "too many input tokens",
+        "prompt is too long",
+        "context length",
+        "context window",
+        "maximum context",
+        "too many tokens",
+        "input length",
+    ];
+    let lower = message.to_ascii_lowercase();
+    PHRASES.iter().any(|p| lower.contains(p))
+}
+
+/// Converts any SDK error of a Bedrock call. `fault` classifies the service error itself;
+/// `status` is the HTTP status of the reply, when there was a reply.
+pub fn convert_error<E, R>(
+    error: SdkError<E, R>,
+    status: Option<u16>,
+    fault: impl FnOnce(&E, Option<u16>) -> Fault,
+) -> ProviderError
+where
+    E: ProvideErrorMetadata + std::error::Error + 'static,
+    R: std::fmt::Debug,
+{
+    match &error {
+        SdkError::ServiceError(service) => {
+            let source = service.err();
+            let message = source
+                .message()
+                .map_or_else(|| source.to_string(), str::to_owned);
+            convert_fault(fault(source, status), &message)
+        }
+        SdkError::TimeoutError(_) => ProviderError::Timeout {
+            message: describe(&error),
+        },
+        SdkError::DispatchFailure(failure) if failure.is_timeout() => ProviderError::Timeout {
+            message: describe(&error),
+        },
+        SdkError::DispatchFailure(failure) if failure.is_io() => ProviderError::Unavailable {
+            message: describe(&error),
+        },
+        // Unreadable replies, requests that could not be built or sent (no credentials,
+        // bad endpoint) and error kinds newer than this SDK: the upstream path is broken.
+        SdkError::DispatchFailure(_)
+        | SdkError::ResponseError(_)
+        | SdkError::ConstructionFailure(_) => ProviderError::Upstream {
+            message: describe(&error),
+        },
+        newer => ProviderError::Upstream {
+            message: describe(newer),
+        },
+    }
+}
+
+fn describe<E, R>(error: &SdkError<E, R>) -> String
+where
+    E: std::error::Error + 'static,
+    R: std::fmt::Debug,
+{
+    aws_sdk_bedrockruntime::error::DisplayErrorContext(error).to_string()
+}
+
+/// Converts a Converse call's error.
+pub fn convert_converse_error(error: SdkError<ConverseError>) -> ProviderError {
+    let status = error.raw_response().map(|r| r.status().as_u16());
+    convert_error(error, status, converse_fault)
+}
+
+/// Converts a ConverseStream call's error (before the first event).
+pub fn convert_converse_stream_error(error: SdkError<ConverseStreamError>) -> ProviderError {
+    let status = error.raw_response().map(|r| r.status().as_u16());
+    convert_error(error, status, converse_stream_fault)
+}
+
+/// Converts an error met while reading a stream's events.
+pub fn convert_stream_event_error<R: std::fmt::Debug>(
+    error: SdkError<ConverseStreamOutputError, R>,
+) -> ProviderError {
+    convert_error(error, None, stream_event_fault)
+}

@@ -1,0 +1,158 @@
+//! Amazon Bedrock through the AWS SDK's Converse and ConverseStream APIs.
+//!
+//! The I/O lives here; the wire mapping is in pure `convert_*` functions ([`convert_request`],
+//! [`convert_response`], [`convert_stream_event`], [`convert_stop_reason`] and the error
+//! conversions), each unit-tested beside its code.
+
+use std::collections::HashMap;
+
+use aws_sdk_bedrockruntime::Client;
+use aws_sdk_bedrockruntime::primitives::event_stream::EventReceiver;
+use aws_sdk_bedrockruntime::types::ConverseStreamOutput;
+use aws_sdk_bedrockruntime::types::error::ConverseStreamOutputError;
+use futures_util::stream;
+
+use crate::config::Deployment;
+use crate::openai::ChatRequest;
+use crate::provider::{
+    ChunkStream, Completion, Provider, ProviderError, StreamItem, completion_id, unix_now,
+};
+
+mod document;
+mod error;
+mod request;
+mod response;
+
+pub use document::{document_to_json, json_to_document};
+pub use error::{
+    Fault, converse_fault, converse_stream_fault, convert_converse_error,
+    convert_converse_stream_error, convert_error, convert_fault, convert_stream_event_error,
+    is_context_window_message, stream_event_fault,
+};
+pub use request::{ConverseRequest, convert_request};
+pub use response::{
+    StreamState, convert_response, convert_stop_reason, convert_stream_event, convert_usage,
+};
+
+/// Calls Bedrock deployments through prebuilt SDK clients.
+///
+/// The clients are built by the AWS client factory (profile, Region, endpoint of each
+/// deployment) with the SDK's retries off: the router owns retries.
+#[derive(Debug, Clone, Default)]
+pub struct BedrockProvider {
+    /// Deployment id → its client.
+    clients: HashMap<String, Client>,
+}
+
+impl BedrockProvider {
+    /// A provider over one client per Bedrock deployment, keyed by deployment id.
+    pub fn new(clients: HashMap<String, Client>) -> Self {
+        BedrockProvider { clients }
+    }
+
+    fn client(&self, deployment: &Deployment) -> Result<&Client, ProviderError> {
+        self.clients
+            .get(&deployment.id)
+            .ok_or_else(|| ProviderError::Upstream {
+                message: format!(
+                    "no Bedrock client was built for deployment {}",
+                    deployment.id
+                ),
+            })
+    }
+}
+
+impl Provider for BedrockProvider {
+    async fn complete(
+        &self,
+        deployment: &Deployment,
+        request: &ChatRequest,
+        drop_params: bool,
+    ) -> Result<Completion, ProviderError> {
+        let converse = convert_request(request, drop_params)?;
+        let output = self
+            .client(deployment)?
+            .converse()
+            .model_id(&deployment.model)
+            .set_system((!converse.system.is_empty()).then_some(converse.system))
+            .set_messages(Some(converse.messages))
+            .set_inference_config(converse.inference_config)
+            .set_tool_config(converse.tool_config)
+            .send()
+            .await
+            .map_err(convert_converse_error)?;
+        let response = convert_response(&output, completion_id(), unix_now(), &deployment.model);
+        Ok(Completion {
+            usage: response.usage,
+            response,
+        })
+    }
+
+    async fn stream(
+        &self,
+        deployment: &Deployment,
+        request: &ChatRequest,
+        drop_params: bool,
+    ) -> Result<ChunkStream, ProviderError> {
+        let converse = convert_request(request, drop_params)?;
+        let output = self
+            .client(deployment)?
+            .converse_stream()
+            .model_id(&deployment.model)
+            .set_system((!converse.system.is_empty()).then_some(converse.system))
+            .set_messages(Some(converse.messages))
+            .set_inference_config(converse.inference_config)
+            .set_tool_config(converse.tool_config)
+            .send()
+            .await
+            .map_err(convert_converse_stream_error)?;
+        let mut events = output.stream;
+        // An exception frame can arrive as the very first event of a 200 reply; waiting for
+        // it lets the caller fail over before anything was sent to the client.
+        let first = events.recv().await.map_err(convert_stream_event_error)?;
+        let reader = EventReader {
+            events,
+            state: StreamState::new(completion_id(), unix_now(), deployment.model.clone()),
+            first,
+            finished: false,
+        };
+        Ok(Box::pin(stream::unfold(reader, EventReader::next_item)))
+    }
+}
+
+/// A ConverseStream being turned into stream items.
+struct EventReader {
+    events: EventReceiver<ConverseStreamOutput, ConverseStreamOutputError>,
+    state: StreamState,
+    /// The event read before the stream was handed out, not yet converted.
+    first: Option<ConverseStreamOutput>,
+    /// Set after an error: nothing follows an `Err` item.
+    finished: bool,
+}
+
+impl EventReader {
+    async fn next_item(mut self) -> Option<(Result<StreamItem, ProviderError>, Self)> {
+        if self.finished {
+            return None;
+        }
+        loop {
+            let event = match self.first.take() {
+                Some(event) => event,
+                None => match self.events.recv().await {
+                    Ok(Some(event)) => event,
+                    Ok(None) => return None,
+                    Err(error) => {
+                        self.finished = true;
+                        return Some((Err(convert_stream_event_error(error)), self));
+                    }
+                },
+            };
+            if let Some(item) = convert_stream_event(&mut self.state, &event) {
+                return Some((Ok(item), self));
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;

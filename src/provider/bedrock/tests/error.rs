@@ -1,0 +1,259 @@
+//! The error mapping table: every SDK error kind to its `ProviderError`.
+
+use aws_sdk_bedrockruntime::error::SdkError;
+use aws_sdk_bedrockruntime::operation::converse::ConverseError;
+use aws_sdk_bedrockruntime::operation::converse_stream::ConverseStreamError;
+use aws_sdk_bedrockruntime::types::error::{
+    AccessDeniedException, ConverseStreamOutputError, InternalServerException, ModelErrorException,
+    ModelNotReadyException, ModelStreamErrorException, ModelTimeoutException,
+    ResourceNotFoundException, ServiceUnavailableException, ThrottlingException,
+    ValidationException,
+};
+
+use crate::provider::ProviderError;
+use crate::provider::bedrock::*;
+
+fn throttled() -> ThrottlingException {
+    ThrottlingException::builder()
+        .message("Too many requests")
+        .build()
+}
+
+#[test]
+fn converse_errors_map_by_meaning() {
+    let service =
+        |e: ConverseError| convert_error(SdkError::service_error(e, ()), Some(400), converse_fault);
+    type Expectation = fn(&ProviderError) -> bool;
+    let cases: Vec<(ConverseError, Expectation)> = vec![
+        (
+            ConverseError::ThrottlingException(throttled()),
+            |e| matches!(e, ProviderError::RateLimited { retry_after: None, message } if message.ends_with("Too many requests")),
+        ),
+        (
+            ConverseError::ModelNotReadyException(
+                ModelNotReadyException::builder().message("warming").build(),
+            ),
+            |e| matches!(e, ProviderError::RateLimited { .. }),
+        ),
+        (
+            ConverseError::ServiceUnavailableException(
+                ServiceUnavailableException::builder()
+                    .message("down")
+                    .build(),
+            ),
+            |e| matches!(e, ProviderError::Unavailable { .. }),
+        ),
+        (
+            ConverseError::InternalServerException(
+                InternalServerException::builder().message("oops").build(),
+            ),
+            |e| matches!(e, ProviderError::Unavailable { .. }),
+        ),
+        (
+            ConverseError::ModelTimeoutException(
+                ModelTimeoutException::builder().message("slow").build(),
+            ),
+            |e| matches!(e, ProviderError::Timeout { .. }),
+        ),
+        (
+            ConverseError::ValidationException(
+                ValidationException::builder().message("bad field").build(),
+            ),
+            |e| matches!(e, ProviderError::BadRequest { param: None, message } if message.ends_with("bad field")),
+        ),
+        (
+            ConverseError::ValidationException(
+                ValidationException::builder()
+                    .message("Input is too long for requested model.")
+                    .build(),
+            ),
+            |e| matches!(e, ProviderError::ContextWindowExceeded { .. }),
+        ),
+        (
+            ConverseError::AccessDeniedException(
+                AccessDeniedException::builder().message("no").build(),
+            ),
+            |e| matches!(e, ProviderError::AccessDenied { .. }),
+        ),
+        (
+            ConverseError::ResourceNotFoundException(
+                ResourceNotFoundException::builder().message("gone").build(),
+            ),
+            |e| matches!(e, ProviderError::NotFound { .. }),
+        ),
+        (
+            ConverseError::ModelErrorException(
+                ModelErrorException::builder()
+                    .message("model failed")
+                    .build(),
+            ),
+            |e| matches!(e, ProviderError::Upstream { .. }),
+        ),
+    ];
+    for (error, expected) in cases {
+        let debug = format!("{error:?}");
+        let converted = service(error);
+        assert!(expected(&converted), "{debug} → {converted:?}");
+    }
+}
+
+#[test]
+fn unmodelled_errors_map_by_code_then_status() {
+    let generic = |code: Option<&str>, status: u16| {
+        let mut meta = aws_sdk_bedrockruntime::error::ErrorMetadata::builder().message("m");
+        if let Some(code) = code {
+            meta = meta.code(code);
+        }
+        convert_error(
+            SdkError::service_error(ConverseError::generic(meta.build()), ()),
+            Some(status),
+            converse_fault,
+        )
+    };
+    assert!(matches!(
+        generic(Some("ThrottlingException"), 400),
+        ProviderError::RateLimited { .. }
+    ));
+    assert!(matches!(
+        generic(Some("ServiceQuotaExceededException"), 400),
+        ProviderError::BadRequest { .. }
+    ));
+    assert!(
+        matches!(generic(None, 429), ProviderError::RateLimited { .. }),
+        "429 without x-amzn-errortype"
+    );
+    assert!(matches!(
+        generic(None, 502),
+        ProviderError::Unavailable { .. }
+    ));
+    assert!(matches!(generic(None, 504), ProviderError::Timeout { .. }));
+    assert!(matches!(
+        generic(None, 403),
+        ProviderError::AccessDenied { .. }
+    ));
+    assert!(matches!(generic(None, 404), ProviderError::NotFound { .. }));
+    assert!(matches!(generic(None, 302), ProviderError::Upstream { .. }));
+}
+
+#[test]
+fn transport_errors_map_to_timeout_unavailable_or_upstream() {
+    use aws_sdk_bedrockruntime::error::ConnectorError;
+    let convert = |e: SdkError<ConverseError, ()>| convert_error(e, None, converse_fault);
+    assert!(matches!(
+        convert(SdkError::timeout_error("operation timeout")),
+        ProviderError::Timeout { .. }
+    ));
+    assert!(matches!(
+        convert(SdkError::dispatch_failure(ConnectorError::timeout(
+            "read".into()
+        ))),
+        ProviderError::Timeout { .. }
+    ));
+    assert!(matches!(
+        convert(SdkError::dispatch_failure(ConnectorError::io(
+            "refused".into()
+        ))),
+        ProviderError::Unavailable { .. }
+    ));
+    assert!(matches!(
+        convert(SdkError::construction_failure("no credentials")),
+        ProviderError::Upstream { .. }
+    ));
+    assert!(matches!(
+        convert(SdkError::response_error("garbled", ())),
+        ProviderError::Upstream { .. }
+    ));
+}
+
+#[test]
+fn stream_errors_map_like_call_errors() {
+    let before = |e: ConverseStreamError| {
+        convert_error(
+            SdkError::service_error(e, ()),
+            Some(400),
+            converse_stream_fault,
+        )
+    };
+    assert!(matches!(
+        before(ConverseStreamError::ThrottlingException(throttled())),
+        ProviderError::RateLimited { .. }
+    ));
+    assert!(matches!(
+        before(ConverseStreamError::ModelStreamErrorException(
+            ModelStreamErrorException::builder().message("x").build()
+        )),
+        ProviderError::Unavailable { .. }
+    ));
+    let during =
+        |e: ConverseStreamOutputError| convert_stream_event_error(SdkError::service_error(e, ()));
+    assert!(matches!(
+        during(ConverseStreamOutputError::ThrottlingException(throttled())),
+        ProviderError::RateLimited { .. }
+    ));
+    assert!(matches!(
+        during(ConverseStreamOutputError::ModelStreamErrorException(
+            ModelStreamErrorException::builder().message("x").build()
+        )),
+        ProviderError::Unavailable { .. }
+    ));
+    assert!(matches!(
+        during(ConverseStreamOutputError::ServiceUnavailableException(
+            ServiceUnavailableException::builder().build()
+        )),
+        ProviderError::Unavailable { .. }
+    ));
+    assert!(matches!(
+        during(ConverseStreamOutputError::InternalServerException(
+            InternalServerException::builder().build()
+        )),
+        ProviderError::Unavailable { .. }
+    ));
+    assert!(matches!(
+        during(ConverseStreamOutputError::ValidationException(
+            ValidationException::builder()
+                .message("prompt is too long")
+                .build()
+        )),
+        ProviderError::ContextWindowExceeded { .. }
+    ));
+}
+
+#[test]
+fn typed_helpers_read_the_http_status() {
+    use aws_sdk_bedrockruntime::config::http::HttpResponse;
+    use aws_smithy_types::body::SdkBody;
+    let raw = HttpResponse::new(http::StatusCode::TOO_MANY_REQUESTS.into(), SdkBody::empty());
+    let unhandled =
+        ConverseError::generic(aws_sdk_bedrockruntime::error::ErrorMetadata::builder().build());
+    assert!(matches!(
+        convert_converse_error(SdkError::service_error(unhandled, raw)),
+        ProviderError::RateLimited { .. }
+    ));
+}
+
+#[test]
+fn the_service_message_is_kept_as_parsed() {
+    // The SDK's deserialiser fills the error metadata; the message then comes through bare.
+    let meta = aws_sdk_bedrockruntime::error::ErrorMetadata::builder()
+        .code("ThrottlingException")
+        .message("Too many tokens, please wait")
+        .build();
+    let error = ConverseError::ThrottlingException(
+        ThrottlingException::builder()
+            .message("Too many tokens, please wait")
+            .meta(meta)
+            .build(),
+    );
+    let converted = convert_error(
+        SdkError::service_error(error, ()),
+        Some(429),
+        converse_fault,
+    );
+    assert_eq!(
+        converted,
+        ProviderError::RateLimited {
+            retry_after: None,
+            message: "Too many tokens, please wait".into()
+        }
+    );
+}

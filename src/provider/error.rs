@@ -1,0 +1,274 @@
+//! What can go wrong calling an upstream, classified by what the gateway should do about it.
+//!
+//! Each provider maps its own failures (SDK errors, HTTP statuses) onto [`ProviderError`];
+//! the router and the HTTP layer only ever look at the methods here.
+
+use std::time::Duration;
+
+use http::StatusCode;
+
+use crate::openai::ErrorBody;
+
+/// A failed upstream call.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ProviderError {
+    /// The upstream throttled us (429, ThrottlingException, ModelNotReadyException).
+    #[error("rate limited by the upstream: {message}")]
+    RateLimited {
+        /// How long the upstream asked us to wait, when it said.
+        retry_after: Option<Duration>,
+        message: String,
+    },
+    /// The upstream is down or failed internally (5xx and the like).
+    #[error("upstream unavailable: {message}")]
+    Unavailable { message: String },
+    /// The call did not finish in time (connect, read or the per-call budget).
+    #[error("upstream timed out: {message}")]
+    Timeout { message: String },
+    /// The prompt does not fit the model's context window.
+    #[error("context window exceeded: {message}")]
+    ContextWindowExceeded { message: String },
+    /// The upstream (or our conversion for it) refused the request as invalid.
+    #[error("bad request: {message}")]
+    BadRequest {
+        /// The offending request field, when known.
+        param: Option<String>,
+        message: String,
+    },
+    /// The gateway's credentials may not call this model.
+    #[error("access denied by the upstream: {message}")]
+    AccessDenied { message: String },
+    /// The model or endpoint does not exist upstream.
+    #[error("not found upstream: {message}")]
+    NotFound { message: String },
+    /// Anything else the upstream did wrong (odd status, unreadable reply).
+    #[error("upstream error: {message}")]
+    Upstream { message: String },
+}
+
+impl ProviderError {
+    /// A refusal of a request field, for conversions that meet something they cannot send.
+    pub fn bad_param(param: impl Into<String>, message: impl Into<String>) -> Self {
+        ProviderError::BadRequest {
+            param: Some(param.into()),
+            message: message.into(),
+        }
+    }
+
+    /// The HTTP status the gateway answers with.
+    pub fn status(&self) -> StatusCode {
+        match self {
+            ProviderError::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
+            ProviderError::Unavailable { .. } => StatusCode::SERVICE_UNAVAILABLE,
+            ProviderError::Timeout { .. } => StatusCode::GATEWAY_TIMEOUT,
+            ProviderError::ContextWindowExceeded { .. } | ProviderError::BadRequest { .. } => {
+                StatusCode::BAD_REQUEST
+            }
+            ProviderError::AccessDenied { .. } => StatusCode::FORBIDDEN,
+            ProviderError::NotFound { .. } => StatusCode::NOT_FOUND,
+            ProviderError::Upstream { .. } => StatusCode::BAD_GATEWAY,
+        }
+    }
+
+    /// The OpenAI error `type`; also the label of the errors metric.
+    pub fn openai_type(&self) -> &'static str {
+        match self {
+            ProviderError::RateLimited { .. } => "rate_limit_error",
+            ProviderError::Unavailable { .. } => "service_unavailable",
+            ProviderError::Timeout { .. } => "timeout",
+            ProviderError::ContextWindowExceeded { .. } | ProviderError::BadRequest { .. } => {
+                "invalid_request_error"
+            }
+            ProviderError::AccessDenied { .. } => "permission_error",
+            ProviderError::NotFound { .. } => "not_found_error",
+            ProviderError::Upstream { .. } => "api_error",
+        }
+    }
+
+    /// The OpenAI error `code`, for the cases clients branch on.
+    pub fn code(&self) -> Option<&'static str> {
+        match self {
+            ProviderError::RateLimited { .. } => Some("rate_limit_exceeded"),
+            ProviderError::ContextWindowExceeded { .. } => Some("context_length_exceeded"),
+            ProviderError::Unavailable { .. }
+            | ProviderError::Timeout { .. }
+            | ProviderError::BadRequest { .. }
+            | ProviderError::AccessDenied { .. }
+            | ProviderError::NotFound { .. }
+            | ProviderError::Upstream { .. } => None,
+        }
+    }
+
+    /// The request field at fault, if the error names one.
+    pub fn param(&self) -> Option<&str> {
+        match self {
+            ProviderError::BadRequest { param, .. } => param.as_deref(),
+            ProviderError::RateLimited { .. }
+            | ProviderError::Unavailable { .. }
+            | ProviderError::Timeout { .. }
+            | ProviderError::ContextWindowExceeded { .. }
+            | ProviderError::AccessDenied { .. }
+            | ProviderError::NotFound { .. }
+            | ProviderError::Upstream { .. } => None,
+        }
+    }
+
+    /// The wait the upstream asked for, if any.
+    pub fn retry_after(&self) -> Option<Duration> {
+        match self {
+            ProviderError::RateLimited { retry_after, .. } => *retry_after,
+            ProviderError::Unavailable { .. }
+            | ProviderError::Timeout { .. }
+            | ProviderError::ContextWindowExceeded { .. }
+            | ProviderError::BadRequest { .. }
+            | ProviderError::AccessDenied { .. }
+            | ProviderError::NotFound { .. }
+            | ProviderError::Upstream { .. } => None,
+        }
+    }
+
+    /// Whether the same request may succeed if tried again (here or on another deployment):
+    /// transient upstream faults are, refusals of the request itself are not.
+    pub fn is_retryable(&self) -> bool {
+        match self {
+            ProviderError::RateLimited { .. }
+            | ProviderError::Unavailable { .. }
+            | ProviderError::Timeout { .. }
+            | ProviderError::Upstream { .. } => true,
+            ProviderError::ContextWindowExceeded { .. }
+            | ProviderError::BadRequest { .. }
+            | ProviderError::AccessDenied { .. }
+            | ProviderError::NotFound { .. } => false,
+        }
+    }
+
+    /// Whether the deployment should be cooled down at once (the upstream throttled it).
+    pub fn triggers_cooldown(&self) -> bool {
+        matches!(self, ProviderError::RateLimited { .. })
+    }
+
+    /// Whether this counts against the deployment's `allowed_fails`: its fault, not the
+    /// request's. A context-window error is the request's fault on this model, not a failure.
+    pub fn counts_as_deployment_failure(&self) -> bool {
+        match self {
+            ProviderError::RateLimited { .. }
+            | ProviderError::Unavailable { .. }
+            | ProviderError::Timeout { .. }
+            | ProviderError::AccessDenied { .. }
+            | ProviderError::NotFound { .. }
+            | ProviderError::Upstream { .. } => true,
+            ProviderError::ContextWindowExceeded { .. } | ProviderError::BadRequest { .. } => false,
+        }
+    }
+
+    /// The message shown to the client. 4xx caused by the request keep the upstream's words
+    /// (they help fix the request); 5xx, 403 and 404 say what happened without internal
+    /// detail (account ids, ARNs, hosts), which stays in the logs via `Display`.
+    pub fn client_message(&self) -> &str {
+        match self {
+            ProviderError::RateLimited { .. } => "The upstream model is rate limited; retry later.",
+            ProviderError::Unavailable { .. } => "The upstream model is temporarily unavailable.",
+            ProviderError::Timeout { .. } => "The upstream model did not answer in time.",
+            ProviderError::ContextWindowExceeded { message }
+            | ProviderError::BadRequest { message, .. } => message,
+            ProviderError::AccessDenied { .. } => {
+                "The gateway is not allowed to call the upstream model."
+            }
+            ProviderError::NotFound { .. } => "The upstream model was not found.",
+            ProviderError::Upstream { .. } => "The upstream model returned an invalid response.",
+        }
+    }
+
+    /// The OpenAI error body for this error.
+    pub fn to_error_body(&self) -> ErrorBody {
+        ErrorBody::new(
+            self.client_message(),
+            self.openai_type(),
+            self.param(),
+            self.code(),
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn all() -> Vec<ProviderError> {
+        let message = || "internal detail arn:aws:iam::123456789012:role/x".to_owned();
+        vec![
+            ProviderError::RateLimited {
+                retry_after: Some(Duration::from_secs(2)),
+                message: message(),
+            },
+            ProviderError::Unavailable { message: message() },
+            ProviderError::Timeout { message: message() },
+            ProviderError::ContextWindowExceeded {
+                message: "prompt is too long".into(),
+            },
+            ProviderError::BadRequest {
+                param: Some("seed".into()),
+                message: "seed is not supported".into(),
+            },
+            ProviderError::AccessDenied { message: message() },
+            ProviderError::NotFound { message: message() },
+            ProviderError::Upstream { message: message() },
+        ]
+    }
+
+    #[test]
+    fn the_meaning_table() {
+        // (status, type, code, retryable, cooldown, deployment failure)
+        let expected = [
+            (
+                429,
+                "rate_limit_error",
+                Some("rate_limit_exceeded"),
+                true,
+                true,
+                true,
+            ),
+            (503, "service_unavailable", None, true, false, true),
+            (504, "timeout", None, true, false, true),
+            (
+                400,
+                "invalid_request_error",
+                Some("context_length_exceeded"),
+                false,
+                false,
+                false,
+            ),
+            (400, "invalid_request_error", None, false, false, false),
+            (403, "permission_error", None, false, false, true),
+            (404, "not_found_error", None, false, false, true),
+            (502, "api_error", None, true, false, true),
+        ];
+        for (error, (status, kind, code, retryable, cooldown, failure)) in
+            all().iter().zip(expected)
+        {
+            assert_eq!(error.status().as_u16(), status, "{error:?}");
+            assert_eq!(error.openai_type(), kind, "{error:?}");
+            assert_eq!(error.code(), code, "{error:?}");
+            assert_eq!(error.is_retryable(), retryable, "{error:?}");
+            assert_eq!(error.triggers_cooldown(), cooldown, "{error:?}");
+            assert_eq!(error.counts_as_deployment_failure(), failure, "{error:?}");
+        }
+    }
+
+    #[test]
+    fn client_bodies_carry_no_internal_detail() {
+        for error in all() {
+            let body = serde_json::to_string(&error.to_error_body()).unwrap();
+            assert!(!body.contains("arn:aws"), "{body}");
+        }
+        let bad = &all()[4];
+        let body = serde_json::to_value(bad.to_error_body()).unwrap();
+        assert_eq!(
+            body,
+            serde_json::json!({"error": {"message": "seed is not supported",
+                "type": "invalid_request_error", "param": "seed", "code": null}})
+        );
+        assert_eq!(all()[0].retry_after(), Some(Duration::from_secs(2)));
+        assert_eq!(all()[1].retry_after(), None);
+    }
+}

@@ -1,0 +1,139 @@
+//! Upstream providers: Amazon Bedrock through the AWS SDK and any OpenAI-compatible server.
+//!
+//! Both take a validated [`ChatRequest`] and a [`Deployment`] and answer in OpenAI's shapes,
+//! so the gateway never sees a provider's own types. Failures are [`ProviderError`]s that
+//! already know their HTTP status, retryability and cooldown meaning.
+//!
+//! Timeouts: providers do not impose the per-call budget themselves; the caller wraps
+//! [`Provider::complete`] and [`Provider::stream`] (time to first event) in
+//! `tokio::time::timeout` with the deployment's `timeout` (else the router's) and maps the
+//! elapsed case to [`ProviderError::Timeout`]. The clients' own connect/read timeouts still
+//! apply and map to `Timeout` as well.
+
+pub mod bedrock;
+mod error;
+pub mod openai;
+
+use std::future::Future;
+use std::hash::BuildHasher;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use futures_util::Stream;
+
+use crate::config::{Deployment, ProviderKind};
+use crate::openai::{ChatChunk, ChatCompletion, ChatRequest, Usage};
+
+pub use bedrock::BedrockProvider;
+pub use error::ProviderError;
+pub use openai::OpenAiProvider;
+
+/// A finished non-streaming call.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Completion {
+    /// The reply to send, `model` already set to the deployment's model id.
+    pub response: ChatCompletion,
+    /// Token counts, when the upstream reported them (also in `response.usage`).
+    pub usage: Option<Usage>,
+}
+
+/// One event of a streaming call.
+#[derive(Debug, Clone, PartialEq)]
+pub enum StreamItem {
+    /// A chunk to forward as it is (role, content, tool-call pieces, finish reason).
+    Chunk(ChatChunk),
+    /// The token counts, always the last item when the upstream reported them. `chunk` is the
+    /// OpenAI usage chunk (`choices: []`), to forward only if the client set
+    /// `stream_options.include_usage`.
+    Usage { usage: Usage, chunk: ChatChunk },
+}
+
+/// The items of a streaming call. An `Err` item ends the stream (no item follows it).
+pub type ChunkStream = Pin<Box<dyn Stream<Item = Result<StreamItem, ProviderError>> + Send>>;
+
+/// Something that answers chat completions for a deployment.
+///
+/// A trait because there are two real implementations with one contract, and the gateway's
+/// tests may want a third; [`Providers`] dispatches on [`ProviderKind`] with an exhaustive
+/// match (no `dyn`, no boxed futures), so a new kind cannot be forgotten.
+pub trait Provider: Send + Sync {
+    /// Calls the upstream once and returns the whole reply.
+    ///
+    /// `drop_params`: silently drop OpenAI parameters this provider cannot take instead of
+    /// failing with [`ProviderError::BadRequest`] naming the parameter.
+    fn complete(
+        &self,
+        deployment: &Deployment,
+        request: &ChatRequest,
+        drop_params: bool,
+    ) -> impl Future<Output = Result<Completion, ProviderError>> + Send;
+
+    /// Calls the upstream once, streaming. Resolves once the upstream has answered (HTTP
+    /// status for OpenAI upstreams, first event for Bedrock), so failures before the first
+    /// byte are an `Err` here and the caller can fail over; later failures are `Err` items.
+    fn stream(
+        &self,
+        deployment: &Deployment,
+        request: &ChatRequest,
+        drop_params: bool,
+    ) -> impl Future<Output = Result<ChunkStream, ProviderError>> + Send;
+}
+
+/// Every provider, shared immutable state of the gateway (wrap it in an `Arc`).
+pub struct Providers {
+    pub bedrock: BedrockProvider,
+    pub openai: OpenAiProvider,
+}
+
+impl Provider for Providers {
+    async fn complete(
+        &self,
+        deployment: &Deployment,
+        request: &ChatRequest,
+        drop_params: bool,
+    ) -> Result<Completion, ProviderError> {
+        match deployment.provider {
+            ProviderKind::Bedrock => {
+                self.bedrock
+                    .complete(deployment, request, drop_params)
+                    .await
+            }
+            ProviderKind::OpenAi => self.openai.complete(deployment, request, drop_params).await,
+        }
+    }
+
+    async fn stream(
+        &self,
+        deployment: &Deployment,
+        request: &ChatRequest,
+        drop_params: bool,
+    ) -> Result<ChunkStream, ProviderError> {
+        match deployment.provider {
+            ProviderKind::Bedrock => self.bedrock.stream(deployment, request, drop_params).await,
+            ProviderKind::OpenAi => self.openai.stream(deployment, request, drop_params).await,
+        }
+    }
+}
+
+/// A fresh completion id in OpenAI's style (`chatcmpl-` and 32 hex digits).
+///
+/// Unique within the process (a counter) and unpredictable across processes (the counter is
+/// hashed with std's randomly keyed SipHash), without needing an OS RNG per call.
+pub fn completion_id() -> String {
+    static NEXT: AtomicU64 = AtomicU64::new(0);
+    let n = NEXT.fetch_add(1, Ordering::Relaxed);
+    let keys = std::collections::hash_map::RandomState::new();
+    format!(
+        "chatcmpl-{:016x}{:016x}",
+        keys.hash_one(n),
+        keys.hash_one(!n)
+    )
+}
+
+/// Now, in Unix seconds (the `created` field).
+pub fn unix_now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}

@@ -1,0 +1,290 @@
+//! Any OpenAI-compatible server (`openai/<model>` deployments) over one shared HTTP client.
+//!
+//! The request goes out as the client sent it, serialised straight from the parsed
+//! [`ChatRequest`] with `model` set to the deployment's model; streams are relayed event by
+//! event as the body arrives. `drop_params` has nothing to drop: every OpenAI parameter is
+//! forwarded, and the upstream decides.
+
+mod error;
+mod sse;
+
+use std::collections::VecDeque;
+use std::time::SystemTime;
+
+use bytes::Bytes;
+use futures_util::{Stream, StreamExt, stream};
+use http::HeaderValue;
+use http::header::{ACCEPT, AUTHORIZATION, CONTENT_TYPE};
+use serde::Serialize;
+
+pub use error::{convert_status, convert_transport_error, parse_retry_after};
+pub use sse::{SseEvent, SseParser};
+
+use crate::config::Deployment;
+use crate::openai::{ChatChunk, ChatCompletion, ChatRequest, ErrorBody, StreamOptions};
+use crate::provider::{ChunkStream, Completion, Provider, ProviderError, StreamItem};
+
+/// Where deployments without `api_base` go.
+pub const DEFAULT_API_BASE: &str = "https://api.openai.com/v1";
+
+/// The chat-completions URL of an `api_base`, by this rule:
+/// - a base already ending in `/chat/completions` is used as is;
+/// - a base with a path (`http://host/v1`, `http://host/openai/v1`) gets `/chat/completions`,
+///   as the OpenAI SDKs do with their `base_url`;
+/// - a bare origin (`http://host:8000`) gets `/v1/chat/completions`.
+///
+/// Trailing slashes are ignored.
+pub fn chat_completions_url(api_base: Option<&str>) -> String {
+    let base = api_base.unwrap_or(DEFAULT_API_BASE).trim_end_matches('/');
+    if base.ends_with("/chat/completions") {
+        return base.to_owned();
+    }
+    let after_scheme = base.split_once("://").map_or(base, |(_, rest)| rest);
+    if after_scheme.contains('/') {
+        format!("{base}/chat/completions")
+    } else {
+        format!("{base}/v1/chat/completions")
+    }
+}
+
+/// The body sent upstream: the client's request with the deployment's model, and for streams
+/// `include_usage` always on (the gateway needs the usage; it forwards the usage chunk only
+/// if the client asked).
+#[derive(Serialize)]
+struct UpstreamRequest<'a> {
+    model: &'a str,
+    stream: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    stream_options: Option<StreamOptions>,
+    #[serde(flatten)]
+    request: &'a ChatRequest,
+}
+
+/// The JSON body for the upstream call.
+pub fn upstream_body(request: &ChatRequest, model: &str, stream: bool) -> Vec<u8> {
+    let body = UpstreamRequest {
+        model,
+        stream,
+        stream_options: stream.then_some(StreamOptions {
+            include_usage: true,
+        }),
+        request,
+    };
+    // Serialising plain data (no maps with non-string keys) cannot fail.
+    serde_json::to_vec(&body).unwrap_or_default()
+}
+
+/// Calls OpenAI-compatible deployments.
+#[derive(Debug, Clone)]
+pub struct OpenAiProvider {
+    /// One pool for every deployment: keep-alive and HTTP/2 connections are reused.
+    client: reqwest::Client,
+}
+
+impl OpenAiProvider {
+    /// A provider over a shared client (build it once, with the connect timeout set).
+    pub fn new(client: reqwest::Client) -> Self {
+        OpenAiProvider { client }
+    }
+
+    /// Sends the request and returns the reply if its status is a success.
+    async fn send(
+        &self,
+        deployment: &Deployment,
+        request: &ChatRequest,
+        stream: bool,
+    ) -> Result<reqwest::Response, ProviderError> {
+        let mut call = self
+            .client
+            .post(chat_completions_url(deployment.api_base.as_deref()))
+            .header(CONTENT_TYPE, HeaderValue::from_static("application/json"))
+            .header(
+                ACCEPT,
+                HeaderValue::from_static(if stream {
+                    "text/event-stream"
+                } else {
+                    "application/json"
+                }),
+            )
+            .body(upstream_body(request, &deployment.model, stream));
+        if let Some(key) = &deployment.api_key {
+            let mut value =
+                HeaderValue::try_from(format!("Bearer {}", key.expose())).map_err(|_| {
+                    ProviderError::Upstream {
+                        message: format!(
+                            "the api_key of deployment {} is not a valid header value",
+                            deployment.id
+                        ),
+                    }
+                })?;
+            value.set_sensitive(true);
+            call = call.header(AUTHORIZATION, value);
+        }
+        let response = call.send().await.map_err(|e| convert_transport_error(&e))?;
+        let status = response.status();
+        if status.is_success() {
+            return Ok(response);
+        }
+        let retry_after = parse_retry_after(response.headers(), SystemTime::now());
+        let body = response.bytes().await.unwrap_or_default();
+        Err(convert_status(status, &body, retry_after))
+    }
+}
+
+impl Provider for OpenAiProvider {
+    async fn complete(
+        &self,
+        deployment: &Deployment,
+        request: &ChatRequest,
+        _drop_params: bool,
+    ) -> Result<Completion, ProviderError> {
+        let response = self.send(deployment, request, false).await?;
+        let body = response
+            .bytes()
+            .await
+            .map_err(|e| convert_transport_error(&e))?;
+        let mut completion: ChatCompletion =
+            serde_json::from_slice(&body).map_err(|e| ProviderError::Upstream {
+                message: format!("unreadable chat.completion from the upstream: {e}"),
+            })?;
+        completion.model.clone_from(&deployment.model);
+        Ok(Completion {
+            usage: completion.usage,
+            response: completion,
+        })
+    }
+
+    async fn stream(
+        &self,
+        deployment: &Deployment,
+        request: &ChatRequest,
+        _drop_params: bool,
+    ) -> Result<ChunkStream, ProviderError> {
+        let response = self.send(deployment, request, true).await?;
+        let relay = Relay {
+            body: Box::pin(response.bytes_stream()),
+            parser: SseParser::new(),
+            model: deployment.model.clone(),
+            pending: VecDeque::new(),
+            state: RelayState::Open { finished: false },
+        };
+        Ok(Box::pin(stream::unfold(relay, Relay::next_item)))
+    }
+}
+
+type ByteStream = std::pin::Pin<Box<dyn Stream<Item = reqwest::Result<Bytes>> + Send>>;
+
+/// Where a relayed stream is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum RelayState {
+    /// Reading the body; `finished` once a chunk carried a finish reason.
+    Open { finished: bool },
+    /// `[DONE]`, the end of the body or an error: only `pending` remains.
+    Closed,
+}
+
+/// An upstream SSE body being relayed as stream items.
+struct Relay {
+    body: ByteStream,
+    parser: SseParser,
+    model: String,
+    /// Items converted but not yet handed out.
+    pending: VecDeque<Result<StreamItem, ProviderError>>,
+    state: RelayState,
+}
+
+impl Relay {
+    async fn next_item(mut self) -> Option<(Result<StreamItem, ProviderError>, Self)> {
+        loop {
+            if let Some(item) = self.pending.pop_front() {
+                return Some((item, self));
+            }
+            let RelayState::Open { finished } = self.state else {
+                return None;
+            };
+            let events = match self.body.next().await {
+                Some(Ok(bytes)) => self.parser.push(&bytes),
+                Some(Err(error)) => {
+                    self.close_with(convert_transport_error(&error));
+                    continue;
+                }
+                None => {
+                    let last = self.parser.finish();
+                    if last.is_none() && !finished {
+                        // Never end a stream silently short of its end.
+                        self.close_with(ProviderError::Upstream {
+                            message: "the upstream closed the stream before [DONE]".to_owned(),
+                        });
+                    } else {
+                        self.state = RelayState::Closed;
+                    }
+                    last.into_iter().collect()
+                }
+            };
+            for event in events {
+                self.accept(event);
+            }
+        }
+    }
+
+    fn close_with(&mut self, error: ProviderError) {
+        self.pending.push_back(Err(error));
+        self.state = RelayState::Closed;
+    }
+
+    fn accept(&mut self, event: SseEvent) {
+        if self.state == RelayState::Closed {
+            return;
+        }
+        match event {
+            SseEvent::Done => self.state = RelayState::Closed,
+            SseEvent::Data(data) => match convert_chunk(&data, &self.model) {
+                Ok(items) => {
+                    if items.iter().any(|i| matches!(i, StreamItem::Chunk(c) if c.choices.iter().any(|c| c.finish_reason.is_some()))) {
+                        self.state = RelayState::Open { finished: true };
+                    }
+                    self.pending.extend(items.into_iter().map(Ok));
+                }
+                Err(error) => self.close_with(error),
+            },
+        }
+    }
+}
+
+/// One upstream `data:` payload as stream items: the chunk (model rewritten) and, when it
+/// carries usage, a usage item after it.
+pub fn convert_chunk(data: &str, model: &str) -> Result<Vec<StreamItem>, ProviderError> {
+    let mut chunk: ChatChunk = match serde_json::from_str(data) {
+        Ok(chunk) => chunk,
+        Err(parse_error) => {
+            return Err(match serde_json::from_str::<ErrorBody>(data) {
+                Ok(body) => ProviderError::Upstream {
+                    message: format!("upstream error mid-stream: {}", body.error.message),
+                },
+                Err(_) => ProviderError::Upstream {
+                    message: format!("unreadable chunk from the upstream: {parse_error}"),
+                },
+            });
+        }
+    };
+    chunk.model.clear();
+    chunk.model.push_str(model);
+    let Some(usage) = chunk.usage.take() else {
+        return Ok(vec![StreamItem::Chunk(chunk)]);
+    };
+    if chunk.choices.is_empty() {
+        chunk.usage = Some(usage);
+        return Ok(vec![StreamItem::Usage { usage, chunk }]);
+    }
+    let usage_chunk = ChatChunk::usage_chunk(&chunk.id, chunk.created, model, usage);
+    Ok(vec![
+        StreamItem::Chunk(chunk),
+        StreamItem::Usage {
+            usage,
+            chunk: usage_chunk,
+        },
+    ])
+}
+
+#[cfg(test)]
+mod tests;

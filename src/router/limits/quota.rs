@@ -1,0 +1,171 @@
+//! One deployment's or consumer's quota: its [`UsageWindow`] plus its requests in flight, with the
+//! admission rule applied to both at once.
+
+use super::{Exceeded, LimitKind, Limits, PARALLEL_RETRY_AFTER, Remaining, UsageWindow};
+use crate::router::clock::Timestamp;
+
+/// Usage figures for `/health` and for the routing strategies.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Usage {
+    /// Requests admitted in the current window.
+    pub requests: u64,
+    /// Tokens reserved or used in the current window.
+    pub tokens: u64,
+    /// Requests admitted and not yet finished.
+    pub in_flight: u32,
+}
+
+/// The window and in-flight count of one deployment or consumer.
+#[derive(Debug, Clone, Default)]
+pub struct Quota {
+    window: UsageWindow,
+    in_flight: u32,
+}
+
+impl Quota {
+    /// Admits request `id` reserving `tokens` at `now` if it fits every limit (or unconditionally
+    /// when `enforce` is false, still counting it). A refusal changes nothing.
+    pub fn try_admit(
+        &mut self,
+        now: Timestamp,
+        limits: &Limits,
+        id: u64,
+        tokens: u64,
+        enforce: bool,
+    ) -> Result<Remaining, Exceeded> {
+        self.window.prune(now);
+        if enforce {
+            self.window.check(now, limits.rpm, limits.tpm, tokens)?;
+            if let Some(limit) = limits.parallel
+                && self.in_flight >= limit
+            {
+                return Err(Exceeded {
+                    kind: LimitKind::Parallel,
+                    limit: u64::from(limit),
+                    retry_after: PARALLEL_RETRY_AFTER,
+                });
+            }
+        }
+        self.window.record(id, now, tokens);
+        self.in_flight = self.in_flight.saturating_add(1);
+        Ok(self.window.remaining(limits.rpm, limits.tpm))
+    }
+
+    /// Finishes request `id`: its reservation becomes `tokens` (`Some`) or is removed (`None`:
+    /// the request consumes nothing).
+    pub fn finish(&mut self, now: Timestamp, id: u64, tokens: Option<u64>) {
+        self.window.prune(now);
+        match tokens {
+            Some(used) => {
+                self.window.settle(id, used);
+            }
+            None => {
+                self.window.release(id);
+            }
+        }
+        self.in_flight = self.in_flight.saturating_sub(1);
+    }
+
+    /// Current usage at `now`.
+    pub fn usage(&mut self, now: Timestamp) -> Usage {
+        self.window.prune(now);
+        Usage {
+            requests: self.window.requests(),
+            tokens: self.window.tokens(),
+            in_flight: self.in_flight,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn limits(rpm: u32, tpm: u64, parallel: u32) -> Limits {
+        Limits {
+            rpm: Some(rpm),
+            tpm: Some(tpm),
+            parallel: Some(parallel),
+        }
+    }
+
+    #[test]
+    fn a_refused_request_consumes_nothing() {
+        let mut q = Quota::default();
+        let l = limits(1, 1000, 5);
+        let now = Timestamp(0);
+        assert!(q.try_admit(now, &l, 1, 100, true).is_ok());
+        assert_eq!(
+            q.try_admit(now, &l, 2, 100, true).unwrap_err().kind,
+            LimitKind::Rpm
+        );
+        assert_eq!(
+            q.usage(now),
+            Usage {
+                requests: 1,
+                tokens: 100,
+                in_flight: 1
+            }
+        );
+    }
+
+    #[test]
+    fn reserve_settle_release() {
+        let mut q = Quota::default();
+        let l = limits(10, 1000, 5);
+        let now = Timestamp(0);
+        let remaining = q.try_admit(now, &l, 1, 600, true).unwrap();
+        assert_eq!(
+            remaining,
+            Remaining {
+                requests: Some(9),
+                tokens: Some(400)
+            }
+        );
+        assert_eq!(
+            q.try_admit(now, &l, 2, 600, true).unwrap_err().kind,
+            LimitKind::Tpm
+        );
+        q.finish(now, 1, Some(150));
+        assert!(q.try_admit(now, &l, 3, 600, true).is_ok());
+        q.finish(now, 3, None);
+        assert_eq!(
+            q.usage(now),
+            Usage {
+                requests: 1,
+                tokens: 150,
+                in_flight: 0
+            }
+        );
+    }
+
+    #[test]
+    fn parallel_limit_frees_when_a_request_finishes() {
+        let mut q = Quota::default();
+        let l = limits(100, 100_000, 2);
+        let now = Timestamp(0);
+        q.try_admit(now, &l, 1, 1, true).unwrap();
+        q.try_admit(now, &l, 2, 1, true).unwrap();
+        let refused = q.try_admit(now, &l, 3, 1, true).unwrap_err();
+        assert_eq!((refused.kind, refused.limit), (LimitKind::Parallel, 2));
+        q.finish(now, 1, Some(1));
+        assert!(q.try_admit(now, &l, 3, 1, true).is_ok());
+    }
+
+    #[test]
+    fn unenforced_admissions_are_still_counted() {
+        let mut q = Quota::default();
+        let l = limits(1, 10, 1);
+        let now = Timestamp(0);
+        q.try_admit(now, &l, 1, 50, false).unwrap();
+        q.try_admit(now, &l, 2, 50, false).unwrap();
+        assert_eq!(
+            q.usage(now),
+            Usage {
+                requests: 2,
+                tokens: 100,
+                in_flight: 2
+            }
+        );
+    }
+}

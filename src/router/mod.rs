@@ -1,0 +1,33 @@
+//! Routing decisions, exact limits, cooldowns and the state store behind them (DESIGN section 5).
+//!
+//! The gateway holds one [`Router`] over a [`StateStore`] ([`MemoryStore`] now, Redis later) and
+//! drives it per request: [`Router::admit_consumer`] for the caller's own quota, then
+//! [`Router::select`] for a deployment of the model group (strategy order, cooldown gate, atomic
+//! RPM/TPM reservation), [`Router::finish`] with the call's [`Outcome`], and on exhaustion
+//! [`Router::fallback_groups`] and [`Router::backoff`]. The decisions themselves are pure and live
+//! beside their tests: [`limits`] (sliding-window arithmetic over explicit timestamps), [`cooldown`]
+//! (the per-deployment circuit breaker), [`strategy`] (the candidate order) and [`backoff()`].
+
+pub mod backoff;
+pub mod clock;
+pub mod cooldown;
+pub mod health;
+pub mod limits;
+pub mod outcome;
+mod permit;
+mod routing;
+pub mod store;
+pub mod strategy;
+
+#[cfg(test)]
+mod tests;
+
+pub use backoff::{MAX_BACKOFF, backoff};
+pub use clock::{Clock, ManualClock, Timestamp, TokioClock};
+pub use cooldown::{Cooldown, CooldownPolicy, HealthEvent, HealthState};
+pub use health::{ConsumerHealth, DeploymentHealth, HealthSnapshot};
+pub use limits::{Exceeded, LimitKind, Limits, Remaining, WINDOW};
+pub use outcome::{FailureKind, Outcome, Refusal};
+pub use permit::{ConsumerPermit, DeploymentPermit};
+pub use routing::{Router, Selection};
+pub use store::{DeploymentRefusal, MemoryStore, StateStore, StoreSnapshot};

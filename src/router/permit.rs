@@ -1,0 +1,139 @@
+//! Admissions held by the gateway while a call runs. A permit must be handed back to the
+//! [`Router`](super::Router) (`finish`, `finish_consumer`); one that is dropped instead (a panic,
+//! a cancelled request future) releases its admission, consuming nothing.
+//!
+//! Drop cannot await: it polls the release once, which completes at once for the in-memory store,
+//! and spawns the rest on the current tokio runtime for a store that needs I/O. Outside a runtime
+//! the admission is left to expire with its window.
+
+use std::future::Future;
+use std::sync::Arc;
+use std::task::{Context, Poll, Waker};
+
+use super::cooldown::HealthEvent;
+use super::limits::Remaining;
+use super::store::{Completion, Grant, StateStore};
+use crate::config::Deployment;
+
+/// An admission to one deployment.
+#[derive(Debug)]
+pub struct DeploymentPermit<S: StateStore> {
+    deployment: Arc<Deployment>,
+    grant: Grant,
+    store: Arc<S>,
+    done: bool,
+}
+
+impl<S: StateStore> DeploymentPermit<S> {
+    pub(super) fn new(deployment: Arc<Deployment>, grant: Grant, store: Arc<S>) -> Self {
+        DeploymentPermit {
+            deployment,
+            grant,
+            store,
+            done: false,
+        }
+    }
+
+    /// The deployment to call.
+    pub fn deployment(&self) -> &Arc<Deployment> {
+        &self.deployment
+    }
+
+    /// What is left of the deployment's limits, for `x-ratelimit-remaining-*`.
+    pub fn remaining(&self) -> Remaining {
+        self.grant.remaining
+    }
+
+    /// Whether this call is the probe of a deployment coming out of cooldown.
+    pub fn is_probe(&self) -> bool {
+        self.grant.probe
+    }
+
+    pub(super) async fn complete(mut self, completion: Completion) {
+        self.done = true;
+        self.store
+            .finish_deployment(&self.deployment.id, self.grant, completion)
+            .await;
+    }
+}
+
+impl<S: StateStore> Drop for DeploymentPermit<S> {
+    fn drop(&mut self) {
+        if self.done {
+            return;
+        }
+        let store = Arc::clone(&self.store);
+        let (id, grant) = (self.deployment.id.clone(), self.grant);
+        let released = Completion {
+            tokens: None,
+            latency: None,
+            health: HealthEvent::NotSent,
+        };
+        run_detached(async move { store.finish_deployment(&id, grant, released).await });
+    }
+}
+
+/// An admission under one consumer's quota.
+#[derive(Debug)]
+pub struct ConsumerPermit<S: StateStore> {
+    consumer: String,
+    grant: Grant,
+    store: Arc<S>,
+    done: bool,
+}
+
+impl<S: StateStore> ConsumerPermit<S> {
+    pub(super) fn new(consumer: String, grant: Grant, store: Arc<S>) -> Self {
+        ConsumerPermit {
+            consumer,
+            grant,
+            store,
+            done: false,
+        }
+    }
+
+    /// The consumer's name.
+    pub fn consumer(&self) -> &str {
+        &self.consumer
+    }
+
+    /// What is left of the consumer's limits.
+    pub fn remaining(&self) -> Remaining {
+        self.grant.remaining
+    }
+
+    pub(super) async fn complete(mut self, tokens: Option<u64>) {
+        self.done = true;
+        self.store
+            .finish_consumer(&self.consumer, self.grant, tokens)
+            .await;
+    }
+}
+
+impl<S: StateStore> Drop for ConsumerPermit<S> {
+    fn drop(&mut self) {
+        if self.done {
+            return;
+        }
+        let store = Arc::clone(&self.store);
+        let (name, grant) = (self.consumer.clone(), self.grant);
+        run_detached(async move { store.finish_consumer(&name, grant, None).await });
+    }
+}
+
+/// Polls `release` once; if it is not done, finishes it on the current runtime.
+fn run_detached(release: impl Future<Output = ()> + Send + 'static) {
+    let mut release = Box::pin(release);
+    let mut cx = Context::from_waker(Waker::noop());
+    if let Poll::Ready(()) = release.as_mut().poll(&mut cx) {
+        return;
+    }
+    match tokio::runtime::Handle::try_current() {
+        Ok(runtime) => {
+            runtime.spawn(release);
+        }
+        Err(_) => tracing::warn!(
+            "a permit was dropped outside a runtime; its admission expires with its window"
+        ),
+    }
+}

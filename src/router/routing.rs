@@ -1,0 +1,267 @@
+//! The [`Router`]: the one API the gateway's dispatch loop calls.
+//!
+//! ```text
+//! admit_consumer ─► select(group) ─► call provider ─► finish(permit, outcome) ─► finish_consumer
+//!                      │ Exhausted: try fallback_groups(group) in order, then 429 with Retry-After
+//!                      └ retry: backoff(attempt, upstream Retry-After), select again excluding tried ones
+//! ```
+//!
+//! Selection, step by step:
+//! 1. The group's deployments not in `exclude` are the candidates.
+//! 2. Read their load in one store call; those cooling down are skipped (refused with the time
+//!    left), whatever the pre-call-check setting.
+//! 3. Order the rest by the routing strategy.
+//! 4. Ask the store to admit each in that order (atomic check-and-reserve; with pre-call checks
+//!    off only cooldowns refuse); the first admitted wins. A refusal consumes nothing.
+//! 5. None admitted: `Exhausted` with the earliest time any of them frees up.
+
+use std::collections::hash_map::RandomState;
+use std::hash::BuildHasher;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use rand::SeedableRng;
+use rand::rngs::SmallRng;
+
+use super::backoff::backoff;
+use super::health::{self, HealthSnapshot};
+use super::limits::Limits;
+use super::outcome::{Outcome, Refusal, completion};
+use super::permit::{ConsumerPermit, DeploymentPermit};
+use super::store::{DeploymentRefusal, DeploymentRequest, StateStore};
+use super::strategy::{self, Candidate};
+use crate::config::{Config, Consumer, Deployment, ModelGroup, RouterSettings};
+
+/// The answer to [`Router::select`].
+#[derive(Debug)]
+pub enum Selection<S: StateStore> {
+    /// Call this deployment, then hand the permit to [`Router::finish`].
+    Admitted(DeploymentPermit<S>),
+    /// No deployment of the group can take the request now.
+    Exhausted {
+        /// When the earliest one frees up; `None` if none was refused (all excluded).
+        retry_after: Option<Duration>,
+        /// Each refused deployment's id and reason, for logs and metrics.
+        refusals: Vec<(String, DeploymentRefusal)>,
+    },
+    /// The config has no group of that name.
+    UnknownGroup,
+}
+
+/// Routing decisions over a state store, built once from the config.
+#[derive(Debug)]
+pub struct Router<S: StateStore> {
+    groups: Vec<ModelGroup>,
+    consumers: Vec<Consumer>,
+    settings: RouterSettings,
+    store: Arc<S>,
+    seed: u64,
+    draws: AtomicU64,
+}
+
+impl<S: StateStore> Router<S> {
+    /// A router for `config`'s groups and consumers over `store`, with random choices seeded from
+    /// the OS (through std's hasher keys).
+    pub fn new(config: &Config, store: S) -> Self {
+        Router {
+            groups: config.groups.clone(),
+            consumers: config.gateway.consumers.clone(),
+            settings: config.router.clone(),
+            store: Arc::new(store),
+            seed: RandomState::new().hash_one(0x5eed_u64),
+            draws: AtomicU64::new(0),
+        }
+    }
+
+    /// The same router with deterministic random choices (tests, reproducible demos).
+    pub fn with_seed(mut self, seed: u64) -> Self {
+        self.seed = seed;
+        self.draws = AtomicU64::new(0);
+        self
+    }
+
+    /// The state store.
+    pub fn store(&self) -> &Arc<S> {
+        &self.store
+    }
+
+    /// The router settings in force.
+    pub fn settings(&self) -> &RouterSettings {
+        &self.settings
+    }
+
+    /// The model group called `name`.
+    pub fn group(&self, name: &str) -> Option<&ModelGroup> {
+        self.groups.iter().find(|g| g.name == name)
+    }
+
+    /// Admits a request under `consumer`'s own quota (rpm, tpm reserving `estimated_tokens`,
+    /// parallel). The master key has no consumer and skips this.
+    pub async fn admit_consumer(
+        &self,
+        consumer: &Consumer,
+        estimated_tokens: u64,
+    ) -> Result<ConsumerPermit<S>, Refusal> {
+        let limits = Limits {
+            rpm: consumer.rpm_limit,
+            tpm: consumer.tpm_limit,
+            parallel: consumer.max_parallel_requests,
+        };
+        match self
+            .store
+            .admit_consumer(&consumer.name, limits, estimated_tokens)
+            .await
+        {
+            Ok(grant) => Ok(ConsumerPermit::new(
+                consumer.name.clone(),
+                grant,
+                Arc::clone(&self.store),
+            )),
+            Err(exceeded) => Err(Refusal {
+                consumer: consumer.name.clone(),
+                limit: exceeded.kind,
+                value: exceeded.limit,
+                retry_after: exceeded.retry_after,
+            }),
+        }
+    }
+
+    /// Settles the consumer's reservation to `tokens_used`, or releases it (`None`: the request
+    /// was refused or failed before any upstream, and consumes nothing).
+    pub async fn finish_consumer(&self, permit: ConsumerPermit<S>, tokens_used: Option<u64>) {
+        permit.complete(tokens_used).await;
+    }
+
+    /// Picks and admits a deployment of `group` for a request of `estimated_tokens`
+    /// (`max_tokens` + estimated input), skipping the deployment ids in `exclude`.
+    pub async fn select(
+        &self,
+        group: &str,
+        estimated_tokens: u64,
+        exclude: &[&str],
+    ) -> Selection<S> {
+        let Some(group) = self.group(group) else {
+            return Selection::UnknownGroup;
+        };
+        let deployments: Vec<&Arc<Deployment>> = group
+            .deployments
+            .iter()
+            .filter(|d| !exclude.contains(&d.id.as_str()))
+            .collect();
+        let ids: Vec<&str> = deployments.iter().map(|d| d.id.as_str()).collect();
+        let loads = self.store.deployment_loads(&ids).await;
+
+        let mut refusals = Vec::new();
+        let mut open = Vec::new();
+        for (deployment, load) in deployments.iter().zip(&loads) {
+            match load.cooling_for {
+                Some(retry_after) => refusals.push((
+                    deployment.id.clone(),
+                    DeploymentRefusal::CoolingDown { retry_after },
+                )),
+                None => open.push((*deployment, load)),
+            }
+        }
+        let candidates: Vec<Candidate<'_>> = open
+            .iter()
+            .map(|(deployment, load)| Candidate { deployment, load })
+            .collect();
+        let order = strategy::order(self.settings.strategy, &candidates, &mut self.rng());
+
+        for deployment in order
+            .into_iter()
+            .filter_map(|i| open.get(i).map(|(d, _)| *d))
+        {
+            let request = DeploymentRequest {
+                limits: Limits {
+                    rpm: deployment.rpm,
+                    tpm: deployment.tpm,
+                    parallel: None,
+                },
+                tokens: estimated_tokens,
+                enforce_limits: self.settings.pre_call_checks,
+            };
+            match self.store.admit_deployment(&deployment.id, request).await {
+                Ok(grant) => {
+                    return Selection::Admitted(DeploymentPermit::new(
+                        Arc::clone(deployment),
+                        grant,
+                        Arc::clone(&self.store),
+                    ));
+                }
+                Err(refusal) => refusals.push((deployment.id.clone(), refusal)),
+            }
+        }
+        Selection::Exhausted {
+            retry_after: refusals.iter().map(|(_, r)| r.retry_after()).min(),
+            refusals,
+        }
+    }
+
+    /// Reports how the call ended: settles or releases the reservation, ends it in flight, feeds
+    /// the latency average and the deployment's cooldown state.
+    pub async fn finish(&self, permit: DeploymentPermit<S>, outcome: Outcome) {
+        permit.complete(completion(outcome)).await;
+    }
+
+    /// The groups to try, in order, when `group` has no deployment left: its `fallbacks`, then
+    /// `default_fallbacks`; without duplicates and never `group` itself.
+    pub fn fallback_groups(&self, group: &str) -> Vec<String> {
+        let own = self.settings.fallbacks_for(group);
+        dedupe(group, own.iter().chain(&self.settings.default_fallbacks))
+    }
+
+    /// The groups to try, in order, after a context-window error in `group`.
+    pub fn context_window_fallback_groups(&self, group: &str) -> Vec<String> {
+        dedupe(
+            group,
+            self.settings.context_window_fallbacks_for(group).iter(),
+        )
+    }
+
+    /// How long to wait before retry number `attempt` (0 for the first), from the configured
+    /// base delay, never shorter than the upstream's `Retry-After`. See [`super::backoff()`].
+    pub fn backoff(&self, attempt: u32, upstream_retry_after: Option<Duration>) -> Duration {
+        backoff(
+            attempt,
+            self.settings.retry_after,
+            upstream_retry_after,
+            &mut self.rng(),
+        )
+    }
+
+    /// Cools `deployment_id` down for at least `duration` (operators, tests).
+    pub async fn cool_down(&self, deployment_id: &str, duration: Duration) {
+        self.store.cool_down(deployment_id, duration).await;
+    }
+
+    /// The `/health` document.
+    pub async fn health(&self) -> HealthSnapshot {
+        let snapshot = self.store.snapshot().await;
+        health::build(
+            &self.groups,
+            &self.consumers,
+            &snapshot,
+            chrono::Utc::now(),
+            self.store.kind(),
+            self.settings.strategy.as_str(),
+        )
+    }
+
+    /// A fresh generator per decision: no lock, reproducible from the seed in draw order.
+    fn rng(&self) -> SmallRng {
+        let draw = self.draws.fetch_add(1, Ordering::Relaxed);
+        SmallRng::seed_from_u64(self.seed ^ draw.wrapping_mul(0x9e37_79b9_7f4a_7c15))
+    }
+}
+
+fn dedupe<'a>(group: &str, names: impl Iterator<Item = &'a String>) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    for name in names {
+        if name != group && !out.contains(name) {
+            out.push(name.clone());
+        }
+    }
+    out
+}

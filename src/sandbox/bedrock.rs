@@ -1,0 +1,125 @@
+//! The Bedrock Runtime routes: `POST /model/{modelId}/converse`, `/converse-stream`, `/invoke`.
+//! Parses the call, runs it through [`Sandbox::invoke`], then answers at the model's pace.
+
+use std::sync::Arc;
+
+use axum::body::Body;
+use axum::http::{HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use bytes::Bytes;
+use serde_json::Value;
+
+use super::auth;
+use super::catalogue;
+use super::converse;
+use super::error::BedrockError;
+use super::eventstream;
+use super::invocation::{Admitted, Call, Operation};
+use super::invoke;
+use super::pace::{self, Pace};
+use super::state::Sandbox;
+
+/// The operation named by the last path segment.
+fn operation(action: &str) -> Option<Operation> {
+    match action {
+        "converse" => Some(Operation::Converse),
+        "converse-stream" => Some(Operation::ConverseStream),
+        "invoke" => Some(Operation::InvokeModel),
+        _ => None,
+    }
+}
+
+/// Answers one Bedrock Runtime call; `model_id` is already percent-decoded.
+pub async fn handle(
+    sandbox: Arc<Sandbox>,
+    model_id: String,
+    action: String,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let caller = match auth::aws_caller(&sandbox.settings, &headers) {
+        Ok(caller) => caller,
+        Err(error) => return error.into_response_with_id(""),
+    };
+    let Some(operation) = operation(&action) else {
+        let error = BedrockError::ResourceNotFound(format!("Unknown operation {action}."));
+        return error.into_response_with_id("");
+    };
+    let seed = sandbox.settings.seed;
+    let model = catalogue::resolve(&model_id);
+    let prompt = match (&model, operation) {
+        (Ok(resolved), Operation::InvokeModel) => {
+            invoke::parse_request(resolved.model.family, &body, seed, &model_id)
+        }
+        (Err(error), Operation::InvokeModel) => Err(error.clone()),
+        (_, Operation::Converse | Operation::ConverseStream | Operation::ChatCompletions) => {
+            converse::parse_request(&body, seed, &model_id)
+        }
+    };
+    let family = model.as_ref().map(|m| m.model.family).ok();
+    let streaming = operation == Operation::ConverseStream;
+    let call = Call {
+        caller: &caller,
+        operation,
+        model_id: &model_id,
+        model,
+        prompt,
+        streaming,
+    };
+    let admitted = match sandbox.invoke(call) {
+        Ok(admitted) => admitted,
+        Err(rejected) => return rejected.error.into_response_with_id(&rejected.request_id),
+    };
+    let pace = Pace::of(&sandbox.settings);
+    if streaming {
+        let body = pace::paced_body(eventstream::plan(&admitted, pace));
+        return respond(body, "application/vnd.amazon.eventstream", &admitted);
+    }
+    let latency = pace.total(admitted.reply.output_tokens);
+    pace::wait(latency).await;
+    let json: Value = match family {
+        Some(family) if operation == Operation::InvokeModel => invoke::response(
+            family,
+            &model_id,
+            &admitted.request_id,
+            &admitted.reply,
+            admitted.input_tokens,
+        ),
+        Some(_) | None => converse::response(
+            &admitted.reply,
+            admitted.input_tokens,
+            latency.as_millis() as u64,
+        ),
+    };
+    let mut response = respond(Body::from(json.to_string()), "application/json", &admitted);
+    let counts = [
+        ("x-amzn-bedrock-input-token-count", admitted.input_tokens),
+        (
+            "x-amzn-bedrock-output-token-count",
+            admitted.reply.output_tokens,
+        ),
+        (
+            "x-amzn-bedrock-invocation-latency",
+            latency.as_millis() as u64,
+        ),
+    ];
+    for (name, value) in counts {
+        response
+            .headers_mut()
+            .insert(name, HeaderValue::from(value));
+    }
+    response
+}
+
+fn respond(body: Body, content_type: &'static str, admitted: &Admitted) -> Response {
+    let mut response = (StatusCode::OK, body).into_response();
+    let headers = response.headers_mut();
+    headers.insert("content-type", HeaderValue::from_static(content_type));
+    if let Ok(id) = HeaderValue::from_str(&admitted.request_id) {
+        headers.insert("x-amzn-requestid", id);
+    }
+    if let Ok(region) = HeaderValue::from_str(&admitted.region) {
+        headers.insert("x-sandbox-inference-region", region);
+    }
+    response
+}

@@ -1,0 +1,276 @@
+//! The Converse wire format: request bodies to a [`Prompt`], replies to the Converse JSON.
+//! ConverseStream shares the request shape; its framing lives in `stream`.
+
+use serde_json::{Map, Value, json};
+
+use super::body::{self, invalid};
+use super::error::BedrockError;
+use super::reply::{self, IMAGE_TOKENS, Prompt, Reply, Tool, ToolChoice};
+
+/// Reads a Converse / ConverseStream request body.
+pub fn parse_request(raw: &[u8], seed: u64, model_id: &str) -> Result<Prompt, BedrockError> {
+    let map = body::object(raw)?;
+    let messages = body::array(&map, "messages", "messages")?;
+    if messages.is_empty() {
+        return Err(invalid(
+            "messages",
+            "Member must have length greater than or equal to 1",
+        ));
+    }
+    let mut chars = 0;
+    let mut images = 0;
+    let mut tool_result = None;
+    for (i, message) in messages.iter().enumerate() {
+        let path = format!("messages.{i}");
+        let message = message
+            .as_object()
+            .ok_or_else(|| invalid(&path, "Member must be an object"))?;
+        let role = message.get("role").and_then(Value::as_str);
+        if !matches!(role, Some("user" | "assistant")) {
+            return Err(invalid(
+                &format!("{path}.role"),
+                "Member must satisfy enum value set: [user, assistant]",
+            ));
+        }
+        let blocks = body::array(message, "content", &format!("{path}.content"))?;
+        tool_result = None;
+        for (j, block) in blocks.iter().enumerate() {
+            let content = read_block(block, &format!("{path}.content.{j}"))?;
+            chars += content.chars;
+            images += content.images;
+            if role == Some("user") && content.tool_result.is_some() {
+                tool_result = content.tool_result;
+            }
+        }
+    }
+    if let Some(system) = map.get("system") {
+        let blocks = system
+            .as_array()
+            .ok_or_else(|| invalid("system", "Member must be an array"))?;
+        chars += blocks
+            .iter()
+            .map(|b| body::text_chars(b.get("text").unwrap_or(&Value::Null)))
+            .sum::<usize>();
+    }
+    let config = body::optional_object(&map, "inferenceConfig", "inferenceConfig")?;
+    let empty = Map::new();
+    let config = config.unwrap_or(&empty);
+    let max_tokens = body::optional_count(config, "maxTokens", "inferenceConfig.maxTokens")?;
+    body::optional_number(
+        config,
+        "temperature",
+        "inferenceConfig.temperature",
+        (0.0, 1.0),
+    )?;
+    body::optional_number(config, "topP", "inferenceConfig.topP", (0.0, 1.0))?;
+    let stop_sequences =
+        body::optional_strings(config, "stopSequences", "inferenceConfig.stopSequences")?;
+    let (tools, tool_choice, tool_chars) = read_tool_config(&map)?;
+    Ok(Prompt {
+        input_tokens: reply::estimate_tokens(chars + tool_chars) + images * IMAGE_TOKENS,
+        max_tokens,
+        stop_sequences,
+        tools,
+        tool_choice,
+        tool_result,
+        digest: reply::digest(&[&seed.to_le_bytes(), model_id.as_bytes(), raw]),
+    })
+}
+
+/// What one content block contributes.
+struct BlockContent {
+    chars: usize,
+    images: u64,
+    tool_result: Option<String>,
+}
+
+fn read_block(block: &Value, path: &str) -> Result<BlockContent, BedrockError> {
+    let block = block
+        .as_object()
+        .ok_or_else(|| invalid(path, "Member must be an object"))?;
+    let mut content = BlockContent {
+        chars: 0,
+        images: 0,
+        tool_result: None,
+    };
+    if let Some(text) = block.get("text") {
+        content.chars = text
+            .as_str()
+            .ok_or_else(|| invalid(&format!("{path}.text"), "Member must be a string"))?
+            .len();
+    } else if block.contains_key("image")
+        || block.contains_key("document")
+        || block.contains_key("video")
+    {
+        content.images = 1;
+    } else if let Some(tool_use) = block.get("toolUse") {
+        content.chars = body::text_chars(tool_use.get("input").unwrap_or(&Value::Null));
+    } else if let Some(result) = block.get("toolResult") {
+        let parts = result.get("content").and_then(Value::as_array);
+        let parts = parts.ok_or_else(|| {
+            invalid(
+                &format!("{path}.toolResult.content"),
+                "Member must not be null",
+            )
+        })?;
+        let text: Vec<String> = parts
+            .iter()
+            .map(|p| match (p.get("text"), p.get("json")) {
+                (Some(Value::String(t)), _) => t.clone(),
+                (_, Some(j)) => j.to_string(),
+                (Some(_) | None, None) => String::new(),
+            })
+            .collect();
+        let text = text.join(" ");
+        content.chars = text.len();
+        content.tool_result = Some(text);
+    } else if !block.contains_key("reasoningContent") && !block.contains_key("cachePoint") {
+        return Err(invalid(
+            path,
+            "Member must contain exactly one of text, image, document, toolUse, toolResult",
+        ));
+    }
+    Ok(content)
+}
+
+fn read_tool_config(
+    map: &Map<String, Value>,
+) -> Result<(Vec<Tool>, ToolChoice, usize), BedrockError> {
+    let Some(config) = body::optional_object(map, "toolConfig", "toolConfig")? else {
+        return Ok((Vec::new(), ToolChoice::Auto, 0));
+    };
+    let specs = body::array(config, "tools", "toolConfig.tools")?;
+    let mut tools = Vec::new();
+    for (i, tool) in specs.iter().enumerate() {
+        let path = format!("toolConfig.tools.{i}.toolSpec");
+        let spec = tool
+            .get("toolSpec")
+            .ok_or_else(|| invalid(&path, "Member must not be null"))?;
+        let name = spec.get("name").and_then(Value::as_str);
+        let name =
+            name.ok_or_else(|| invalid(&format!("{path}.name"), "Member must not be null"))?;
+        let schema = spec.get("inputSchema").and_then(|s| s.get("json"));
+        let schema = schema
+            .ok_or_else(|| invalid(&format!("{path}.inputSchema"), "Member must not be null"))?;
+        tools.push(Tool {
+            name: name.to_owned(),
+            schema: schema.clone(),
+        });
+    }
+    let choice = match config.get("toolChoice") {
+        None | Some(Value::Null) => ToolChoice::Auto,
+        Some(choice) if choice.get("any").is_some() => ToolChoice::Any,
+        Some(choice) if choice.get("auto").is_some() => ToolChoice::Auto,
+        Some(choice) => match choice
+            .get("tool")
+            .and_then(|t| t.get("name"))
+            .and_then(Value::as_str)
+        {
+            Some(name) if tools.iter().any(|t| t.name == name) => {
+                ToolChoice::Named(name.to_owned())
+            }
+            Some(_) | None => {
+                return Err(invalid(
+                    "toolConfig.toolChoice",
+                    "Member must name a tool in toolConfig.tools",
+                ));
+            }
+        },
+    };
+    Ok((
+        tools,
+        choice,
+        config.get("tools").map(body::text_chars).unwrap_or(0),
+    ))
+}
+
+/// The assistant content blocks of a reply (Converse shape).
+pub fn content_blocks(reply: &Reply) -> Vec<Value> {
+    match &reply.tool_call {
+        Some(call) => vec![
+            json!({ "toolUse": { "toolUseId": call.id, "name": call.name, "input": call.input } }),
+        ],
+        None => vec![json!({ "text": reply.text })],
+    }
+}
+
+/// The Converse response body.
+pub fn response(reply: &Reply, input_tokens: u64, latency_ms: u64) -> Value {
+    json!({
+        "output": { "message": { "role": "assistant", "content": content_blocks(reply) } },
+        "stopReason": reply.stop_reason.as_converse(),
+        "usage": usage(input_tokens, reply.output_tokens),
+        "metrics": { "latencyMs": latency_ms },
+    })
+}
+
+/// The Converse `usage` object.
+pub fn usage(input_tokens: u64, output_tokens: u64) -> Value {
+    json!({ "inputTokens": input_tokens, "outputTokens": output_tokens, "totalTokens": input_tokens + output_tokens })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(body: Value) -> Result<Prompt, BedrockError> {
+        parse_request(body.to_string().as_bytes(), 42, "m")
+    }
+
+    #[test]
+    fn counts_tokens_and_reads_inference_config() {
+        let p = parse(json!({
+            "system": [{"text": "abcd"}],
+            "messages": [{"role": "user", "content": [{"text": "12345678"}, {"image": {"format": "png"}}]}],
+            "inferenceConfig": {"maxTokens": 10, "stopSequences": ["x"]}
+        }))
+        .unwrap();
+        assert_eq!(p.input_tokens, 3 + IMAGE_TOKENS);
+        assert_eq!(
+            (p.max_tokens, p.stop_sequences),
+            (Some(10), vec!["x".to_string()])
+        );
+    }
+
+    #[test]
+    fn malformed_fields_are_named() {
+        let cases = [
+            (json!({}), "'messages'"),
+            (
+                json!({"messages": [{"role": "bot", "content": []}]}),
+                "'messages.0.role'",
+            ),
+            (
+                json!({"messages": [{"role": "user", "content": [{"text": 1}]}]}),
+                "'messages.0.content.0.text'",
+            ),
+            (
+                json!({"messages": [{"role": "user", "content": []}], "inferenceConfig": {"maxTokens": -1}}),
+                "maxTokens",
+            ),
+            (
+                json!({"messages": [{"role": "user", "content": []}], "toolConfig": {"tools": [{}]}}),
+                "toolSpec",
+            ),
+        ];
+        for (body, field) in cases {
+            let e = parse(body).unwrap_err();
+            assert!(e.to_string().contains(field), "{e} should name {field}");
+        }
+    }
+
+    #[test]
+    fn tool_results_in_the_last_user_message_are_seen() {
+        let p = parse(json!({
+            "messages": [
+                {"role": "user", "content": [{"text": "weather?"}]},
+                {"role": "assistant", "content": [{"toolUse": {"toolUseId": "t", "name": "w", "input": {}}}]},
+                {"role": "user", "content": [{"toolResult": {"toolUseId": "t", "content": [{"text": "sunny"}]}}]}
+            ],
+            "toolConfig": {"tools": [{"toolSpec": {"name": "w", "inputSchema": {"json": {}}}}], "toolChoice": {"tool": {"name": "w"}}}
+        }))
+        .unwrap();
+        assert_eq!(p.tool_result.as_deref(), Some("sunny"));
+        assert_eq!(p.tool_choice, ToolChoice::Named("w".into()));
+    }
+}

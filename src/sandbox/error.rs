@@ -1,0 +1,167 @@
+//! Errors the emulated Bedrock Runtime answers with, and their wire shapes: restJson1 (status,
+//! `x-amzn-errortype`, `{"message"}`), event-stream exception frames, and the OpenAI error JSON.
+
+use axum::http::{HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+
+use crate::config::sandbox::FaultKind;
+
+/// A Bedrock Runtime error as the service reports it.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum BedrockError {
+    #[error("{0}")]
+    Validation(String),
+    #[error("{0}")]
+    ResourceNotFound(String),
+    #[error("Too many requests, please wait before trying again.")]
+    Throttling,
+    #[error("Bedrock is unable to process your request.")]
+    ServiceUnavailable,
+    #[error("The server encountered an internal error while processing the request.")]
+    InternalServer,
+    #[error("Model has timed out in processing the request. Try your request again.")]
+    ModelTimeout,
+    #[error("Model is not ready to serve inference requests. Try your request again.")]
+    ModelNotReady,
+    #[error("The model returned an error. Try your request again.")]
+    ModelError,
+    #[error("The model stream failed. Try your request again.")]
+    ModelStreamError,
+    #[error("The security token included in the request is invalid.")]
+    UnrecognizedClient,
+    #[error("Missing Authentication Token")]
+    MissingAuthenticationToken,
+}
+
+impl From<FaultKind> for BedrockError {
+    fn from(kind: FaultKind) -> Self {
+        match kind {
+            FaultKind::Throttling => Self::Throttling,
+            FaultKind::ServiceUnavailable => Self::ServiceUnavailable,
+            FaultKind::InternalServer => Self::InternalServer,
+            FaultKind::ModelTimeout => Self::ModelTimeout,
+            FaultKind::ModelNotReady => Self::ModelNotReady,
+            FaultKind::ModelError => Self::ModelError,
+            FaultKind::ModelStreamError => Self::ModelStreamError,
+        }
+    }
+}
+
+impl BedrockError {
+    /// The exception name (`x-amzn-errortype`, the log's `errorCode`).
+    pub fn name(&self) -> &'static str {
+        match self {
+            Self::Validation(_) => "ValidationException",
+            Self::ResourceNotFound(_) => "ResourceNotFoundException",
+            Self::Throttling => "ThrottlingException",
+            Self::ServiceUnavailable => "ServiceUnavailableException",
+            Self::InternalServer => "InternalServerException",
+            Self::ModelTimeout => "ModelTimeoutException",
+            Self::ModelNotReady => "ModelNotReadyException",
+            Self::ModelError => "ModelErrorException",
+            Self::ModelStreamError => "ModelStreamErrorException",
+            Self::UnrecognizedClient => "UnrecognizedClientException",
+            Self::MissingAuthenticationToken => "MissingAuthenticationTokenException",
+        }
+    }
+
+    /// The HTTP status Bedrock answers with.
+    pub fn status(&self) -> StatusCode {
+        match self {
+            Self::Validation(_) => StatusCode::BAD_REQUEST,
+            Self::ResourceNotFound(_) => StatusCode::NOT_FOUND,
+            Self::Throttling | Self::ModelNotReady => StatusCode::TOO_MANY_REQUESTS,
+            Self::ServiceUnavailable => StatusCode::SERVICE_UNAVAILABLE,
+            Self::InternalServer | Self::ModelStreamError => StatusCode::INTERNAL_SERVER_ERROR,
+            Self::ModelTimeout => StatusCode::REQUEST_TIMEOUT,
+            Self::ModelError => StatusCode::FAILED_DEPENDENCY,
+            Self::UnrecognizedClient | Self::MissingAuthenticationToken => StatusCode::FORBIDDEN,
+        }
+    }
+
+    /// The `:exception-type` of an event-stream exception frame (lower camel case).
+    pub fn stream_exception_type(&self) -> String {
+        let name = self.name();
+        let mut chars = name.chars();
+        chars
+            .next()
+            .map(|c| c.to_ascii_lowercase().to_string() + chars.as_str())
+            .unwrap_or_default()
+    }
+
+    /// The OpenAI error `type` and `code` for the same condition.
+    pub fn openai_type(&self) -> (&'static str, &'static str) {
+        match self {
+            Self::Validation(_) => ("invalid_request_error", "invalid_request"),
+            Self::ResourceNotFound(_) => ("invalid_request_error", "model_not_found"),
+            Self::Throttling | Self::ModelNotReady => ("rate_limit_error", "rate_limit_exceeded"),
+            Self::UnrecognizedClient | Self::MissingAuthenticationToken => {
+                ("authentication_error", "invalid_api_key")
+            }
+            Self::ServiceUnavailable
+            | Self::InternalServer
+            | Self::ModelTimeout
+            | Self::ModelError
+            | Self::ModelStreamError => ("api_error", "upstream_error"),
+        }
+    }
+
+    /// The Bedrock restJson1 error response.
+    pub fn into_response_with_id(self, request_id: &str) -> Response {
+        let body = serde_json::json!({ "message": self.to_string() }).to_string();
+        let mut response = (self.status(), body).into_response();
+        let headers = response.headers_mut();
+        headers.insert("content-type", HeaderValue::from_static("application/json"));
+        headers.insert("x-amzn-errortype", HeaderValue::from_static(self.name()));
+        if let Ok(id) = HeaderValue::from_str(request_id) {
+            headers.insert("x-amzn-requestid", id);
+        }
+        response
+    }
+
+    /// The OpenAI-compatible error response (429s carry `Retry-After`).
+    pub fn into_openai_response(self) -> Response {
+        let (kind, code) = self.openai_type();
+        let body = serde_json::json!({
+            "error": { "message": self.to_string(), "type": kind, "param": null, "code": code }
+        });
+        let mut response = (self.status(), body.to_string()).into_response();
+        let headers = response.headers_mut();
+        headers.insert("content-type", HeaderValue::from_static("application/json"));
+        if self.status() == StatusCode::TOO_MANY_REQUESTS {
+            headers.insert("retry-after", HeaderValue::from_static("1"));
+        }
+        if matches!(
+            self,
+            Self::UnrecognizedClient | Self::MissingAuthenticationToken
+        ) {
+            *response.status_mut() = StatusCode::UNAUTHORIZED;
+        }
+        response
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stream_exception_types_are_lower_camel_case() {
+        assert_eq!(
+            BedrockError::Throttling.stream_exception_type(),
+            "throttlingException"
+        );
+        assert_eq!(
+            BedrockError::ModelStreamError.stream_exception_type(),
+            "modelStreamErrorException"
+        );
+    }
+
+    #[test]
+    fn throttling_is_429_with_the_bedrock_message() {
+        let r = BedrockError::Throttling.into_response_with_id("req-1");
+        assert_eq!(r.status(), StatusCode::TOO_MANY_REQUESTS);
+        assert_eq!(r.headers()["x-amzn-errortype"], "ThrottlingException");
+        assert_eq!(r.headers()["x-amzn-requestid"], "req-1");
+    }
+}

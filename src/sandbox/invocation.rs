@@ -1,0 +1,302 @@
+//! One model invocation, whatever the wire format: the steps every call goes through.
+//!
+//! 1. The body and the model id must be valid (else ValidationException / ResourceNotFound).
+//! 2. The prompt must fit the model's context window ("Input is too long for requested model.").
+//! 3. A Region is chosen: the source Region for a base model, a weighted draw among the
+//!    profile's destinations otherwise; no live Region means ServiceUnavailableException.
+//! 4. The account's quota for the model id as called must admit the request (RPM, and TPM on
+//!    input tokens plus the output budget); otherwise exactly one ThrottlingException.
+//! 5. Injected faults are drawn (before the reply; for streams also mid-stream and stalls).
+//! 6. The reply is generated. Every outcome is counted and logged in the invocation-log schema.
+//!
+//! All of it happens under one lock, so concurrent calls see exact quotas and Region load.
+
+use rand::Rng;
+use serde_json::{Value, json};
+use tokio::time::Instant;
+
+use crate::config::sandbox::FaultPhase;
+
+use super::auth::Caller;
+use super::catalogue::ResolvedModel;
+use super::cris;
+use super::error::BedrockError;
+use super::faults::{self, FaultContext};
+use super::reply::{self, Prompt, Reply};
+use super::state::{Mutable, Sandbox};
+use super::stats::Outcome;
+
+/// The API operation, as the invocation log names it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Operation {
+    Converse,
+    ConverseStream,
+    InvokeModel,
+    /// The OpenAI-compatible route.
+    ChatCompletions,
+}
+
+impl Operation {
+    fn name(self) -> &'static str {
+        match self {
+            Self::Converse => "Converse",
+            Self::ConverseStream => "ConverseStream",
+            Self::InvokeModel => "InvokeModel",
+            Self::ChatCompletions => "ChatCompletions",
+        }
+    }
+}
+
+/// A call as the protocol layer parsed it.
+pub struct Call<'a> {
+    pub caller: &'a Caller,
+    pub operation: Operation,
+    /// The model id exactly as called (percent-decoded).
+    pub model_id: &'a str,
+    pub model: Result<ResolvedModel, BedrockError>,
+    pub prompt: Result<Prompt, BedrockError>,
+    pub streaming: bool,
+}
+
+/// A call that will be answered.
+#[derive(Debug, Clone)]
+pub struct Admitted {
+    pub request_id: String,
+    pub region: String,
+    pub reply: Reply,
+    pub input_tokens: u64,
+    /// A fault to raise halfway through the stream.
+    pub mid_stream_fault: Option<BedrockError>,
+    /// Stop sending after this many output tokens and hang.
+    pub stall_after: Option<u32>,
+}
+
+/// A call answered with an error.
+#[derive(Debug, Clone)]
+pub struct Rejected {
+    pub request_id: String,
+    pub error: BedrockError,
+}
+
+/// Where a call got to before it ended.
+struct Progress {
+    region: Option<String>,
+    input_tokens: u64,
+}
+
+impl Sandbox {
+    /// Runs steps 1–6 for one call.
+    pub fn invoke(&self, call: Call<'_>) -> Result<Admitted, Rejected> {
+        let now = Instant::now();
+        let mut state = self.lock();
+        let request_id = request_id(&mut state);
+        let mut progress = Progress {
+            region: None,
+            input_tokens: 0,
+        };
+        let result = self.admit(&mut state, &call, now, &mut progress);
+        let (outcome, error, output_tokens) = match &result {
+            Ok(admitted) => match &admitted.mid_stream_fault {
+                Some(e) => (
+                    outcome_of(e),
+                    Some(e.name()),
+                    admitted.reply.output_tokens / 2,
+                ),
+                None => (Outcome::Served, None, admitted.reply.output_tokens),
+            },
+            Err(e) => (outcome_of(e), Some(e.name()), 0),
+        };
+        let profile = &call.caller.account.profile;
+        state
+            .stats
+            .record(profile, call.model_id, progress.region.as_deref(), outcome);
+        drop(state);
+        let record = LogRecord {
+            call: &call,
+            request_id: &request_id,
+            progress: &progress,
+            output_tokens,
+            error,
+        };
+        self.write_log(call.caller, record.to_json());
+        match result {
+            Ok(admitted) => Ok(Admitted {
+                request_id,
+                ..admitted
+            }),
+            Err(error) => Err(Rejected { request_id, error }),
+        }
+    }
+
+    fn admit(
+        &self,
+        state: &mut Mutable,
+        call: &Call<'_>,
+        now: Instant,
+        progress: &mut Progress,
+    ) -> Result<Admitted, BedrockError> {
+        let prompt = call.prompt.as_ref().map_err(Clone::clone)?;
+        let model = call.model.as_ref().map_err(Clone::clone)?;
+        progress.input_tokens = prompt.input_tokens;
+        if prompt.input_tokens + prompt.max_tokens.unwrap_or(0) > model.model.context_window {
+            return Err(BedrockError::Validation(format!(
+                "Input is too long for requested model. {} input tokens exceed the context window of {}.",
+                prompt.input_tokens, model.model.context_window
+            )));
+        }
+        let region = self.choose_region(state, model, &call.caller.source_region, now)?;
+        let account = &call.caller.account;
+        let quota = account.quota_for(call.model_id);
+        if !state.quotas.try_admit(
+            &account.profile,
+            call.model_id,
+            quota,
+            prompt.reserved_tokens(),
+            now,
+        ) {
+            return Err(BedrockError::Throttling);
+        }
+        state.load.record(&region, now);
+        progress.region = Some(region.clone());
+        let ctx = FaultContext {
+            model: call.model_id,
+            region: &region,
+            profile: &account.profile,
+        };
+        let rng = &mut state.rng;
+        if let Some(kind) = faults::decide(&self.settings.faults, FaultPhase::Before, ctx, || {
+            rng.random()
+        }) {
+            return Err(kind.into());
+        }
+        let (mid_stream_fault, stall_after) = if call.streaming {
+            let kind = faults::decide(&self.settings.faults, FaultPhase::MidStream, ctx, || {
+                rng.random()
+            });
+            (
+                kind.map(BedrockError::from),
+                faults::decide_stall(self.settings.stall_streams, rng.random()),
+            )
+        } else {
+            (None, None)
+        };
+        let reply = reply::generate(self.settings.seed, call.model_id, &region, prompt);
+        Ok(Admitted {
+            request_id: String::new(),
+            region,
+            reply,
+            input_tokens: prompt.input_tokens,
+            mid_stream_fault,
+            stall_after,
+        })
+    }
+
+    fn choose_region(
+        &self,
+        state: &mut Mutable,
+        model: &ResolvedModel,
+        source: &str,
+        now: Instant,
+    ) -> Result<String, BedrockError> {
+        let Some((geography, _)) = &model.profile else {
+            return match state.down.contains(source) {
+                true => Err(BedrockError::ServiceUnavailable),
+                false => Ok(source.to_owned()),
+            };
+        };
+        let destinations = cris::destinations(&self.settings.regions, *geography, source)?;
+        let Mutable {
+            load, down, rng, ..
+        } = state;
+        let recent: std::collections::HashMap<&str, u64> = destinations
+            .keys()
+            .map(|r| (r.as_str(), load.recent(r, now)))
+            .collect();
+        let weights = cris::weights(destinations, |r| recent.get(r).copied().unwrap_or(0), down);
+        cris::pick(&weights, rng.random()).ok_or(BedrockError::ServiceUnavailable)
+    }
+
+    fn write_log(&self, caller: &Caller, event: Value) {
+        let visible_at = Instant::now() + self.settings.log_delay;
+        let account = &caller.account;
+        let timestamp_ms = chrono::Utc::now().timestamp_millis();
+        self.logs.put(
+            &account.account_id,
+            &account.log_group,
+            timestamp_ms,
+            visible_at,
+            event,
+        );
+    }
+}
+
+fn outcome_of(error: &BedrockError) -> Outcome {
+    match error {
+        BedrockError::Throttling => Outcome::Throttled,
+        BedrockError::Validation(_)
+        | BedrockError::ResourceNotFound(_)
+        | BedrockError::ServiceUnavailable
+        | BedrockError::InternalServer
+        | BedrockError::ModelTimeout
+        | BedrockError::ModelNotReady
+        | BedrockError::ModelError
+        | BedrockError::ModelStreamError
+        | BedrockError::UnrecognizedClient
+        | BedrockError::MissingAuthenticationToken => Outcome::Failed,
+    }
+}
+
+/// A UUID-shaped request id from the seeded id stream.
+fn request_id(state: &mut Mutable) -> String {
+    let n: u128 = state.ids.random();
+    let hex = format!("{n:032x}");
+    format!(
+        "{}-{}-{}-{}-{}",
+        &hex[0..8],
+        &hex[8..12],
+        &hex[12..16],
+        &hex[16..20],
+        &hex[20..32]
+    )
+}
+
+/// One record of the Bedrock model-invocation log.
+struct LogRecord<'a> {
+    call: &'a Call<'a>,
+    request_id: &'a str,
+    progress: &'a Progress,
+    output_tokens: u64,
+    error: Option<&'static str>,
+}
+
+impl LogRecord<'_> {
+    fn to_json(&self) -> Value {
+        let caller = self.call.caller;
+        let account_id = &caller.account.account_id;
+        let source = &caller.source_region;
+        let model_id = match &self.call.model {
+            Ok(model) => model.log_model_id(source, account_id),
+            Err(_) => self.call.model_id.to_owned(),
+        };
+        let mut record = json!({
+            "schemaType": "ModelInvocationLog",
+            "schemaVersion": "1.0",
+            "timestamp": chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+            "accountId": account_id,
+            "identity": { "arn": caller.principal_arn() },
+            "region": source,
+            "requestId": self.request_id,
+            "operation": self.call.operation.name(),
+            "modelId": model_id,
+            "input": { "inputContentType": "application/json", "inputTokenCount": self.progress.input_tokens },
+            "output": { "outputContentType": "application/json", "outputTokenCount": self.output_tokens },
+        });
+        if let Some(region) = &self.progress.region {
+            record["inferenceRegion"] = json!(region);
+        }
+        if let Some(code) = self.error {
+            record["errorCode"] = json!(code);
+        }
+        record
+    }
+}

@@ -1,0 +1,177 @@
+//! InvokeModel: model-native bodies both ways. Anthropic messages (`anthropic_version`,
+//! `max_tokens`, `messages`, `system`), Amazon Nova (`messages[{role, content:[{text}]}]`,
+//! `inferenceConfig`) and Meta Llama (`prompt`, `max_gen_len`).
+
+use serde_json::{Map, Value, json};
+
+use super::body::{self, invalid};
+use super::catalogue::ModelFamily;
+use super::error::BedrockError;
+use super::reply::{self, Prompt, Reply};
+
+/// Characters of text in a message `content` (a string or a list of blocks).
+fn content_chars(content: &Value) -> usize {
+    match content {
+        Value::Array(blocks) => blocks
+            .iter()
+            .map(|b| match b.get("text") {
+                Some(text) => body::text_chars(text),
+                None => body::text_chars(b),
+            })
+            .sum(),
+        other => body::text_chars(other),
+    }
+}
+
+fn message_chars(messages: &[Value], content_path: &str) -> Result<usize, BedrockError> {
+    let mut chars = 0;
+    for (i, message) in messages.iter().enumerate() {
+        let role = message.get("role").and_then(Value::as_str);
+        if !matches!(role, Some("user" | "assistant")) {
+            return Err(invalid(
+                &format!("messages.{i}.role"),
+                "Member must be user or assistant",
+            ));
+        }
+        let content = message.get("content").ok_or_else(|| {
+            invalid(
+                &format!("messages.{i}.{content_path}"),
+                "Member must not be null",
+            )
+        })?;
+        chars += content_chars(content);
+    }
+    Ok(chars)
+}
+
+/// Reads an InvokeModel body for a model of `family`.
+pub fn parse_request(
+    family: ModelFamily,
+    raw: &[u8],
+    seed: u64,
+    model_id: &str,
+) -> Result<Prompt, BedrockError> {
+    let map = body::object(raw)?;
+    let digest = reply::digest(&[&seed.to_le_bytes(), model_id.as_bytes(), raw]);
+    let (chars, max_tokens, stop_sequences) = match family {
+        ModelFamily::Anthropic => {
+            if !map.get("anthropic_version").is_some_and(Value::is_string) {
+                return Err(invalid("anthropic_version", "Member must not be null"));
+            }
+            let max_tokens = body::optional_count(&map, "max_tokens", "max_tokens")?;
+            let max_tokens =
+                max_tokens.ok_or_else(|| invalid("max_tokens", "Member must not be null"))?;
+            let chars = message_chars(body::array(&map, "messages", "messages")?, "content")?
+                + map.get("system").map(content_chars).unwrap_or(0);
+            (
+                chars,
+                Some(max_tokens),
+                body::optional_strings(&map, "stop_sequences", "stop_sequences")?,
+            )
+        }
+        ModelFamily::AmazonNova => {
+            let chars = message_chars(body::array(&map, "messages", "messages")?, "content")?
+                + map.get("system").map(content_chars).unwrap_or(0);
+            let empty = Map::new();
+            let config = body::optional_object(&map, "inferenceConfig", "inferenceConfig")?
+                .unwrap_or(&empty);
+            let max = match body::optional_count(config, "maxTokens", "inferenceConfig.maxTokens")?
+            {
+                Some(n) => Some(n),
+                None => body::optional_count(
+                    config,
+                    "max_new_tokens",
+                    "inferenceConfig.max_new_tokens",
+                )?,
+            };
+            (
+                chars,
+                max,
+                body::optional_strings(config, "stopSequences", "inferenceConfig.stopSequences")?,
+            )
+        }
+        ModelFamily::MetaLlama => {
+            let prompt = map
+                .get("prompt")
+                .and_then(Value::as_str)
+                .ok_or_else(|| invalid("prompt", "Member must not be null"))?;
+            (
+                prompt.chars().count(),
+                body::optional_count(&map, "max_gen_len", "max_gen_len")?,
+                Vec::new(),
+            )
+        }
+    };
+    Ok(Prompt {
+        input_tokens: reply::estimate_tokens(chars),
+        max_tokens,
+        stop_sequences,
+        digest,
+        ..Prompt::default()
+    })
+}
+
+/// The InvokeModel response body for a model of `family`.
+pub fn response(
+    family: ModelFamily,
+    model_id: &str,
+    request_id: &str,
+    reply: &Reply,
+    input_tokens: u64,
+) -> Value {
+    let stop = reply.stop_reason.as_converse();
+    match family {
+        ModelFamily::Anthropic => json!({
+            "id": format!("msg_bdrk_{}", request_id.replace('-', "")),
+            "type": "message",
+            "role": "assistant",
+            "model": model_id,
+            "content": [{ "type": "text", "text": reply.text }],
+            "stop_reason": stop,
+            "stop_sequence": null,
+            "usage": { "input_tokens": input_tokens, "output_tokens": reply.output_tokens },
+        }),
+        ModelFamily::AmazonNova => json!({
+            "output": { "message": { "role": "assistant", "content": [{ "text": reply.text }] } },
+            "stopReason": stop,
+            "usage": {
+                "inputTokens": input_tokens,
+                "outputTokens": reply.output_tokens,
+                "totalTokens": input_tokens + reply.output_tokens,
+            },
+        }),
+        ModelFamily::MetaLlama => json!({
+            "generation": reply.text,
+            "prompt_token_count": input_tokens,
+            "generation_token_count": reply.output_tokens,
+            "stop_reason": if stop == "max_tokens" { "length" } else { "stop" },
+        }),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn anthropic_bodies_need_version_and_max_tokens() {
+        let ok = json!({"anthropic_version": "bedrock-2023-05-31", "max_tokens": 5,
+            "system": "sys!", "messages": [{"role": "user", "content": [{"type": "text", "text": "hello"}]}]});
+        let p = parse_request(ModelFamily::Anthropic, ok.to_string().as_bytes(), 1, "m").unwrap();
+        assert_eq!((p.input_tokens, p.max_tokens), (3, Some(5)));
+        let e = parse_request(ModelFamily::Anthropic, br#"{"messages":[]}"#, 1, "m").unwrap_err();
+        assert!(e.to_string().contains("anthropic_version"));
+    }
+
+    #[test]
+    fn nova_bodies_read_either_max_token_spelling() {
+        let body = json!({"messages": [{"role": "user", "content": [{"text": "hi"}]}], "inferenceConfig": {"max_new_tokens": 7}});
+        let p =
+            parse_request(ModelFamily::AmazonNova, body.to_string().as_bytes(), 1, "m").unwrap();
+        assert_eq!(p.max_tokens, Some(7));
+        let bad = json!({"messages": [{"role": "user"}]});
+        let e =
+            parse_request(ModelFamily::AmazonNova, bad.to_string().as_bytes(), 1, "m").unwrap_err();
+        assert!(e.to_string().contains("messages.0.content"));
+    }
+}

@@ -1,0 +1,283 @@
+//! The wire protocol over a real store: query lifecycle, visibility, accounts and errors.
+
+use std::time::Duration;
+
+use axum::http::StatusCode;
+use serde_json::{Value, json};
+use tokio::time::Instant;
+
+use super::super::LogStore;
+use super::handle;
+
+const GROUP: &str = "/aws/bedrock/invocations";
+const BASE_MS: i64 = 1_732_650_000_000;
+
+/// Calls `op` and returns the status, the `x-amzn-errortype` header and the JSON body.
+async fn call(
+    store: &LogStore,
+    account: &str,
+    op: &str,
+    body: Value,
+) -> (StatusCode, Option<String>, Value) {
+    let response = handle(
+        store,
+        account,
+        &format!("Logs_20140328.{op}"),
+        body.to_string().into(),
+    )
+    .await;
+    let status = response.status();
+    assert_eq!(
+        response.headers()["content-type"],
+        "application/x-amz-json-1.1"
+    );
+    let error_type = response
+        .headers()
+        .get("x-amzn-errortype")
+        .map(|v| v.to_str().unwrap().to_owned());
+    let bytes = axum::body::to_bytes(response.into_body(), usize::MAX)
+        .await
+        .unwrap();
+    (status, error_type, serde_json::from_slice(&bytes).unwrap())
+}
+
+fn invocation(region: &str) -> Value {
+    json!({
+        "schemaType": "ModelInvocationLog",
+        "modelId": "arn:aws:bedrock:us-east-1:111111111111:inference-profile/us.anthropic.claude-opus-4-6-v1",
+        "inferenceRegion": region,
+        "input": { "inputTokenCount": 12 },
+    })
+}
+
+fn store_with(regions: &[&str], visible_at: Instant) -> LogStore {
+    let store = LogStore::new();
+    store.create_group("111111111111", GROUP);
+    for (i, region) in regions.iter().enumerate() {
+        let ms = BASE_MS + i64::try_from(i).unwrap();
+        store.put("111111111111", GROUP, ms, visible_at, invocation(region));
+    }
+    store
+}
+
+fn walkthrough_request() -> Value {
+    json!({
+        "logGroupName": GROUP,
+        "startTime": BASE_MS / 1000 - 60,
+        "endTime": BASE_MS / 1000 + 60,
+        "queryString": "filter modelId like /inference-profile\\/us.anthropic.claude-opus-4-6-v1/ and \
+            toMillis(@timestamp) >= 1732650000000 | stats count(*) as invocationCount by inferenceRegion \
+            | sort inferenceRegion",
+    })
+}
+
+async fn poll(store: &LogStore, account: &str, query_id: &Value) -> Value {
+    let (status, _, body) = call(
+        store,
+        account,
+        "GetQueryResults",
+        json!({ "queryId": query_id }),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    body
+}
+
+#[tokio::test]
+async fn a_query_runs_then_completes_with_string_rows_and_statistics() {
+    let past = Instant::now().checked_sub(Duration::from_secs(1)).unwrap();
+    let store = store_with(&["us-east-1", "us-west-2", "us-east-1"], past);
+    let (status, _, started) =
+        call(&store, "111111111111", "StartQuery", walkthrough_request()).await;
+    assert_eq!(status, StatusCode::OK, "{started}");
+    let first = poll(&store, "111111111111", &started["queryId"]).await;
+    assert_eq!(first["status"], "Running");
+    assert_eq!(first["results"], json!([]));
+    let done = poll(&store, "111111111111", &started["queryId"]).await;
+    assert_eq!(done["status"], "Complete");
+    assert_eq!(
+        done["results"],
+        json!([
+            [{ "field": "inferenceRegion", "value": "us-east-1" }, { "field": "invocationCount", "value": "2" }],
+            [{ "field": "inferenceRegion", "value": "us-west-2" }, { "field": "invocationCount", "value": "1" }],
+        ])
+    );
+    assert_eq!(done["statistics"]["recordsMatched"], 3.0);
+    assert_eq!(done["statistics"]["recordsScanned"], 3.0);
+    assert!(done["statistics"]["bytesScanned"].as_f64().unwrap() > 0.0);
+    assert_eq!(
+        poll(&store, "111111111111", &started["queryId"]).await,
+        done,
+        "a completed query stays complete"
+    );
+}
+
+#[tokio::test]
+async fn events_not_yet_visible_or_outside_the_window_are_not_counted() {
+    let past = Instant::now().checked_sub(Duration::from_secs(1)).unwrap();
+    let store = store_with(&["us-east-1"], past);
+    store.put(
+        "111111111111",
+        GROUP,
+        BASE_MS,
+        Instant::now() + Duration::from_secs(3600),
+        invocation("us-east-2"),
+    );
+    store.put(
+        "111111111111",
+        GROUP,
+        BASE_MS + 3_600_000,
+        past,
+        invocation("us-west-2"),
+    );
+    let (_, _, started) = call(&store, "111111111111", "StartQuery", walkthrough_request()).await;
+    poll(&store, "111111111111", &started["queryId"]).await;
+    let done = poll(&store, "111111111111", &started["queryId"]).await;
+    assert_eq!(
+        done["results"],
+        json!([[{ "field": "inferenceRegion", "value": "us-east-1" }, { "field": "invocationCount", "value": "1" }]])
+    );
+}
+
+#[tokio::test]
+async fn accounts_do_not_see_each_others_groups_or_queries() {
+    let store = store_with(&["us-east-1"], Instant::now());
+    let (_, _, started) = call(&store, "111111111111", "StartQuery", walkthrough_request()).await;
+    let (status, kind, _) = call(
+        &store,
+        "222222222222",
+        "GetQueryResults",
+        json!({ "queryId": started["queryId"] }),
+    )
+    .await;
+    assert_eq!(
+        (status, kind.as_deref()),
+        (StatusCode::BAD_REQUEST, Some("ResourceNotFoundException"))
+    );
+    let (_, kind, body) = call(&store, "222222222222", "StartQuery", walkthrough_request()).await;
+    assert_eq!(kind.as_deref(), Some("ResourceNotFoundException"));
+    assert_eq!(body["__type"], "ResourceNotFoundException");
+    let (_, _, groups) = call(&store, "222222222222", "DescribeLogGroups", json!({})).await;
+    assert_eq!(groups["logGroups"], json!([]));
+    let (_, _, queries) = call(&store, "222222222222", "DescribeQueries", json!({})).await;
+    assert_eq!(queries["queries"], json!([]));
+}
+
+#[tokio::test]
+async fn a_malformed_query_says_where() {
+    let store = store_with(&[], Instant::now());
+    let mut request = walkthrough_request();
+    request["queryString"] = json!("filter x = 1 | parse @message 'a*' as b");
+    let (status, kind, body) = call(&store, "111111111111", "StartQuery", request).await;
+    assert_eq!(
+        (status, kind.as_deref()),
+        (StatusCode::BAD_REQUEST, Some("MalformedQueryException"))
+    );
+    let message = body["message"].as_str().unwrap();
+    assert!(
+        message.contains("line 1, column 16") && message.contains("'parse'"),
+        "{message}"
+    );
+    assert_eq!(
+        body["queryCompileError"]["location"],
+        json!({ "startCharOffset": 15, "endCharOffset": 20 })
+    );
+}
+
+#[tokio::test]
+async fn bad_requests_get_the_services_error_types() {
+    let store = store_with(&[], Instant::now());
+    let cases = [
+        (
+            "StartQuery",
+            json!({ "logGroupName": GROUP, "startTime": 1, "endTime": 2 }),
+            "InvalidParameterException",
+        ),
+        (
+            "StartQuery",
+            json!({ "startTime": 1, "endTime": 2, "queryString": "fields a" }),
+            "InvalidParameterException",
+        ),
+        (
+            "StartQuery",
+            json!({ "logGroupName": GROUP, "startTime": 5, "endTime": 2, "queryString": "fields a" }),
+            "InvalidParameterException",
+        ),
+        (
+            "StartQuery",
+            json!({ "logGroupName": GROUP, "startTime": 1, "endTime": 2, "queryString": "fields a", "limit": 0 }),
+            "InvalidParameterException",
+        ),
+        (
+            "StartQuery",
+            json!({ "logGroupName": 5 }),
+            "SerializationException",
+        ),
+        ("GetQueryResults", json!({}), "InvalidParameterException"),
+        (
+            "GetQueryResults",
+            json!({ "queryId": "nope" }),
+            "ResourceNotFoundException",
+        ),
+        ("PutLogEvents", json!({}), "UnknownOperationException"),
+    ];
+    for (op, body, expected) in cases {
+        let (status, kind, reply) = call(&store, "111111111111", op, body.clone()).await;
+        assert_eq!(
+            (status, kind.as_deref()),
+            (StatusCode::BAD_REQUEST, Some(expected)),
+            "{op} {body}: {reply}"
+        );
+        assert_eq!(reply["__type"], expected);
+    }
+}
+
+#[tokio::test]
+async fn log_groups_and_queries_are_described() {
+    let store = store_with(&["us-east-1"], Instant::now());
+    store.create_group("111111111111", "/other");
+    let (_, _, groups) = call(
+        &store,
+        "111111111111",
+        "DescribeLogGroups",
+        json!({ "logGroupNamePrefix": "/aws/" }),
+    )
+    .await;
+    let group = &groups["logGroups"][0];
+    assert_eq!(groups["logGroups"].as_array().unwrap().len(), 1);
+    assert_eq!(group["logGroupName"], GROUP);
+    assert_eq!(
+        group["arn"],
+        format!("arn:aws:logs:us-east-1:111111111111:log-group:{GROUP}:*")
+    );
+    assert!(
+        group["storedBytes"].as_u64().unwrap() > 0 && group["creationTime"].as_i64().unwrap() > 0
+    );
+
+    let mut by_arn = walkthrough_request();
+    by_arn.as_object_mut().unwrap().remove("logGroupName");
+    by_arn["logGroupIdentifiers"] = json!([group["arn"]]);
+    let (_, _, started) = call(&store, "111111111111", "StartQuery", by_arn).await;
+    let (_, _, running) = call(
+        &store,
+        "111111111111",
+        "DescribeQueries",
+        json!({ "status": "Running" }),
+    )
+    .await;
+    assert_eq!(running["queries"][0]["queryId"], started["queryId"]);
+    assert_eq!(running["queries"][0]["logGroupName"], GROUP);
+    poll(&store, "111111111111", &started["queryId"]).await;
+    poll(&store, "111111111111", &started["queryId"]).await;
+    let (_, _, complete) = call(
+        &store,
+        "111111111111",
+        "DescribeQueries",
+        json!({ "logGroupName": GROUP }),
+    )
+    .await;
+    assert_eq!(complete["queries"][0]["status"], "Complete");
+    store.clear();
+    let (_, _, groups) = call(&store, "111111111111", "DescribeLogGroups", json!({})).await;
+    assert_eq!(groups["logGroups"], json!([]));
+}

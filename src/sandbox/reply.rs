@@ -1,0 +1,339 @@
+//! The emulated model: a deterministic reply from the seed and the request.
+//!
+//! Every wire format (Converse, InvokeModel, OpenAI) is first reduced to a [`Prompt`]; the
+//! reply is then a pure function of the seed, the model, the inference Region and that prompt:
+//! a short readable text (or a tool call when tools are offered and no tool result is pending),
+//! cut at `maxTokens` and at the first stop sequence. Tokens are estimated as characters / 4,
+//! rounded up, for input and output alike.
+
+use rand::{Rng, SeedableRng, rngs::StdRng};
+use serde_json::{Map, Value, json};
+
+/// Output budget when the request sets none.
+pub const DEFAULT_MAX_TOKENS: u64 = 4_096;
+/// Tokens counted for each image block.
+pub const IMAGE_TOKENS: u64 = 1_600;
+
+/// A tool the caller offers.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Tool {
+    pub name: String,
+    /// The JSON schema of its input.
+    pub schema: Value,
+}
+
+/// Which tool the caller asks for.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub enum ToolChoice {
+    #[default]
+    Auto,
+    Any,
+    Named(String),
+    /// OpenAI's `"none"`: answer in text.
+    Disabled,
+}
+
+/// A request reduced to what the emulated model looks at.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Prompt {
+    /// Estimated input tokens (system, messages, tool specs, images).
+    pub input_tokens: u64,
+    pub max_tokens: Option<u64>,
+    pub stop_sequences: Vec<String>,
+    pub tools: Vec<Tool>,
+    pub tool_choice: ToolChoice,
+    /// Text of the tool result in the last user message, if it carries one.
+    pub tool_result: Option<String>,
+    /// A digest of the request body: replies differ when requests do.
+    pub digest: u64,
+}
+
+impl Prompt {
+    /// Tokens reserved against TPM at admission: input plus the output budget.
+    pub fn reserved_tokens(&self) -> u64 {
+        self.input_tokens + self.max_tokens.unwrap_or(DEFAULT_MAX_TOKENS)
+    }
+}
+
+/// Why the model stopped (Converse spelling).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StopReason {
+    EndTurn,
+    MaxTokens,
+    StopSequence,
+    ToolUse,
+}
+
+impl StopReason {
+    /// Converse / Anthropic spelling.
+    pub fn as_converse(self) -> &'static str {
+        match self {
+            Self::EndTurn => "end_turn",
+            Self::MaxTokens => "max_tokens",
+            Self::StopSequence => "stop_sequence",
+            Self::ToolUse => "tool_use",
+        }
+    }
+
+    /// OpenAI `finish_reason`.
+    pub fn as_openai(self) -> &'static str {
+        match self {
+            Self::EndTurn | Self::StopSequence => "stop",
+            Self::MaxTokens => "length",
+            Self::ToolUse => "tool_calls",
+        }
+    }
+}
+
+/// A tool call the model makes.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ToolCall {
+    pub id: String,
+    pub name: String,
+    pub input: Value,
+}
+
+/// The model's answer.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Reply {
+    /// Text (empty for a pure tool call).
+    pub text: String,
+    pub tool_call: Option<ToolCall>,
+    pub stop_reason: StopReason,
+    pub output_tokens: u64,
+}
+
+/// Tokens in `chars` characters: ceil(chars / 4).
+pub fn estimate_tokens(chars: usize) -> u64 {
+    (chars as u64).div_ceil(4)
+}
+
+/// FNV-1a, stable across runs and platforms (std's hasher is not promised to be).
+pub fn digest(parts: &[&[u8]]) -> u64 {
+    parts
+        .iter()
+        .flat_map(|p| p.iter())
+        .fold(0xcbf2_9ce4_8422_2325, |h, b| {
+            (h ^ u64::from(*b)).wrapping_mul(0x0000_0100_0000_01b3)
+        })
+}
+
+const WORDS: &[&str] = &[
+    "requests",
+    "resilient",
+    "capacity",
+    "quota",
+    "region",
+    "fallback",
+    "latency",
+    "tokens",
+    "stream",
+    "profile",
+    "account",
+    "throttling",
+    "window",
+    "gateway",
+    "retry",
+    "cooldown",
+    "balance",
+    "shard",
+    "inference",
+    "deterministic",
+    "answer",
+    "sandbox",
+    "model",
+    "minute",
+    "steady",
+    "calm",
+    "traffic",
+];
+
+/// The reply of `model` running in `region` to `prompt`.
+pub fn generate(seed: u64, model: &str, region: &str, prompt: &Prompt) -> Reply {
+    let mut rng = StdRng::seed_from_u64(seed ^ prompt.digest);
+    let wants_tool = !prompt.tools.is_empty() && prompt.tool_result.is_none();
+    let chosen = match &prompt.tool_choice {
+        ToolChoice::Disabled => None,
+        ToolChoice::Named(name) => prompt.tools.iter().find(|t| &t.name == name),
+        ToolChoice::Auto | ToolChoice::Any => prompt.tools.first(),
+    };
+    if let (true, Some(tool)) = (wants_tool, chosen) {
+        let input = input_from_schema(&tool.schema);
+        let call = ToolCall {
+            id: format!("tooluse_{:016x}", rng.random::<u64>()),
+            name: tool.name.clone(),
+            input,
+        };
+        let output_tokens = estimate_tokens(call.name.len() + call.input.to_string().len());
+        return Reply {
+            text: String::new(),
+            tool_call: Some(call),
+            stop_reason: StopReason::ToolUse,
+            output_tokens,
+        };
+    }
+    let opening = match &prompt.tool_result {
+        Some(result) => format!("The tool returned: {}. ", clip(result, 80)),
+        None => String::new(),
+    };
+    let mut text = format!("{opening}Sandbox reply from {model} in {region}:");
+    let target_chars = rng.random_range(24..64) * 4;
+    while text.len() < target_chars {
+        text.push(' ');
+        text.push_str(WORDS[rng.random_range(0..WORDS.len())]);
+    }
+    text.push('.');
+    let (text, stop_reason) = cut(text, prompt);
+    Reply {
+        output_tokens: estimate_tokens(text.chars().count()),
+        text,
+        tool_call: None,
+        stop_reason,
+    }
+}
+
+fn clip(text: &str, chars: usize) -> String {
+    text.chars().take(chars).collect()
+}
+
+/// Applies stop sequences, then the output budget.
+fn cut(text: String, prompt: &Prompt) -> (String, StopReason) {
+    let stop = prompt
+        .stop_sequences
+        .iter()
+        .filter(|s| !s.is_empty())
+        .filter_map(|s| text.find(s.as_str()))
+        .min();
+    let (text, mut reason) = match stop {
+        Some(at) => (text[..at].to_owned(), StopReason::StopSequence),
+        None => (text, StopReason::EndTurn),
+    };
+    let budget = prompt.max_tokens.unwrap_or(DEFAULT_MAX_TOKENS) as usize * 4;
+    if text.chars().count() > budget {
+        reason = StopReason::MaxTokens;
+        return (clip(&text, budget), reason);
+    }
+    (text, reason)
+}
+
+/// A JSON input for a tool: every required property with a value of its declared type.
+pub fn input_from_schema(schema: &Value) -> Value {
+    let properties = schema.get("properties").and_then(Value::as_object);
+    let required = schema
+        .get("required")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten();
+    let mut input = Map::new();
+    for name in required.filter_map(Value::as_str) {
+        let property = properties.and_then(|p| p.get(name)).unwrap_or(&Value::Null);
+        input.insert(name.to_owned(), sample_value(name, property));
+    }
+    Value::Object(input)
+}
+
+fn sample_value(name: &str, property: &Value) -> Value {
+    if let Some(first) = property
+        .get("enum")
+        .and_then(Value::as_array)
+        .and_then(|e| e.first())
+    {
+        return first.clone();
+    }
+    match property.get("type").and_then(Value::as_str) {
+        Some("integer") => json!(1),
+        Some("number") => json!(1.5),
+        Some("boolean") => json!(true),
+        Some("array") => json!([]),
+        Some("object") => input_from_schema(property),
+        Some(_) | None => json!(format!("sandbox-{name}")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn prompt(max_tokens: Option<u64>) -> Prompt {
+        Prompt {
+            input_tokens: 5,
+            max_tokens,
+            digest: digest(&[b"hello"]),
+            ..Prompt::default()
+        }
+    }
+
+    #[test]
+    fn replies_are_deterministic_per_seed_and_request() {
+        let a = generate(42, "m", "us-east-1", &prompt(None));
+        assert_eq!(a, generate(42, "m", "us-east-1", &prompt(None)));
+        assert!(a.text.contains("m in us-east-1"), "{}", a.text);
+        assert_ne!(a.text, generate(7, "m", "us-east-1", &prompt(None)).text);
+        let other = Prompt {
+            digest: digest(&[b"bye"]),
+            ..prompt(None)
+        };
+        assert_ne!(a.text, generate(42, "m", "us-east-1", &other).text);
+        assert_eq!(a.output_tokens, estimate_tokens(a.text.len()));
+        assert_eq!(a.stop_reason, StopReason::EndTurn);
+    }
+
+    #[test]
+    fn max_tokens_cuts_the_reply() {
+        let r = generate(42, "m", "us-east-1", &prompt(Some(3)));
+        assert_eq!(
+            (r.stop_reason, r.output_tokens, r.text.len()),
+            (StopReason::MaxTokens, 3, 12)
+        );
+    }
+
+    #[test]
+    fn stop_sequences_cut_before_the_match() {
+        let p = Prompt {
+            stop_sequences: vec![" in ".into()],
+            ..prompt(None)
+        };
+        let r = generate(42, "m", "us-east-1", &p);
+        assert_eq!(
+            (r.text.as_str(), r.stop_reason),
+            ("Sandbox reply from m", StopReason::StopSequence)
+        );
+    }
+
+    #[test]
+    fn tools_get_called_with_required_properties_until_a_result_arrives() {
+        let schema = json!({"type":"object","properties":{"city":{"type":"string"},"days":{"type":"integer"},
+            "unit":{"enum":["c","f"]}},"required":["city","days","unit"]});
+        let tools = vec![
+            Tool {
+                name: "other".into(),
+                schema: json!({}),
+            },
+            Tool {
+                name: "weather".into(),
+                schema,
+            },
+        ];
+        let p = Prompt {
+            tools,
+            tool_choice: ToolChoice::Named("weather".into()),
+            ..prompt(None)
+        };
+        let r = generate(42, "m", "r", &p);
+        let call = r.tool_call.unwrap();
+        assert_eq!(
+            (call.name.as_str(), r.stop_reason),
+            ("weather", StopReason::ToolUse)
+        );
+        assert_eq!(
+            call.input,
+            json!({"city":"sandbox-city","days":1,"unit":"c"})
+        );
+        let answered = Prompt {
+            tool_result: Some("22 degrees".into()),
+            ..p
+        };
+        let r = generate(42, "m", "r", &answered);
+        assert!(r.tool_call.is_none() && r.text.contains("22 degrees"));
+    }
+}

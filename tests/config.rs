@@ -1,0 +1,481 @@
+//! The config loader on real files, `config check` through the real binary, and the AWS
+//! client factory against a local listener.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::io::{Read, Write};
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+
+use assert_cmd::Command;
+use resilient_llm::config::{self, ProviderKind, RoutingStrategy, StateStoreSettings};
+
+fn repo(path: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join(path)
+}
+
+fn example_env(name: &str) -> Option<String> {
+    match name {
+        "RESILIENT_LLM_MASTER_KEY" | "LITELLM_MASTER_KEY" => Some("sk-test-master-key".into()),
+        "REDIS_URL" => Some("redis://127.0.0.1:6379".into()),
+        _ => None,
+    }
+}
+
+fn load_file(path: &Path) -> Result<config::Config, config::ConfigError> {
+    let text = std::fs::read_to_string(path).unwrap();
+    config::load_str(&text, path, &example_env)
+}
+
+#[test]
+fn default_config_reproduces_the_walkthrough() {
+    let cfg = config::load(&repo("config/config.yaml")).unwrap();
+    assert_eq!(cfg.aws.profiles, vec!["genai", "test"]);
+    assert_eq!(cfg.aws.region, "us-east-1");
+    assert_eq!(cfg.aws.log_group, "BedrockModelInvocation");
+    assert_eq!(cfg.gateway.port, 4000);
+    assert_eq!(cfg.cris.model_id, "us.anthropic.claude-opus-4-6-v1");
+    let primary = cfg.group("fallback-primary").unwrap();
+    assert_eq!(primary.deployments[0].rpm, Some(3));
+    assert_eq!(
+        primary.deployments[0].model,
+        "us.anthropic.claude-sonnet-4-6"
+    );
+    // The merge key brought the profile and Region in.
+    assert_eq!(primary.deployments[0].profile.as_deref(), Some("genai"));
+    assert_eq!(primary.deployments[0].region.as_deref(), Some("us-east-1"));
+    assert_eq!(
+        cfg.router.fallbacks_for("fallback-primary"),
+        ["fallback-backup"]
+    );
+    let balanced = cfg.group("balanced").unwrap();
+    assert_eq!(
+        balanced
+            .deployments
+            .iter()
+            .map(|d| d.rpm)
+            .collect::<Vec<_>>(),
+        vec![Some(3), Some(3)]
+    );
+    let rpm: Vec<_> = cfg
+        .gateway
+        .consumers
+        .iter()
+        .map(|c| (c.name.as_str(), c.rpm_limit))
+        .collect();
+    assert_eq!(
+        rpm,
+        vec![
+            ("demo-app", None),
+            ("A", Some(3)),
+            ("B", Some(10)),
+            ("C", Some(10))
+        ]
+    );
+    assert_eq!(cfg.router.strategy, RoutingStrategy::SimpleShuffle);
+    assert!(cfg.ignored_keys.is_empty());
+}
+
+#[test]
+fn the_built_in_default_is_the_shipped_file() {
+    assert_eq!(
+        config::DEFAULT_CONFIG,
+        std::fs::read_to_string(repo("config/config.yaml")).unwrap()
+    );
+}
+
+#[test]
+fn every_example_loads() {
+    let mut seen = 0;
+    for entry in std::fs::read_dir(repo("examples")).unwrap() {
+        let path = entry.unwrap().path();
+        if path.extension().is_some_and(|e| e == "yaml") {
+            load_file(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+            seen += 1;
+        }
+    }
+    assert!(seen >= 5, "expected at least five examples, found {seen}");
+}
+
+#[test]
+fn litellm_config_with_anchors_merges_and_env_loads_with_a_warning_list() {
+    let cfg = load_file(&repo("examples/litellm-proxy.yaml")).unwrap();
+    let gpt4o = &cfg.group("gpt-4o").unwrap().deployments[0];
+    assert_eq!(gpt4o.profile.as_deref(), Some("genai"));
+    assert_eq!(gpt4o.provider, ProviderKind::Bedrock);
+    let mini = &cfg.group("gpt-4o-mini").unwrap().deployments[0];
+    assert_eq!(mini.model, "us.amazon.nova-lite-v1:0");
+    assert_eq!(mini.id, "nova-lite");
+    assert_eq!(mini.tpm, Some(100_000));
+    assert_eq!(
+        cfg.gateway.master_key.as_ref().unwrap().expose(),
+        "sk-test-master-key"
+    );
+    assert!(cfg.gateway.drop_params);
+    assert_eq!(cfg.router.num_retries, 3);
+    assert_eq!(cfg.router.timeout.as_secs(), 90);
+    assert_eq!(
+        cfg.ignored_keys,
+        vec![
+            "general_settings.database_url",
+            "litellm_settings.set_verbose",
+            "model_list[1].model_info.mode",
+        ]
+    );
+}
+
+#[test]
+fn redis_example_selects_the_redis_store() {
+    let cfg = load_file(&repo("examples/redis-replicas.yaml")).unwrap();
+    match &cfg.router.state {
+        StateStoreSettings::Redis(r) => {
+            assert_eq!(r.url.expose(), "redis://127.0.0.1:6379");
+            assert_eq!(r.key_prefix, "prod-gateway");
+            assert_eq!(r.expected_replicas, 3);
+        }
+        other => panic!("expected redis, got {other:?}"),
+    }
+}
+
+const BASE: &str = "\
+aws:
+  region_name: us-east-1
+model_list:
+  - model_name: primary
+    litellm_params:
+      model: bedrock/us.anthropic.claude-sonnet-4-6
+      rpm: 3
+  - model_name: backup
+    litellm_params:
+      model: bedrock/us.anthropic.claude-haiku-4-5-20251001-v1:0
+";
+
+/// (case, extra YAML appended to BASE or a whole file, key path, line, words in the message)
+#[test]
+fn broken_configs_name_the_key_path_and_line() {
+    let cases: Vec<(&str, String, &str, usize, &str)> = vec![
+        (
+            "wrong type",
+            BASE.replace("rpm: 3", "rpm: three"),
+            "model_list[0].litellm_params.rpm",
+            7,
+            "expected an integer, found \"three\"",
+        ),
+        (
+            "unknown key with a hint",
+            BASE.replace("rpm: 3", "rmp: 3"),
+            "model_list[0].litellm_params.rmp",
+            7,
+            "unknown key `rmp` (did you mean `rpm`?)",
+        ),
+        (
+            "unknown section",
+            format!("{BASE}router_setings:\n  num_retries: 2\n"),
+            "router_setings",
+            11,
+            "did you mean `router_settings`?",
+        ),
+        (
+            "fallback to a missing group",
+            format!("{BASE}router_settings:\n  fallbacks:\n    - primary: [backpu]\n"),
+            "router_settings.fallbacks[0].primary[0]",
+            13,
+            "no model group named \"backpu\" (did you mean \"backup\"?)",
+        ),
+        (
+            "fallback cycle",
+            format!(
+                "{BASE}router_settings:\n  fallbacks:\n    - primary: [backup]\n    - backup: [primary]\n"
+            ),
+            "router_settings.fallbacks.primary",
+            12,
+            "fallback cycle: primary → backup → primary",
+        ),
+        (
+            "duplicate consumer key",
+            format!(
+                "{BASE}gateway:\n  consumers:\n    - {{name: a, key: sk-same-key-1}}\n    - name: b\n      key: sk-same-key-1\n"
+            ),
+            "gateway.consumers[1].key",
+            15,
+            "already used",
+        ),
+        (
+            "missing environment variable",
+            format!("{BASE}gateway:\n  master_key: os.environ/RLLM_TEST_UNSET_VARIABLE\n"),
+            "gateway.master_key",
+            12,
+            "RLLM_TEST_UNSET_VARIABLE is not set",
+        ),
+        (
+            "port out of range",
+            format!("{BASE}gateway:\n  port: 70000\n"),
+            "gateway.port",
+            12,
+            "port 70000 is out of range",
+        ),
+        (
+            "invalid YAML",
+            format!("{BASE}router_settings:\n  fallbacks: [unclosed\n  num_retries: 2\n"),
+            "",
+            13,
+            "invalid YAML: did not find expected ',' or ']', while parsing a flow sequence at line 12",
+        ),
+        (
+            "bad Region",
+            BASE.replace("region_name: us-east-1", "region_name: US East"),
+            "aws.region_name",
+            2,
+            "not an AWS Region name",
+        ),
+        (
+            "unsupported provider",
+            BASE.replace("bedrock/us.anthropic.claude-sonnet-4-6", "azure/gpt-4o"),
+            "model_list[0].litellm_params.model",
+            6,
+            "provider \"azure\" is not supported",
+        ),
+        (
+            "openai without api_base",
+            BASE.replace("bedrock/us.anthropic.claude-sonnet-4-6", "openai/llama3"),
+            "model_list[0].litellm_params.api_base",
+            5,
+            "needs api_base",
+        ),
+        (
+            "consumer for an unknown model",
+            format!(
+                "{BASE}gateway:\n  consumers:\n    - name: a\n      key: sk-consumer-a1\n      models: [primary, nope]\n"
+            ),
+            "gateway.consumers[0].models[1]",
+            15,
+            "no model group named \"nope\"",
+        ),
+        (
+            "unknown routing strategy",
+            format!("{BASE}router_settings:\n  routing_strategy: fastest\n"),
+            "router_settings.routing_strategy",
+            12,
+            "unknown strategy \"fastest\"",
+        ),
+    ];
+    let dir = tempfile::tempdir().unwrap();
+    for (name, text, path, line, words) in cases {
+        let file = dir.path().join("broken.yaml");
+        std::fs::write(&file, &text).unwrap();
+        let error = config::load(&file).expect_err(name);
+        assert_eq!(error.path, path, "{name}: {error}");
+        assert_eq!(error.line, Some(line), "{name}: {error}");
+        assert!(error.message.contains(words), "{name}: {error}");
+        assert_eq!(error.file, file, "{name}");
+        let shown = error.to_string();
+        assert!(
+            shown.ends_with(&format!("broken.yaml:{line})")),
+            "{name}: {shown}"
+        );
+    }
+}
+
+fn binary() -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_resilient-llm"));
+    cmd.env_remove("RESILIENT_LLM_CONFIG").env("NO_COLOR", "1");
+    cmd
+}
+
+#[test]
+fn config_check_prints_the_routing_table() {
+    let output = binary()
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .args(["config", "check"])
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let text = String::from_utf8(output.stdout).unwrap();
+    for expected in [
+        "config/config.yaml is valid",
+        "primary-sonnet-4-6",
+        "us.anthropic.claude-haiku-4-5-20251001-v1:0",
+        "fallback-primary",
+        "fallback-backup",
+        "balanced",
+        "overflow",
+        "simple-shuffle",
+        "memory",
+    ] {
+        assert!(text.contains(expected), "missing {expected:?} in\n{text}");
+    }
+    assert!(
+        !text.contains("sk-demo-consumer-a"),
+        "a consumer key was printed:\n{text}"
+    );
+}
+
+#[test]
+fn config_check_json_is_one_parseable_document() {
+    let output = binary()
+        .args(["--json", "--config"])
+        .arg(repo("config/config.yaml"))
+        .args(["config", "check"])
+        .output()
+        .unwrap();
+    assert!(output.status.success());
+    let doc: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(doc["valid"], true);
+    let groups = doc["groups"].as_array().unwrap();
+    let primary = groups
+        .iter()
+        .find(|g| g["name"] == "fallback-primary")
+        .unwrap();
+    assert_eq!(primary["deployments"][0]["rpm"], 3);
+    assert_eq!(primary["fallbacks"][0], "fallback-backup");
+    assert_eq!(doc["consumers"].as_array().unwrap().len(), 4);
+    assert_eq!(doc["router"]["state_store"], "memory");
+    assert!(!String::from_utf8_lossy(&output.stdout).contains("sk-demo"));
+}
+
+#[test]
+fn config_check_exits_2_with_the_located_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("bad.yaml");
+    std::fs::write(&file, BASE.replace("rpm: 3", "rpm: three")).unwrap();
+    let output = binary()
+        .arg("--config")
+        .arg(&file)
+        .args(["config", "check"])
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(2));
+    let stderr = String::from_utf8(output.stderr).unwrap();
+    assert!(
+        stderr.contains("model_list[0].litellm_params.rpm: expected an integer, found \"three\""),
+        "{stderr}"
+    );
+    assert!(stderr.contains("bad.yaml:7)"), "{stderr}");
+
+    let missing = binary()
+        .args(["--config", "/nonexistent/config.yaml", "config", "check"])
+        .output()
+        .unwrap();
+    assert_eq!(missing.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&missing.stderr).contains("cannot read the config file"));
+}
+
+#[test]
+fn config_check_warns_once_about_ignored_litellm_keys() {
+    let output = binary()
+        .env("LITELLM_MASTER_KEY", "sk-test-master-key")
+        .arg("--config")
+        .arg(repo("examples/litellm-proxy.yaml"))
+        .args(["config", "check"])
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let stderr = String::from_utf8(output.stderr).unwrap();
+    assert_eq!(stderr.matches("warning:").count(), 1, "{stderr}");
+    assert!(stderr.contains("general_settings.database_url"), "{stderr}");
+}
+
+#[tokio::test]
+async fn unknown_profile_is_reported_up_front_with_the_files_searched() {
+    let dir = tempfile::tempdir().unwrap();
+    let config_file = dir.path().join("config");
+    std::fs::write(&config_file, "[profile genai]\nregion = us-east-1\n").unwrap();
+    let credentials_file = dir.path().join("credentials");
+    std::fs::write(
+        &credentials_file,
+        "[genai]\naws_access_key_id = x\naws_secret_access_key = y\n",
+    )
+    .unwrap();
+    let cfg = config::load(&repo("config/config.yaml")).unwrap();
+    let clients = resilient_llm::aws::Clients::new(&cfg.aws)
+        .with_profile_files(vec![config_file.clone(), credentials_file.clone()]);
+    let error = clients
+        .bedrock(Some("no-such-profile"), None)
+        .await
+        .err()
+        .expect("an unknown profile must fail");
+    let text = error.to_string();
+    assert!(text.contains("\"no-such-profile\""), "{text}");
+    assert!(text.contains(&config_file.display().to_string()), "{text}");
+    assert!(
+        text.contains(&credentials_file.display().to_string()),
+        "{text}"
+    );
+    // A profile that exists passes the check.
+    assert!(clients.bedrock(Some("genai"), None).await.is_ok());
+}
+
+/// A one-shot HTTP listener that records the request head, answers 500, and returns what it saw.
+fn record_one_request(listener: TcpListener) -> std::thread::JoinHandle<String> {
+    std::thread::spawn(move || {
+        let (mut stream, _) = listener.accept().unwrap();
+        let mut head = Vec::new();
+        let mut buf = [0u8; 4096];
+        while !head.windows(4).any(|w| w == b"\r\n\r\n") {
+            let n = stream.read(&mut buf).unwrap();
+            if n == 0 {
+                break;
+            }
+            head.extend_from_slice(&buf[..n]);
+        }
+        let body = br#"{"message":"recorded"}"#;
+        let reply = format!(
+            "HTTP/1.1 400 Bad Request\r\nx-amzn-errortype: ValidationException\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n",
+            body.len()
+        );
+        stream.write_all(reply.as_bytes()).unwrap();
+        stream.write_all(body).unwrap();
+        String::from_utf8_lossy(&head).into_owned()
+    })
+}
+
+#[tokio::test]
+async fn an_endpoint_override_reaches_a_local_listener_signed_with_the_profile_key() {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let address = listener.local_addr().unwrap();
+    let seen = record_one_request(listener);
+
+    let cfg = config::load(&repo("config/config.yaml")).unwrap();
+    let profiles = vec![resilient_llm::aws::StaticProfile {
+        profile: "genai".into(),
+        access_key_id: "SANDBOXRECORDEDKEY01".into(),
+        secret_access_key: "not-a-secret".into(),
+    }];
+    let clients =
+        resilient_llm::aws::Clients::sandbox(&cfg.aws, &format!("http://{address}"), profiles);
+    let client = clients
+        .bedrock(Some("genai"), Some("us-east-1"))
+        .await
+        .unwrap();
+    let result = client
+        .converse()
+        .model_id("us.anthropic.claude-sonnet-4-6")
+        .messages(
+            aws_sdk_bedrockruntime::types::Message::builder()
+                .role(aws_sdk_bedrockruntime::types::ConversationRole::User)
+                .content(aws_sdk_bedrockruntime::types::ContentBlock::Text(
+                    "hi".into(),
+                ))
+                .build()
+                .unwrap(),
+        )
+        .send()
+        .await;
+    assert!(result.is_err(), "the listener answers ValidationException");
+
+    let head = seen.join().unwrap().to_lowercase();
+    assert!(
+        head.starts_with("post /model/us.anthropic.claude-sonnet-4-6/converse"),
+        "{head}"
+    );
+    assert!(head.contains(&format!("host: {address}")), "{head}");
+    assert!(head.contains("credential=sandboxrecordedkey01/"), "{head}");
+    assert!(head.contains("/us-east-1/bedrock/aws4_request"), "{head}");
+}
