@@ -33,6 +33,12 @@ pub enum Command {
     /// The OpenAI-compatible gateway in front of Bedrock and OpenAI-compatible upstreams
     #[command(subcommand)]
     Gateway(GatewayCommand),
+    /// The five resilience patterns, narrated (add --sandbox to run offline)
+    #[command(subcommand)]
+    Demo(DemoCommand),
+    /// Ad-hoc reports from CloudWatch Logs Insights
+    #[command(subcommand)]
+    Report(ReportCommand),
     /// The local AWS emulator (Bedrock Runtime, CloudWatch Logs, STS)
     #[command(subcommand)]
     Sandbox(SandboxCommand),
@@ -42,6 +48,90 @@ pub enum Command {
 pub enum ConfigCommand {
     /// Validate the config, then print the resolved routing table
     Check,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum DemoCommand {
+    /// Pattern 1: concurrent calls to a cross-Region inference profile, then the Region split
+    Cris(DirectDemoArgs),
+    /// Pattern 2: round-robin across AWS accounts (profiles), per-account stats and Regions
+    Shard(DirectDemoArgs),
+    /// Pattern 3: a primary at 3 RPM falls back to a backup model (through the gateway)
+    Fallback(GatewayDemoArgs),
+    /// Pattern 4: two deployments balanced by simple-shuffle, overflow to a third
+    Balance(GatewayDemoArgs),
+    /// Pattern 5: per-consumer quotas keep a noisy consumer from starving the others
+    Isolate(GatewayDemoArgs),
+    /// Every pattern in sequence, then a summary table of verdicts
+    All(AllDemoArgs),
+}
+
+/// Options of the demos that call Bedrock directly.
+#[derive(Debug, Clone, Args)]
+pub struct DirectDemoArgs {
+    /// Number of concurrent requests (1-100) [default: 10 for cris, 20 for shard]
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..=100))]
+    pub requests: Option<u32>,
+    /// Seconds to wait for invocation logs to reach CloudWatch
+    #[arg(long, default_value_t = 180)]
+    pub wait: u64,
+    /// Run against an in-process sandbox instead of AWS
+    #[arg(long)]
+    pub sandbox: bool,
+}
+
+/// Options of the demos that go through the gateway.
+#[derive(Debug, Clone, Args)]
+pub struct GatewayDemoArgs {
+    /// Number of concurrent requests (per consumer for isolate) [default: the walkthrough's]
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..=100))]
+    pub requests: Option<u32>,
+    /// The gateway's URL [default: http://127.0.0.1:<gateway.port>]
+    #[arg(long, value_name = "URL")]
+    pub gateway: Option<String>,
+    /// Start an in-process sandbox and gateway instead of using a running gateway
+    #[arg(long)]
+    pub sandbox: bool,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct AllDemoArgs {
+    /// Run against in-process sandboxes and gateways (required: real runs are one by one)
+    #[arg(long)]
+    pub sandbox: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ReportCommand {
+    /// Invocation counts from the Bedrock model-invocation logs, by Region, model or account
+    Regions(RegionsArgs),
+}
+
+/// How `report regions` groups invocations.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum GroupBy {
+    Region,
+    Model,
+    Account,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct RegionsArgs {
+    /// Only this model or inference profile id (default: every model)
+    #[arg(long)]
+    pub model: Option<String>,
+    /// How far back to look: 30s, 15m, 2h, 1d
+    #[arg(long, default_value = "15m")]
+    pub since: String,
+    /// AWS profile [default: aws.profile_name]
+    #[arg(long)]
+    pub profile: Option<String>,
+    /// Group by Region, model or account
+    #[arg(long, value_enum, default_value_t = GroupBy::Region)]
+    pub by: GroupBy,
+    /// Seconds to poll for the query to complete
+    #[arg(long, default_value_t = 60)]
+    pub wait: u64,
 }
 
 #[derive(Debug, Subcommand)]

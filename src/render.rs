@@ -227,7 +227,19 @@ impl Table {
         }
         let mut table = builder.build();
         table.with(TableStyle::psql());
-        table.with(Modify::new(Columns::new(1..)).with(Alignment::right()));
+        for column in 0..self.headers.len() {
+            let numeric = !self.rows.is_empty()
+                && self
+                    .rows
+                    .iter()
+                    .all(|row| row.get(column).is_none_or(|c| is_figure(c)));
+            let alignment = if numeric {
+                Alignment::right()
+            } else {
+                Alignment::left()
+            };
+            table.with(Modify::new(Columns::one(column)).with(alignment));
+        }
         table.with(Modify::new(Rows::first()).with(Alignment::center()));
         if self.bars.is_some() {
             table.with(Modify::new(Columns::last()).with(Alignment::left()));
@@ -238,6 +250,12 @@ impl Table {
             None => body,
         }
     }
+}
+
+/// Whether a cell is a figure (a count, a percentage, a duration, or a dash for none).
+fn is_figure(cell: &str) -> bool {
+    let trimmed = cell.trim().trim_end_matches(['%', 's']).replace(',', "");
+    trimmed == "-" || (!trimmed.is_empty() && trimmed.parse::<f64>().is_ok())
 }
 
 /// A bar of `width` cells filled to `fraction` (clamped to 0..=1), with eighth-cell precision.

@@ -2,10 +2,11 @@
 //! (0 success, 1 runtime failure, 2 bad usage or config).
 
 mod config_check;
+mod demo;
 
 use std::process::ExitCode;
 
-use crate::cli::{Cli, Command, ConfigCommand, GatewayCommand, SandboxCommand};
+use crate::cli::{Cli, Command, ConfigCommand, GatewayCommand, ReportCommand, SandboxCommand};
 use crate::config::{self, Config, ConfigError};
 use crate::render::Output;
 
@@ -47,6 +48,12 @@ pub fn run(cli: Cli) -> Result<(), CommandError> {
         }
         Command::Gateway(GatewayCommand::Serve(args)) => runtime
             .block_on(gateway_serve(config, args))
+            .map_err(CommandError::Runtime),
+        Command::Demo(command) => runtime
+            .block_on(demo::run(config, command, output))
+            .map_err(CommandError::Runtime),
+        Command::Report(ReportCommand::Regions(args)) => runtime
+            .block_on(demo::report_regions(config, args, output))
             .map_err(CommandError::Runtime),
         Command::Sandbox(SandboxCommand::Serve(args)) => runtime
             .block_on(crate::sandbox::serve(

@@ -300,3 +300,124 @@ impl LogRecord<'_> {
         record
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::sandbox::{Quota, SandboxSettings};
+    use crate::sandbox::catalogue;
+
+    fn caller(settings: &SandboxSettings) -> Caller {
+        Caller {
+            account: settings.accounts[0].clone(),
+            source_region: "us-east-1".into(),
+        }
+    }
+
+    fn prompt() -> Prompt {
+        Prompt {
+            input_tokens: 10,
+            max_tokens: Some(100),
+            ..Prompt::default()
+        }
+    }
+
+    fn call<'a>(caller: &'a Caller, model_id: &'a str) -> Call<'a> {
+        Call {
+            caller,
+            operation: Operation::Converse,
+            model_id,
+            model: catalogue::resolve(model_id),
+            prompt: Ok(prompt()),
+            streaming: false,
+        }
+    }
+
+    #[test]
+    fn log_records_follow_the_invocation_log_schema() {
+        let settings = SandboxSettings::default();
+        let caller = caller(&settings);
+        let c = call(&caller, "us.anthropic.claude-sonnet-4-6");
+        let progress = Progress {
+            region: Some("us-east-2".into()),
+            input_tokens: 10,
+        };
+        let record = LogRecord {
+            call: &c,
+            request_id: "r-1",
+            progress: &progress,
+            output_tokens: 7,
+            error: None,
+        };
+        let json = record.to_json();
+        assert_eq!(json["schemaType"], "ModelInvocationLog");
+        assert_eq!(
+            json["modelId"],
+            "arn:aws:bedrock:us-east-1:111111111111:inference-profile/us.anthropic.claude-sonnet-4-6"
+        );
+        assert_eq!(
+            (json["region"].as_str(), json["inferenceRegion"].as_str()),
+            (Some("us-east-1"), Some("us-east-2"))
+        );
+        assert_eq!(
+            (
+                json["input"]["inputTokenCount"].as_u64(),
+                json["output"]["outputTokenCount"].as_u64()
+            ),
+            (Some(10), Some(7))
+        );
+        assert!(json.get("errorCode").is_none());
+        let throttled = Progress {
+            region: None,
+            input_tokens: 10,
+        };
+        let record = LogRecord {
+            progress: &throttled,
+            error: Some("ThrottlingException"),
+            ..record
+        };
+        let json = record.to_json();
+        assert_eq!(json["errorCode"], "ThrottlingException");
+        assert!(json.get("inferenceRegion").is_none());
+    }
+
+    #[test]
+    fn over_quota_calls_are_refused_once_and_counted() {
+        let mut settings = SandboxSettings::default();
+        settings.accounts[0].default_quota = Quota { rpm: 1, tpm: 1_000 };
+        let sandbox = Sandbox::new(settings.clone());
+        let caller = caller(&settings);
+        assert!(
+            sandbox
+                .invoke(call(&caller, "amazon.nova-lite-v1:0"))
+                .is_ok()
+        );
+        let refused = sandbox
+            .invoke(call(&caller, "amazon.nova-lite-v1:0"))
+            .unwrap_err();
+        assert_eq!(refused.error, BedrockError::Throttling);
+        let counts = sandbox
+            .stats()
+            .model_calls("genai", "amazon.nova-lite-v1:0");
+        assert_eq!((counts.served, counts.throttled), (1, 1));
+    }
+
+    #[test]
+    fn prompts_past_the_context_window_are_validation_errors() {
+        let settings = SandboxSettings::default();
+        let sandbox = Sandbox::new(settings.clone());
+        let caller = caller(&settings);
+        let mut long = call(&caller, "amazon.nova-micro-v1:0");
+        long.prompt = Ok(Prompt {
+            input_tokens: 200_000,
+            ..prompt()
+        });
+        let error = sandbox.invoke(long).unwrap_err().error;
+        assert!(
+            error
+                .to_string()
+                .contains("Input is too long for requested model"),
+            "{error}"
+        );
+    }
+}

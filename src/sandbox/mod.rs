@@ -238,3 +238,39 @@ async fn shutdown_signal() {
         let _ = tokio::signal::ctrl_c().await;
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn banner_opens_with_the_listening_line_and_names_every_profile() {
+        let settings = SandboxSettings::default();
+        let dir = PathBuf::from("/tmp/sbx");
+        let text = banner(
+            &settings,
+            "http://127.0.0.1:4566",
+            "http://127.0.0.1:4566",
+            Some(&dir),
+        );
+        assert_eq!(
+            text.lines().next(),
+            Some("Sandbox listening on http://127.0.0.1:4566")
+        );
+        assert!(text.contains("AWS_ENDPOINT_URL=http://127.0.0.1:4566"));
+        assert!(text.contains("AWS_SHARED_CREDENTIALS_FILE=/tmp/sbx/credentials"));
+        assert!(text.contains("222222222222"));
+    }
+
+    #[test]
+    fn endpoints_of_wildcard_binds_use_loopback() {
+        assert_eq!(
+            endpoint_for("0.0.0.0:4566".parse().unwrap()),
+            "http://127.0.0.1:4566"
+        );
+        assert_eq!(
+            endpoint_for("127.0.0.1:9".parse().unwrap()),
+            "http://127.0.0.1:9"
+        );
+    }
+}

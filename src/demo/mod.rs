@@ -1,0 +1,45 @@
+//! The five resilience patterns of the walkthrough, narrated: cross-Region inference and
+//! account sharding call Bedrock directly; fallback, load balancing and quota isolation go
+//! through the gateway. Each demo returns a [`DemoOutcome`] (its verdict and figures), which
+//! `demo all` gathers into a summary table and `--json` prints as one document.
+
+pub mod balance;
+mod client;
+pub mod cris;
+mod env;
+pub mod fallback;
+pub mod isolate;
+pub mod regions;
+pub mod shard;
+
+pub use env::{DemoEnv, Needs};
+
+use serde_json::Value;
+
+/// What a demo observed, and whether that is what the walkthrough expects.
+#[derive(Debug, Clone)]
+pub struct DemoOutcome {
+    /// The pattern's name (`cross-Region inference`, `fallback`, …).
+    pub pattern: &'static str,
+    /// What the walkthrough shows, in words (`3 primary, 7 fallback, 10/10 succeed`).
+    pub expected: String,
+    /// What this run observed, in the same words.
+    pub observed: String,
+    /// Whether the observation matches the expectation.
+    pub passed: bool,
+    /// Every figure shown, for `--json`.
+    pub figures: Value,
+}
+
+impl DemoOutcome {
+    /// The outcome as JSON (the figures plus the verdict).
+    pub fn to_json(&self) -> Value {
+        serde_json::json!({
+            "pattern": self.pattern,
+            "expected": self.expected,
+            "observed": self.observed,
+            "passed": self.passed,
+            "figures": self.figures,
+        })
+    }
+}

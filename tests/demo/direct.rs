@@ -1,0 +1,1 @@
+//! Direct-AWS demos and reports (being written).

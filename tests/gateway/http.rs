@@ -1,0 +1,379 @@
+//! The OpenAI surface through a real gateway and sandbox: completions on both providers, tool
+//! calls, every error status in OpenAI's shape, the routing headers, models, health, metrics.
+
+use serde_json::{Value, json};
+
+use crate::harness::{FAST_SANDBOX, HAIKU, NOVA, SONNET, Stack, metric};
+
+const MASTER: &str = "sk-test-master-0001";
+const APP: &str = "sk-test-app-0000001";
+const LIMITED: &str = "sk-test-limited-001";
+
+/// Bedrock and `openai/…` groups, a master key and two consumers, a tiny body limit, and two
+/// groups whose upstream always fails (one 503-like, one 502-like) with no retries.
+fn config() -> String {
+    format!(
+        r#"
+gateway:
+  master_key: {MASTER}
+  max_request_size_mb: 0.01
+  consumers:
+    - {{name: app, key: {APP}, models: [chat, compat, tiny, unavailable, broken]}}
+    - {{name: limited, key: {LIMITED}, models: [chat]}}
+model_list:
+  - model_name: chat
+    litellm_params: {{model: "bedrock/{HAIKU}", aws_region_name: us-east-1, aws_profile_name: genai}}
+    model_info: {{id: chat-haiku}}
+  - model_name: compat
+    litellm_params: {{model: "openai/{SONNET}", api_base: "$SANDBOX/v1", api_key: sk-anything}}
+    model_info: {{id: compat-sonnet}}
+  - model_name: tiny
+    litellm_params: {{model: "bedrock/{SONNET}", aws_profile_name: genai, rpm: 1}}
+    model_info: {{id: tiny-sonnet}}
+  - model_name: unavailable
+    litellm_params: {{model: "bedrock/{NOVA}", aws_profile_name: genai}}
+    model_info: {{id: unavailable-nova}}
+  - model_name: broken
+    litellm_params: {{model: "bedrock/us.amazon.nova-pro-v1:0", aws_profile_name: genai}}
+    model_info: {{id: broken-nova-pro}}
+router_settings:
+  num_retries: 0
+  retry_after: 0.01
+  allowed_fails: 100
+sandbox:
+  seed: 7
+  latency: {{first_token_ms: 0, tokens_per_second: 0}}
+  faults:
+    - {{error: ServiceUnavailableException, rate: 1.0, model: nova-lite}}
+    - {{error: ModelErrorException, rate: 1.0, model: nova-pro}}
+"#
+    )
+}
+
+fn assert_completion(reply: &crate::harness::Reply, model_id: &str) -> Value {
+    assert_eq!(reply.status, 200, "{}", reply.text);
+    assert_eq!(reply.header("content-type"), Some("application/json"));
+    let body = reply.json();
+    assert_eq!(body["object"], "chat.completion", "{body}");
+    assert!(body["id"].as_str().is_some_and(|id| !id.is_empty()), "{body}");
+    assert!(body["created"].as_i64().is_some_and(|t| t > 0), "{body}");
+    assert_eq!(body["model"], model_id, "the deployment's model id: {body}");
+    assert_eq!(body["choices"][0]["message"]["role"], "assistant", "{body}");
+    assert!(
+        body["choices"][0]["message"]["content"]
+            .as_str()
+            .is_some_and(|t| !t.is_empty()),
+        "{body}"
+    );
+    assert_eq!(body["choices"][0]["finish_reason"], "stop", "{body}");
+    let usage = &body["usage"];
+    let (prompt, completion) = (
+        usage["prompt_tokens"].as_u64().unwrap(),
+        usage["completion_tokens"].as_u64().unwrap(),
+    );
+    assert!(prompt > 0 && completion > 0, "{body}");
+    assert_eq!(usage["total_tokens"].as_u64().unwrap(), prompt + completion);
+    body
+}
+
+#[tokio::test]
+async fn completions_on_bedrock_and_openai_deployments_name_the_deployment_model() {
+    let stack = Stack::start(&config()).await;
+
+    let bedrock = stack.chat(Some(APP), "chat", false).await;
+    assert_completion(&bedrock, HAIKU);
+    assert_eq!(stack.served(HAIKU), 1);
+
+    let compat = stack.chat(Some(APP), "compat", false).await;
+    assert_completion(&compat, SONNET);
+    assert_eq!(
+        stack.served(SONNET),
+        1,
+        "the openai/ deployment reached the sandbox's OpenAI route"
+    );
+
+    // The un-prefixed route answers the same way.
+    let plain = stack
+        .post(
+            "/chat/completions",
+            Some(MASTER),
+            crate::harness::chat_body("chat", false).to_string(),
+        )
+        .await;
+    assert_completion(&plain, HAIKU);
+}
+
+#[tokio::test]
+async fn responses_carry_the_routing_headers() {
+    let stack = Stack::start(&config()).await;
+    let reply = stack.chat(Some(APP), "chat", false).await;
+    assert_eq!(reply.status, 200, "{}", reply.text);
+    assert_eq!(reply.header("x-resilient-llm-deployment"), Some("chat-haiku"));
+    assert_eq!(reply.header("x-resilient-llm-model-group"), Some("chat"));
+    assert_eq!(reply.header("x-resilient-llm-attempts"), Some("1"));
+    assert_eq!(reply.header("x-resilient-llm-fallbacks"), Some("0"));
+    assert_eq!(reply.header("x-litellm-model-id"), Some("chat-haiku"));
+    assert_eq!(reply.header("x-litellm-model-group"), Some("chat"));
+    assert_eq!(reply.header("x-litellm-attempted-fallbacks"), Some("0"));
+    assert_eq!(reply.header("x-litellm-attempted-retries"), Some("0"));
+
+    let limited = stack.chat(Some(APP), "tiny", false).await;
+    assert_eq!(limited.status, 200, "{}", limited.text);
+    assert_eq!(limited.header("x-ratelimit-remaining-requests"), Some("0"));
+}
+
+#[tokio::test]
+async fn a_tool_call_round_trips_through_both_providers() {
+    let stack = Stack::start(&config()).await;
+    for (group, model) in [("chat", HAIKU), ("compat", SONNET)] {
+        let tools = json!([{
+            "type": "function",
+            "function": {
+                "name": "get_weather",
+                "description": "Current weather in a city",
+                "parameters": {
+                    "type": "object",
+                    "properties": {"city": {"type": "string"}},
+                    "required": ["city"]
+                }
+            }
+        }]);
+        let mut messages = vec![json!({"role": "user", "content": "What is the weather in Paris?"})];
+        let first = stack
+            .post(
+                "/v1/chat/completions",
+                Some(APP),
+                json!({"model": group, "messages": messages, "tools": tools, "tool_choice": "auto"})
+                    .to_string(),
+            )
+            .await;
+        assert_eq!(first.status, 200, "{group}: {}", first.text);
+        let body = first.json();
+        assert_eq!(body["model"], model);
+        assert_eq!(body["choices"][0]["finish_reason"], "tool_calls", "{group}: {body}");
+        let message = body["choices"][0]["message"].clone();
+        let call = &message["tool_calls"][0];
+        assert_eq!(call["type"], "function", "{body}");
+        assert_eq!(call["function"]["name"], "get_weather", "{body}");
+        let arguments: Value =
+            serde_json::from_str(call["function"]["arguments"].as_str().unwrap()).unwrap();
+        assert!(arguments["city"].is_string(), "{group}: {arguments}");
+        let call_id = call["id"].as_str().unwrap().to_string();
+
+        messages.push(message);
+        messages.push(json!({"role": "tool", "tool_call_id": call_id, "content": "22 degrees and sunny"}));
+        let second = stack
+            .post(
+                "/v1/chat/completions",
+                Some(APP),
+                json!({"model": group, "messages": messages, "tools": tools}).to_string(),
+            )
+            .await;
+        assert_eq!(second.status, 200, "{group}: {}", second.text);
+        let body = second.json();
+        assert_eq!(body["choices"][0]["finish_reason"], "stop", "{group}: {body}");
+        let text = body["choices"][0]["message"]["content"].as_str().unwrap();
+        assert!(text.contains("22 degrees"), "{group}: the tool result reached the model: {text}");
+    }
+}
+
+#[tokio::test]
+async fn malformed_and_mistyped_bodies_are_400s_that_name_the_problem() {
+    let stack = Stack::start(&config()).await;
+    let malformed = stack
+        .post("/v1/chat/completions", Some(APP), r#"{"model": "chat", "messages": ["#)
+        .await;
+    let error = malformed.assert_error(400, "invalid_request_error");
+    let message = error["message"].as_str().unwrap().to_lowercase();
+    assert!(
+        message.contains("json") && message.contains("line"),
+        "names the syntax problem and where: {message}"
+    );
+
+    let mistyped = stack
+        .post(
+            "/v1/chat/completions",
+            Some(APP),
+            json!({"model": "chat", "messages": [{"role": "user", "content": "hi"}], "temperature": "hot"})
+                .to_string(),
+        )
+        .await;
+    let error = mistyped.assert_error(400, "invalid_request_error");
+    assert!(
+        error["param"] == "temperature"
+            || error["message"].as_str().unwrap().contains("temperature"),
+        "names the field: {error}"
+    );
+
+    let missing = stack
+        .post("/v1/chat/completions", Some(APP), json!({"model": "chat"}).to_string())
+        .await;
+    let error = missing.assert_error(400, "invalid_request_error");
+    assert!(error.to_string().contains("messages"), "names the field: {error}");
+
+    let several = stack
+        .post(
+            "/v1/chat/completions",
+            Some(APP),
+            json!({"model": "chat", "messages": [{"role": "user", "content": "hi"}], "n": 2})
+                .to_string(),
+        )
+        .await;
+    let error = several.assert_error(400, "invalid_request_error");
+    assert!(error.to_string().contains('n'), "{error}");
+    assert_eq!(stack.calls(HAIKU), 0, "refused requests never reach the upstream");
+}
+
+#[tokio::test]
+async fn keys_are_checked_401_and_403() {
+    let stack = Stack::start(&config()).await;
+    let missing = stack.chat(None, "chat", false).await;
+    missing.assert_error(401, "authentication_error");
+    let wrong = stack.chat(Some("sk-not-a-key"), "chat", false).await;
+    let error = wrong.assert_error(401, "authentication_error");
+    assert!(!error.to_string().contains(MASTER), "keys never echoed: {error}");
+
+    let forbidden = stack.chat(Some(LIMITED), "compat", false).await;
+    let error = forbidden.assert_error(403, "permission_error");
+    assert!(error["message"].as_str().unwrap().contains("compat"), "{error}");
+    assert_eq!(stack.calls(SONNET), 0);
+
+    let allowed = stack.chat(Some(LIMITED), "chat", false).await;
+    assert_eq!(allowed.status, 200, "{}", allowed.text);
+}
+
+#[tokio::test]
+async fn unknown_models_routes_and_methods_are_404_and_405() {
+    let stack = Stack::start(&config()).await;
+    let unknown = stack.chat(Some(APP), "no-such-model", false).await;
+    let error = unknown.assert_error(404, "not_found_error");
+    assert!(error["message"].as_str().unwrap().contains("no-such-model"), "{error}");
+    for secret in ["chat-haiku", "compat", HAIKU, "sandbox", "127.0.0.1"] {
+        assert!(!unknown.text.contains(secret), "lists nothing: {}", unknown.text);
+    }
+
+    let route = stack.get("/v1/embeddings/nothing", Some(APP)).await;
+    route.assert_error(404, "not_found_error");
+
+    let method = stack.get("/v1/chat/completions", Some(APP)).await;
+    method.assert_error(405, "invalid_request_error");
+}
+
+#[tokio::test]
+async fn an_oversize_body_is_413() {
+    let stack = Stack::start(&config()).await;
+    let big = "x".repeat(20_000);
+    let body = json!({"model": "chat", "messages": [{"role": "user", "content": big}]}).to_string();
+    let reply = stack.post("/v1/chat/completions", Some(APP), body).await;
+    reply.assert_error(413, "invalid_request_error");
+    assert_eq!(stack.calls(HAIKU), 0);
+}
+
+#[tokio::test]
+async fn a_deployment_over_its_rpm_answers_429_with_retry_after() {
+    let stack = Stack::start(&config()).await;
+    let first = stack.chat(Some(APP), "tiny", false).await;
+    assert_eq!(first.status, 200, "{}", first.text);
+    let second = stack.chat(Some(APP), "tiny", false).await;
+    let error = second.assert_error(429, "rate_limit_error");
+    assert_eq!(error["code"], "rate_limit_exceeded", "{error}");
+    let retry_after: u64 = second.header("retry-after").unwrap().parse().unwrap();
+    assert!((1..=60).contains(&retry_after), "{retry_after}");
+    assert_eq!(stack.calls(SONNET), 1, "the refused request never reached the upstream");
+}
+
+#[tokio::test]
+async fn upstream_failures_are_502_and_503_without_internals() {
+    let stack = Stack::start(&config()).await;
+    let unavailable = stack.chat(Some(APP), "unavailable", false).await;
+    let error = unavailable.assert_error(503, "service_unavailable");
+    let broken = stack.chat(Some(APP), "broken", false).await;
+    let broken_error = broken.assert_error(502, "api_error");
+    for body in [error.to_string(), broken_error.to_string()] {
+        for internal in ["127.0.0.1", "sandbox", "Exception", "genai"] {
+            assert!(!body.contains(internal), "no internals in 5xx bodies: {body}");
+        }
+    }
+    assert_eq!(stack.sandbox.stats().model_calls("genai", NOVA).failed, 1);
+}
+
+#[tokio::test]
+async fn models_are_listed_per_key() {
+    let stack = Stack::start(&config()).await;
+    let ids = |reply: &crate::harness::Reply| -> Vec<String> {
+        assert_eq!(reply.status, 200, "{}", reply.text);
+        let body = reply.json();
+        assert_eq!(body["object"], "list");
+        body["data"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|m| {
+                assert_eq!(m["object"], "model");
+                m["id"].as_str().unwrap().to_string()
+            })
+            .collect()
+    };
+    let all = ids(&stack.get("/v1/models", Some(MASTER)).await);
+    assert_eq!(all, ["chat", "compat", "tiny", "unavailable", "broken"]);
+    let limited = ids(&stack.get("/models", Some(LIMITED)).await);
+    assert_eq!(limited, ["chat"]);
+    stack.get("/v1/models", None).await.assert_error(401, "authentication_error");
+}
+
+#[tokio::test]
+async fn health_routes_answer_without_a_key() {
+    let stack = Stack::start(&config()).await;
+    for path in ["/health/liveliness", "/health/liveness", "/health/readiness"] {
+        let reply = stack.get(path, None).await;
+        assert_eq!(reply.status, 200, "{path}: {}", reply.text);
+    }
+    let health = stack.health().await;
+    let deployments = health["health"]["deployments"].as_array().unwrap();
+    assert_eq!(deployments.len(), 5, "{health}");
+    assert!(deployments.iter().all(|d| d["state"] == "healthy"), "{health}");
+    assert_eq!(stack.calls(HAIKU), 0, "health makes no upstream calls");
+}
+
+#[tokio::test]
+async fn metrics_move_after_requests() {
+    let stack = Stack::start(&config()).await;
+    let before = stack.get("/metrics", None).await;
+    assert_eq!(before.status, 200);
+    assert!(before.header("content-type").unwrap().starts_with("text/plain"));
+    let requests = r#"resilient_llm_requests_total{model_group="chat"}"#;
+    let calls = r#"resilient_llm_deployment_calls_total{deployment="chat-haiku",model_group="chat",outcome="success"}"#;
+    let output = r#"resilient_llm_tokens_total{deployment="chat-haiku",model_group="chat",direction="output"}"#;
+    let ok = r#"resilient_llm_responses_total{model_group="chat",code="200"}"#;
+    let refused = r#"resilient_llm_refusals_total{reason="no_capacity"}"#;
+    assert_eq!(metric(&before.text, requests), 0.0);
+
+    for _ in 0..2 {
+        assert_eq!(stack.chat(Some(APP), "chat", false).await.status, 200);
+    }
+    let streamed = stack.chat(Some(APP), "chat", true).await;
+    assert_eq!(streamed.status, 200);
+    assert_eq!(stack.chat(Some(APP), "tiny", false).await.status, 200);
+    assert_eq!(stack.chat(Some(APP), "tiny", false).await.status, 429);
+
+    let after = stack.get("/metrics", None).await.text;
+    assert_eq!(metric(&after, requests), 3.0, "{after}");
+    assert_eq!(metric(&after, ok), 3.0, "{after}");
+    assert_eq!(metric(&after, calls), 3.0, "{after}");
+    assert!(metric(&after, output) > 0.0, "{after}");
+    assert_eq!(metric(&after, refused), 1.0, "{after}");
+    assert!(
+        metric(&after, r#"resilient_llm_request_duration_seconds_count{model_group="chat"}"#) >= 3.0,
+        "{after}"
+    );
+}
+
+#[tokio::test]
+async fn an_open_gateway_needs_no_key() {
+    let stack = Stack::start(&format!(
+        "model_list:\n  - model_name: chat\n    litellm_params: {{model: \"bedrock/{HAIKU}\"}}\n{FAST_SANDBOX}"
+    ))
+    .await;
+    let reply = stack.chat(None, "chat", false).await;
+    assert_eq!(reply.status, 200, "{}", reply.text);
+}

@@ -1,0 +1,269 @@
+//! The routing semantics, counted at the upstream: fallback on rate limit, load balancing,
+//! per-consumer quotas, exact limits under 300 concurrent requests, and cooldown with a
+//! half-open probe after the sandbox throttles.
+
+use std::time::Duration;
+
+use crate::harness::{
+    HAIKU, SONNET, SONNET_45, Stack, count_by_deployment, count_status, metric,
+};
+
+/// The walkthrough's pattern 3: the primary takes 3 RPM, the rest falls back.
+#[tokio::test]
+async fn fallback_takes_what_the_primary_cannot() {
+    let stack = Stack::start(&format!(
+        r#"
+model_list:
+  - model_name: fallback-primary
+    litellm_params: {{model: "bedrock/{SONNET}", aws_profile_name: genai, rpm: 3}}
+    model_info: {{id: primary-sonnet-4-6}}
+  - model_name: fallback-backup
+    litellm_params: {{model: "bedrock/{HAIKU}", aws_profile_name: genai, rpm: 25}}
+    model_info: {{id: fallback-haiku-4-5}}
+router_settings:
+  fallbacks: [{{fallback-primary: [fallback-backup]}}]
+sandbox:
+  seed: 7
+  latency: {{first_token_ms: 0, tokens_per_second: 0}}
+"#
+    ))
+    .await;
+    let replies = stack.chat_concurrently(None, "fallback-primary", 10).await;
+    assert_eq!(count_status(&replies, 200), 10, "{replies:?}");
+    let by = count_by_deployment(&replies);
+    assert_eq!(by.get("primary-sonnet-4-6"), Some(&3), "{by:?}");
+    assert_eq!(by.get("fallback-haiku-4-5"), Some(&7), "{by:?}");
+    for reply in &replies {
+        let fallbacks = if reply.deployment() == "primary-sonnet-4-6" { "0" } else { "1" };
+        assert_eq!(reply.header("x-resilient-llm-fallbacks"), Some(fallbacks));
+    }
+    assert_eq!(stack.calls(SONNET), 3);
+    assert_eq!(stack.calls(HAIKU), 7);
+
+    let metrics = stack.get("/metrics", None).await.text;
+    assert_eq!(
+        metric(&metrics, r#"resilient_llm_fallbacks_total{model_group="fallback-backup"}"#),
+        7.0,
+        "{metrics}"
+    );
+}
+
+/// Pattern 4: two deployments at 3 RPM each, an overflow group behind them.
+#[tokio::test]
+async fn load_balancing_fills_both_deployments_then_overflows() {
+    let stack = Stack::start(&format!(
+        r#"
+model_list:
+  - model_name: balanced
+    litellm_params: {{model: "bedrock/{SONNET_45}", aws_profile_name: genai, rpm: 3}}
+    model_info: {{id: balanced-sonnet-4-5}}
+  - model_name: balanced
+    litellm_params: {{model: "bedrock/{SONNET}", aws_profile_name: genai, rpm: 3}}
+    model_info: {{id: balanced-sonnet-4-6}}
+  - model_name: overflow
+    litellm_params: {{model: "bedrock/{HAIKU}", aws_profile_name: genai, rpm: 25}}
+    model_info: {{id: overflow-haiku-4-5}}
+router_settings:
+  routing_strategy: simple-shuffle
+  fallbacks: [{{balanced: [overflow]}}]
+sandbox:
+  seed: 7
+  latency: {{first_token_ms: 0, tokens_per_second: 0}}
+"#
+    ))
+    .await;
+    let replies = stack.chat_concurrently(None, "balanced", 10).await;
+    assert_eq!(count_status(&replies, 200), 10, "{replies:?}");
+    let by = count_by_deployment(&replies);
+    assert_eq!(by.get("balanced-sonnet-4-5"), Some(&3), "{by:?}");
+    assert_eq!(by.get("balanced-sonnet-4-6"), Some(&3), "{by:?}");
+    assert_eq!(by.get("overflow-haiku-4-5"), Some(&4), "{by:?}");
+    assert_eq!(
+        (stack.calls(SONNET_45), stack.calls(SONNET), stack.calls(HAIKU)),
+        (3, 3, 4)
+    );
+}
+
+/// Pattern 5: A floods; B and C keep their own quotas on the same deployment.
+#[tokio::test]
+async fn one_consumers_flood_does_not_take_anothers_quota() {
+    let stack = Stack::start(&format!(
+        r#"
+gateway:
+  consumers:
+    - {{name: A, key: sk-consumer-a, rpm_limit: 3, models: [isolated]}}
+    - {{name: B, key: sk-consumer-b, rpm_limit: 10, models: [isolated]}}
+    - {{name: C, key: sk-consumer-c, rpm_limit: 10, models: [isolated]}}
+model_list:
+  - model_name: isolated
+    litellm_params: {{model: "bedrock/{SONNET_45}", aws_profile_name: genai, rpm: 100}}
+    model_info: {{id: shared-sonnet-4-5}}
+sandbox:
+  seed: 7
+  latency: {{first_token_ms: 0, tokens_per_second: 0}}
+"#
+    ))
+    .await;
+    let (a, b, c) = tokio::join!(
+        stack.chat_concurrently(Some("sk-consumer-a"), "isolated", 5),
+        stack.chat_concurrently(Some("sk-consumer-b"), "isolated", 5),
+        stack.chat_concurrently(Some("sk-consumer-c"), "isolated", 5),
+    );
+    assert_eq!(count_status(&a, 200), 3, "{a:?}");
+    assert_eq!(count_status(&a, 429), 2, "{a:?}");
+    for refused in a.iter().filter(|r| r.status == 429) {
+        let error = refused.assert_error(429, "rate_limit_error");
+        let message = error["message"].as_str().unwrap();
+        assert!(
+            message.contains("rpm_limit") && message.contains('A') && message.contains('3'),
+            "names A's own limit: {message}"
+        );
+        assert_eq!(error["param"], "rpm_limit", "{error}");
+        assert!(refused.header("retry-after").is_some());
+    }
+    assert_eq!(count_status(&b, 200), 5, "{b:?}");
+    assert_eq!(count_status(&c, 200), 5, "{c:?}");
+    assert_eq!(stack.calls(SONNET_45), 13, "refused requests never reached the upstream");
+
+    let health = stack.health().await;
+    let consumers = health["health"]["consumers"].as_array().unwrap();
+    let used = |name: &str| {
+        consumers.iter().find(|c| c["name"] == name).unwrap()["requests_in_window"].clone()
+    };
+    assert_eq!((used("A"), used("B"), used("C")), (3.into(), 5.into(), 5.into()), "{health}");
+}
+
+/// Exactness under concurrency: never more than the RPM admitted, and no upstream call for a
+/// refused request.
+#[tokio::test]
+async fn three_hundred_concurrent_requests_against_50_rpm_admit_exactly_50() {
+    let stack = Stack::start(&format!(
+        r#"
+model_list:
+  - model_name: exact
+    litellm_params: {{model: "bedrock/{HAIKU}", aws_profile_name: genai, rpm: 50}}
+    model_info: {{id: exact-haiku}}
+sandbox:
+  seed: 7
+  latency: {{first_token_ms: 0, tokens_per_second: 0}}
+"#
+    ))
+    .await;
+    let replies = stack.chat_concurrently(None, "exact", 300).await;
+    assert_eq!(count_status(&replies, 200), 50);
+    assert_eq!(count_status(&replies, 429), 250);
+    for refused in replies.iter().filter(|r| r.status == 429) {
+        refused.assert_error(429, "rate_limit_error");
+        let seconds: u64 = refused
+            .header("retry-after")
+            .unwrap_or_else(|| panic!("429 without Retry-After: {refused:?}"))
+            .parse()
+            .unwrap();
+        assert!((1..=60).contains(&seconds), "{seconds}");
+    }
+    let stats = stack.sandbox.stats();
+    assert_eq!(stats.model_calls("genai", HAIKU).served, 50);
+    assert_eq!(stats.total.total(), 50, "the sandbox saw exactly 50 calls");
+}
+
+/// The sandbox account's quota (2 RPM) is below the gateway's (100): the third call is
+/// throttled upstream, the primary cools down for 1 s and traffic falls back; after the
+/// cooldown exactly one probe goes to the primary, and when it succeeds traffic returns.
+#[tokio::test]
+async fn upstream_throttling_cools_down_falls_back_and_recovers_after_one_probe() {
+    let stack = Stack::start(&format!(
+        r#"
+model_list:
+  - model_name: primary
+    litellm_params: {{model: "bedrock/{SONNET}", aws_profile_name: genai, rpm: 100}}
+    model_info: {{id: primary-sonnet}}
+  - model_name: backup
+    litellm_params: {{model: "bedrock/{HAIKU}", aws_profile_name: genai, rpm: 100}}
+    model_info: {{id: backup-haiku}}
+router_settings:
+  num_retries: 2
+  retry_after: 0.01
+  cooldown_time: 1
+  fallbacks: [{{primary: [backup]}}]
+sandbox:
+  seed: 7
+  latency: {{first_token_ms: 300, tokens_per_second: 0}}
+  accounts:
+    - profile: genai
+      account_id: '111111111111'
+      access_key_id: SANDBOXGENAIKEY00001
+      secret_access_key: sandbox-secret-genai
+      quotas: {{"{SONNET}": {{rpm: 2}}}}
+"#
+    ))
+    .await;
+    // Two calls fit the upstream quota.
+    for _ in 0..2 {
+        let reply = stack.chat(None, "primary", false).await;
+        assert_eq!(reply.deployment(), "primary-sonnet", "{reply:?}");
+    }
+    // The third is throttled upstream and falls back at once.
+    let third = stack.chat(None, "primary", false).await;
+    assert_eq!(third.status, 200, "{}", third.text);
+    assert_eq!(third.deployment(), "backup-haiku");
+    assert_eq!(third.header("x-resilient-llm-fallbacks"), Some("1"));
+    let primary = stack.sandbox.stats().model_calls("genai", SONNET);
+    assert_eq!((primary.served, primary.throttled), (2, 1));
+    assert_eq!(stack.deployment_health("primary-sonnet").await["state"], "cooling_down");
+
+    // While cooling, the primary is not called at all.
+    let during = stack.chat_concurrently(None, "primary", 3).await;
+    assert_eq!(count_by_deployment(&during).get("backup-haiku"), Some(&3), "{during:?}");
+    assert_eq!(stack.calls(SONNET), 3);
+
+    // The upstream's minute passes (its counters reset); the gateway's cooldown ends.
+    stack.sandbox.reset();
+    wait_for_state(&stack, "primary-sonnet", "half_open").await;
+
+    // One probe goes first: while it is in flight, everything else falls back.
+    let probe = stack.chat(None, "primary", false);
+    let others = async {
+        wait_for_in_flight(&stack, "primary-sonnet").await;
+        stack.chat_concurrently(None, "primary", 3).await
+    };
+    let (probe, others) = tokio::join!(probe, others);
+    assert_eq!(probe.deployment(), "primary-sonnet", "{probe:?}");
+    assert_eq!(count_by_deployment(&others).get("backup-haiku"), Some(&3), "{others:?}");
+    assert_eq!(stack.served(SONNET), 1, "exactly one probe reached the primary");
+
+    // The probe succeeded: full traffic returns.
+    assert_eq!(stack.deployment_health("primary-sonnet").await["state"], "healthy");
+    let after = stack.chat_concurrently(None, "primary", 3).await;
+    assert_eq!(count_by_deployment(&after).get("primary-sonnet"), Some(&3), "{after:?}");
+    assert_eq!(stack.served(SONNET), 4);
+
+    let metrics = stack.get("/metrics", None).await.text;
+    assert_eq!(
+        metric(
+            &metrics,
+            r#"resilient_llm_cooldowns_total{deployment="primary-sonnet",model_group="primary"}"#
+        ),
+        1.0,
+        "{metrics}"
+    );
+}
+
+async fn wait_for_state(stack: &Stack, id: &str, state: &str) {
+    for _ in 0..100 {
+        if stack.deployment_health(id).await["state"] == state {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("{id} never reached {state}: {}", stack.deployment_health(id).await);
+}
+
+async fn wait_for_in_flight(stack: &Stack, id: &str) {
+    for _ in 0..200 {
+        if stack.deployment_health(id).await["in_flight"] == 1 {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    panic!("{id} never had a request in flight: {}", stack.deployment_health(id).await);
+}
