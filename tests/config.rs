@@ -399,8 +399,7 @@ async fn unknown_profile_is_reported_up_front_with_the_files_searched() {
     let error = clients
         .bedrock(Some("no-such-profile"), None)
         .await
-        .err()
-        .expect("an unknown profile must fail");
+        .expect_err("an unknown profile must fail");
     let text = error.to_string();
     assert!(text.contains("\"no-such-profile\""), "{text}");
     assert!(text.contains(&config_file.display().to_string()), "{text}");

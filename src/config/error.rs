@@ -47,25 +47,18 @@ impl Invalid {
 
 /// Rewrites serde's type-error wording into the config's (`expected an integer, found "three"`).
 pub fn describe_serde_error(message: &str) -> String {
-    if let Some(rest) = message.strip_prefix("invalid type: ") {
-        if let Some((found, expected)) = rest.split_once(", expected ") {
-            return format!(
-                "expected {}, found {}",
-                expected_phrase(expected),
-                found_phrase(found)
-            );
-        }
+    let mismatch = message
+        .strip_prefix("invalid type: ")
+        .or_else(|| message.strip_prefix("invalid value: "))
+        .and_then(|rest| rest.split_once(", expected "));
+    match mismatch {
+        Some((found, expected)) => format!(
+            "expected {}, found {}",
+            expected_phrase(expected),
+            found_phrase(found)
+        ),
+        None => message.to_string(),
     }
-    if let Some(rest) = message.strip_prefix("invalid value: ") {
-        if let Some((found, expected)) = rest.split_once(", expected ") {
-            return format!(
-                "expected {}, found {}",
-                expected_phrase(expected),
-                found_phrase(found)
-            );
-        }
-    }
-    message.to_string()
 }
 
 fn expected_phrase(expected: &str) -> &str {

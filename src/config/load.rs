@@ -69,23 +69,24 @@ pub fn load_str(
 
 /// Turns serde's message into ours; unknown keys get the key in the path and a hint.
 fn explain(path: String, message: &str) -> (String, String) {
-    if let Some(rest) = message.strip_prefix("unknown field `") {
-        if let Some((key, expected)) = rest.split_once('`') {
-            let expected: Vec<&str> = expected.split('`').skip(1).step_by(2).collect();
-            let key_path = if path.ends_with(key) {
-                path
-            } else if path.is_empty() {
-                key.to_string()
-            } else {
-                format!("{path}.{key}")
-            };
-            let hint = match did_you_mean(key, &expected) {
-                Some(close) => format!(" (did you mean `{close}`?)"),
-                None if expected.is_empty() => String::new(),
-                None => format!("; expected one of: {}", expected.join(", ")),
-            };
-            return (key_path, format!("unknown key `{key}`{hint}"));
-        }
+    if let Some((key, expected)) = message
+        .strip_prefix("unknown field `")
+        .and_then(|rest| rest.split_once('`'))
+    {
+        let expected: Vec<&str> = expected.split('`').skip(1).step_by(2).collect();
+        let key_path = if path.ends_with(key) {
+            path
+        } else if path.is_empty() {
+            key.to_string()
+        } else {
+            format!("{path}.{key}")
+        };
+        let hint = match did_you_mean(key, &expected) {
+            Some(close) => format!(" (did you mean `{close}`?)"),
+            None if expected.is_empty() => String::new(),
+            None => format!("; expected one of: {}", expected.join(", ")),
+        };
+        return (key_path, format!("unknown key `{key}`{hint}"));
     }
     if let Some(rest) = message.strip_prefix("missing field `") {
         let key = rest.split('`').next().unwrap_or(rest);

@@ -150,13 +150,11 @@ fn deployment(entry: &RawModelEntry, path: &str, position: usize) -> Result<Depl
             "must be at least 1 (remove it for no limit)",
         ));
     }
-    if let Some(w) = params.weight {
-        if !(w.is_finite() && w > 0.0) {
-            return Err(Invalid::new(
-                at("weight"),
-                format!("must be a positive number, found {w}"),
-            ));
-        }
+    if let Some(w) = params.weight.filter(|w| !(w.is_finite() && *w > 0.0)) {
+        return Err(Invalid::new(
+            at("weight"),
+            format!("must be a positive number, found {w}"),
+        ));
     }
     let region = params
         .aws_region_name
@@ -645,7 +643,7 @@ fn checked_key(key: &str, path: &str) -> Result<Secret, Invalid> {
 }
 
 fn seconds(value: f64, path: &str) -> Result<Duration, Invalid> {
-    if value.is_finite() && value >= 0.0 && value <= 86_400.0 {
+    if value.is_finite() && (0.0..=86_400.0).contains(&value) {
         Ok(Duration::from_secs_f64(value))
     } else {
         Err(Invalid::new(

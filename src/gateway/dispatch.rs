@@ -91,7 +91,7 @@ pub fn next_step(error: &ProviderError) -> Step {
         | ProviderError::Upstream { .. } => Step::Retry { backoff: true },
         ProviderError::AccessDenied { .. } | ProviderError::NotFound { .. } => Step::SkipDeployment,
         ProviderError::ContextWindowExceeded { .. } => Step::ContextWindow,
-        ProviderError::BadRequest { .. } => Step::Stop,
+        ProviderError::BadRequest { .. } | ProviderError::Unsupported { .. } => Step::Stop,
     }
 }
 
@@ -110,18 +110,22 @@ pub fn outcome_of(error: &ProviderError) -> Outcome {
         ProviderError::AccessDenied { .. } | ProviderError::NotFound { .. } => Outcome::Failed {
             kind: FailureKind::Server,
         },
+        // Refused by our own conversion: never sent, consumes nothing.
+        ProviderError::Unsupported { .. } => Outcome::NotSent,
         ProviderError::ContextWindowExceeded { .. } | ProviderError::BadRequest { .. } => {
             Outcome::ClientError
         }
     }
 }
 
-fn call_result(outcome: &Outcome) -> CallResult {
+/// The calls-metric label of an outcome; `None` for a call never sent.
+fn call_result(outcome: &Outcome) -> Option<CallResult> {
     match outcome {
-        Outcome::Success { .. } => CallResult::Success,
-        Outcome::RateLimited { .. } => CallResult::RateLimited,
-        Outcome::Failed { .. } => CallResult::Failed,
-        Outcome::ClientError | Outcome::NotSent => CallResult::ClientError,
+        Outcome::Success { .. } => Some(CallResult::Success),
+        Outcome::RateLimited { .. } => Some(CallResult::RateLimited),
+        Outcome::Failed { .. } => Some(CallResult::Failed),
+        Outcome::ClientError => Some(CallResult::ClientError),
+        Outcome::NotSent => None,
     }
 }
 
@@ -254,16 +258,21 @@ pub async fn dispatch(
                 }
                 Err(error) => {
                     let outcome = outcome_of(&error);
-                    state.metrics.call(
-                        &deployment.id,
-                        call_result(&outcome),
-                        call_started.elapsed(),
-                    );
+                    let sent = call_result(&outcome);
+                    match sent {
+                        Some(result) => {
+                            state
+                                .metrics
+                                .call(&deployment.id, result, call_started.elapsed())
+                        }
+                        None => trace.attempts -= 1,
+                    }
                     router.finish(permit, outcome).await;
                     tracing::info!(deployment = %deployment.id, group = %group, error = %error, "upstream call failed");
                     match next_step(&error) {
                         Step::Stop => {
-                            finish_consumer(state, consumer, Some(0)).await;
+                            let used = sent.map(|_| 0);
+                            finish_consumer(state, consumer, used).await;
                             return Err((ApiError::from_provider(&error), trace));
                         }
                         Step::ContextWindow => {
@@ -443,9 +452,15 @@ mod tests {
                 kind: FailureKind::Timeout
             }
         );
+        // Refused by our own conversion: never sent, so it consumes nothing.
         assert_eq!(
             outcome_of(&ProviderError::bad_param("n", "x")),
-            Outcome::ClientError
+            Outcome::NotSent
         );
+        let upstream_400 = ProviderError::BadRequest {
+            param: None,
+            message: "bad".into(),
+        };
+        assert_eq!(outcome_of(&upstream_400), Outcome::ClientError);
     }
 }

@@ -104,6 +104,19 @@ impl RefusalReason {
     }
 }
 
+/// OpenAI error types answered, for the errors counter; anything else counts as the last.
+const ERROR_TYPES: [&str; 9] = [
+    "invalid_request_error",
+    "authentication_error",
+    "permission_error",
+    "not_found_error",
+    "rate_limit_error",
+    "service_unavailable",
+    "timeout",
+    "api_error",
+    "other",
+];
+
 /// Status classes answered, for the responses counter.
 const STATUSES: [u16; 11] = [200, 400, 401, 403, 404, 413, 429, 500, 502, 503, 504];
 
@@ -134,6 +147,7 @@ pub struct Metrics {
     refusals: [AtomicU64; RefusalReason::ALL.len()],
     retries: AtomicU64,
     unknown_model: AtomicU64,
+    errors: [AtomicU64; ERROR_TYPES.len()],
 }
 
 impl Metrics {
@@ -164,6 +178,7 @@ impl Metrics {
             refusals: Default::default(),
             retries: AtomicU64::new(0),
             unknown_model: AtomicU64::new(0),
+            errors: Default::default(),
         }
     }
 
@@ -222,6 +237,15 @@ impl Metrics {
             .position(|r| *r == reason)
             .unwrap_or(0);
         self.refusals[slot].fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// An error of OpenAI type `kind` was answered (a response or a mid-stream error event).
+    pub fn error(&self, kind: &str) {
+        let slot = ERROR_TYPES
+            .iter()
+            .position(|t| *t == kind)
+            .unwrap_or(ERROR_TYPES.len() - 1);
+        self.errors[slot].fetch_add(1, Ordering::Relaxed);
     }
 
     /// A retry of an upstream call.
@@ -377,6 +401,19 @@ impl Metrics {
         }
         header(
             &mut out,
+            "resilient_llm_errors_total",
+            "counter",
+            "Errors answered to clients, by OpenAI error type.",
+        );
+        for (i, kind) in ERROR_TYPES.iter().enumerate() {
+            let _ = writeln!(
+                out,
+                "resilient_llm_errors_total{{type=\"{kind}\"}} {}",
+                self.errors[i].load(Ordering::Relaxed)
+            );
+        }
+        header(
+            &mut out,
             "resilient_llm_retries_total",
             "counter",
             "Upstream calls retried.",
@@ -388,6 +425,24 @@ impl Metrics {
         );
         out
     }
+}
+
+/// The `resilient_llm_state_store_degraded` gauge: 1 while the shared (Redis) store is away
+/// and this replica runs on local limits, else 0.
+pub fn state_store_gauge(degraded: bool) -> String {
+    let mut out = String::new();
+    header(
+        &mut out,
+        "resilient_llm_state_store_degraded",
+        "gauge",
+        "1 while the shared state store is unreachable and local limits are in force.",
+    );
+    let _ = writeln!(
+        out,
+        "resilient_llm_state_store_degraded {}",
+        u8::from(degraded)
+    );
+    out
 }
 
 fn header(out: &mut String, name: &str, kind: &str, help: &str) {

@@ -213,7 +213,9 @@ impl Forward {
             }
             Some(error) => {
                 tracing::warn!(deployment = %deployment, error = %error, "stream failed after its first byte");
-                let body = ApiError::from_provider(error).body();
+                let api_error = ApiError::from_provider(error);
+                self.state.metrics.error(api_error.kind);
+                let body = api_error.body();
                 let event = format!(
                     "data: {}\n\n",
                     serde_json::to_string(&body).unwrap_or_default()

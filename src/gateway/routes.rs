@@ -18,6 +18,7 @@ use super::error::ApiError;
 use super::respond::{error_response, served_response};
 use super::state::AppState;
 use crate::openai::parse_chat_request;
+use crate::router::StateStore;
 
 /// Every route of the gateway.
 pub fn router(state: Arc<AppState>) -> Router {
@@ -48,19 +49,19 @@ async fn chat_completions(
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<usize>().ok());
     if declared.is_some_and(|n| n > limit) {
-        return ApiError::payload_too_large(limit).into_response();
+        return refuse(&state, ApiError::payload_too_large(limit));
     }
     let caller = match authenticate(&headers, &state.config.gateway) {
         Ok(caller) => caller,
-        Err(error) => return error.into_response(),
+        Err(error) => return refuse(&state, error),
     };
     let bytes = match axum::body::to_bytes(body, limit).await {
         Ok(bytes) => bytes,
-        Err(_) => return ApiError::payload_too_large(limit).into_response(),
+        Err(_) => return refuse(&state, ApiError::payload_too_large(limit)),
     };
     let request = match parse_chat_request(&bytes) {
         Ok(request) => request,
-        Err(error) => return ApiError::from_request(error).into_response(),
+        Err(error) => return refuse(&state, ApiError::from_request(error)),
     };
     let shape = if request.stream.unwrap_or(false) {
         Shape::Stream
@@ -79,9 +80,16 @@ async fn chat_completions(
                 error.status.as_u16(),
                 started.elapsed(),
             );
+            state.metrics.error(error.kind);
             error_response(error, &trace)
         }
     }
+}
+
+/// An error answered before dispatch, counted by its type.
+fn refuse(state: &AppState, error: ApiError) -> Response {
+    state.metrics.error(error.kind);
+    error.into_response()
 }
 
 async fn models(State(state): State<Arc<AppState>>, headers: HeaderMap) -> Response {
@@ -122,9 +130,11 @@ async fn readiness(State(state): State<Arc<AppState>>) -> Response {
 
 async fn health(State(state): State<Arc<AppState>>) -> Response {
     let snapshot = state.router.health().await;
+    let store = state.router.store();
     axum::Json(json!({
         "status": if state.shutting_down.load(Ordering::Relaxed) { "shutting down" } else { "healthy" },
-        "state_store": state.config.router.state.kind(),
+        "state_store": store.kind(),
+        "state_store_degraded": store.is_degraded(),
         "health": snapshot,
     }))
     .into_response()
@@ -133,7 +143,8 @@ async fn health(State(state): State<Arc<AppState>>) -> Response {
 async fn metrics(State(state): State<Arc<AppState>>) -> Response {
     (
         [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
-        state.metrics.render(),
+        state.metrics.render()
+            + &super::metrics::state_store_gauge(state.router.store().is_degraded()),
     )
         .into_response()
 }

@@ -11,10 +11,10 @@ use super::metrics::Metrics;
 use crate::aws::Clients;
 use crate::config::{Config, ProviderKind};
 use crate::provider::{BedrockProvider, OpenAiProvider, Providers};
-use crate::router::{MemoryStore, Router};
+use crate::router::{AnyStore, Router};
 
-/// The state store the gateway runs on.
-pub type Store = MemoryStore;
+/// The state store the gateway runs on: memory, or Redis when `router_settings` names one.
+pub type Store = AnyStore;
 
 /// Everything a request handler reads; shared behind an `Arc`, never cloned per request.
 pub struct AppState {
@@ -52,8 +52,12 @@ impl AppState {
             bedrock: BedrockProvider::new(bedrock),
             openai: OpenAiProvider::new(http),
         };
+        // An unreachable Redis is not fatal: the store starts degraded on local limits.
+        let store = AnyStore::from_config(&config)
+            .await
+            .context("cannot use the Redis state store")?;
         Ok(AppState {
-            router: Router::new(&config, MemoryStore::new(&config)),
+            router: Router::new(&config, store),
             metrics: Metrics::new(&config),
             providers,
             config,

@@ -28,7 +28,11 @@ pub enum ProviderError {
     /// The prompt does not fit the model's context window.
     #[error("context window exceeded: {message}")]
     ContextWindowExceeded { message: String },
-    /// The upstream (or our conversion for it) refused the request as invalid.
+    /// Our conversion for this provider refused a request field before any upstream call
+    /// (a parameter the provider cannot take): nothing was sent, so nothing is consumed.
+    #[error("unsupported parameter: {message}")]
+    Unsupported { param: String, message: String },
+    /// The upstream refused the request as invalid.
     #[error("bad request: {message}")]
     BadRequest {
         /// The offending request field, when known.
@@ -49,8 +53,8 @@ pub enum ProviderError {
 impl ProviderError {
     /// A refusal of a request field, for conversions that meet something they cannot send.
     pub fn bad_param(param: impl Into<String>, message: impl Into<String>) -> Self {
-        ProviderError::BadRequest {
-            param: Some(param.into()),
+        ProviderError::Unsupported {
+            param: param.into(),
             message: message.into(),
         }
     }
@@ -61,9 +65,9 @@ impl ProviderError {
             ProviderError::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
             ProviderError::Unavailable { .. } => StatusCode::SERVICE_UNAVAILABLE,
             ProviderError::Timeout { .. } => StatusCode::GATEWAY_TIMEOUT,
-            ProviderError::ContextWindowExceeded { .. } | ProviderError::BadRequest { .. } => {
-                StatusCode::BAD_REQUEST
-            }
+            ProviderError::ContextWindowExceeded { .. }
+            | ProviderError::BadRequest { .. }
+            | ProviderError::Unsupported { .. } => StatusCode::BAD_REQUEST,
             ProviderError::AccessDenied { .. } => StatusCode::FORBIDDEN,
             ProviderError::NotFound { .. } => StatusCode::NOT_FOUND,
             ProviderError::Upstream { .. } => StatusCode::BAD_GATEWAY,
@@ -76,9 +80,9 @@ impl ProviderError {
             ProviderError::RateLimited { .. } => "rate_limit_error",
             ProviderError::Unavailable { .. } => "service_unavailable",
             ProviderError::Timeout { .. } => "timeout",
-            ProviderError::ContextWindowExceeded { .. } | ProviderError::BadRequest { .. } => {
-                "invalid_request_error"
-            }
+            ProviderError::ContextWindowExceeded { .. }
+            | ProviderError::BadRequest { .. }
+            | ProviderError::Unsupported { .. } => "invalid_request_error",
             ProviderError::AccessDenied { .. } => "permission_error",
             ProviderError::NotFound { .. } => "not_found_error",
             ProviderError::Upstream { .. } => "api_error",
@@ -93,6 +97,7 @@ impl ProviderError {
             ProviderError::Unavailable { .. }
             | ProviderError::Timeout { .. }
             | ProviderError::BadRequest { .. }
+            | ProviderError::Unsupported { .. }
             | ProviderError::AccessDenied { .. }
             | ProviderError::NotFound { .. }
             | ProviderError::Upstream { .. } => None,
@@ -103,6 +108,7 @@ impl ProviderError {
     pub fn param(&self) -> Option<&str> {
         match self {
             ProviderError::BadRequest { param, .. } => param.as_deref(),
+            ProviderError::Unsupported { param, .. } => Some(param),
             ProviderError::RateLimited { .. }
             | ProviderError::Unavailable { .. }
             | ProviderError::Timeout { .. }
@@ -121,6 +127,7 @@ impl ProviderError {
             | ProviderError::Timeout { .. }
             | ProviderError::ContextWindowExceeded { .. }
             | ProviderError::BadRequest { .. }
+            | ProviderError::Unsupported { .. }
             | ProviderError::AccessDenied { .. }
             | ProviderError::NotFound { .. }
             | ProviderError::Upstream { .. } => None,
@@ -137,6 +144,7 @@ impl ProviderError {
             | ProviderError::Upstream { .. } => true,
             ProviderError::ContextWindowExceeded { .. }
             | ProviderError::BadRequest { .. }
+            | ProviderError::Unsupported { .. }
             | ProviderError::AccessDenied { .. }
             | ProviderError::NotFound { .. } => false,
         }
@@ -157,7 +165,9 @@ impl ProviderError {
             | ProviderError::AccessDenied { .. }
             | ProviderError::NotFound { .. }
             | ProviderError::Upstream { .. } => true,
-            ProviderError::ContextWindowExceeded { .. } | ProviderError::BadRequest { .. } => false,
+            ProviderError::ContextWindowExceeded { .. }
+            | ProviderError::BadRequest { .. }
+            | ProviderError::Unsupported { .. } => false,
         }
     }
 
@@ -170,7 +180,8 @@ impl ProviderError {
             ProviderError::Unavailable { .. } => "The upstream model is temporarily unavailable.",
             ProviderError::Timeout { .. } => "The upstream model did not answer in time.",
             ProviderError::ContextWindowExceeded { message }
-            | ProviderError::BadRequest { message, .. } => message,
+            | ProviderError::BadRequest { message, .. }
+            | ProviderError::Unsupported { message, .. } => message,
             ProviderError::AccessDenied { .. } => {
                 "The gateway is not allowed to call the upstream model."
             }

@@ -30,4 +30,4 @@ pub use limits::{Exceeded, LimitKind, Limits, Remaining, WINDOW};
 pub use outcome::{FailureKind, Outcome, Refusal};
 pub use permit::{ConsumerPermit, DeploymentPermit};
 pub use routing::{Router, Selection};
-pub use store::{DeploymentRefusal, MemoryStore, StateStore, StoreSnapshot};
+pub use store::{AnyStore, DeploymentRefusal, MemoryStore, RedisStore, StateStore, StoreSnapshot};

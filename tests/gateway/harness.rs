@@ -37,7 +37,6 @@ pub const NOVA: &str = "us.amazon.nova-lite-v1:0";
 pub struct Stack {
     pub sandbox: SandboxHandle,
     pub gateway: GatewayHandle,
-    pub config: Arc<Config>,
     http: reqwest::Client,
 }
 
@@ -55,17 +54,12 @@ impl Stack {
         let sandbox = support::sandbox::start(settings).await;
         let config = Arc::new(config_for(yaml, &sandbox.endpoint()));
         let clients = resilient_llm::commands::sandbox_clients(&config, &sandbox.endpoint());
-        let gateway = gateway::start(
-            Arc::clone(&config),
-            &clients,
-            "127.0.0.1:0".parse().unwrap(),
-        )
-        .await
-        .unwrap();
+        let gateway = gateway::start(config, &clients, "127.0.0.1:0".parse().unwrap())
+            .await
+            .unwrap();
         Stack {
             sandbox,
             gateway,
-            config,
             http: client(),
         }
     }
@@ -99,8 +93,12 @@ impl Stack {
 
     /// A one-message chat completion for `model` (a stream when `stream`).
     pub async fn chat(&self, key: Option<&str>, model: &str, stream: bool) -> Reply {
-        self.post("/v1/chat/completions", key, chat_body(model, stream).to_string())
-            .await
+        self.post(
+            "/v1/chat/completions",
+            key,
+            chat_body(model, stream).to_string(),
+        )
+        .await
     }
 
     /// `n` identical chat completions sent at once; the replies in sending order.
@@ -180,8 +178,7 @@ async fn send(request: reqwest::RequestBuilder) -> Reply {
 impl Reply {
     /// The body as JSON.
     pub fn json(&self) -> Value {
-        serde_json::from_str(&self.text)
-            .unwrap_or_else(|e| panic!("not JSON ({e}): {}", self.text))
+        serde_json::from_str(&self.text).unwrap_or_else(|e| panic!("not JSON ({e}): {}", self.text))
     }
 
     /// A header as text.
@@ -226,7 +223,10 @@ pub fn sse_data(text: &str) -> Vec<String> {
         .filter_map(|event| {
             event
                 .lines()
-                .find_map(|line| line.strip_prefix("data: ").or_else(|| line.strip_prefix("data:")))
+                .find_map(|line| {
+                    line.strip_prefix("data: ")
+                        .or_else(|| line.strip_prefix("data:"))
+                })
                 .map(|data| data.trim().to_string())
         })
         .collect()

@@ -4,9 +4,7 @@
 
 use std::time::Duration;
 
-use crate::harness::{
-    HAIKU, SONNET, SONNET_45, Stack, count_by_deployment, count_status, metric,
-};
+use crate::harness::{HAIKU, SONNET, SONNET_45, Stack, count_by_deployment, count_status, metric};
 
 /// The walkthrough's pattern 3: the primary takes 3 RPM, the rest falls back.
 #[tokio::test]
@@ -34,7 +32,11 @@ sandbox:
     assert_eq!(by.get("primary-sonnet-4-6"), Some(&3), "{by:?}");
     assert_eq!(by.get("fallback-haiku-4-5"), Some(&7), "{by:?}");
     for reply in &replies {
-        let fallbacks = if reply.deployment() == "primary-sonnet-4-6" { "0" } else { "1" };
+        let fallbacks = if reply.deployment() == "primary-sonnet-4-6" {
+            "0"
+        } else {
+            "1"
+        };
         assert_eq!(reply.header("x-resilient-llm-fallbacks"), Some(fallbacks));
     }
     assert_eq!(stack.calls(SONNET), 3);
@@ -42,7 +44,10 @@ sandbox:
 
     let metrics = stack.get("/metrics", None).await.text;
     assert_eq!(
-        metric(&metrics, r#"resilient_llm_fallbacks_total{model_group="fallback-backup"}"#),
+        metric(
+            &metrics,
+            r#"resilient_llm_fallbacks_total{model_group="fallback-backup"}"#
+        ),
         7.0,
         "{metrics}"
     );
@@ -79,7 +84,11 @@ sandbox:
     assert_eq!(by.get("balanced-sonnet-4-6"), Some(&3), "{by:?}");
     assert_eq!(by.get("overflow-haiku-4-5"), Some(&4), "{by:?}");
     assert_eq!(
-        (stack.calls(SONNET_45), stack.calls(SONNET), stack.calls(HAIKU)),
+        (
+            stack.calls(SONNET_45),
+            stack.calls(SONNET),
+            stack.calls(HAIKU)
+        ),
         (3, 3, 4)
     );
 }
@@ -123,14 +132,22 @@ sandbox:
     }
     assert_eq!(count_status(&b, 200), 5, "{b:?}");
     assert_eq!(count_status(&c, 200), 5, "{c:?}");
-    assert_eq!(stack.calls(SONNET_45), 13, "refused requests never reached the upstream");
+    assert_eq!(
+        stack.calls(SONNET_45),
+        13,
+        "refused requests never reached the upstream"
+    );
 
     let health = stack.health().await;
     let consumers = health["health"]["consumers"].as_array().unwrap();
     let used = |name: &str| {
         consumers.iter().find(|c| c["name"] == name).unwrap()["requests_in_window"].clone()
     };
-    assert_eq!((used("A"), used("B"), used("C")), (3.into(), 5.into(), 5.into()), "{health}");
+    assert_eq!(
+        (used("A"), used("B"), used("C")),
+        (3.into(), 5.into(), 5.into()),
+        "{health}"
+    );
 }
 
 /// Exactness under concurrency: never more than the RPM admitted, and no upstream call for a
@@ -187,7 +204,7 @@ router_settings:
   fallbacks: [{{primary: [backup]}}]
 sandbox:
   seed: 7
-  latency: {{first_token_ms: 300, tokens_per_second: 0}}
+  latency: {{first_token_ms: 600, tokens_per_second: 0}}
   accounts:
     - profile: genai
       account_id: '111111111111'
@@ -209,11 +226,18 @@ sandbox:
     assert_eq!(third.header("x-resilient-llm-fallbacks"), Some("1"));
     let primary = stack.sandbox.stats().model_calls("genai", SONNET);
     assert_eq!((primary.served, primary.throttled), (2, 1));
-    assert_eq!(stack.deployment_health("primary-sonnet").await["state"], "cooling_down");
+    assert_eq!(
+        stack.deployment_health("primary-sonnet").await["state"],
+        "cooling_down"
+    );
 
     // While cooling, the primary is not called at all.
     let during = stack.chat_concurrently(None, "primary", 3).await;
-    assert_eq!(count_by_deployment(&during).get("backup-haiku"), Some(&3), "{during:?}");
+    assert_eq!(
+        count_by_deployment(&during).get("backup-haiku"),
+        Some(&3),
+        "{during:?}"
+    );
     assert_eq!(stack.calls(SONNET), 3);
 
     // The upstream's minute passes (its counters reset); the gateway's cooldown ends.
@@ -228,14 +252,26 @@ sandbox:
     };
     let (probe, others) = tokio::join!(probe, others);
     assert_eq!(probe.deployment(), "primary-sonnet", "{probe:?}");
-    assert_eq!(count_by_deployment(&others).get("backup-haiku"), Some(&3), "{others:?}");
-    assert_eq!(stack.served(SONNET), 1, "exactly one probe reached the primary");
+    assert_eq!(
+        count_by_deployment(&others).get("backup-haiku"),
+        Some(&3),
+        "{others:?}"
+    );
+    assert_eq!(
+        stack.served(SONNET),
+        1,
+        "exactly one probe reached the primary"
+    );
 
-    // The probe succeeded: full traffic returns.
-    assert_eq!(stack.deployment_health("primary-sonnet").await["state"], "healthy");
-    let after = stack.chat_concurrently(None, "primary", 3).await;
-    assert_eq!(count_by_deployment(&after).get("primary-sonnet"), Some(&3), "{after:?}");
-    assert_eq!(stack.served(SONNET), 4);
+    // The probe succeeded: traffic returns (the upstream quota has room for one more).
+    assert_eq!(
+        stack.deployment_health("primary-sonnet").await["state"],
+        "healthy"
+    );
+    let after = stack.chat(None, "primary", false).await;
+    assert_eq!(after.deployment(), "primary-sonnet", "{after:?}");
+    assert_eq!(after.header("x-resilient-llm-attempts"), Some("1"));
+    assert_eq!(stack.served(SONNET), 2);
 
     let metrics = stack.get("/metrics", None).await.text;
     assert_eq!(
@@ -255,7 +291,10 @@ async fn wait_for_state(stack: &Stack, id: &str, state: &str) {
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    panic!("{id} never reached {state}: {}", stack.deployment_health(id).await);
+    panic!(
+        "{id} never reached {state}: {}",
+        stack.deployment_health(id).await
+    );
 }
 
 async fn wait_for_in_flight(stack: &Stack, id: &str) {
@@ -265,5 +304,8 @@ async fn wait_for_in_flight(stack: &Stack, id: &str) {
         }
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
-    panic!("{id} never had a request in flight: {}", stack.deployment_health(id).await);
+    panic!(
+        "{id} never had a request in flight: {}",
+        stack.deployment_health(id).await
+    );
 }

@@ -33,17 +33,27 @@ fn chunks(events: &[String]) -> Vec<Value> {
 #[tokio::test]
 async fn streams_on_both_providers_end_with_done() {
     let stack = Stack::start(&config()).await;
-    for (group, model, id) in [("chat", HAIKU, "chat-haiku"), ("compat", SONNET, "compat-sonnet")] {
+    for (group, model, id) in [
+        ("chat", HAIKU, "chat-haiku"),
+        ("compat", SONNET, "compat-sonnet"),
+    ] {
         let reply = stack.chat(None, group, true).await;
         assert_eq!(reply.status, 200, "{group}: {}", reply.text);
         assert!(
-            reply.header("content-type").unwrap().starts_with("text/event-stream"),
+            reply
+                .header("content-type")
+                .unwrap()
+                .starts_with("text/event-stream"),
             "{group}"
         );
         assert_eq!(reply.deployment(), id);
         assert_eq!(reply.header("x-resilient-llm-model-group"), Some(group));
         let events = reply.sse_data();
-        assert_eq!(events.last().map(String::as_str), Some("[DONE]"), "{group}: {events:?}");
+        assert_eq!(
+            events.last().map(String::as_str),
+            Some("[DONE]"),
+            "{group}: {events:?}"
+        );
         assert_eq!(events.iter().filter(|e| *e == "[DONE]").count(), 1);
         let chunks = chunks(&events);
         assert!(chunks.len() >= 2, "{group}: {events:?}");
@@ -59,7 +69,9 @@ async fn streams_on_both_providers_end_with_done() {
             .collect();
         assert_eq!(finish, [&json!("stop")], "{group}: {events:?}");
         assert!(
-            chunks.iter().all(|c| c["usage"].is_null() || c["usage"].is_object()),
+            chunks
+                .iter()
+                .all(|c| c["usage"].is_null() || c["usage"].is_object()),
             "{group}"
         );
     }
@@ -75,7 +87,9 @@ async fn a_usage_chunk_comes_when_asked() {
             "stream": true,
             "stream_options": {"include_usage": true},
         });
-        let reply = stack.post("/v1/chat/completions", None, body.to_string()).await;
+        let reply = stack
+            .post("/v1/chat/completions", None, body.to_string())
+            .await;
         assert_eq!(reply.status, 200, "{}", reply.text);
         let events = reply.sse_data();
         assert_eq!(events.last().map(String::as_str), Some("[DONE]"));
@@ -97,7 +111,11 @@ async fn a_usage_chunk_comes_when_asked() {
         // Without the option there is none.
         let plain = stack.chat(None, group, true).await;
         let chunks = self::chunks(&plain.sse_data());
-        assert!(chunks.iter().all(|c| !c["usage"].is_object()), "{group}: {}", plain.text);
+        assert!(
+            chunks.iter().all(|c| !c["usage"].is_object()),
+            "{group}: {}",
+            plain.text
+        );
     }
 }
 
@@ -136,9 +154,19 @@ async fn a_stream_failing_before_its_first_token_fails_over() {
     assert_eq!(reply.header("x-resilient-llm-attempts"), Some("2"));
     assert_eq!(reply.header("x-resilient-llm-fallbacks"), Some("1"));
     let events = reply.sse_data();
-    assert_eq!(events.last().map(String::as_str), Some("[DONE]"), "{events:?}");
-    assert!(events.iter().all(|e| !e.contains("\"error\"")), "{events:?}");
-    assert!(chunks(&events).iter().all(|c| c["model"] == HAIKU), "{events:?}");
+    assert_eq!(
+        events.last().map(String::as_str),
+        Some("[DONE]"),
+        "{events:?}"
+    );
+    assert!(
+        events.iter().all(|e| !e.contains("\"error\"")),
+        "{events:?}"
+    );
+    assert!(
+        chunks(&events).iter().all(|c| c["model"] == HAIKU),
+        "{events:?}"
+    );
 
     let stats = stack.sandbox.stats();
     assert_eq!(stats.model_calls("genai", SONNET).failed, 1);
@@ -150,7 +178,11 @@ async fn a_stream_failing_mid_way_ends_with_an_error_event_and_no_done() {
     let stack = Stack::start(&failing_config("mid_stream", "ModelStreamErrorException")).await;
     let reply = stack.chat(None, "primary", true).await;
     assert_eq!(reply.status, 200, "the stream had started: {}", reply.text);
-    assert_eq!(reply.deployment(), "primary-sonnet", "no failover after the first byte");
+    assert_eq!(
+        reply.deployment(),
+        "primary-sonnet",
+        "no failover after the first byte"
+    );
     let events = reply.sse_data();
     assert!(!events.iter().any(|e| e == "[DONE]"), "{events:?}");
     let first: Value = serde_json::from_str(&events[0]).unwrap();
@@ -158,7 +190,10 @@ async fn a_stream_failing_mid_way_ends_with_an_error_event_and_no_done() {
     let last: Value = serde_json::from_str(events.last().unwrap()).unwrap();
     let error = &last["error"];
     assert!(error.is_object(), "ends with an error event: {events:?}");
-    assert!(error["message"].as_str().is_some_and(|m| !m.is_empty()), "{last}");
+    assert!(
+        error["message"].as_str().is_some_and(|m| !m.is_empty()),
+        "{last}"
+    );
     assert!(error["type"].is_string(), "{last}");
     assert_eq!(stack.calls(HAIKU), 0, "nothing was sent to the fallback");
 
@@ -170,4 +205,29 @@ async fn a_stream_failing_mid_way_ends_with_an_error_event_and_no_done() {
         ) >= 1.0,
         "{metrics}"
     );
+}
+
+#[tokio::test]
+async fn a_stream_that_stalls_ends_with_a_timeout_error_event() {
+    let stack = Stack::start(&format!(
+        r#"
+model_list:
+  - model_name: chat
+    litellm_params: {{model: "bedrock/{HAIKU}", aws_profile_name: genai, timeout: 0.5}}
+    model_info: {{id: chat-haiku}}
+router_settings:
+  num_retries: 0
+sandbox:
+  seed: 7
+  latency: {{first_token_ms: 0, tokens_per_second: 0}}
+  stall_streams: {{rate: 1.0, after_tokens: 3}}
+"#
+    ))
+    .await;
+    let reply = stack.chat(None, "chat", true).await;
+    assert_eq!(reply.status, 200, "{}", reply.text);
+    let events = reply.sse_data();
+    assert!(!events.iter().any(|e| e == "[DONE]"), "{events:?}");
+    let last: Value = serde_json::from_str(events.last().unwrap()).unwrap();
+    assert_eq!(last["error"]["type"], "timeout", "{events:?}");
 }

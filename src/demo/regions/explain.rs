@@ -9,7 +9,7 @@ use std::error::Error as StdError;
 use std::fmt::Debug;
 
 use aws_credential_types::provider::error::CredentialsError;
-use aws_sdk_bedrockruntime::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
+use aws_sdk_bedrockruntime::error::{ProvideErrorMetadata, SdkError};
 
 /// What went wrong with one AWS call.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -35,9 +35,9 @@ impl Failure {
     pub fn of<E, R>(error: &SdkError<E, R>) -> Failure
     where
         E: ProvideErrorMetadata + StdError + 'static,
-        R: Debug,
+        R: Debug + 'static,
     {
-        let detail = DisplayErrorContext(error).to_string();
+        let detail = chain(error);
         if has_source::<CredentialsError>(error) {
             return Failure::NoCredentials(detail);
         }
@@ -49,7 +49,7 @@ impl Failure {
             }
             SdkError::ConstructionFailure(_) | SdkError::ResponseError(_) => Failure::Other(detail),
             // `SdkError` is non-exhaustive: a kind added later is reported as it is.
-            unknown_kind => Failure::Other(DisplayErrorContext(unknown_kind).to_string()),
+            unknown_kind => Failure::Other(chain(unknown_kind)),
         }
     }
 
@@ -108,6 +108,21 @@ impl Failure {
             Failure::Throttled(_) | Failure::Other(_) => false,
         }
     }
+}
+
+/// The error and its sources, each message once (`dispatch failure: io error: …`), without the
+/// `Debug` dump `DisplayErrorContext` appends.
+fn chain(error: &(dyn StdError + 'static)) -> String {
+    let mut parts: Vec<String> = Vec::new();
+    let mut current = Some(error);
+    while let Some(e) = current {
+        let text = e.to_string();
+        if !text.is_empty() && !parts.iter().any(|p| p.contains(&text)) {
+            parts.push(text);
+        }
+        current = e.source();
+    }
+    parts.join(": ")
 }
 
 /// Walks the error's source chain looking for a `T`.

@@ -8,12 +8,16 @@
 //! its backend degrades on its own (the Redis store falls back to local limits divided by
 //! `expected_replicas`) rather than failing requests.
 
+mod any;
 mod memory;
+mod redis_store;
 
 use std::future::Future;
 use std::time::Duration;
 
+pub use any::AnyStore;
 pub use memory::MemoryStore;
+pub use redis_store::{PING_EVERY, RedisStore, RedisStoreError, local_limits};
 
 use super::cooldown::{HealthEvent, HealthState};
 use super::limits::{Exceeded, Limits, Remaining, Usage};

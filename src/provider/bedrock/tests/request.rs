@@ -107,10 +107,10 @@ fn unusable_images_are_refused_by_path() {
             false,
         )
         .unwrap_err();
-        let ProviderError::BadRequest { param, message } = &error else {
+        let ProviderError::Unsupported { param, message } = &error else {
             panic!("{error:?}")
         };
-        assert_eq!(param.as_deref(), Some("messages[0].content[1].image_url"));
+        assert_eq!(param, "messages[0].content[1].image_url");
         assert!(message.contains(words), "{url}: {message}");
     }
 }

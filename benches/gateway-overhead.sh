@@ -1,0 +1,151 @@
+#!/usr/bin/env bash
+# End-to-end gateway overhead: the same upstream measured directly and through
+# `resilient-llm gateway serve`, alternating, for the OpenAI-compatible path and the Bedrock
+# path (SigV4 + Converse mapping), at several concurrencies. Upstream = the sandbox with zero
+# latency and no faults. Loopback only; stops only the processes it started.
+#
+#   benches/gateway-overhead.sh                 # 5 s per run, concurrency 1 10 50
+#   DURATION=2 CONCURRENCY="1 10" benches/gateway-overhead.sh
+#   BUILD=0 benches/gateway-overhead.sh         # skip `cargo build --release`
+#
+# Prints one table: requests/s, p50/p90/p99 latency, added latency at each percentile
+# (gateway minus direct), errors, the gateway's peak RSS and CPU time per request; then
+# start-up to ready and idle RSS.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+DURATION=${DURATION:-5}
+CONCURRENCY=${CONCURRENCY:-"1 10 50"}
+BUILD=${BUILD:-1}
+BIN=target/release/resilient-llm
+export AWS_EC2_METADATA_DISABLED=true NO_PROXY=127.0.0.1,localhost no_proxy=127.0.0.1,localhost
+
+if ! command -v wrk >/dev/null; then
+  echo "installing wrk (Debian package)…" >&2
+  apt-get install -y -qq wrk >/dev/null 2>&1 || { apt-get update -qq && apt-get install -y -qq wrk >/dev/null; }
+fi
+[ "$BUILD" = 1 ] && cargo build --release --quiet
+
+work=$(mktemp -d)
+pids=()
+cleanup() {
+  for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
+  wait 2>/dev/null || true
+  rm -rf "$work"
+}
+trap cleanup EXIT
+
+cat >"$work/bench.yaml" <<'EOF'
+aws: {profile_name: genai, region_name: us-east-1}
+gateway: {host: 127.0.0.1, port: 4000}
+model_list:
+  - model_name: bench-openai
+    litellm_params: {model: openai/bench-model, api_base: SANDBOX/v1, api_key: sk-bench}
+  - model_name: bench-bedrock
+    litellm_params: {model: "bedrock/anthropic.claude-haiku-4-5-20251001-v1:0", aws_profile_name: genai}
+router_settings: {num_retries: 0, timeout: 30}
+sandbox:
+  latency: {first_token_ms: 0, tokens_per_second: 0}
+  accounts:
+    - profile: genai
+      account_id: "111111111111"
+      access_key_id: SANDBOXGENAIKEY00001
+      secret_access_key: sandbox-secret-genai
+      quotas: {default: {rpm: 4000000000, tpm: 18000000000000000000}}
+EOF
+
+# Reads "… listening on http://HOST:PORT" from a process's first stdout line.
+wait_for_url() {
+  local log=$1
+  for _ in $(seq 1 200); do
+    local url
+    url=$(grep -o 'http://127\.0\.0\.1:[0-9]*' "$log" 2>/dev/null | head -1 || true)
+    [ -n "$url" ] && { echo "$url"; return; }
+    sleep 0.05
+  done
+  echo "no listening line in $log:" >&2; cat "$log" >&2; exit 1
+}
+
+"$BIN" --config "$work/bench.yaml" sandbox serve --port 0 --aws-config-dir "$work/aws" >"$work/sandbox.log" 2>&1 &
+pids+=($!)
+sandbox=$(wait_for_url "$work/sandbox.log")
+sed -i "s#SANDBOX#$sandbox#" "$work/bench.yaml"
+export AWS_CONFIG_FILE=$work/aws/config AWS_SHARED_CREDENTIALS_FILE=$work/aws/credentials
+
+# Start-up to ready: spawn until /health/readiness answers.
+start_ns=$(date +%s%N)
+"$BIN" --config "$work/bench.yaml" gateway serve --port 0 >"$work/gateway.log" 2>&1 &
+gw_pid=$!
+pids+=($gw_pid)
+gateway=$(wait_for_url "$work/gateway.log")
+until curl -sf "$gateway/health/readiness" >/dev/null; do sleep 0.002; done
+ready_ms=$(( ($(date +%s%N) - start_ns) / 1000000 ))
+idle_rss_kib=$(awk '/VmRSS/ {print $2}' "/proc/$gw_pid/status")
+
+body='{"model":"MODEL","messages":[{"role":"user","content":"Say hello in five words."}],"max_tokens":32}'
+converse='{"messages":[{"role":"user","content":[{"text":"Say hello in five words."}]}],"inferenceConfig":{"maxTokens":32}}'
+sigv4='AWS4-HMAC-SHA256 Credential=SANDBOXGENAIKEY00001/20260101/us-east-1/bedrock/aws4_request, SignedHeaders=host, Signature=00'
+lua() { # name body authorization
+  cat >"$work/$1.lua" <<EOF
+wrk.method = "POST"
+wrk.body = [[$2]]
+wrk.headers["Content-Type"] = "application/json"
+wrk.headers["Authorization"] = "$3"
+EOF
+}
+lua openai-direct "${body/MODEL/bench-model}" "Bearer sk-bench"
+lua openai-gateway "${body/MODEL/bench-openai}" "Bearer none"
+lua bedrock-direct "$converse" "$sigv4"
+lua bedrock-gateway "${body/MODEL/bench-bedrock}" "Bearer none"
+
+declare -A url=(
+  [openai-direct]="$sandbox/v1/chat/completions"
+  [openai-gateway]="$gateway/v1/chat/completions"
+  [bedrock-direct]="$sandbox/model/anthropic.claude-haiku-4-5-20251001-v1%3A0/converse"
+  [bedrock-gateway]="$gateway/v1/chat/completions"
+)
+
+# wrk's latency with unit → milliseconds.
+to_ms() { awk -v v="$1" 'BEGIN { n = v + 0; if (v ~ /us$/) n /= 1000; else if (v ~ /ms$/) n += 0; else if (v ~ /s$/) n *= 1000; printf "%.3f", n }'; }
+
+cpu_ticks() { awk '{print $14 + $15}' "/proc/$gw_pid/stat"; }
+# Runs wrk and prints: rps p50 p90 p99 errors requests
+measure() {
+  local name=$1 conns=$2 out
+  out=$(wrk -t1 -c"$conns" -d"${DURATION}s" --latency -s "$work/$name.lua" "${url[$name]}" 2>&1)
+  local rps p50 p90 p99 non2xx sockerr requests
+  rps=$(awk '/Requests\/sec/ {print $2}' <<<"$out")
+  p50=$(to_ms "$(awk '$1=="50%" {print $2}' <<<"$out")")
+  p90=$(to_ms "$(awk '$1=="90%" {print $2}' <<<"$out")")
+  p99=$(to_ms "$(awk '$1=="99%" {print $2}' <<<"$out")")
+  non2xx=$(awk '/Non-2xx/ {print $NF}' <<<"$out"); non2xx=${non2xx:-0}
+  sockerr=$(awk -F'[ ,]+' '/Socket errors/ {print $4+$6+$8+$10}' <<<"$out"); sockerr=${sockerr:-0}
+  requests=$(awk '/requests in/ {print $1}' <<<"$out")
+  echo "$rps $p50 $p90 $p99 $((non2xx + sockerr)) $requests"
+}
+
+printf '\nGateway overhead on %s (%s cores), %ss per run, wrk -t1, loopback, sandbox upstream with zero latency\n\n' \
+  "$(uname -m)" "$(nproc)" "$DURATION"
+printf '%-8s %4s | %9s %8s %8s %8s | %9s %8s %8s %8s | %8s %8s %8s | %6s | %9s\n' \
+  path conc direct/s p50 p90 p99 gateway/s p50 p90 p99 "+p50" "+p90" "+p99" errors "cpu µs/rq"
+printf -- '-%.0s' $(seq 1 150); echo
+for path in openai bedrock; do
+  for c in $CONCURRENCY; do
+    # Warm both sides (connections, pools, clients), then alternate direct and gateway.
+    wrk -t1 -c"$c" -d1s -s "$work/$path-direct.lua" "${url[$path-direct]}" >/dev/null 2>&1
+    wrk -t1 -c"$c" -d1s -s "$work/$path-gateway.lua" "${url[$path-gateway]}" >/dev/null 2>&1
+    read -r drps d50 d90 d99 derr _ <<<"$(measure "$path-direct" "$c")"
+    before=$(cpu_ticks)
+    read -r grps g50 g90 g99 gerr greq <<<"$(measure "$path-gateway" "$c")"
+    after=$(cpu_ticks)
+    cpu_us=$(awk -v t=$((after - before)) -v hz="$(getconf CLK_TCK)" -v n="$greq" 'BEGIN { printf "%.1f", n ? t * 1e6 / hz / n : 0 }')
+    add() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%+.3f", a - b }'; }
+    printf '%-8s %4s | %9s %8s %8s %8s | %9s %8s %8s %8s | %8s %8s %8s | %6s | %9s\n' \
+      "$path" "$c" "$drps" "$d50" "$d90" "$d99" "$grps" "$g50" "$g90" "$g99" \
+      "$(add "$g50" "$d50")" "$(add "$g90" "$d90")" "$(add "$g99" "$d99")" "$((derr + gerr))" "$cpu_us"
+  done
+done
+peak_rss_kib=$(awk '/VmHWM/ {print $2}' "/proc/$gw_pid/status")
+printf '\nlatencies in ms; +pXX = gateway minus direct at that percentile; errors = non-2xx + socket errors (both sides)\n'
+printf 'gateway: start-up to ready %s ms, idle RSS %.1f MiB, peak RSS %.1f MiB\n' \
+  "$ready_ms" "$(awk -v k="$idle_rss_kib" 'BEGIN{print k/1024}')" "$(awk -v k="$peak_rss_kib" 'BEGIN{print k/1024}')"

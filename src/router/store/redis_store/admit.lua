@@ -1,0 +1,66 @@
+-- Admission: the cooldown gate, then every limit, then the reservation, all or nothing.
+-- KEYS: log, quota, health
+-- ARGV: id, tokens, rpm, tpm, parallel (-1 = unlimited), enforce (1/0), gate (1/0), keep_ms, window_us
+-- Replies: {'ok', now, probe, requests, tokens} | {'cooling', now, until} | {'probe_in_flight', now}
+--        | {'over', now, by_rpm, by_tpm, at, tokens, at, tokens, ...} | {'parallel', now}
+local id, tokens = ARGV[1], tonumber(ARGV[2])
+local rpm, tpm, parallel = tonumber(ARGV[3]), tonumber(ARGV[4]), tonumber(ARGV[5])
+local enforce, gate = ARGV[6] == '1', ARGV[7] == '1'
+local keep_ms, window = tonumber(ARGV[8]), tonumber(ARGV[9])
+local now = now_us()
+
+local probe = 0
+if gate then
+  local h = redis.call('HMGET', KEYS[3], 's', 'u', 'p')
+  if h[1] == 'c' and tonumber(h[2]) > now then
+    return {'cooling', now, h[2]}
+  end
+  if h[1] == 'o' and h[3] == '1' then
+    return {'probe_in_flight', now}
+  end
+  if h[1] == 'c' or h[1] == 'o' then
+    probe = 1
+  end
+end
+
+prune(KEYS[1], KEYS[2], now, window)
+local count = redis.call('ZCARD', KEYS[1])
+local q = redis.call('HMGET', KEYS[2], 't', 'f')
+local total, in_flight = tonumber(q[1]) or 0, tonumber(q[2]) or 0
+
+if enforce then
+  local by_rpm = rpm >= 0 and count >= rpm
+  local by_tpm = tpm >= 0 and total + tokens > tpm
+  if by_rpm or by_tpm then
+    -- The entries the retry-after computation needs: all of them for tokens, else the newest rpm.
+    local from = 0
+    if not by_tpm then
+      from = count - rpm
+    end
+    local entries = redis.call('ZRANGE', KEYS[1], from, -1, 'WITHSCORES')
+    local reply = {'over', now, by_rpm and 1 or 0, by_tpm and 1 or 0}
+    for i = 1, #entries, 2 do
+      reply[#reply + 1] = entries[i + 1]
+      if by_tpm then
+        reply[#reply + 1] = redis.call('HGET', KEYS[2], entries[i]) or '0'
+      else
+        reply[#reply + 1] = '0'
+      end
+    end
+    return reply
+  end
+  if parallel >= 0 and in_flight >= parallel then
+    return {'parallel', now}
+  end
+end
+
+redis.call('ZADD', KEYS[1], num(now), id)
+redis.call('HSET', KEYS[2], id, num(tokens))
+redis.call('HINCRBY', KEYS[2], 't', num(tokens))
+redis.call('HINCRBY', KEYS[2], 'f', 1)
+redis.call('PEXPIRE', KEYS[1], num(keep_ms))
+redis.call('PEXPIRE', KEYS[2], num(keep_ms))
+if probe == 1 then
+  redis.call('HSET', KEYS[3], 's', 'o', 'p', '1')
+end
+return {'ok', now, probe, count + 1, total + tokens}

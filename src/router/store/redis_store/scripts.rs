@@ -1,0 +1,274 @@
+//! The Lua side of the Redis store: the scripts (one per atomic operation, each prepended with
+//! `prelude.lua`), the key layout under one hash tag per deployment or consumer, and the decoding
+//! of each script's reply into the same types the in-memory store returns.
+//!
+//! Only what must be atomic runs in Lua (the gate, the limit check and the reservation; the
+//! cooldown transitions). What a reply means is decided here in Rust with the shared pure logic:
+//! a refusal's `retry_after` is computed by [`UsageWindow::check`] over the entries the script
+//! returns, and cooldown states are read back into [`Cooldown`] for `gate` and `view`.
+
+use std::collections::VecDeque;
+use std::sync::LazyLock;
+
+use redis::{Script, Value};
+
+use crate::router::clock::Timestamp;
+use crate::router::cooldown::Cooldown;
+use crate::router::limits::Remaining;
+use crate::router::limits::{
+    Exceeded, LimitKind, Limits, PARALLEL_RETRY_AFTER, UsageWindow, WINDOW,
+};
+use crate::router::store::DeploymentRefusal;
+
+const PRELUDE: &str = include_str!("prelude.lua");
+
+fn script(body: &str) -> Script {
+    Script::new(&format!("{PRELUDE}\n{body}"))
+}
+
+/// Gate, limits and reservation.
+pub(super) static ADMIT: LazyLock<Script> = LazyLock::new(|| script(include_str!("admit.lua")));
+/// Settle or release, in flight, cooldown transition.
+pub(super) static FINISH: LazyLock<Script> = LazyLock::new(|| script(include_str!("finish.lua")));
+/// Usage and health, read (after pruning the window).
+pub(super) static VIEW: LazyLock<Script> = LazyLock::new(|| script(include_str!("view.lua")));
+/// An explicit cooldown.
+pub(super) static COOL: LazyLock<Script> = LazyLock::new(|| script(include_str!("cool.lua")));
+
+/// The keys of one deployment or consumer, all under the hash tag `{prefix:kind:name}`.
+#[derive(Debug, Clone)]
+pub(super) struct Keys {
+    pub log: String,
+    pub quota: String,
+    pub health: String,
+    pub fails: String,
+}
+
+impl Keys {
+    /// `kind` is `deployment` or `consumer`.
+    pub fn new(prefix: &str, kind: &str, name: &str) -> Keys {
+        let tag = format!("{{{prefix}:{kind}:{name}}}");
+        Keys {
+            log: format!("{tag}:log"),
+            quota: format!("{tag}:quota"),
+            health: format!("{tag}:health"),
+            fails: format!("{tag}:fails"),
+        }
+    }
+}
+
+/// A reply that does not have the shape its script promises.
+#[derive(Debug, thiserror::Error)]
+#[error("unexpected reply from a Redis script: {0}")]
+pub struct BadReply(pub String);
+
+/// A limit as a script argument: `-1` is unlimited.
+pub(super) fn limit_arg<T: Into<u64>>(limit: Option<T>) -> i64 {
+    limit.map_or(-1, |l| i64::try_from(l.into()).unwrap_or(i64::MAX))
+}
+
+/// Reads an integer from an integer or a (possibly floating-point) string reply.
+fn number(value: Option<&Value>) -> Result<u64, BadReply> {
+    match value {
+        Some(Value::Int(n)) => Ok(u64::try_from(*n).unwrap_or(0)),
+        Some(Value::BulkString(bytes)) => {
+            let text = String::from_utf8_lossy(bytes);
+            text.parse::<u64>()
+                .or_else(|_| text.parse::<f64>().map(|f| f.max(0.0) as u64))
+                .map_err(|_| BadReply(format!("not a number: {text}")))
+        }
+        Some(Value::SimpleString(text)) => text
+            .parse::<u64>()
+            .map_err(|_| BadReply(format!("not a number: {text}"))),
+        other => Err(BadReply(format!("expected a number, got {other:?}"))),
+    }
+}
+
+fn text(value: Option<&Value>) -> Result<String, BadReply> {
+    match value {
+        Some(Value::BulkString(bytes)) => Ok(String::from_utf8_lossy(bytes).into_owned()),
+        Some(Value::SimpleString(text)) => Ok(text.clone()),
+        other => Err(BadReply(format!("expected a string, got {other:?}"))),
+    }
+}
+
+fn array(value: Value) -> Result<Vec<Value>, BadReply> {
+    match value {
+        Value::Array(items) => Ok(items),
+        other => Err(BadReply(format!("expected an array, got {other:?}"))),
+    }
+}
+
+/// The decoded answer of `admit.lua`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Admission {
+    Granted { probe: bool, remaining: Remaining },
+    Refused(DeploymentRefusal),
+}
+
+/// Decodes `admit.lua`'s reply for a request of `tokens` under `limits`.
+pub(super) fn admission(reply: Value, limits: &Limits, tokens: u64) -> Result<Admission, BadReply> {
+    let items = array(reply)?;
+    let now = Timestamp(number(items.get(1))?);
+    match text(items.first())?.as_str() {
+        "ok" => {
+            let (requests, used) = (number(items.get(3))?, number(items.get(4))?);
+            Ok(Admission::Granted {
+                probe: number(items.get(2))? == 1,
+                remaining: Remaining {
+                    requests: limits.rpm.map(|l| u64::from(l).saturating_sub(requests)),
+                    tokens: limits.tpm.map(|l| l.saturating_sub(used)),
+                },
+            })
+        }
+        "cooling" => {
+            let until = Timestamp(number(items.get(2))?);
+            Ok(Admission::Refused(DeploymentRefusal::CoolingDown {
+                retry_after: now.until(until),
+            }))
+        }
+        "probe_in_flight" => Ok(Admission::Refused(DeploymentRefusal::ProbeInFlight)),
+        "parallel" => Ok(Admission::Refused(DeploymentRefusal::OverLimit(Exceeded {
+            kind: LimitKind::Parallel,
+            limit: limits.parallel.map_or(0, u64::from),
+            retry_after: PARALLEL_RETRY_AFTER,
+        }))),
+        "over" => {
+            let by_rpm = number(items.get(2))? == 1;
+            let by_tpm = number(items.get(3))? == 1;
+            let mut window = UsageWindow::default();
+            for (index, pair) in items.get(4..).unwrap_or_default().chunks(2).enumerate() {
+                let at = Timestamp(number(pair.first())?);
+                window.record(index as u64, at, number(pair.get(1))?);
+            }
+            let rpm = limits.rpm.filter(|_| by_rpm);
+            let tpm = limits.tpm.filter(|_| by_tpm);
+            let exceeded = window
+                .check(now, rpm, tpm, tokens)
+                .err()
+                .unwrap_or(Exceeded {
+                    kind: if by_tpm {
+                        LimitKind::Tpm
+                    } else {
+                        LimitKind::Rpm
+                    },
+                    limit: if by_tpm {
+                        limits.tpm.unwrap_or(0)
+                    } else {
+                        limits.rpm.map_or(0, u64::from)
+                    },
+                    retry_after: WINDOW,
+                });
+            Ok(Admission::Refused(DeploymentRefusal::OverLimit(exceeded)))
+        }
+        other => Err(BadReply(format!("unknown admission status {other}"))),
+    }
+}
+
+/// The decoded answer of `view.lua`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) struct View {
+    pub now: Timestamp,
+    pub requests: u64,
+    pub tokens: u64,
+    pub in_flight: u32,
+    pub cooldown: Cooldown,
+}
+
+/// Decodes `view.lua`'s reply.
+pub(super) fn view(reply: Value) -> Result<View, BadReply> {
+    let items = array(reply)?;
+    let cooldown = match text(items.get(4))?.as_str() {
+        "c" => Cooldown::CoolingDown {
+            until: Timestamp(number(items.get(5))?),
+        },
+        "o" => Cooldown::HalfOpen {
+            probe_in_flight: text(items.get(6))? == "1",
+        },
+        _ => Cooldown::Healthy {
+            failures: items
+                .get(7..)
+                .unwrap_or_default()
+                .iter()
+                .map(|v| number(Some(v)).map(Timestamp))
+                .collect::<Result<VecDeque<_>, _>>()?,
+        },
+    };
+    Ok(View {
+        now: Timestamp(number(items.first())?),
+        requests: number(items.get(1))?,
+        tokens: number(items.get(2))?,
+        in_flight: u32::try_from(number(items.get(3))?).unwrap_or(u32::MAX),
+        cooldown,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+
+    fn bulk(s: &str) -> Value {
+        Value::BulkString(s.as_bytes().to_vec())
+    }
+
+    #[test]
+    fn keys_share_one_hash_tag() {
+        let keys = Keys::new("fleet", "deployment", "a");
+        for key in [&keys.log, &keys.quota, &keys.health, &keys.fails] {
+            assert!(key.starts_with("{fleet:deployment:a}:"), "{key}");
+        }
+    }
+
+    #[test]
+    fn an_rpm_refusal_waits_for_the_entry_whose_departure_makes_room() {
+        let limits = Limits {
+            rpm: Some(2),
+            tpm: None,
+            parallel: None,
+        };
+        // now = 70 s; the newest two entries at 20 s and 30 s: room at 80 s.
+        let reply = Value::Array(vec![
+            bulk("over"),
+            Value::Int(70_000_000),
+            Value::Int(1),
+            Value::Int(0),
+            bulk("20000000"),
+            bulk("0"),
+            bulk("3e7"),
+            bulk("0"),
+        ]);
+        let Admission::Refused(DeploymentRefusal::OverLimit(e)) =
+            admission(reply, &limits, 1).unwrap()
+        else {
+            panic!("not refused");
+        };
+        assert_eq!(
+            (e.kind, e.limit, e.retry_after),
+            (LimitKind::Rpm, 2, Duration::from_secs(10))
+        );
+    }
+
+    #[test]
+    fn a_view_reads_back_into_the_cooldown_machine() {
+        let reply = Value::Array(vec![
+            Value::Int(5),
+            Value::Int(1),
+            Value::Int(10),
+            Value::Int(1),
+            bulk("h"),
+            bulk("0"),
+            bulk("0"),
+            bulk("3"),
+        ]);
+        let v = view(reply).unwrap();
+        assert_eq!(
+            v.cooldown,
+            Cooldown::Healthy {
+                failures: VecDeque::from([Timestamp(3)])
+            }
+        );
+        assert_eq!((v.requests, v.tokens, v.in_flight), (1, 10, 1));
+    }
+}

@@ -1,0 +1,15 @@
+//! Integration tests of the gateway: a real gateway (in-process, or the binary) in front of an
+//! in-process sandbox, every port 0. The OpenAI surface (`http`), every error status
+//! (`errors`), streaming and stream failover (`streaming`), the routing semantics counted at
+//! the upstream (`routing`), and the process: graceful shutdown and the official `openai`
+//! Python client (`process`).
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod errors;
+mod harness;
+mod http;
+mod process;
+mod routing;
+mod streaming;
+#[path = "../support/mod.rs"]
+mod support;

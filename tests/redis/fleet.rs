@@ -1,0 +1,347 @@
+//! Several gateway processes (the real binary) sharing one Redis, in front of one sandbox
+//! process: one fleet-wide RPM, one consumer quota, and a cooldown seen by every replica.
+//! [`Fleet`] is also what the outage tests run on.
+
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use serde_json::{Value, json};
+
+use crate::support::redis::RedisServer;
+
+pub const HAIKU: &str = "us.anthropic.claude-haiku-4-5-20251001-v1:0";
+pub const SONNET_45: &str = "us.anthropic.claude-sonnet-4-5-20250929-v1:0";
+
+/// No request in these tests may take this long; reaching it fails the test (a hang).
+pub const CLIENT_TIMEOUT: Duration = Duration::from_secs(20);
+
+/// A child process, killed when the test ends however it ends.
+struct Process(Child);
+
+impl Drop for Process {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Runs the binary with `args` and returns it with the URL of its `<banner> URL` first line.
+fn spawn(config: &Path, args: &[&str], env: &[(&str, String)], banner: &str) -> (Process, String) {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_resilient-llm"));
+    command
+        .env_remove("RESILIENT_LLM_CONFIG")
+        .env("AWS_EC2_METADATA_DISABLED", "true")
+        .env("NO_PROXY", "127.0.0.1,localhost")
+        .arg("--config")
+        .arg(config)
+        .args(args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit());
+    for (key, value) in env {
+        command.env(key, value);
+    }
+    let mut child = command.spawn().unwrap();
+    let mut stdout = BufReader::new(child.stdout.take().unwrap());
+    let process = Process(child);
+    let mut line = String::new();
+    stdout.read_line(&mut line).unwrap();
+    let url = line
+        .trim()
+        .strip_prefix(banner)
+        .unwrap_or_else(|| panic!("no `{banner}` line: {line:?}"))
+        .to_string();
+    std::thread::spawn(move || {
+        let _ = std::io::copy(&mut stdout, &mut std::io::sink());
+    });
+    (process, url)
+}
+
+/// One sandbox process and `replicas` gateway processes sharing `redis`.
+pub struct Fleet {
+    pub sandbox: String,
+    pub gateways: Vec<String>,
+    http: reqwest::Client,
+    _processes: Vec<Process>,
+    _dir: tempfile::TempDir,
+}
+
+impl Fleet {
+    /// `yaml` is the config without `router_settings`' Redis keys, which are appended (with a key
+    /// prefix unique to this fleet) under the `router_settings:` section `yaml` must end with.
+    pub fn start(redis: &RedisServer, replicas: usize, yaml: &str) -> Fleet {
+        static NEXT: AtomicU64 = AtomicU64::new(0);
+        let dir = tempfile::tempdir().unwrap();
+        let prefix = format!(
+            "fleet-{}-{}",
+            std::process::id(),
+            NEXT.fetch_add(1, Ordering::Relaxed)
+        );
+        let yaml = format!(
+            "{yaml}\n  redis_url: {}\n  redis_key_prefix: {prefix}\n  expected_replicas: {replicas}\n",
+            redis.url()
+        );
+        let config = dir.path().join("config.yaml");
+        std::fs::write(&config, yaml).unwrap();
+        let aws = dir.path().join("aws");
+        std::fs::create_dir_all(&aws).unwrap();
+        let (sandbox_process, sandbox) = spawn(
+            &config,
+            &[
+                "sandbox",
+                "serve",
+                "--port",
+                "0",
+                "--aws-config-dir",
+                aws.to_str().unwrap(),
+            ],
+            &[],
+            "Sandbox listening on ",
+        );
+        let env = [
+            ("AWS_CONFIG_FILE", aws.join("config").display().to_string()),
+            (
+                "AWS_SHARED_CREDENTIALS_FILE",
+                aws.join("credentials").display().to_string(),
+            ),
+        ];
+        let mut processes = vec![sandbox_process];
+        let mut gateways = Vec::new();
+        for _ in 0..replicas {
+            let (process, url) = spawn(
+                &config,
+                &["gateway", "serve", "--port", "0"],
+                &env,
+                "Gateway listening on ",
+            );
+            processes.push(process);
+            gateways.push(url);
+        }
+        Fleet {
+            sandbox,
+            gateways,
+            http: reqwest::Client::builder()
+                .timeout(CLIENT_TIMEOUT)
+                .build()
+                .unwrap(),
+            _processes: processes,
+            _dir: dir,
+        }
+    }
+
+    /// A chat completion through replica `replica` (modulo the fleet size): status, the
+    /// deployment that served it (if any) and the body as JSON.
+    pub async fn chat(
+        &self,
+        replica: usize,
+        model: &str,
+        key: Option<&str>,
+    ) -> (u16, String, Value) {
+        let url = &self.gateways[replica % self.gateways.len()];
+        let body = json!({"model": model, "max_tokens": 16,
+            "messages": [{"role": "user", "content": "hello"}]});
+        let mut request = self
+            .http
+            .post(format!("{url}/v1/chat/completions"))
+            .header("content-type", "application/json")
+            .body(body.to_string());
+        if let Some(key) = key {
+            request = request.bearer_auth(key);
+        }
+        let response = request
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("request through {url} failed (hang?): {e}"));
+        let status = response.status().as_u16();
+        let deployment = response
+            .headers()
+            .get("x-resilient-llm-deployment")
+            .map(|v| v.to_str().unwrap().to_string())
+            .unwrap_or_default();
+        let text = response.text().await.unwrap();
+        let body = serde_json::from_str(&text)
+            .unwrap_or_else(|e| panic!("status {status}: body is not JSON ({e}): {text}"));
+        (status, deployment, body)
+    }
+
+    /// `count` concurrent requests spread round-robin over the replicas; their statuses.
+    pub async fn burst(&self, count: usize, model: &str, key: Option<&str>) -> Vec<u16> {
+        let requests = (0..count).map(|i| async move {
+            let (status, _, body) = self.chat(i, model, key).await;
+            if status != 200 {
+                assert_openai_error(&body);
+            }
+            status
+        });
+        futures_util::future::join_all(requests).await
+    }
+
+    /// GET `path` of replica `replica` as JSON.
+    pub async fn get(&self, replica: usize, path: &str) -> Value {
+        let text = self
+            .text(&format!("{}{path}", self.gateways[replica]))
+            .await;
+        serde_json::from_str(&text).unwrap()
+    }
+
+    /// GET a URL as text.
+    pub async fn text(&self, url: &str) -> String {
+        self.http
+            .get(url)
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap()
+    }
+
+    /// What the sandbox served, by status (`served`, `throttled`, `failed`).
+    pub async fn sandbox_total(&self) -> Value {
+        let text = self.text(&format!("{}/_sandbox/stats", self.sandbox)).await;
+        serde_json::from_str::<Value>(&text).unwrap()["total"].clone()
+    }
+}
+
+/// The OpenAI error shape: `{"error": {"message", "type", ...}}`.
+pub fn assert_openai_error(body: &Value) {
+    let error = &body["error"];
+    assert!(
+        error["message"].is_string() && error["type"].is_string(),
+        "{body}"
+    );
+}
+
+fn limited(rpm: u32) -> String {
+    format!(
+        r#"
+aws: {{profile_name: genai, region_name: us-east-1}}
+model_list:
+  - model_name: chat
+    litellm_params: {{model: "bedrock/{HAIKU}", aws_profile_name: genai, rpm: {rpm}}}
+    model_info: {{id: chat-haiku}}
+sandbox:
+  seed: 7
+  latency: {{first_token_ms: 0, tokens_per_second: 0}}
+router_settings:
+  num_retries: 0
+  redis_timeout_ms: 2000"#
+    )
+}
+
+async fn fleet_wide_rpm(replicas: usize) {
+    let redis = RedisServer::start();
+    let fleet = Fleet::start(&redis, replicas, &limited(20));
+    let statuses = fleet.burst(200, "chat", None).await;
+    for replica in 0..replicas {
+        // A replica that had degraded would have admitted on local limits: not this test.
+        assert_eq!(fleet.get(replica, "/health").await["state_store"], "redis");
+    }
+    let ok = statuses.iter().filter(|s| **s == 200).count();
+    assert_eq!(ok, 20, "{statuses:?}");
+    assert!(
+        statuses.iter().all(|s| *s == 200 || *s == 429),
+        "{statuses:?}"
+    );
+    assert_eq!(fleet.sandbox_total().await["served"], 20);
+    for replica in 0..replicas {
+        let health = fleet.get(replica, "/health").await;
+        assert_eq!(health["state_store"], "redis", "{health}");
+        assert_eq!(
+            health["health"]["deployments"][0]["requests_in_window"], 20,
+            "{health}"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn two_replicas_admit_exactly_the_fleet_wide_rpm() {
+    fleet_wide_rpm(2).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn three_replicas_admit_exactly_the_fleet_wide_rpm() {
+    fleet_wide_rpm(3).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_consumer_quota_holds_across_replicas() {
+    let redis = RedisServer::start();
+    let yaml = format!(
+        r#"
+gateway:
+  consumers:
+    - {{name: team, key: sk-team-shared, rpm_limit: 5}}
+{}"#,
+        limited(1000)
+    );
+    let fleet = Fleet::start(&redis, 2, &yaml);
+    let statuses = fleet.burst(30, "chat", Some("sk-team-shared")).await;
+    assert_eq!(
+        statuses.iter().filter(|s| **s == 200).count(),
+        5,
+        "{statuses:?}"
+    );
+    assert_eq!(fleet.sandbox_total().await["served"], 5);
+    let health = fleet.get(1, "/health").await;
+    assert_eq!(
+        health["health"]["consumers"][0]["requests_in_window"], 5,
+        "{health}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_cooldown_set_through_one_replica_skips_the_deployment_on_the_others() {
+    let redis = RedisServer::start();
+    let yaml = format!(
+        r#"
+aws: {{profile_name: genai, region_name: us-east-1}}
+model_list:
+  - model_name: chat
+    litellm_params: {{model: "bedrock/{SONNET_45}", aws_profile_name: genai}}
+    model_info: {{id: chat-sonnet}}
+  - model_name: backup
+    litellm_params: {{model: "bedrock/{HAIKU}", aws_profile_name: genai}}
+    model_info: {{id: backup-haiku}}
+sandbox:
+  seed: 7
+  latency: {{first_token_ms: 0, tokens_per_second: 0}}
+  faults: [{{error: ThrottlingException, rate: 1.0, model: "{SONNET_45}"}}]
+router_settings:
+  num_retries: 0
+  cooldown_time: 120
+  fallbacks: [{{chat: [backup]}}]"#
+    );
+    let fleet = Fleet::start(&redis, 2, &yaml);
+    let (status, deployment, body) = fleet.chat(0, "chat", None).await;
+    assert_eq!(
+        (status, deployment.as_str()),
+        (200, "backup-haiku"),
+        "{body}"
+    );
+    let throttled = fleet.sandbox_total().await["throttled"].clone();
+    assert_eq!(throttled, 1);
+
+    let health = fleet.get(1, "/health").await;
+    let chat = &health["health"]["deployments"][0];
+    assert_eq!(
+        (&chat["id"], &chat["state"]),
+        (&json!("chat-sonnet"), &json!("cooling_down")),
+        "{health}"
+    );
+    for _ in 0..5 {
+        let (status, deployment, body) = fleet.chat(1, "chat", None).await;
+        assert_eq!(
+            (status, deployment.as_str()),
+            (200, "backup-haiku"),
+            "{body}"
+        );
+    }
+    assert_eq!(
+        fleet.sandbox_total().await["throttled"],
+        throttled,
+        "the cooling deployment was called"
+    );
+}
