@@ -7,6 +7,7 @@
 #   benches/gateway-overhead.sh                 # 5 s per run, concurrency 1 10 50
 #   DURATION=2 CONCURRENCY="1 10" benches/gateway-overhead.sh
 #   BUILD=0 benches/gateway-overhead.sh         # skip `cargo build --release`
+#   BIN=target/debug/resilient-llm BUILD=0 DURATION=1 CONCURRENCY=1 benches/gateway-overhead.sh  # CI smoke run
 #
 # Prints one table: requests/s, p50/p90/p99 latency, added latency at each percentile
 # (gateway minus direct), errors, the gateway's peak RSS and CPU time per request; then
@@ -17,7 +18,7 @@ cd "$(dirname "$0")/.."
 DURATION=${DURATION:-5}
 CONCURRENCY=${CONCURRENCY:-"1 10 50"}
 BUILD=${BUILD:-1}
-BIN=target/release/resilient-llm
+BIN=${BIN:-target/release/resilient-llm}
 export AWS_EC2_METADATA_DISABLED=true NO_PROXY=127.0.0.1,localhost no_proxy=127.0.0.1,localhost
 
 if ! command -v wrk >/dev/null; then
@@ -40,7 +41,7 @@ aws: {profile_name: genai, region_name: us-east-1}
 gateway: {host: 127.0.0.1, port: 4000}
 model_list:
   - model_name: bench-openai
-    litellm_params: {model: openai/bench-model, api_base: SANDBOX/v1, api_key: sk-bench}
+    litellm_params: {model: openai/bench-model, api_base: http://sandbox.invalid/v1, api_key: sk-bench}
   - model_name: bench-bedrock
     litellm_params: {model: "bedrock/anthropic.claude-haiku-4-5-20251001-v1:0", aws_profile_name: genai}
 router_settings: {num_retries: 0, timeout: 30}
@@ -69,7 +70,7 @@ wait_for_url() {
 "$BIN" --config "$work/bench.yaml" sandbox serve --port 0 --aws-config-dir "$work/aws" >"$work/sandbox.log" 2>&1 &
 pids+=($!)
 sandbox=$(wait_for_url "$work/sandbox.log")
-sed -i "s#SANDBOX#$sandbox#" "$work/bench.yaml"
+sed -i "s#http://sandbox.invalid#$sandbox#" "$work/bench.yaml"
 export AWS_CONFIG_FILE=$work/aws/config AWS_SHARED_CREDENTIALS_FILE=$work/aws/credentials
 
 # Start-up to ready: spawn until /health/readiness answers.

@@ -21,8 +21,9 @@ use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
 pub use auth::{Caller, authenticate};
-pub use dispatch::{Step, next_step, outcome_of};
+pub use dispatch::{Step, Trace, next_step, outcome_of};
 pub use error::ApiError;
+pub use respond::trace_headers;
 pub use state::AppState;
 
 use crate::aws::Clients;

@@ -25,45 +25,41 @@ use crate::router::{FailureKind, Outcome};
 /// The routing headers of a served (or refused) request.
 pub fn trace_headers(trace: &Trace) -> HeaderMap {
     let mut headers = HeaderMap::with_capacity(12);
-    let mut put = |name: &'static str, value: &str| {
-        if let Ok(value) = HeaderValue::from_str(value) {
-            headers.insert(HeaderName::from_static(name), value);
-        }
-    };
     if !trace.deployment.is_empty() {
-        put("x-resilient-llm-deployment", &trace.deployment);
-        put("x-resilient-llm-model-group", &trace.group);
-        put("x-litellm-model-id", &trace.deployment);
-        put("x-litellm-model-group", &trace.group);
+        // Ids and group names are validated ASCII at config load; a value that still does
+        // not fit a header is left out rather than failing the response.
+        if let Ok(deployment) = HeaderValue::from_str(&trace.deployment) {
+            headers.insert(DEPLOYMENT, deployment.clone());
+            headers.insert(LITELLM_MODEL_ID, deployment);
+        }
+        if let Ok(group) = HeaderValue::from_str(&trace.group) {
+            headers.insert(MODEL_GROUP, group.clone());
+            headers.insert(LITELLM_MODEL_GROUP, group);
+        }
     }
-    put(
-        "x-resilient-llm-attempts",
-        itoa(u64::from(trace.attempts)).as_str(),
-    );
-    put(
-        "x-resilient-llm-fallbacks",
-        itoa(u64::from(trace.fallbacks)).as_str(),
-    );
-    put(
-        "x-litellm-attempted-fallbacks",
-        itoa(u64::from(trace.fallbacks)).as_str(),
-    );
-    put(
-        "x-litellm-attempted-retries",
-        itoa(u64::from(trace.retries)).as_str(),
-    );
+    headers.insert(ATTEMPTS, HeaderValue::from(trace.attempts));
+    headers.insert(FALLBACKS, HeaderValue::from(trace.fallbacks));
+    headers.insert(LITELLM_FALLBACKS, HeaderValue::from(trace.fallbacks));
+    headers.insert(LITELLM_RETRIES, HeaderValue::from(trace.retries));
     if let Some(n) = trace.remaining.requests {
-        put("x-ratelimit-remaining-requests", itoa(n).as_str());
+        headers.insert(REMAINING_REQUESTS, HeaderValue::from(n));
     }
     if let Some(n) = trace.remaining.tokens {
-        put("x-ratelimit-remaining-tokens", itoa(n).as_str());
+        headers.insert(REMAINING_TOKENS, HeaderValue::from(n));
     }
     headers
 }
 
-fn itoa(n: u64) -> String {
-    n.to_string()
-}
+const DEPLOYMENT: HeaderName = HeaderName::from_static("x-resilient-llm-deployment");
+const MODEL_GROUP: HeaderName = HeaderName::from_static("x-resilient-llm-model-group");
+const ATTEMPTS: HeaderName = HeaderName::from_static("x-resilient-llm-attempts");
+const FALLBACKS: HeaderName = HeaderName::from_static("x-resilient-llm-fallbacks");
+const LITELLM_MODEL_ID: HeaderName = HeaderName::from_static("x-litellm-model-id");
+const LITELLM_MODEL_GROUP: HeaderName = HeaderName::from_static("x-litellm-model-group");
+const LITELLM_FALLBACKS: HeaderName = HeaderName::from_static("x-litellm-attempted-fallbacks");
+const LITELLM_RETRIES: HeaderName = HeaderName::from_static("x-litellm-attempted-retries");
+const REMAINING_REQUESTS: HeaderName = HeaderName::from_static("x-ratelimit-remaining-requests");
+const REMAINING_TOKENS: HeaderName = HeaderName::from_static("x-ratelimit-remaining-tokens");
 
 /// An error response carrying the routing headers of what was tried.
 pub fn error_response(error: ApiError, trace: &Trace) -> Response {
@@ -87,13 +83,15 @@ pub fn served_response(
     let headers = trace_headers(&trace);
     match answer {
         Answer::Complete(completion) => {
-            let total = completion.usage.as_ref().map(|u| u.total_tokens);
-            let state = Arc::clone(state);
-            let group = trace.requested_group.clone();
-            tokio::spawn(async move {
-                finish_consumer(&state, consumer, total.or(Some(0))).await;
-                state.metrics.request(&group, 200, started.elapsed());
-            });
+            state
+                .metrics
+                .request(&trace.requested_group, 200, started.elapsed());
+            // Settling a consumer may take a store round trip: not on the response's path.
+            if consumer.is_some() {
+                let total = completion.usage.as_ref().map_or(0, |u| u.total_tokens);
+                let state = Arc::clone(state);
+                tokio::spawn(async move { finish_consumer(&state, consumer, Some(total)).await });
+            }
             let body = serde_json::to_vec(&completion.response).unwrap_or_default();
             let mut response = (
                 StatusCode::OK,

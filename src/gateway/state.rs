@@ -50,7 +50,12 @@ impl AppState {
             .context("cannot build the HTTP client for OpenAI-compatible upstreams")?;
         let providers = Providers {
             bedrock: BedrockProvider::new(bedrock),
-            openai: OpenAiProvider::new(http),
+            openai: OpenAiProvider::new(http).with_deployments(
+                config
+                    .deployments()
+                    .filter(|d| d.provider == ProviderKind::OpenAi)
+                    .map(|d| d.as_ref()),
+            ),
         };
         // An unreachable Redis is not fatal: the store starts degraded on local limits.
         let store = AnyStore::from_config(&config)

@@ -8,7 +8,7 @@
 mod error;
 mod sse;
 
-use std::collections::VecDeque;
+use std::collections::{HashMap, VecDeque};
 use std::time::SystemTime;
 
 use bytes::Bytes;
@@ -74,17 +74,71 @@ pub fn upstream_body(request: &ChatRequest, model: &str, stream: bool) -> Vec<u8
     serde_json::to_vec(&body).unwrap_or_default()
 }
 
+/// Where one deployment's calls go, worked out once at start: parsing the URL (with its
+/// IDNA pass) and building the auth header on every request showed up in profiles.
+#[derive(Debug, Clone)]
+struct Target {
+    url: reqwest::Url,
+    authorization: Option<HeaderValue>,
+}
+
+impl Target {
+    fn of(deployment: &Deployment) -> Result<Target, ProviderError> {
+        let url = chat_completions_url(deployment.api_base.as_deref());
+        let url = reqwest::Url::parse(&url).map_err(|e| ProviderError::Upstream {
+            message: format!(
+                "the api_base of deployment {} is not a valid URL: {e}",
+                deployment.id
+            ),
+        })?;
+        let authorization =
+            match &deployment.api_key {
+                Some(key) => {
+                    let mut value = HeaderValue::try_from(format!("Bearer {}", key.expose()))
+                        .map_err(|_| ProviderError::Upstream {
+                            message: format!(
+                                "the api_key of deployment {} is not a valid header value",
+                                deployment.id
+                            ),
+                        })?;
+                    value.set_sensitive(true);
+                    Some(value)
+                }
+                None => None,
+            };
+        Ok(Target { url, authorization })
+    }
+}
+
 /// Calls OpenAI-compatible deployments.
 #[derive(Debug, Clone)]
 pub struct OpenAiProvider {
     /// One pool for every deployment: keep-alive and HTTP/2 connections are reused.
     client: reqwest::Client,
+    /// Precomputed targets by deployment id; others are worked out per call.
+    targets: HashMap<String, Target>,
 }
 
 impl OpenAiProvider {
     /// A provider over a shared client (build it once, with the connect timeout set).
     pub fn new(client: reqwest::Client) -> Self {
-        OpenAiProvider { client }
+        OpenAiProvider {
+            client,
+            targets: HashMap::new(),
+        }
+    }
+
+    /// Works out the targets of `deployments` once, so calls skip URL parsing.
+    pub fn with_deployments<'a>(
+        mut self,
+        deployments: impl IntoIterator<Item = &'a Deployment>,
+    ) -> Self {
+        for deployment in deployments {
+            if let Ok(target) = Target::of(deployment) {
+                self.targets.insert(deployment.id.clone(), target);
+            }
+        }
+        self
     }
 
     /// Sends the request and returns the reply if its status is a success.
@@ -94,9 +148,17 @@ impl OpenAiProvider {
         request: &ChatRequest,
         stream: bool,
     ) -> Result<reqwest::Response, ProviderError> {
+        let computed;
+        let target = match self.targets.get(&deployment.id) {
+            Some(target) => target,
+            None => {
+                computed = Target::of(deployment)?;
+                &computed
+            }
+        };
         let mut call = self
             .client
-            .post(chat_completions_url(deployment.api_base.as_deref()))
+            .post(target.url.clone())
             .header(CONTENT_TYPE, HeaderValue::from_static("application/json"))
             .header(
                 ACCEPT,
@@ -107,18 +169,8 @@ impl OpenAiProvider {
                 }),
             )
             .body(upstream_body(request, &deployment.model, stream));
-        if let Some(key) = &deployment.api_key {
-            let mut value =
-                HeaderValue::try_from(format!("Bearer {}", key.expose())).map_err(|_| {
-                    ProviderError::Upstream {
-                        message: format!(
-                            "the api_key of deployment {} is not a valid header value",
-                            deployment.id
-                        ),
-                    }
-                })?;
-            value.set_sensitive(true);
-            call = call.header(AUTHORIZATION, value);
+        if let Some(value) = &target.authorization {
+            call = call.header(AUTHORIZATION, value.clone());
         }
         let response = call.send().await.map_err(|e| convert_transport_error(&e))?;
         let status = response.status();
