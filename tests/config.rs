@@ -478,3 +478,42 @@ async fn an_endpoint_override_reaches_a_local_listener_signed_with_the_profile_k
     assert!(head.contains("credential=sandboxrecordedkey01/"), "{head}");
     assert!(head.contains("/us-east-1/bedrock/aws4_request"), "{head}");
 }
+
+#[cfg(unix)]
+#[test]
+fn a_world_readable_config_with_a_literal_master_key_is_refused() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    let file = dir.path().join("gateway.yaml");
+    let literal = format!("{BASE}gateway:\n  master_key: sk-literal-master-key\n");
+    std::fs::write(&file, &literal).unwrap();
+
+    std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let error = config::load(&file).expect_err("world-readable literal key");
+    assert_eq!(error.path, "gateway.master_key");
+    assert_eq!(error.line, Some(12));
+    assert!(
+        error
+            .message
+            .contains("os.environ/RESILIENT_LLM_MASTER_KEY"),
+        "{error}"
+    );
+    assert!(
+        !error.to_string().contains("sk-literal-master-key"),
+        "the key itself is never printed"
+    );
+
+    // Private file: fine.
+    std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o600)).unwrap();
+    assert!(config::load(&file).is_ok());
+
+    // World-readable, but the key comes from the environment: fine.
+    std::fs::write(
+        &file,
+        format!("{BASE}general_settings:\n  master_key: os.environ/PATH\n"),
+    )
+    .unwrap();
+    std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o644)).unwrap();
+    assert!(config::load(&file).is_ok());
+}

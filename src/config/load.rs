@@ -19,6 +19,9 @@ pub const DEFAULT_CONFIG: &str = include_str!("../../config/config.yaml");
 pub const DEFAULT_CONFIG_PATH: &str = "config/config.yaml";
 
 /// Reads and validates the config at `path`, resolving `os.environ/` from the process.
+///
+/// A file that anyone on the machine can read must not hold a literal master key: it is
+/// refused with how to read the key from the environment instead.
 pub fn load(path: &Path) -> Result<Config, ConfigError> {
     let text = std::fs::read_to_string(path).map_err(|e| ConfigError {
         file: path.to_path_buf(),
@@ -26,7 +29,52 @@ pub fn load(path: &Path) -> Result<Config, ConfigError> {
         path: String::new(),
         message: format!("cannot read the config file: {e}"),
     })?;
+    if readable_by_others(path) {
+        let lines = LineIndex::build(&text);
+        if let Some(key_path) = literal_master_key(&text) {
+            return Err(ConfigError {
+                file: path.to_path_buf(),
+                line: lines.line_of(&key_path),
+                message: format!(
+                    "a literal master key in a file every user of this machine can read; write \
+                     `master_key: os.environ/RESILIENT_LLM_MASTER_KEY` and export the key, \
+                     or make the file private (chmod 600 {})",
+                    path.display()
+                ),
+                path: key_path,
+            });
+        }
+    }
     load_str(&text, path, &|name| std::env::var(name).ok())
+}
+
+/// Whether users other than the owner can read `path`: the file is readable by others and
+/// its folder lets them in.
+#[cfg(unix)]
+fn readable_by_others(path: &Path) -> bool {
+    use std::os::unix::fs::PermissionsExt;
+    let mode = |p: &Path| std::fs::metadata(p).map(|m| m.permissions().mode()).ok();
+    let folder = match path.parent() {
+        Some(parent) if !parent.as_os_str().is_empty() => parent.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
+    matches!((mode(path), mode(&folder)), (Some(file), Some(dir)) if file & 0o004 != 0 && dir & 0o001 != 0)
+}
+
+#[cfg(not(unix))]
+fn readable_by_others(_path: &Path) -> bool {
+    false
+}
+
+/// The key path of a master key written literally (not `os.environ/…`), if any.
+fn literal_master_key(text: &str) -> Option<String> {
+    let value = yaml::parse(text).ok()?;
+    ["gateway", "litellm", "general_settings"]
+        .into_iter()
+        .find_map(|section| {
+            let key = value.get(section)?.get("master_key")?.as_str()?;
+            (!key.starts_with("os.environ/")).then(|| format!("{section}.master_key"))
+        })
 }
 
 /// Validates config `text` as if read from `source`, with `env` for `os.environ/` values.
