@@ -1,11 +1,9 @@
 //! Pattern 4, load balancing: simple-shuffle spreads requests over two deployments of one
 //! group up to their limits, and the overflow group takes the rest.
 
-use futures_util::StreamExt;
-use futures_util::stream::FuturesUnordered;
 use serde_json::json;
 
-use super::client::{Call, GatewayClient, average, key_for, prompt, require_group};
+use super::client::{Call, GatewayClient, average, key_for, require_group};
 use super::fallback::usage_table;
 use super::{DemoEnv, DemoOutcome};
 use crate::render::{Output, Table, Tone, seconds};
@@ -56,44 +54,33 @@ pub async fn run(env: &DemoEnv, requests: u32, out: &Output) -> anyhow::Result<D
     );
 
     let key = key_for(config, BALANCED_GROUP);
-    let mut pending: FuturesUnordered<_> = (1..=requests)
-        .map(|n| {
-            let client = client.clone();
-            let key = key.clone();
-            async move {
-                client
-                    .chat(n, key.as_deref(), BALANCED_GROUP, &prompt(n))
-                    .await
+    let calls = client
+        .send_concurrently(key.as_deref(), BALANCED_GROUP, requests, |call| {
+            let line = format!(
+                "Request #{:>2} → {} ({}) | Time: {}",
+                call.number,
+                call.deployment.as_deref().unwrap_or("-"),
+                call.model.as_deref().unwrap_or("-"),
+                seconds(call.elapsed)
+            );
+            match (
+                call.succeeded(),
+                call.group.as_deref() == Some(BALANCED_GROUP),
+            ) {
+                (true, true) => out.log(Tone::Good, &line),
+                (true, false) => out.log(Tone::Warn, &format!("{line} [overflow]")),
+                (false, _) => out.log(
+                    Tone::Bad,
+                    &format!(
+                        "Request #{:>2} → FAILED ({}): {}",
+                        call.number,
+                        call.status,
+                        call.error.as_deref().unwrap_or("-")
+                    ),
+                ),
             }
         })
-        .collect();
-    let mut calls: Vec<Call> = Vec::new();
-    while let Some(call) = pending.next().await {
-        let line = format!(
-            "Request #{:>2} → {} ({}) | Time: {}",
-            call.number,
-            call.deployment.as_deref().unwrap_or("-"),
-            call.model.as_deref().unwrap_or("-"),
-            seconds(call.elapsed)
-        );
-        match (
-            call.succeeded(),
-            call.group.as_deref() == Some(BALANCED_GROUP),
-        ) {
-            (true, true) => out.log(Tone::Good, &line),
-            (true, false) => out.log(Tone::Warn, &format!("{line} [overflow]")),
-            (false, _) => out.log(
-                Tone::Bad,
-                &format!(
-                    "Request #{:>2} → FAILED ({}): {}",
-                    call.number,
-                    call.status,
-                    call.error.as_deref().unwrap_or("-")
-                ),
-            ),
-        }
-        calls.push(call);
-    }
+        .await;
 
     let succeeded: Vec<&Call> = calls.iter().filter(|c| c.succeeded()).collect();
     out.heading("LOAD BALANCING RESULTS");

@@ -4,6 +4,8 @@
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
+use futures_util::StreamExt;
+use futures_util::stream::FuturesUnordered;
 use serde_json::json;
 
 use crate::config::{Config, Consumer};
@@ -80,6 +82,26 @@ impl GatewayClient {
                 base = self.base
             ),
         }
+    }
+
+    /// Sends `requests` chat calls to `group` at once and hands each to `on_land` as it lands
+    /// (in completion order); returns them all.
+    pub async fn send_concurrently(
+        &self,
+        key: Option<&str>,
+        group: &str,
+        requests: u32,
+        mut on_land: impl FnMut(&Call),
+    ) -> Vec<Call> {
+        let mut pending: FuturesUnordered<_> = (1..=requests)
+            .map(|n| async move { self.chat(n, key, group, &prompt(n)).await })
+            .collect();
+        let mut calls = Vec::with_capacity(requests as usize);
+        while let Some(call) = pending.next().await {
+            on_land(&call);
+            calls.push(call);
+        }
+        calls
     }
 
     /// One chat completion for model group `group` with `key`.

@@ -1,11 +1,9 @@
 //! Pattern 3, fallback on rate limit: the primary group takes its RPM, the gateway sends the
 //! rest to the fallback group, and every request succeeds.
 
-use futures_util::StreamExt;
-use futures_util::stream::FuturesUnordered;
 use serde_json::json;
 
-use super::client::{Call, GatewayClient, average, group_rpm, key_for, prompt, require_group};
+use super::client::{Call, GatewayClient, average, group_rpm, key_for, require_group};
 use super::{DemoEnv, DemoOutcome};
 use crate::render::{Output, Table, Tone, percent, seconds};
 
@@ -55,22 +53,11 @@ pub async fn run(env: &DemoEnv, requests: u32, out: &Output) -> anyhow::Result<D
     );
 
     let key = key_for(config, PRIMARY_GROUP);
-    let mut pending: FuturesUnordered<_> = (1..=requests)
-        .map(|n| {
-            let client = client.clone();
-            let key = key.clone();
-            async move {
-                client
-                    .chat(n, key.as_deref(), PRIMARY_GROUP, &prompt(n))
-                    .await
-            }
+    let calls = client
+        .send_concurrently(key.as_deref(), PRIMARY_GROUP, requests, |call| {
+            narrate(out, &call);
         })
-        .collect();
-    let mut calls: Vec<Call> = Vec::new();
-    while let Some(call) = pending.next().await {
-        narrate(out, &call);
-        calls.push(call);
-    }
+        .await;
 
     let succeeded: Vec<&Call> = calls.iter().filter(|c| c.succeeded()).collect();
     let on_primary = succeeded

@@ -47,6 +47,9 @@ impl Server {
 fn serve(dir: &Path, yaml: &str) -> (Server, String) {
     let config = dir.join("config.yaml");
     std::fs::write(&config, yaml).unwrap();
+    // Configs holding a literal master key must be private (the loader refuses them otherwise).
+    #[cfg(unix)]
+    std::fs::set_permissions(&config, std::os::unix::fs::PermissionsExt::from_mode(0o600)).unwrap();
     let mut child = Command::new(env!("CARGO_BIN_EXE_resilient-llm"))
         .env_remove("RESILIENT_LLM_CONFIG")
         .env("AWS_EC2_METADATA_DISABLED", "true")

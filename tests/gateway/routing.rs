@@ -309,3 +309,54 @@ async fn wait_for_in_flight(stack: &Stack, id: &str) {
         stack.deployment_health(id).await
     );
 }
+
+/// A prompt too long for the first group's model goes to its `context_window_fallbacks`;
+/// without them, the client gets OpenAI's `context_length_exceeded`.
+#[tokio::test]
+async fn prompts_too_long_for_a_model_go_to_the_context_window_fallbacks() {
+    const LLAMA: &str = "us.meta.llama3-3-70b-instruct-v1:0"; // 128k tokens
+    let stack = Stack::start(&format!(
+        r#"
+model_list:
+  - model_name: small
+    litellm_params: {{model: "bedrock/{LLAMA}", aws_profile_name: genai}}
+    model_info: {{id: small-llama}}
+  - model_name: large
+    litellm_params: {{model: "bedrock/{SONNET}", aws_profile_name: genai}}
+    model_info: {{id: large-sonnet}}
+  - model_name: alone
+    litellm_params: {{model: "bedrock/{LLAMA}", aws_profile_name: genai}}
+    model_info: {{id: alone-llama}}
+router_settings:
+  context_window_fallbacks: [{{small: [large]}}]
+sandbox:
+  seed: 7
+  latency: {{first_token_ms: 0, tokens_per_second: 0}}
+"#
+    ))
+    .await;
+    // About 150k tokens by the sandbox's estimate (4 characters a token): over Llama's 128k,
+    // under Sonnet's 200k.
+    let prompt = "word ".repeat(120_000);
+    let body = |model: &str| {
+        serde_json::json!({"model": model, "max_tokens": 16, "messages": [{"role": "user", "content": prompt}]})
+            .to_string()
+    };
+
+    let reply = stack
+        .post("/v1/chat/completions", None, body("small"))
+        .await;
+    assert_eq!(reply.status, 200, "{}", reply.text);
+    assert_eq!(reply.deployment(), "large-sonnet");
+    assert_eq!(reply.header("x-resilient-llm-model-group"), Some("large"));
+    assert_eq!(reply.header("x-resilient-llm-attempts"), Some("2"));
+    assert_eq!(reply.header("x-resilient-llm-fallbacks"), Some("1"));
+    assert_eq!(stack.calls(LLAMA), 1, "the small model was tried once");
+    assert_eq!(stack.served(SONNET), 1);
+
+    let refused = stack
+        .post("/v1/chat/completions", None, body("alone"))
+        .await;
+    let error = refused.assert_error(400, "invalid_request_error");
+    assert_eq!(error["code"], "context_length_exceeded", "{error}");
+}
