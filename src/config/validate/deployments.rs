@@ -1,0 +1,188 @@
+//! `model_list`: deployments grouped into model groups, with stable ids.
+
+use std::collections::HashSet;
+use std::sync::Arc;
+
+use super::checks::{checked_profile, checked_region, checked_url, seconds};
+use crate::config::error::Invalid;
+use crate::config::model::*;
+use crate::config::raw::*;
+
+pub(super) fn groups(entries: &[RawModelEntry]) -> Result<Vec<ModelGroup>, Invalid> {
+    let mut groups: Vec<ModelGroup> = Vec::new();
+    let mut ids = HashSet::new();
+    for (i, entry) in entries.iter().enumerate() {
+        let path = format!("model_list[{i}]");
+        if entry.model_name.trim().is_empty() {
+            return Err(Invalid::new(
+                format!("{path}.model_name"),
+                "must not be empty",
+            ));
+        }
+        let position = groups
+            .iter()
+            .find(|g| g.name == entry.model_name)
+            .map_or(0, |g| g.deployments.len());
+        let deployment = deployment(entry, &path, position)?;
+        if !ids.insert(deployment.id.clone()) {
+            return Err(Invalid::new(
+                format!("{path}.model_info.id"),
+                format!("deployment id {:?} is used twice", deployment.id),
+            ));
+        }
+        match groups.iter_mut().find(|g| g.name == entry.model_name) {
+            Some(group) => group.deployments.push(Arc::new(deployment)),
+            None => groups.push(ModelGroup {
+                name: entry.model_name.clone(),
+                deployments: vec![Arc::new(deployment)],
+            }),
+        }
+    }
+    Ok(groups)
+}
+
+fn deployment(entry: &RawModelEntry, path: &str, position: usize) -> Result<Deployment, Invalid> {
+    let params = &entry.litellm_params;
+    let at = |key: &str| format!("{path}.litellm_params.{key}");
+    let (provider, model) = split_model(&params.model).map_err(|m| Invalid::new(at("model"), m))?;
+    if params.aws_access_key_id.is_some() || params.aws_secret_access_key.is_some() {
+        return Err(Invalid::new(
+            at("aws_access_key_id"),
+            "static AWS keys in the config are not supported: use aws_profile_name (a profile in ~/.aws) or the default credential chain",
+        ));
+    }
+    if entry.rpm.is_some() && params.rpm.is_some() && entry.rpm != params.rpm {
+        return Err(Invalid::new(
+            format!("{path}.rpm"),
+            "rpm is set both here and in litellm_params, with different values",
+        ));
+    }
+    if entry.tpm.is_some() && params.tpm.is_some() && entry.tpm != params.tpm {
+        return Err(Invalid::new(
+            format!("{path}.tpm"),
+            "tpm is set both here and in litellm_params, with different values",
+        ));
+    }
+    let rpm = params.rpm.or(entry.rpm);
+    let tpm = params.tpm.or(entry.tpm);
+    if rpm == Some(0) {
+        return Err(Invalid::new(
+            at("rpm"),
+            "must be at least 1 (remove it for no limit)",
+        ));
+    }
+    if tpm == Some(0) {
+        return Err(Invalid::new(
+            at("tpm"),
+            "must be at least 1 (remove it for no limit)",
+        ));
+    }
+    if let Some(w) = params.weight.filter(|w| !(w.is_finite() && *w > 0.0)) {
+        return Err(Invalid::new(
+            at("weight"),
+            format!("must be a positive number, found {w}"),
+        ));
+    }
+    let region = params
+        .aws_region_name
+        .as_deref()
+        .map(|r| checked_region(r, &at("aws_region_name")))
+        .transpose()?;
+    let profile = params
+        .aws_profile_name
+        .as_deref()
+        .map(|p| checked_profile(p, &at("aws_profile_name")))
+        .transpose()?;
+    let api_base = match (&params.api_base, &params.aws_bedrock_runtime_endpoint) {
+        (Some(url), _) => Some(checked_url(url, &at("api_base"))?),
+        (None, Some(url)) => Some(checked_url(url, &at("aws_bedrock_runtime_endpoint"))?),
+        (None, None) => None,
+    };
+    if provider == ProviderKind::OpenAi && api_base.is_none() {
+        return Err(Invalid::new(
+            at("api_base"),
+            "an openai/ deployment needs api_base (for example http://localhost:8000/v1)",
+        ));
+    }
+    let timeout = params
+        .timeout
+        .map(|t| seconds(t, &at("timeout")))
+        .transpose()?;
+    let id = match &entry.model_info.id {
+        Some(id) if !id.trim().is_empty() && id.is_ascii() => id.clone(),
+        Some(_) => {
+            return Err(Invalid::new(
+                format!("{path}.model_info.id"),
+                "must be non-empty ASCII",
+            ));
+        }
+        None => format!("{}-{}", entry.model_name, position + 1),
+    };
+    Ok(Deployment {
+        id,
+        group: entry.model_name.clone(),
+        provider,
+        model,
+        profile,
+        region,
+        api_base,
+        api_key: params.api_key.clone().map(Secret::new),
+        weight: params.weight,
+        rpm,
+        tpm,
+        timeout,
+        max_input_tokens: entry.model_info.max_input_tokens,
+    })
+}
+
+/// `bedrock/<id>` (also LiteLLM's `bedrock/converse/<id>`) or `openai/<model>`.
+fn split_model(model: &str) -> Result<(ProviderKind, String), String> {
+    let Some((prefix, rest)) = model.split_once('/') else {
+        return Err(format!(
+            "{model:?} has no provider prefix: write bedrock/<model id> or openai/<model>"
+        ));
+    };
+    let rest = rest.trim();
+    if rest.is_empty() {
+        return Err(format!("{model:?} names no model after {prefix}/"));
+    }
+    match prefix {
+        "bedrock" => Ok((
+            ProviderKind::Bedrock,
+            rest.strip_prefix("converse/").unwrap_or(rest).to_string(),
+        )),
+        "openai" | "hosted_vllm" | "openai_compatible" => {
+            Ok((ProviderKind::OpenAi, rest.to_string()))
+        }
+        other => Err(format!(
+            "provider {other:?} is not supported: use bedrock/<model id>, or openai/<model> with api_base for any OpenAI-compatible server"
+        )),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn splits_provider_prefixes() {
+        assert_eq!(
+            split_model("bedrock/us.anthropic.claude-sonnet-4-6").unwrap(),
+            (
+                ProviderKind::Bedrock,
+                "us.anthropic.claude-sonnet-4-6".into()
+            )
+        );
+        assert_eq!(split_model("bedrock/converse/x").unwrap().1, "x");
+        assert_eq!(
+            split_model("openai/llama3").unwrap(),
+            (ProviderKind::OpenAi, "llama3".into())
+        );
+        assert!(
+            split_model("azure/gpt")
+                .unwrap_err()
+                .contains("not supported")
+        );
+        assert!(split_model("claude").unwrap_err().contains("prefix"));
+    }
+}

@@ -1,0 +1,112 @@
+//! The `gateway` section (with LiteLLM's `general_settings` and `litellm_settings`): listen
+//! address, master key, consumers and their quotas, body size.
+
+use std::collections::HashSet;
+
+use super::checks::{checked_key, checked_port};
+use super::router::unknown_group;
+use crate::config::error::Invalid;
+use crate::config::model::*;
+use crate::config::raw::*;
+
+const DEFAULT_PORT: u16 = 4000;
+const DEFAULT_MAX_BODY_BYTES: usize = 10 * 1024 * 1024;
+
+pub(super) fn gateway(raw: &RawConfig, groups: &HashSet<&str>) -> Result<GatewaySettings, Invalid> {
+    let g = &raw.gateway;
+    let port = match &g.port {
+        Some(p) => checked_port(p, "gateway.port")?,
+        None => DEFAULT_PORT,
+    };
+    let master_key = match (&g.master_key, &raw.general_settings.master_key) {
+        (Some(_), Some(_)) => {
+            return Err(Invalid::new(
+                "general_settings.master_key",
+                "master_key is set in both gateway and general_settings: keep one",
+            ));
+        }
+        (Some(k), None) => Some(checked_key(k, "gateway.master_key")?),
+        (None, Some(k)) => Some(checked_key(k, "general_settings.master_key")?),
+        (None, None) => None,
+    };
+    let mut consumers = Vec::new();
+    let mut names = HashSet::new();
+    let mut keys: Vec<&str> = master_key.iter().map(Secret::expose).collect();
+    for (i, c) in g.consumers.iter().enumerate() {
+        let path = format!("gateway.consumers[{i}]");
+        if !names.insert(c.name.as_str()) {
+            return Err(Invalid::new(
+                format!("{path}.name"),
+                format!("consumer name {:?} is used twice", c.name),
+            ));
+        }
+        let key = checked_key(&c.key, &format!("{path}.key"))?;
+        if keys.contains(&c.key.as_str()) {
+            return Err(Invalid::new(
+                format!("{path}.key"),
+                "this key is already used by another consumer or the master key",
+            ));
+        }
+        keys.push(&c.key);
+        for (j, m) in c.models.iter().enumerate() {
+            if !groups.contains(m.as_str()) {
+                return Err(unknown_group(format!("{path}.models[{j}]"), m, groups));
+            }
+        }
+        for (value, key_name) in [
+            (c.rpm_limit, "rpm_limit"),
+            (c.max_parallel_requests, "max_parallel_requests"),
+        ] {
+            if value == Some(0) {
+                return Err(Invalid::new(
+                    format!("{path}.{key_name}"),
+                    "must be at least 1 (remove it for no limit)",
+                ));
+            }
+        }
+        if c.tpm_limit == Some(0) {
+            return Err(Invalid::new(
+                format!("{path}.tpm_limit"),
+                "must be at least 1 (remove it for no limit)",
+            ));
+        }
+        consumers.push(Consumer {
+            name: c.name.clone(),
+            key,
+            tier: c.tier.clone(),
+            rpm_limit: c.rpm_limit,
+            tpm_limit: c.tpm_limit,
+            max_parallel_requests: c.max_parallel_requests,
+            models: c.models.clone(),
+        });
+    }
+    let size_mb = match (
+        g.max_request_size_mb,
+        raw.general_settings.max_request_size_mb,
+    ) {
+        (Some(mb), _) => Some((mb, "gateway.max_request_size_mb")),
+        (None, Some(mb)) => Some((mb, "general_settings.max_request_size_mb")),
+        (None, None) => None,
+    };
+    let max_body_bytes = match size_mb {
+        Some((mb, path)) if !(mb.is_finite() && mb > 0.0) => {
+            return Err(Invalid::new(
+                path,
+                format!("must be a positive number of MiB, found {mb}"),
+            ));
+        }
+        Some((mb, _)) => (mb * 1024.0 * 1024.0) as usize,
+        None => DEFAULT_MAX_BODY_BYTES,
+    };
+    Ok(GatewaySettings {
+        host: g.host.clone().unwrap_or_else(|| "127.0.0.1".into()),
+        port,
+        master_key,
+        consumers,
+        drop_params: g
+            .drop_params
+            .or(raw.litellm_settings.drop_params)
+            .unwrap_or(false),
+        max_body_bytes,
+    })
+}
