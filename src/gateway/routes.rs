@@ -73,8 +73,29 @@ async fn chat_completions(
         .as_ref()
         .is_some_and(|o| o.include_usage);
     match dispatch(&state, caller, &request, shape).await {
-        Ok(served) => served_response(&state, served, include_usage, started),
+        Ok(served) => {
+            let t = &served.trace;
+            tracing::info!(
+                caller = caller.label(),
+                model_group = %t.requested_group,
+                served_by = %t.deployment,
+                attempts = t.attempts,
+                fallbacks = t.fallbacks,
+                stream = shape == Shape::Stream,
+                elapsed_ms = started.elapsed().as_millis() as u64,
+                "served"
+            );
+            served_response(&state, served, include_usage, started)
+        }
         Err((error, trace)) => {
+            tracing::info!(
+                caller = caller.label(),
+                model_group = %trace.requested_group,
+                status = error.status.as_u16(),
+                attempts = trace.attempts,
+                error = %error.message,
+                "refused"
+            );
             state.metrics.request(
                 &trace.requested_group,
                 error.status.as_u16(),
