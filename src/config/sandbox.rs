@@ -35,7 +35,7 @@ impl Geography {
     }
 }
 
-/// An error Bedrock can answer with that the sandbox can inject.
+/// A fault the sandbox can inject: an error Bedrock can answer with, or a network misbehaviour.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum FaultKind {
     Throttling,
@@ -45,10 +45,17 @@ pub enum FaultKind {
     ModelNotReady,
     ModelError,
     ModelStreamError,
+    /// The connection is closed without an answer (no status line, no body).
+    ConnectionReset,
+    /// The answer starts only after this delay (to outlast a client's timeout).
+    SlowFirstByte(Duration),
 }
 
+/// How long a `SlowFirstByte` fault holds the answer back unless `delay_ms` says otherwise.
+pub const DEFAULT_SLOW_FIRST_BYTE: Duration = Duration::from_secs(30);
+
 impl FaultKind {
-    const ALL: [FaultKind; 7] = [
+    const ALL: [FaultKind; 9] = [
         Self::Throttling,
         Self::ServiceUnavailable,
         Self::InternalServer,
@@ -56,9 +63,12 @@ impl FaultKind {
         Self::ModelNotReady,
         Self::ModelError,
         Self::ModelStreamError,
+        Self::ConnectionReset,
+        Self::SlowFirstByte(DEFAULT_SLOW_FIRST_BYTE),
     ];
 
-    /// The exception name on the wire (`ThrottlingException`, …).
+    /// The name written in `faults[].error`: the exception name on the wire for Bedrock errors
+    /// (`ThrottlingException`, …), `ConnectionReset` or `SlowFirstByte` for network faults.
     pub fn exception_name(self) -> &'static str {
         match self {
             Self::Throttling => "ThrottlingException",
@@ -68,6 +78,8 @@ impl FaultKind {
             Self::ModelNotReady => "ModelNotReadyException",
             Self::ModelError => "ModelErrorException",
             Self::ModelStreamError => "ModelStreamErrorException",
+            Self::ConnectionReset => "ConnectionReset",
+            Self::SlowFirstByte(_) => "SlowFirstByte",
         }
     }
 
@@ -78,7 +90,11 @@ impl FaultKind {
             | Self::ServiceUnavailable
             | Self::InternalServer
             | Self::ModelStreamError => true,
-            Self::ModelTimeout | Self::ModelNotReady | Self::ModelError => false,
+            Self::ModelTimeout
+            | Self::ModelNotReady
+            | Self::ModelError
+            | Self::ConnectionReset
+            | Self::SlowFirstByte(_) => false,
         }
     }
 
@@ -238,6 +254,8 @@ pub struct RawFault {
     pub profile: Option<String>,
     #[serde(default)]
     pub phase: FaultPhase,
+    /// How long `SlowFirstByte` holds the answer back (milliseconds).
+    pub delay_ms: Option<u64>,
 }
 
 /// `sandbox.stall_streams`.
@@ -348,8 +366,29 @@ mod tests {
         assert_eq!(rate.unwrap_err().path, "faults[0].rate");
         let name = parse("faults: [{error: Boom, rate: 0.5}]");
         assert_eq!(name.unwrap_err().path, "faults[0].error");
+        let delay = parse("faults: [{error: ThrottlingException, rate: 0.5, delay_ms: 10}]");
+        assert_eq!(delay.unwrap_err().path, "faults[0].delay_ms");
+        let reset = parse("faults: [{error: ConnectionReset, rate: 0.5, phase: mid_stream}]");
+        assert_eq!(reset.unwrap_err().path, "faults[0].phase");
         let cap = parse("regions: {us: {us-east-1: {us-east-1: 0}}}");
         assert_eq!(cap.unwrap_err().path, "regions.us.us-east-1.us-east-1");
+    }
+
+    #[test]
+    fn network_faults_read_by_name_with_an_optional_delay() {
+        let s = parse(
+            "faults:\n- {error: ConnectionReset, rate: 0.2}\n- {error: SlowFirstByte, rate: 1, delay_ms: 1500}\n- {error: SlowFirstByte, rate: 1}\n",
+        )
+        .unwrap();
+        let kinds: Vec<FaultKind> = s.faults.iter().map(|f| f.error).collect();
+        assert_eq!(
+            kinds,
+            [
+                FaultKind::ConnectionReset,
+                FaultKind::SlowFirstByte(Duration::from_millis(1500)),
+                FaultKind::SlowFirstByte(DEFAULT_SLOW_FIRST_BYTE),
+            ]
+        );
     }
 
     #[test]

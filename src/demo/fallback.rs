@@ -55,7 +55,7 @@ pub async fn run(env: &DemoEnv, requests: u32, out: &Output) -> anyhow::Result<D
     let key = key_for(config, PRIMARY_GROUP);
     let calls = client
         .send_concurrently(key.as_deref(), PRIMARY_GROUP, requests, |call| {
-            narrate(out, &call);
+            narrate(out, call);
         })
         .await;
 

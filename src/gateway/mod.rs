@@ -5,6 +5,7 @@
 mod auth;
 mod dispatch;
 mod error;
+mod listen;
 mod metrics;
 mod respond;
 mod routes;
@@ -23,6 +24,7 @@ use tokio::task::JoinHandle;
 pub use auth::{Caller, authenticate};
 pub use dispatch::{Step, Trace, next_step, outcome_of};
 pub use error::ApiError;
+pub use listen::ConnectionLimits;
 pub use respond::trace_headers;
 pub use state::AppState;
 
@@ -66,11 +68,22 @@ impl GatewayHandle {
     }
 }
 
-/// Starts a gateway for `config` on `addr` (port 0 picks a free port).
+/// Starts a gateway for `config` on `addr` (port 0 picks a free port), with the default
+/// [`ConnectionLimits`].
 pub async fn start(
     config: Arc<Config>,
     clients: &Clients,
     addr: SocketAddr,
+) -> anyhow::Result<GatewayHandle> {
+    start_with_limits(config, clients, addr, ConnectionLimits::default()).await
+}
+
+/// [`start`] with explicit limits on slow and oversized request heads.
+pub async fn start_with_limits(
+    config: Arc<Config>,
+    clients: &Clients,
+    addr: SocketAddr,
+    limits: ConnectionLimits,
 ) -> anyhow::Result<GatewayHandle> {
     let state = Arc::new(AppState::build(Arc::clone(&config), clients).await?);
     let listener = TcpListener::bind(addr).await.with_context(|| {
@@ -81,13 +94,7 @@ pub async fn start(
     let addr = listener.local_addr()?;
     let (stop, stopped) = oneshot::channel::<()>();
     let app = routes::router(Arc::clone(&state));
-    let task = tokio::spawn(async move {
-        axum::serve(listener, app)
-            .with_graceful_shutdown(async move {
-                let _ = stopped.await;
-            })
-            .await
-    });
+    let task = tokio::spawn(listen::serve_connections(listener, app, limits, stopped));
     Ok(GatewayHandle {
         addr,
         state,

@@ -70,6 +70,7 @@ pub async fn handle(
         Ok(admitted) => admitted,
         Err(rejected) => return rejected.error.into_response_with_id(&rejected.request_id),
     };
+    pace::wait(admitted.first_byte_delay).await;
     let pace = Pace::of(&sandbox.settings);
     if streaming {
         let body = pace::paced_body(eventstream::plan(&admitted, pace));

@@ -4,7 +4,10 @@
 use axum::http::{HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 
-use crate::config::sandbox::FaultKind;
+use std::io;
+
+use axum::body::Body;
+use bytes::Bytes;
 
 /// A Bedrock Runtime error as the service reports it.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -31,20 +34,9 @@ pub enum BedrockError {
     UnrecognizedClient,
     #[error("Missing Authentication Token")]
     MissingAuthenticationToken,
-}
-
-impl From<FaultKind> for BedrockError {
-    fn from(kind: FaultKind) -> Self {
-        match kind {
-            FaultKind::Throttling => Self::Throttling,
-            FaultKind::ServiceUnavailable => Self::ServiceUnavailable,
-            FaultKind::InternalServer => Self::InternalServer,
-            FaultKind::ModelTimeout => Self::ModelTimeout,
-            FaultKind::ModelNotReady => Self::ModelNotReady,
-            FaultKind::ModelError => Self::ModelError,
-            FaultKind::ModelStreamError => Self::ModelStreamError,
-        }
-    }
+    /// An injected network fault: the connection is dropped without an answer.
+    #[error("connection reset")]
+    ConnectionReset,
 }
 
 impl BedrockError {
@@ -62,6 +54,7 @@ impl BedrockError {
             Self::ModelStreamError => "ModelStreamErrorException",
             Self::UnrecognizedClient => "UnrecognizedClientException",
             Self::MissingAuthenticationToken => "MissingAuthenticationTokenException",
+            Self::ConnectionReset => "ConnectionReset",
         }
     }
 
@@ -72,7 +65,9 @@ impl BedrockError {
             Self::ResourceNotFound(_) => StatusCode::NOT_FOUND,
             Self::Throttling | Self::ModelNotReady => StatusCode::TOO_MANY_REQUESTS,
             Self::ServiceUnavailable => StatusCode::SERVICE_UNAVAILABLE,
-            Self::InternalServer | Self::ModelStreamError => StatusCode::INTERNAL_SERVER_ERROR,
+            Self::InternalServer | Self::ModelStreamError | Self::ConnectionReset => {
+                StatusCode::INTERNAL_SERVER_ERROR
+            }
             Self::ModelTimeout => StatusCode::REQUEST_TIMEOUT,
             Self::ModelError => StatusCode::FAILED_DEPENDENCY,
             Self::UnrecognizedClient | Self::MissingAuthenticationToken => StatusCode::FORBIDDEN,
@@ -102,12 +97,16 @@ impl BedrockError {
             | Self::InternalServer
             | Self::ModelTimeout
             | Self::ModelError
-            | Self::ModelStreamError => ("api_error", "upstream_error"),
+            | Self::ModelStreamError
+            | Self::ConnectionReset => ("api_error", "upstream_error"),
         }
     }
 
     /// The Bedrock restJson1 error response.
     pub fn into_response_with_id(self, request_id: &str) -> Response {
+        if self == Self::ConnectionReset {
+            return connection_reset();
+        }
         let body = serde_json::json!({ "message": self.to_string() }).to_string();
         let mut response = (self.status(), body).into_response();
         let headers = response.headers_mut();
@@ -121,6 +120,9 @@ impl BedrockError {
 
     /// The OpenAI-compatible error response (429s carry `Retry-After`).
     pub fn into_openai_response(self) -> Response {
+        if self == Self::ConnectionReset {
+            return connection_reset();
+        }
         let (kind, code) = self.openai_type();
         let body = serde_json::json!({
             "error": { "message": self.to_string(), "type": kind, "param": null, "code": code }
@@ -139,6 +141,18 @@ impl BedrockError {
         }
         response
     }
+}
+
+/// A response whose body fails before its first byte: the server then closes the connection
+/// without writing the status line, so the client sees the connection reset.
+fn connection_reset() -> Response {
+    let failing = futures_util::stream::once(async {
+        Err::<Bytes, io::Error>(io::Error::new(
+            io::ErrorKind::ConnectionReset,
+            "injected connection reset",
+        ))
+    });
+    Response::new(Body::from_stream(failing))
 }
 
 #[cfg(test)]

@@ -156,6 +156,7 @@ mod tests {
             input_tokens: 2,
             mid_stream_fault: None,
             stall_after: None,
+            first_byte_delay: Duration::ZERO,
         }
     }
 

@@ -4,7 +4,11 @@
 //! (model id substring, inference Region, caller profile, phase); an applicable rule fires
 //! when its draw falls below its rate. The first rule that fires decides the fault.
 
+use std::time::Duration;
+
 use crate::config::sandbox::{FaultKind, FaultPhase, FaultRule, StallStreams};
+
+use super::error::BedrockError;
 
 /// What a call is, as far as fault rules care.
 #[derive(Debug, Clone, Copy)]
@@ -36,6 +40,30 @@ pub fn decide(
         .filter(|rule| applies(rule, phase, ctx) && rule.rate > 0.0)
         .find(|rule| rule.rate >= 1.0 || roll() < rule.rate)
         .map(|rule| rule.error)
+}
+
+/// What a fault does to the call it strikes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Effect {
+    /// The call is answered with this error (or, for a reset, with nothing at all).
+    Fail(BedrockError),
+    /// The call is answered normally, after this delay.
+    Delay(Duration),
+}
+
+/// The effect of `kind`.
+pub fn effect(kind: FaultKind) -> Effect {
+    match kind {
+        FaultKind::Throttling => Effect::Fail(BedrockError::Throttling),
+        FaultKind::ServiceUnavailable => Effect::Fail(BedrockError::ServiceUnavailable),
+        FaultKind::InternalServer => Effect::Fail(BedrockError::InternalServer),
+        FaultKind::ModelTimeout => Effect::Fail(BedrockError::ModelTimeout),
+        FaultKind::ModelNotReady => Effect::Fail(BedrockError::ModelNotReady),
+        FaultKind::ModelError => Effect::Fail(BedrockError::ModelError),
+        FaultKind::ModelStreamError => Effect::Fail(BedrockError::ModelStreamError),
+        FaultKind::ConnectionReset => Effect::Fail(BedrockError::ConnectionReset),
+        FaultKind::SlowFirstByte(delay) => Effect::Delay(delay),
+    }
 }
 
 /// After how many output tokens a stream stalls, if it does.
@@ -103,6 +131,23 @@ mod tests {
                 || 0.0
             ),
             None
+        );
+    }
+
+    #[test]
+    fn network_faults_reset_or_delay() {
+        assert_eq!(
+            effect(FaultKind::ConnectionReset),
+            Effect::Fail(BedrockError::ConnectionReset)
+        );
+        let delay = Duration::from_millis(700);
+        assert_eq!(
+            effect(FaultKind::SlowFirstByte(delay)),
+            Effect::Delay(delay)
+        );
+        assert_eq!(
+            effect(FaultKind::Throttling),
+            Effect::Fail(BedrockError::Throttling)
         );
     }
 

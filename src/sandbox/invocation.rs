@@ -11,6 +11,8 @@
 //!
 //! All of it happens under one lock, so concurrent calls see exact quotas and Region load.
 
+use std::time::Duration;
+
 use rand::Rng;
 use serde_json::{Value, json};
 use tokio::time::Instant;
@@ -21,7 +23,7 @@ use super::auth::Caller;
 use super::catalogue::ResolvedModel;
 use super::cris;
 use super::error::BedrockError;
-use super::faults::{self, FaultContext};
+use super::faults::{self, Effect, FaultContext};
 use super::reply::{self, Prompt, Reply};
 use super::state::{Mutable, Sandbox};
 use super::stats::Outcome;
@@ -69,6 +71,8 @@ pub struct Admitted {
     pub mid_stream_fault: Option<BedrockError>,
     /// Stop sending after this many output tokens and hang.
     pub stall_after: Option<u32>,
+    /// An injected wait before the answer starts (zero when none).
+    pub first_byte_delay: Duration,
 }
 
 /// A call answered with an error.
@@ -164,17 +168,24 @@ impl Sandbox {
             profile: &account.profile,
         };
         let rng = &mut state.rng;
-        if let Some(kind) = faults::decide(&self.settings.faults, FaultPhase::Before, ctx, || {
+        let before = faults::decide(&self.settings.faults, FaultPhase::Before, ctx, || {
             rng.random()
-        }) {
-            return Err(kind.into());
-        }
+        });
+        let first_byte_delay = match before.map(faults::effect) {
+            Some(Effect::Fail(error)) => return Err(error),
+            Some(Effect::Delay(delay)) => delay,
+            None => Duration::ZERO,
+        };
         let (mid_stream_fault, stall_after) = if call.streaming {
             let kind = faults::decide(&self.settings.faults, FaultPhase::MidStream, ctx, || {
                 rng.random()
             });
+            let fault = match kind.map(faults::effect) {
+                Some(Effect::Fail(error)) => Some(error),
+                Some(Effect::Delay(_)) | None => None,
+            };
             (
-                kind.map(BedrockError::from),
+                fault,
                 faults::decide_stall(self.settings.stall_streams, rng.random()),
             )
         } else {
@@ -188,6 +199,7 @@ impl Sandbox {
             input_tokens: prompt.input_tokens,
             mid_stream_fault,
             stall_after,
+            first_byte_delay,
         })
     }
 
@@ -242,7 +254,8 @@ fn outcome_of(error: &BedrockError) -> Outcome {
         | BedrockError::ModelError
         | BedrockError::ModelStreamError
         | BedrockError::UnrecognizedClient
-        | BedrockError::MissingAuthenticationToken => Outcome::Failed,
+        | BedrockError::MissingAuthenticationToken
+        | BedrockError::ConnectionReset => Outcome::Failed,
     }
 }
 

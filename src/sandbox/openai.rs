@@ -68,6 +68,7 @@ pub async fn handle(sandbox: Arc<Sandbox>, headers: HeaderMap, raw: Bytes) -> Re
         Ok(admitted) => admitted,
         Err(rejected) => return rejected.error.into_openai_response(),
     };
+    pace::wait(admitted.first_byte_delay).await;
     let pace = Pace::of(&sandbox.settings);
     let created = chrono::Utc::now().timestamp();
     if options.stream {

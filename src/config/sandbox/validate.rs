@@ -146,6 +146,18 @@ pub(super) fn validate_faults(raw: Vec<RawFault>) -> Result<Vec<FaultRule>, Sand
                     format!("{} cannot occur mid-stream", f.error),
                 ));
             }
+            let error = match (error, f.delay_ms) {
+                (FaultKind::SlowFirstByte(_), Some(ms)) => {
+                    FaultKind::SlowFirstByte(std::time::Duration::from_millis(ms))
+                }
+                (_, None) => error,
+                (_, Some(_)) => {
+                    return Err(fail(
+                        format!("faults[{i}].delay_ms"),
+                        format!("delay_ms applies only to SlowFirstByte, not {}", f.error),
+                    ));
+                }
+            };
             let rate = check_rate(format!("faults[{i}].rate"), f.rate)?;
             Ok(FaultRule {
                 error,

@@ -1,0 +1,276 @@
+//! A sandbox and a gateway in this process (both on port 0) built from YAML text, a client that
+//! never panics on a broken exchange, and the [`Tally`] that accounts for every request: each
+//! ends in a success (a completion, or a stream ending in `[DONE]`), a well-formed OpenAI error
+//! (a status with `{"error":{…}}`, or a stream ending in an error event), or a transport error;
+//! anything else fails the test.
+//!
+//! The YAML may write `$SANDBOX` where the sandbox's endpoint belongs, as in the gateway tests.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use resilient_llm::config::{Config, load_str};
+use resilient_llm::gateway::{self, ConnectionLimits, GatewayHandle};
+use resilient_llm::sandbox::SandboxHandle;
+use serde_json::{Value, json};
+
+use crate::support;
+
+/// How long any one exchange may take before it counts as hung (and the test fails).
+pub const EXCHANGE_DEADLINE: Duration = Duration::from_secs(60);
+
+pub const SONNET: &str = "us.anthropic.claude-sonnet-4-6";
+pub const HAIKU: &str = "us.anthropic.claude-haiku-4-5-20251001-v1:0";
+pub const EU_SONNET: &str = "eu.anthropic.claude-sonnet-4-6";
+
+/// A running sandbox and a gateway in front of it.
+pub struct Stack {
+    pub sandbox: SandboxHandle,
+    pub gateway: GatewayHandle,
+    pub http: reqwest::Client,
+}
+
+fn config_for(yaml: &str, endpoint: &str) -> Config {
+    let text = yaml.replace("$SANDBOX", endpoint);
+    load_str(&text, Path::new("reliability-test.yaml"), &|_| None)
+        .unwrap_or_else(|e| panic!("test config does not load: {e}\n{text}"))
+}
+
+impl Stack {
+    /// Starts the sandbox of `yaml`, then a gateway with the default connection limits.
+    pub async fn start(yaml: &str) -> Stack {
+        Self::start_with_limits(yaml, ConnectionLimits::default()).await
+    }
+
+    /// [`Stack::start`] with explicit connection limits.
+    pub async fn start_with_limits(yaml: &str, limits: ConnectionLimits) -> Stack {
+        let settings = config_for(yaml, "http://127.0.0.1:9").sandbox;
+        let sandbox = support::sandbox::start(settings).await;
+        let config = Arc::new(config_for(yaml, &sandbox.endpoint()));
+        let clients = resilient_llm::commands::sandbox_clients(&config, &sandbox.endpoint());
+        let addr = "127.0.0.1:0".parse().unwrap();
+        let gateway = gateway::start_with_limits(config, &clients, addr, limits)
+            .await
+            .unwrap();
+        Stack {
+            sandbox,
+            gateway,
+            http: client(),
+        }
+    }
+
+    /// `gateway URL + path`.
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.gateway.url())
+    }
+
+    /// One chat completion for `group`; the exchange as it ended.
+    pub async fn chat(&self, group: &str, stream: bool) -> Exchange {
+        chat(&self.http, &self.gateway.url(), None, group, stream).await
+    }
+
+    /// `n` chat completions for `group` at once (every third one a stream), tallied.
+    pub async fn burst(&self, group: &str, n: usize) -> Tally {
+        let replies =
+            futures_util::future::join_all((0..n).map(|i| self.chat(group, i % 3 == 0))).await;
+        Tally::of(&replies)
+    }
+
+    /// Calls the sandbox served on `model` for account `profile`.
+    pub fn served(&self, profile: &str, model: &str) -> u64 {
+        self.sandbox.stats().model_calls(profile, model).served
+    }
+}
+
+/// A client that never uses a proxy and gives up on a stuck exchange.
+pub fn client() -> reqwest::Client {
+    reqwest::Client::builder()
+        .no_proxy()
+        .timeout(EXCHANGE_DEADLINE)
+        .build()
+        .unwrap()
+}
+
+/// A chat-completions body with one user message.
+pub fn chat_body(model: &str, stream: bool) -> Value {
+    json!({
+        "model": model,
+        "messages": [{"role": "user", "content": "Say hello in one short sentence."}],
+        "max_tokens": 64,
+        "stream": stream,
+    })
+}
+
+/// How one exchange ended.
+#[derive(Debug)]
+pub enum Exchange {
+    /// The gateway answered (the body read to its end).
+    Answered {
+        status: u16,
+        deployment: String,
+        text: String,
+    },
+    /// No answer, or an answer cut off: connection refused, reset, or a read error.
+    Transport(String),
+}
+
+/// `POST /v1/chat/completions` on `base` for `group`, never panicking.
+pub async fn chat(
+    http: &reqwest::Client,
+    base: &str,
+    key: Option<&str>,
+    group: &str,
+    stream: bool,
+) -> Exchange {
+    let mut request = http
+        .post(format!("{base}/v1/chat/completions"))
+        .header("content-type", "application/json")
+        .body(chat_body(group, stream).to_string());
+    if let Some(key) = key {
+        request = request.bearer_auth(key);
+    }
+    let response = match request.send().await {
+        Ok(response) => response,
+        Err(error) => return Exchange::Transport(format!("{error:?}")),
+    };
+    let status = response.status().as_u16();
+    let deployment = response
+        .headers()
+        .get("x-resilient-llm-deployment")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .to_string();
+    match response.text().await {
+        Ok(text) => Exchange::Answered {
+            status,
+            deployment,
+            text,
+        },
+        Err(error) => Exchange::Transport(format!("body after {status}: {error:?}")),
+    }
+}
+
+/// What kind of end an answer had; panics on anything that is not a success or a well-formed
+/// OpenAI error.
+pub fn classify(status: u16, text: &str) -> &'static str {
+    if status == 200 && text.starts_with("data:") {
+        let events = sse_data(text);
+        let last = events.last().map(String::as_str);
+        if last == Some("[DONE]") {
+            return "ok";
+        }
+        let last: Value = serde_json::from_str(last.unwrap_or_default()).unwrap_or_else(|e| {
+            panic!("a stream must end in [DONE] or an error event ({e}): {text}")
+        });
+        assert_openai_error(&last);
+        return "stream error event";
+    }
+    let body: Value = serde_json::from_str(text)
+        .unwrap_or_else(|e| panic!("answer {status} is not JSON ({e}): {text}"));
+    if status == 200 {
+        assert_eq!(body["object"], "chat.completion", "{body}");
+        return "ok";
+    }
+    assert!((400..600).contains(&status), "{status}: {text}");
+    assert_openai_error(&body);
+    "error"
+}
+
+/// Asserts `body` is OpenAI's `{"error":{"message","type","param","code"}}`.
+pub fn assert_openai_error(body: &Value) {
+    let error = &body["error"];
+    assert!(error.is_object(), "not OpenAI's error shape: {body}");
+    assert!(
+        error["message"].as_str().is_some_and(|m| !m.is_empty()),
+        "{body}"
+    );
+    assert!(error["type"].is_string(), "{body}");
+    for field in ["param", "code"] {
+        assert!(error.get(field).is_some(), "no `{field}`: {body}");
+    }
+}
+
+/// The `data:` payloads of an SSE text.
+pub fn sse_data(text: &str) -> Vec<String> {
+    text.split("\n\n")
+        .filter_map(|event| {
+            event.lines().find_map(|line| {
+                line.strip_prefix("data: ")
+                    .or_else(|| line.strip_prefix("data:"))
+                    .map(|data| data.trim().to_string())
+            })
+        })
+        .collect()
+}
+
+/// Every exchange of a run, by outcome.
+#[derive(Debug, Default)]
+pub struct Tally {
+    /// `200 ok`, `503 error`, `200 stream error event`, … → count.
+    pub by_outcome: BTreeMap<String, usize>,
+    /// Successes per serving deployment.
+    pub by_deployment: BTreeMap<String, usize>,
+    /// Transport errors (their messages, for the printout).
+    pub transport: Vec<String>,
+    pub total: usize,
+}
+
+impl Tally {
+    /// Tallies `exchanges`, checking that each is a success or a well-formed error.
+    pub fn of(exchanges: &[Exchange]) -> Tally {
+        let mut tally = Tally::default();
+        for exchange in exchanges {
+            tally.add(exchange);
+        }
+        tally
+    }
+
+    /// Adds one exchange.
+    pub fn add(&mut self, exchange: &Exchange) {
+        self.total += 1;
+        match exchange {
+            Exchange::Answered {
+                status,
+                deployment,
+                text,
+            } => {
+                let kind = classify(*status, text);
+                *self
+                    .by_outcome
+                    .entry(format!("{status} {kind}"))
+                    .or_insert(0) += 1;
+                if kind == "ok" {
+                    *self.by_deployment.entry(deployment.clone()).or_insert(0) += 1;
+                }
+            }
+            Exchange::Transport(message) => {
+                *self.by_outcome.entry("transport error".into()).or_insert(0) += 1;
+                self.transport.push(message.clone());
+            }
+        }
+    }
+
+    /// Successful exchanges.
+    pub fn ok(&self) -> usize {
+        self.by_outcome
+            .iter()
+            .filter(|(k, _)| k.ends_with(" ok"))
+            .map(|(_, n)| n)
+            .sum()
+    }
+
+    /// Prints the counts under `label` and checks that they add up to the total.
+    pub fn print(&self, label: &str) {
+        let accounted: usize = self.by_outcome.values().sum();
+        println!(
+            "[{label}] {} requests: {:?}; served by {:?}",
+            self.total, self.by_outcome, self.by_deployment
+        );
+        if let Some(first) = self.transport.first() {
+            println!("[{label}] first transport error: {first}");
+        }
+        assert_eq!(accounted, self.total, "every request accounted for");
+    }
+}
