@@ -281,3 +281,36 @@ async fn log_groups_and_queries_are_described() {
     let (_, _, groups) = call(&store, "111111111111", "DescribeLogGroups", json!({})).await;
     assert_eq!(groups["logGroups"], json!([]));
 }
+
+#[tokio::test]
+async fn a_log_group_keeps_only_its_newest_events() {
+    let store = LogStore::new().with_max_events_per_group(10);
+    store.create_group("111111111111", GROUP);
+    let visible = Instant::now();
+    for i in 0..25 {
+        let region = if i < 15 { "us-west-2" } else { "us-east-1" };
+        store.put(
+            "111111111111",
+            GROUP,
+            BASE_MS + i,
+            visible,
+            invocation(region),
+        );
+    }
+    let (_, _, started) = call(&store, "111111111111", "StartQuery", walkthrough_request()).await;
+    let id = json!({"queryId": started["queryId"]});
+    let mut results = Value::Null;
+    for _ in 0..3 {
+        let (_, _, polled) = call(&store, "111111111111", "GetQueryResults", id.clone()).await;
+        if polled["status"] == "Complete" {
+            results = polled["results"].clone();
+            break;
+        }
+    }
+    // At most 10 kept, oldest dropped first: only the newest (us-east-1) remain.
+    let rows = results.as_array().expect("complete results");
+    assert_eq!(rows.len(), 1, "{results}");
+    let count: u64 = rows[0][1]["value"].as_str().unwrap().parse().unwrap();
+    assert!(count <= 10 && count >= 9, "{results}");
+    assert_eq!(rows[0][0]["value"], "us-east-1", "{results}");
+}

@@ -26,7 +26,14 @@ const DEFAULT_REGION: &str = "us-east-1";
 pub struct LogStore {
     inner: Arc<Mutex<HashMap<String, AccountLogs>>>,
     region: Option<Arc<str>>,
+    /// Events kept per log group (`None`: [`MAX_EVENTS_PER_GROUP`]).
+    max_events: Option<usize>,
 }
+
+/// A log group keeps its newest events only, so a sandbox serving traffic for hours does not
+/// grow without bound (real CloudWatch expires events by retention period instead). Far more
+/// than any demo or report counts.
+pub const MAX_EVENTS_PER_GROUP: usize = 100_000;
 
 #[derive(Default)]
 struct AccountLogs {
@@ -141,6 +148,12 @@ impl LogStore {
         }
     }
 
+    /// Keeps at most `max` events per log group (the oldest go first).
+    pub fn with_max_events_per_group(mut self, max: usize) -> Self {
+        self.max_events = Some(max.max(1));
+        self
+    }
+
     /// The Region in this store's ARNs.
     pub fn region(&self) -> &str {
         self.region.as_deref().unwrap_or(DEFAULT_REGION)
@@ -180,6 +193,17 @@ impl LogStore {
             .or_insert_with(new_group);
         log_group.stored_bytes += record.message_bytes() as u64;
         log_group.events.push(StoredEvent { visible_at, record });
+        let max = self.max_events.unwrap_or(MAX_EVENTS_PER_GROUP);
+        if log_group.events.len() > max {
+            // Drop the oldest tenth at once, so trimming costs O(1) per event on average.
+            let excess = log_group.events.len() - max + max / 10;
+            let dropped: u64 = log_group
+                .events
+                .drain(..excess)
+                .map(|e| e.record.message_bytes() as u64)
+                .sum();
+            log_group.stored_bytes = log_group.stored_bytes.saturating_sub(dropped);
+        }
     }
 
     /// Forgets every group, event and query of every account.
