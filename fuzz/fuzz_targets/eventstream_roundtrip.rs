@@ -74,10 +74,21 @@ fuzz_target!(|data: &[u8]| {
     assert!(frame.len() >= PRELUDE + 4);
     assert_eq!(be_u32(&frame, 0) as usize, frame.len(), "total length");
     let headers_len = be_u32(&frame, 4) as usize;
-    assert_eq!(PRELUDE + headers_len + message.payload().len() + 4, frame.len());
-    assert_eq!(be_u32(&frame, 8), crc32fast::hash(&frame[..8]), "prelude CRC");
+    assert_eq!(
+        PRELUDE + headers_len + message.payload().len() + 4,
+        frame.len()
+    );
+    assert_eq!(
+        be_u32(&frame, 8),
+        crc32fast::hash(&frame[..8]),
+        "prelude CRC"
+    );
     let end = frame.len() - 4;
-    assert_eq!(be_u32(&frame, end), crc32fast::hash(&frame[..end]), "message CRC");
+    assert_eq!(
+        be_u32(&frame, end),
+        crc32fast::hash(&frame[..end]),
+        "message CRC"
+    );
 
     let decoded = read_message_from(Bytes::from(frame.clone())).expect("our frame decodes");
     assert_eq!(decoded, message, "round trip changed the message");

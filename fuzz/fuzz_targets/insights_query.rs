@@ -57,13 +57,20 @@ fuzz_target!(|data: &[u8]| {
             assert!(output.rows.len() <= 2, "max_rows ignored");
             assert!(output.records_matched <= records.len() as u64);
             if let Some(Command::Limit(limit)) = query.commands.last() {
-                assert!(rows.len() <= *limit, "{} rows past `limit {limit}`", rows.len());
+                assert!(
+                    rows.len() <= *limit,
+                    "{} rows past `limit {limit}`",
+                    rows.len()
+                );
             }
         }
         Err(error) => {
             let chars = text.chars().count();
             assert!(error.offset <= error.end_offset, "{error:?}");
-            assert!(error.end_offset <= chars, "error past the end of the query: {error:?}");
+            assert!(
+                error.end_offset <= chars,
+                "error past the end of the query: {error:?}"
+            );
             assert!(error.line >= 1 && error.column >= 1, "{error:?}");
             assert!(!error.message.is_empty());
             let _ = error.to_string();
