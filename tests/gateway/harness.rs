@@ -5,20 +5,17 @@
 //! `openai/…` deployments): the config is read once for the sandbox settings, the sandbox is
 //! started, then the config is read again with the endpoint filled in.
 
+pub use crate::support::http::{chat_body, client, sse_data};
 use std::path::Path;
 use std::sync::Arc;
-use std::time::Duration;
 
 use http::HeaderMap;
 use resilient_llm::config::{Config, load_str};
 use resilient_llm::gateway::{self, GatewayHandle};
 use resilient_llm::sandbox::SandboxHandle;
-use serde_json::{Value, json};
+use serde_json::Value;
 
 use crate::support;
-
-/// How long any one HTTP exchange with the gateway may take before the test fails.
-pub const EXCHANGE_DEADLINE: Duration = Duration::from_secs(60);
 
 /// A sandbox section with no waiting and a fixed seed, for configs that need nothing else.
 pub const FAST_SANDBOX: &str = r#"
@@ -136,25 +133,6 @@ impl Stack {
     }
 }
 
-/// A client that never uses a proxy and gives up on a stuck exchange.
-pub fn client() -> reqwest::Client {
-    reqwest::Client::builder()
-        .no_proxy()
-        .timeout(EXCHANGE_DEADLINE)
-        .build()
-        .unwrap()
-}
-
-/// A chat-completions body with one user message.
-pub fn chat_body(model: &str, stream: bool) -> Value {
-    json!({
-        "model": model,
-        "messages": [{"role": "user", "content": "Say hello in one short sentence."}],
-        "max_tokens": 64,
-        "stream": stream,
-    })
-}
-
 /// What the gateway answered.
 #[derive(Debug)]
 pub struct Reply {
@@ -215,21 +193,6 @@ impl Reply {
         }
         error
     }
-}
-
-/// The `data:` payloads of an SSE text.
-pub fn sse_data(text: &str) -> Vec<String> {
-    text.split("\n\n")
-        .filter_map(|event| {
-            event
-                .lines()
-                .find_map(|line| {
-                    line.strip_prefix("data: ")
-                        .or_else(|| line.strip_prefix("data:"))
-                })
-                .map(|data| data.trim().to_string())
-        })
-        .collect()
 }
 
 /// The text a stream of `chat.completion.chunk`s adds up to.

@@ -6,20 +6,17 @@
 //!
 //! The YAML may write `$SANDBOX` where the sandbox's endpoint belongs, as in the gateway tests.
 
+pub use crate::support::http::{chat_body, client, sse_data};
 use std::collections::BTreeMap;
 use std::path::Path;
 use std::sync::Arc;
-use std::time::Duration;
 
 use resilient_llm::config::{Config, load_str};
 use resilient_llm::gateway::{self, ConnectionLimits, GatewayHandle};
 use resilient_llm::sandbox::SandboxHandle;
-use serde_json::{Value, json};
+use serde_json::Value;
 
 use crate::support;
-
-/// How long any one exchange may take before it counts as hung (and the test fails).
-pub const EXCHANGE_DEADLINE: Duration = Duration::from_secs(60);
 
 pub const SONNET: &str = "us.anthropic.claude-sonnet-4-6";
 pub const HAIKU: &str = "us.anthropic.claude-haiku-4-5-20251001-v1:0";
@@ -82,25 +79,6 @@ impl Stack {
     pub fn served(&self, profile: &str, model: &str) -> u64 {
         self.sandbox.stats().model_calls(profile, model).served
     }
-}
-
-/// A client that never uses a proxy and gives up on a stuck exchange.
-pub fn client() -> reqwest::Client {
-    reqwest::Client::builder()
-        .no_proxy()
-        .timeout(EXCHANGE_DEADLINE)
-        .build()
-        .unwrap()
-}
-
-/// A chat-completions body with one user message.
-pub fn chat_body(model: &str, stream: bool) -> Value {
-    json!({
-        "model": model,
-        "messages": [{"role": "user", "content": "Say hello in one short sentence."}],
-        "max_tokens": 64,
-        "stream": stream,
-    })
 }
 
 /// How one exchange ended.
@@ -190,19 +168,6 @@ pub fn assert_openai_error(body: &Value) {
     for field in ["param", "code"] {
         assert!(error.get(field).is_some(), "no `{field}`: {body}");
     }
-}
-
-/// The `data:` payloads of an SSE text.
-pub fn sse_data(text: &str) -> Vec<String> {
-    text.split("\n\n")
-        .filter_map(|event| {
-            event.lines().find_map(|line| {
-                line.strip_prefix("data: ")
-                    .or_else(|| line.strip_prefix("data:"))
-                    .map(|data| data.trim().to_string())
-            })
-        })
-        .collect()
 }
 
 /// Every exchange of a run, by outcome.

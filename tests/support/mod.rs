@@ -1,5 +1,6 @@
 //! Helpers shared by the integration tests (each test binary uses a different subset).
 #![allow(dead_code)]
 
+pub mod http;
 pub mod redis;
 pub mod sandbox;
