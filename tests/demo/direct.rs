@@ -4,12 +4,13 @@
 //! plus the failures a user must be able to act on.
 
 use std::collections::BTreeMap;
-use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Command, Output};
 
 use resilient_llm::config::sandbox::Geography;
 use serde_json::Value;
+
+use crate::support::process::{self, Server, without_aws_env};
 
 /// The repository's config (what a newcomer runs).
 fn repo_config() -> PathBuf {
@@ -19,17 +20,10 @@ fn repo_config() -> PathBuf {
 /// The binary, run from the crate root, with no `AWS_*` variable of this process: only what a
 /// test sets counts.
 fn binary() -> Command {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_resilient-llm"));
-    for (name, _) in std::env::vars_os() {
-        if name.to_string_lossy().starts_with("AWS_") || name == "RESILIENT_LLM_CONFIG" {
-            command.env_remove(name);
-        }
-    }
+    let mut command = without_aws_env(env!("CARGO_BIN_EXE_resilient-llm"));
     command
         .current_dir(env!("CARGO_MANIFEST_DIR"))
-        .env("NO_COLOR", "1")
-        .env("AWS_EC2_METADATA_DISABLED", "true")
-        .env("NO_PROXY", "127.0.0.1,localhost");
+        .env("NO_COLOR", "1");
     command
 }
 
@@ -247,37 +241,14 @@ fn shard_accounts_have_separate_quotas() {
 }
 
 /// `sandbox serve` on port 0, killed when dropped.
-struct Server(Child);
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
 fn serve(config: &Path, aws_dir: &Path) -> Server {
-    let mut child = binary()
+    let mut command = binary();
+    command
         .arg("--config")
         .arg(config)
         .args(["sandbox", "serve", "--port", "0", "--aws-config-dir"])
-        .arg(aws_dir)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .unwrap();
-    let mut stdout = BufReader::new(child.stdout.take().unwrap());
-    let server = Server(child);
-    let mut first = String::new();
-    stdout.read_line(&mut first).unwrap();
-    assert!(
-        first.starts_with("Sandbox listening on http://127.0.0.1:"),
-        "{first:?}"
-    );
-    std::thread::spawn(move || {
-        let _ = std::io::copy(&mut stdout, &mut std::io::sink());
-    });
-    server
+        .arg(aws_dir);
+    process::serve(command, "Sandbox listening on ")
 }
 
 /// The binary as a user with real AWS runs it: configured only by the AWS files in `aws_dir`.

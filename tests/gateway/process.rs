@@ -3,85 +3,29 @@
 //! package as a client (`tests/clients/gateway_openai.py`). Python and `openai` must be
 //! installed: without them the client test fails rather than skips.
 
-use std::io::{BufRead, BufReader, Read};
 use std::path::Path;
-use std::process::{Child, Command, ExitStatus, Stdio};
-use std::time::{Duration, Instant};
+use std::process::Command;
+use std::time::Duration;
 
 use serde_json::{Value, json};
 
 use crate::harness::{HAIKU, SONNET, client, sse_data};
 use crate::support;
+use crate::support::process::{self, Server};
 
 /// How long the process may take to exit after SIGTERM, and the script to finish.
 const DEADLINE: Duration = Duration::from_secs(60);
 
-/// Kills the gateway when the test ends, however it ends.
-struct Server(Child);
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-impl Server {
-    fn wait_within(&mut self, deadline: Duration) -> ExitStatus {
-        let started = Instant::now();
-        loop {
-            if let Some(status) = self.0.try_wait().unwrap() {
-                return status;
-            }
-            assert!(
-                started.elapsed() < deadline,
-                "the gateway did not exit within {deadline:?}"
-            );
-            std::thread::sleep(Duration::from_millis(20));
-        }
-    }
-}
-
-/// Writes `yaml` to a temporary file and runs `gateway serve --sandbox --port 0` on it;
+/// Writes `yaml` to a private config and runs `gateway serve --sandbox --port 0` on it;
 /// returns the process and the gateway URL from its banner.
 fn serve(dir: &Path, yaml: &str) -> (Server, String) {
-    let config = dir.join("config.yaml");
-    std::fs::write(&config, yaml).unwrap();
-    // Configs holding a literal master key must be private (the loader refuses them otherwise).
-    #[cfg(unix)]
-    std::fs::set_permissions(&config, std::os::unix::fs::PermissionsExt::from_mode(0o600)).unwrap();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_resilient-llm"))
-        .env_remove("RESILIENT_LLM_CONFIG")
-        .env("AWS_EC2_METADATA_DISABLED", "true")
-        .env("NO_PROXY", "127.0.0.1,localhost")
+    let mut command = process::binary();
+    command
         .arg("--config")
-        .arg(&config)
-        .args(["gateway", "serve", "--sandbox", "--port", "0"])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .unwrap();
-    let mut stdout = BufReader::new(child.stdout.take().unwrap());
-    let server = Server(child);
-    let mut url = None;
-    let mut banner = String::new();
-    for _ in 0..4 {
-        let mut line = String::new();
-        if stdout.read_line(&mut line).unwrap() == 0 {
-            break;
-        }
-        banner.push_str(&line);
-        if let Some(found) = line.trim().strip_prefix("Gateway listening on ") {
-            url = Some(found.to_string());
-            break;
-        }
-    }
-    let url = url.unwrap_or_else(|| panic!("no gateway URL in the banner: {banner:?}"));
-    assert!(url.starts_with("http://127.0.0.1:"), "{url}");
-    // Keep draining stdout so the server never blocks on a full pipe.
-    std::thread::spawn(move || {
-        let _ = std::io::copy(&mut stdout, &mut std::io::sink());
-    });
+        .arg(process::write_config(dir, yaml))
+        .args(["gateway", "serve", "--sandbox", "--port", "0"]);
+    let server = process::serve(command, "Gateway listening on ");
+    let url = server.url.clone();
     (server, url)
 }
 
@@ -123,9 +67,7 @@ sandbox:
         "the stream must still be in flight: {text}"
     );
 
-    let pid = server.0.id().to_string();
-    let killed = Command::new("kill").args(["-TERM", &pid]).status().unwrap();
-    assert!(killed.success());
+    server.terminate();
 
     while let Some(chunk) = response.chunk().await.unwrap() {
         text.push_str(std::str::from_utf8(&chunk).unwrap());
@@ -252,41 +194,19 @@ sandbox:
 /// exits 0, and returns its stdout.
 fn run_script(args: &[&str]) -> String {
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/clients/gateway_openai.py");
-    let mut child = Command::new("python3")
+    let mut command = Command::new("python3");
+    command
         .arg(script)
         .args(args)
         .env("NO_PROXY", "127.0.0.1,localhost")
-        .env("no_proxy", "127.0.0.1,localhost")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("python3 must be installed for the openai client test");
-    let mut stdout = child.stdout.take().unwrap();
-    let mut stderr = child.stderr.take().unwrap();
-    let out = std::thread::spawn(move || {
-        let mut text = String::new();
-        stdout.read_to_string(&mut text).map(|_| text)
-    });
-    let err = std::thread::spawn(move || {
-        let mut text = String::new();
-        stderr.read_to_string(&mut text).map(|_| text)
-    });
-    let started = Instant::now();
-    let status = loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            break status;
-        }
-        if started.elapsed() > DEADLINE {
-            let _ = child.kill();
-            panic!("the openai client script did not finish within {DEADLINE:?}");
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    };
-    let stdout = out.join().unwrap().unwrap();
-    let stderr = err.join().unwrap().unwrap();
+        .env("no_proxy", "127.0.0.1,localhost");
+    let output = process::run_within(command, DEADLINE, "the openai client script (python3)");
+    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
     assert!(
-        status.success(),
-        "the openai client failed (is the openai package installed? pip install openai): {status}\n{stderr}\n{stdout}"
+        output.status.success(),
+        "the openai client failed (is the openai package installed? pip install openai): {}\n{}\n{stdout}",
+        output.status,
+        String::from_utf8_lossy(&output.stderr)
     );
     stdout
 }

@@ -2,14 +2,13 @@
 //! process: one fleet-wide RPM, one consumer quota, and a cooldown seen by every replica.
 //! [`Fleet`] is also what the outage tests run on.
 
-use std::io::{BufRead, BufReader};
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use serde_json::{Value, json};
 
+use crate::support::process::{self, Server};
 use crate::support::redis::RedisServer;
 
 pub const HAIKU: &str = "us.anthropic.claude-haiku-4-5-20251001-v1:0";
@@ -18,45 +17,16 @@ pub const SONNET_45: &str = "us.anthropic.claude-sonnet-4-5-20250929-v1:0";
 /// No request in these tests may take this long; reaching it fails the test (a hang).
 pub const CLIENT_TIMEOUT: Duration = Duration::from_secs(20);
 
-/// A child process, killed when the test ends however it ends.
-struct Process(Child);
-
-impl Drop for Process {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-/// Runs the binary with `args` and returns it with the URL of its `<banner> URL` first line.
-fn spawn(config: &Path, args: &[&str], env: &[(&str, String)], banner: &str) -> (Process, String) {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_resilient-llm"));
-    command
-        .env_remove("RESILIENT_LLM_CONFIG")
-        .env("AWS_EC2_METADATA_DISABLED", "true")
-        .env("NO_PROXY", "127.0.0.1,localhost")
-        .arg("--config")
-        .arg(config)
-        .args(args)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit());
+/// Runs the binary with `args` and returns it with the URL of its `<banner> URL` line.
+fn spawn(config: &Path, args: &[&str], env: &[(&str, String)], banner: &str) -> (Server, String) {
+    let mut command = process::binary();
+    command.arg("--config").arg(config).args(args);
     for (key, value) in env {
         command.env(key, value);
     }
-    let mut child = command.spawn().unwrap();
-    let mut stdout = BufReader::new(child.stdout.take().unwrap());
-    let process = Process(child);
-    let mut line = String::new();
-    stdout.read_line(&mut line).unwrap();
-    let url = line
-        .trim()
-        .strip_prefix(banner)
-        .unwrap_or_else(|| panic!("no `{banner}` line: {line:?}"))
-        .to_string();
-    std::thread::spawn(move || {
-        let _ = std::io::copy(&mut stdout, &mut std::io::sink());
-    });
-    (process, url)
+    let server = process::serve(command, banner);
+    let url = server.url.clone();
+    (server, url)
 }
 
 /// One sandbox process and `replicas` gateway processes sharing `redis`.
@@ -64,7 +34,7 @@ pub struct Fleet {
     pub sandbox: String,
     pub gateways: Vec<String>,
     http: reqwest::Client,
-    _processes: Vec<Process>,
+    _processes: Vec<Server>,
     _dir: tempfile::TempDir,
 }
 

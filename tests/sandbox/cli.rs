@@ -3,12 +3,13 @@
 //! `config` and `credentials` files the command wrote. boto3 must be installed: without it this
 //! test fails rather than skips.
 
-use std::io::{BufRead, BufReader, Read};
 use std::path::Path;
-use std::process::{Child, Command, Output, Stdio};
-use std::time::{Duration, Instant};
+use std::process::Output;
+use std::time::Duration;
 
 use serde_json::Value;
+
+use crate::support::process::{self, Server, without_aws_env};
 
 /// A small config: no waiting, and a quota of 2 requests a minute on one model for `test` only.
 const CONFIG: &str = r#"
@@ -31,97 +32,29 @@ const CALLS: u64 = 6;
 /// How long the script may take before the test gives up on it.
 const SCRIPT_DEADLINE: Duration = Duration::from_secs(180);
 
-/// Kills the sandbox when the test ends, however it ends.
-struct Server(Child);
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-/// A command with every `AWS_*` variable of this process removed, so only the files count.
-fn without_aws_env(program: &str) -> Command {
-    let mut command = Command::new(program);
-    for (name, _) in std::env::vars_os() {
-        if name.to_string_lossy().starts_with("AWS_") || name == "RESILIENT_LLM_CONFIG" {
-            command.env_remove(name);
-        }
-    }
-    command
-        .env("AWS_EC2_METADATA_DISABLED", "true")
-        .env("NO_PROXY", "127.0.0.1,localhost");
-    command
-}
-
-/// Starts `sandbox serve` on port 0 and returns it with the URL from its first stdout line.
+/// Starts `sandbox serve` on port 0 and returns it with the URL from its banner.
 fn serve(config: &Path, aws_dir: &Path) -> (Server, String) {
-    let mut child = without_aws_env(env!("CARGO_BIN_EXE_resilient-llm"))
+    let mut command = without_aws_env(env!("CARGO_BIN_EXE_resilient-llm"));
+    command
         .arg("--config")
         .arg(config)
         .args(["sandbox", "serve", "--port", "0", "--aws-config-dir"])
-        .arg(aws_dir)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .unwrap();
-    let mut stdout = BufReader::new(child.stdout.take().unwrap());
-    let server = Server(child);
-    let mut first = String::new();
-    stdout.read_line(&mut first).unwrap();
-    let url = first
-        .trim()
-        .strip_prefix("Sandbox listening on ")
-        .unwrap_or_else(|| panic!("banner: {first:?}"));
-    assert!(url.starts_with("http://127.0.0.1:"), "{url}");
-    // Keep draining the banner so the server never blocks on a full pipe.
-    std::thread::spawn(move || {
-        let _ = std::io::copy(&mut stdout, &mut std::io::sink());
-    });
-    (server, url.to_owned())
+        .arg(aws_dir);
+    let server = process::serve(command, "Sandbox listening on ");
+    let url = server.url.clone();
+    (server, url)
 }
 
 /// Runs the boto3 script with only the AWS files for configuration, within a deadline.
 fn run_boto3(aws_dir: &Path) -> Output {
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/clients/sandbox_boto3.py");
-    let mut child = without_aws_env("python3")
+    let mut command = without_aws_env("python3");
+    command
         .arg(script)
         .args(["--calls", &CALLS.to_string()])
         .env("AWS_CONFIG_FILE", aws_dir.join("config"))
-        .env("AWS_SHARED_CREDENTIALS_FILE", aws_dir.join("credentials"))
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("python3 must be installed for the boto3 client test");
-    let mut stdout = child.stdout.take().unwrap();
-    let reader = std::thread::spawn(move || {
-        let mut text = Vec::new();
-        stdout.read_to_end(&mut text).map(|_| text)
-    });
-    let started = Instant::now();
-    let status = loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            break status;
-        }
-        if started.elapsed() > SCRIPT_DEADLINE {
-            let _ = child.kill();
-            panic!("the boto3 script did not finish within {SCRIPT_DEADLINE:?}");
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    };
-    let mut stderr = Vec::new();
-    child
-        .stderr
-        .take()
-        .unwrap()
-        .read_to_end(&mut stderr)
-        .unwrap();
-    Output {
-        status,
-        stdout: reader.join().unwrap().unwrap(),
-        stderr,
-    }
+        .env("AWS_SHARED_CREDENTIALS_FILE", aws_dir.join("credentials"));
+    process::run_within(command, SCRIPT_DEADLINE, "the boto3 script (python3)")
 }
 
 #[test]

@@ -2,5 +2,6 @@
 #![allow(dead_code)]
 
 pub mod http;
+pub mod process;
 pub mod redis;
 pub mod sandbox;
