@@ -175,9 +175,10 @@ pub async fn dispatch(
     };
 
     let deadline = Instant::now() + settings.timeout;
-    let mut chain: Vec<String> = std::iter::once(requested.to_string())
-        .chain(router.fallback_groups(requested))
-        .collect();
+    // The fallbacks join the chain only once the requested group has nothing left: most
+    // requests never need them, so they cost nothing on the common path.
+    let mut chain: Vec<String> = vec![requested.to_string()];
+    let mut fallbacks_added = false;
     let mut switched_to_context_fallbacks = false;
     let mut last_error: Option<ProviderError> = None;
     let mut earliest_capacity: Option<Duration> = None;
@@ -282,6 +283,7 @@ pub async fn dispatch(
                                 break 'groups;
                             }
                             switched_to_context_fallbacks = true;
+                            fallbacks_added = true;
                             chain.truncate(index + 1);
                             chain.extend(targets);
                             break;
@@ -310,6 +312,10 @@ pub async fn dispatch(
             }
         }
         index += 1;
+        if index == chain.len() && !fallbacks_added {
+            fallbacks_added = true;
+            chain.extend(router.fallback_groups(requested));
+        }
     }
 
     let attempts = trace.attempts;

@@ -22,9 +22,15 @@ use super::state::AppState;
 use crate::provider::{ProviderError, StreamItem};
 use crate::router::{FailureKind, Outcome};
 
-/// The routing headers of a served (or refused) request.
+/// The routing headers of a served (or refused) request, as a map of their own.
 pub fn trace_headers(trace: &Trace) -> HeaderMap {
     let mut headers = HeaderMap::with_capacity(12);
+    put_trace_headers(&mut headers, trace);
+    headers
+}
+
+/// Adds the routing headers of `trace` to `headers` (a response's own map: no second copy).
+pub fn put_trace_headers(headers: &mut HeaderMap, trace: &Trace) {
     if !trace.deployment.is_empty() {
         // Ids and group names are validated ASCII at config load; a value that still does
         // not fit a header is left out rather than failing the response.
@@ -47,7 +53,6 @@ pub fn trace_headers(trace: &Trace) -> HeaderMap {
     if let Some(n) = trace.remaining.tokens {
         headers.insert(REMAINING_TOKENS, HeaderValue::from(n));
     }
-    headers
 }
 
 const DEPLOYMENT: HeaderName = HeaderName::from_static("x-resilient-llm-deployment");
@@ -64,7 +69,7 @@ const REMAINING_TOKENS: HeaderName = HeaderName::from_static("x-ratelimit-remain
 /// An error response carrying the routing headers of what was tried.
 pub fn error_response(error: ApiError, trace: &Trace) -> Response {
     let mut response = error.into_response();
-    response.headers_mut().extend(trace_headers(trace));
+    put_trace_headers(response.headers_mut(), trace);
     response
 }
 
@@ -80,7 +85,6 @@ pub fn served_response(
         trace,
         consumer,
     } = served;
-    let headers = trace_headers(&trace);
     match answer {
         Answer::Complete(completion) => {
             state
@@ -99,7 +103,7 @@ pub fn served_response(
                 body,
             )
                 .into_response();
-            response.headers_mut().extend(headers);
+            put_trace_headers(response.headers_mut(), &trace);
             response
         }
         Answer::Stream {
@@ -131,7 +135,7 @@ pub fn served_response(
                 body,
             )
                 .into_response();
-            response.headers_mut().extend(headers);
+            put_trace_headers(response.headers_mut(), &trace);
             response
         }
     }
