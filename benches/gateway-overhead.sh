@@ -4,18 +4,20 @@
 # path (SigV4 + Converse mapping), at several concurrencies. Upstream = the sandbox with zero
 # latency and no faults. Loopback only; stops only the processes it started.
 #
-#   benches/gateway-overhead.sh                 # 5 s per run, concurrency 1 10 50
+#   benches/gateway-overhead.sh                 # 3 rounds of 5 s per side, concurrency 1 10 50
 #   DURATION=2 CONCURRENCY="1 10" benches/gateway-overhead.sh
 #   BUILD=0 benches/gateway-overhead.sh         # skip `cargo build --release`
 #   BIN=target/debug/resilient-llm BUILD=0 DURATION=1 CONCURRENCY=1 benches/gateway-overhead.sh  # CI smoke run
 #
 # Prints one table: requests/s, p50/p90/p99 latency, added latency at each percentile
 # (gateway minus direct), errors, the gateway's peak RSS and CPU time per request; then
-# start-up to ready and idle RSS.
+# start-up to ready and idle RSS. Each figure is the median of ROUNDS (default 3) alternating
+# direct/gateway runs: on 2 cores one run's tail is mostly the scheduler's.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 DURATION=${DURATION:-5}
+ROUNDS=${ROUNDS:-3}
 CONCURRENCY=${CONCURRENCY:-"1 10 50"}
 BUILD=${BUILD:-1}
 BIN=${BIN:-target/release/resilient-llm}
@@ -125,25 +127,36 @@ measure() {
   echo "$rps $p50 $p90 $p99 $((non2xx + sockerr)) $requests"
 }
 
-printf '\nGateway overhead on %s (%s cores), %ss per run, wrk -t1, loopback, sandbox upstream with zero latency\n\n' \
-  "$(uname -m)" "$(nproc)" "$DURATION"
+printf '\nGateway overhead on %s (%s cores), %ss per run, median of %s rounds, wrk -t1, loopback, sandbox upstream with zero latency\n\n' \
+  "$(uname -m)" "$(nproc)" "$DURATION" "$ROUNDS"
 printf '%-8s %4s | %9s %8s %8s %8s | %9s %8s %8s %8s | %8s %8s %8s | %6s | %9s\n' \
   path conc direct/s p50 p90 p99 gateway/s p50 p90 p99 "+p50" "+p90" "+p99" errors "cpu µs/rq"
 printf -- '-%.0s' $(seq 1 150); echo
+# Median of the numbers given as arguments.
+median() { printf '%s\n' "$@" | sort -g | awk '{ v[NR] = $1 } END { printf "%.3f\n", (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
+add() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%+.3f", a - b }'; }
 for path in openai bedrock; do
   for c in $CONCURRENCY; do
-    # Warm both sides (connections, pools, clients), then alternate direct and gateway.
+    # Warm both sides (connections, pools, clients), then alternate direct and gateway ROUNDS
+    # times; each figure is the median over the rounds, added latency from the medians.
     wrk -t1 -c"$c" -d1s -s "$work/$path-direct.lua" "${url[$path-direct]}" >/dev/null 2>&1
     wrk -t1 -c"$c" -d1s -s "$work/$path-gateway.lua" "${url[$path-gateway]}" >/dev/null 2>&1
-    read -r drps d50 d90 d99 derr _ <<<"$(measure "$path-direct" "$c")"
-    before=$(cpu_ticks)
-    read -r grps g50 g90 g99 gerr greq <<<"$(measure "$path-gateway" "$c")"
-    after=$(cpu_ticks)
-    cpu_us=$(awk -v t=$((after - before)) -v hz="$(getconf CLK_TCK)" -v n="$greq" 'BEGIN { printf "%.1f", n ? t * 1e6 / hz / n : 0 }')
-    add() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%+.3f", a - b }'; }
-    printf '%-8s %4s | %9s %8s %8s %8s | %9s %8s %8s %8s | %8s %8s %8s | %6s | %9s\n' \
-      "$path" "$c" "$drps" "$d50" "$d90" "$d99" "$grps" "$g50" "$g90" "$g99" \
-      "$(add "$g50" "$d50")" "$(add "$g90" "$d90")" "$(add "$g99" "$d99")" "$((derr + gerr))" "$cpu_us"
+    drps=() d50=() d90=() d99=() grps=() g50=() g90=() g99=() cpu=()
+    errors=0
+    for _ in $(seq 1 "$ROUNDS"); do
+      read -r rps p50 p90 p99 err _ <<<"$(measure "$path-direct" "$c")"
+      drps+=("$rps") d50+=("$p50") d90+=("$p90") d99+=("$p99"); errors=$((errors + err))
+      before=$(cpu_ticks)
+      read -r rps p50 p90 p99 err requests <<<"$(measure "$path-gateway" "$c")"
+      after=$(cpu_ticks)
+      grps+=("$rps") g50+=("$p50") g90+=("$p90") g99+=("$p99"); errors=$((errors + err))
+      cpu+=("$(awk -v t=$((after - before)) -v hz="$(getconf CLK_TCK)" -v n="$requests" 'BEGIN { printf "%.1f", n ? t * 1e6 / hz / n : 0 }')")
+    done
+    D50=$(median "${d50[@]}") D90=$(median "${d90[@]}") D99=$(median "${d99[@]}")
+    G50=$(median "${g50[@]}") G90=$(median "${g90[@]}") G99=$(median "${g99[@]}")
+    printf '%-8s %4s | %9.0f %8s %8s %8s | %9.0f %8s %8s %8s | %8s %8s %8s | %6s | %9.1f\n' \
+      "$path" "$c" "$(median "${drps[@]}")" "$D50" "$D90" "$D99" "$(median "${grps[@]}")" "$G50" "$G90" "$G99" \
+      "$(add "$G50" "$D50")" "$(add "$G90" "$D90")" "$(add "$G99" "$D99")" "$errors" "$(median "${cpu[@]}")"
   done
 done
 peak_rss_kib=$(awk '/VmHWM/ {print $2}' "/proc/$gw_pid/status")

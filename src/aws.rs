@@ -12,6 +12,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use aws_config::retry::RetryConfig;
+use aws_config::stalled_stream_protection::StalledStreamProtectionConfig;
 use aws_config::timeout::TimeoutConfig;
 use aws_config::{BehaviorVersion, Region, SdkConfig};
 use aws_credential_types::Credentials;
@@ -25,7 +26,8 @@ use crate::config::{AwsSettings, Deployment};
 pub enum Flavour {
     /// Demos and reports: the SDK's standard retries.
     Interactive,
-    /// Inside the gateway: no SDK retries, a short connect timeout.
+    /// Inside the gateway: no SDK retries, a short connect timeout, no stalled-stream
+    /// protection (the router has its own first-byte and idle timeouts).
     Gateway,
 }
 
@@ -159,6 +161,11 @@ impl Clients {
             None => loader,
         };
         loader = loader.timeout_config(flavour_timeouts(key.flavour));
+        if key.flavour == Flavour::Gateway {
+            // The router bounds the first byte and every gap in a stream itself; the SDK's own
+            // throughput check would only add a timer and a wrapper to every request body.
+            loader = loader.stalled_stream_protection(StalledStreamProtectionConfig::disabled());
+        }
         match &self.source {
             Source::Chain => {
                 if let Some(profile) = &key.profile {

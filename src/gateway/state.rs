@@ -46,6 +46,10 @@ impl AppState {
             .pool_idle_timeout(Duration::from_secs(90))
             .tcp_nodelay(true)
             .connect_timeout(Duration::from_secs(5))
+            // The router retries and fails over itself; an upstream's redirect is an answer to
+            // pass on, not to follow with the caller's key.
+            .redirect(reqwest::redirect::Policy::none())
+            .retry(reqwest::retry::never())
             .build()
             .context("cannot build the HTTP client for OpenAI-compatible upstreams")?;
         let providers = Providers {
