@@ -1,5 +1,6 @@
 //! Several gateway processes (the real binary) sharing one Redis, in front of one sandbox
-//! process: one fleet-wide RPM, one consumer quota, and a cooldown seen by every replica.
+//! process: one fleet-wide RPM (also over `rediss://`), one consumer quota, and a cooldown seen
+//! by every replica.
 //! [`Fleet`] is also what the outage tests run on.
 
 use std::path::Path;
@@ -70,13 +71,14 @@ impl Fleet {
             &[],
             "Sandbox listening on ",
         );
-        let env = [
+        let mut env = vec![
             ("AWS_CONFIG_FILE", aws.join("config").display().to_string()),
             (
                 "AWS_SHARED_CREDENTIALS_FILE",
                 aws.join("credentials").display().to_string(),
             ),
         ];
+        env.extend(redis.client_env());
         let mut processes = vec![sandbox_process];
         let mut gateways = Vec::new();
         for _ in 0..replicas {
@@ -201,8 +203,7 @@ router_settings:
     )
 }
 
-async fn fleet_wide_rpm(replicas: usize) {
-    let redis = RedisServer::start();
+async fn fleet_wide_rpm(redis: RedisServer, replicas: usize) {
     let fleet = Fleet::start(&redis, replicas, &limited(20));
     let statuses = fleet.burst(200, "chat", None).await;
     for replica in 0..replicas {
@@ -228,12 +229,17 @@ async fn fleet_wide_rpm(replicas: usize) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn two_replicas_admit_exactly_the_fleet_wide_rpm() {
-    fleet_wide_rpm(2).await;
+    fleet_wide_rpm(RedisServer::start(), 2).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn two_replicas_share_a_redis_over_tls() {
+    fleet_wide_rpm(RedisServer::start_tls(), 2).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn three_replicas_admit_exactly_the_fleet_wide_rpm() {
-    fleet_wide_rpm(3).await;
+    fleet_wide_rpm(RedisServer::start(), 3).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

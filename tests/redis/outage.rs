@@ -1,6 +1,7 @@
 //! Redis stopped in the middle of traffic: requests keep being answered (success or a
 //! well-formed OpenAI error, never a hang), `/health` and `/metrics` show the degraded state,
-//! and restarting Redis on the same port restores shared limits.
+//! and restarting Redis on the same port restores shared limits; a gateway started while Redis
+//! is down serves on local limits and joins Redis when it comes up.
 
 use std::time::{Duration, Instant};
 
@@ -88,5 +89,42 @@ async fn a_redis_outage_degrades_to_local_limits_and_recovers() {
     assert!(
         metrics.contains("resilient_llm_state_store_degraded 0"),
         "{metrics}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_gateway_started_while_redis_is_down_serves_and_joins_when_it_comes_up() {
+    let mut redis = RedisServer::start();
+    redis.stop();
+    let fleet = Fleet::start(&redis, 2, &config());
+    for replica in 0..2 {
+        assert!(degraded(&fleet, replica).await, "replica {replica}");
+    }
+    let statuses = fleet.burst(20, "chat", None).await;
+    assert!(
+        statuses.iter().all(|s| *s == 200),
+        "served on local limits: {statuses:?}"
+    );
+
+    redis.restart();
+    for replica in 0..2 {
+        let started = Instant::now();
+        while degraded(&fleet, replica).await {
+            assert!(
+                started.elapsed() < RECOVERY_DEADLINE,
+                "replica {replica} never joined Redis"
+            );
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+    for _ in 0..2 {
+        let (status, _, body) = fleet.chat(1, "chat", None).await;
+        assert_eq!(status, 200, "{body}");
+    }
+    let health = fleet.get(0, "/health").await;
+    assert_eq!(health["state_store"], "redis", "{health}");
+    assert_eq!(
+        health["health"]["deployments"][0]["requests_in_window"], 2,
+        "what replica 1 admitted after the start, replica 0 sees: {health}"
     );
 }

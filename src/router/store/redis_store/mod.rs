@@ -28,10 +28,14 @@ use super::{DeploymentRequest, Grant, MemoryStore};
 use crate::config::{Config, RedisSettings};
 use crate::router::clock::micros;
 use crate::router::cooldown::HealthEvent;
-use crate::router::limits::{Limits, WINDOW};
+use crate::router::limits::{Limits, Remaining, WINDOW};
 
 /// How often a degraded store pings Redis to see whether it is back.
 pub const PING_EVERY: Duration = Duration::from_secs(1);
+
+/// How long an admission that outlived the timeout is followed before it is given up (its
+/// reservation then expires with the window).
+const LATE_ADMISSION_WAIT: Duration = Duration::from_secs(10);
 
 /// The grant-id bit that marks an admission made in Redis (local ones count up from 1).
 const REMOTE: u64 = 1 << 63;
@@ -217,6 +221,58 @@ impl RedisStore {
                 self.shared.enter_degraded(&error);
                 None
             }
+        }
+    }
+
+    /// Admits in Redis within the timeout; `None` means: answer locally. An admission that
+    /// times out may still run in Redis afterwards: it is followed to its end in the background
+    /// and, if granted, released at once (as never sent), so the request that was admitted
+    /// locally instead is not counted twice.
+    async fn admit_remote(
+        &self,
+        keys: &Keys,
+        request: DeploymentRequest,
+        gate: bool,
+    ) -> Option<(u64, Admission)> {
+        if self.is_degraded() {
+            return None;
+        }
+        let (store, owned) = (self.clone(), keys.clone());
+        let mut call = Box::pin(async move { store.admit(&owned, request, gate).await });
+        let error = match tokio::time::timeout(self.shared.timeout, &mut call).await {
+            Ok(Ok(admission)) => return Some(admission),
+            Ok(Err(error)) => error,
+            Err(_) => {
+                let (store, keys) = (self.clone(), keys.clone());
+                tokio::spawn(async move {
+                    let late = tokio::time::timeout(LATE_ADMISSION_WAIT, call).await;
+                    if let Ok(Ok((id, Admission::Granted { probe, .. }))) = late {
+                        store.release_late(&keys, id, probe, gate).await;
+                    }
+                });
+                RedisStoreError::Timeout(self.shared.timeout)
+            }
+        };
+        self.shared.enter_degraded(&error);
+        None
+    }
+
+    /// Releases an admission granted in Redis after its caller had moved on.
+    async fn release_late(&self, keys: &Keys, id: u64, probe: bool, gate: bool) {
+        let grant = Grant {
+            id,
+            probe,
+            remaining: Remaining::default(),
+        };
+        // A deployment's half-open probe slot is handed back; consumers have no health.
+        let health = gate.then_some(HealthEvent::NotSent);
+        let release = self.finish(keys, grant, None, health);
+        match bounded(LATE_ADMISSION_WAIT, release).await {
+            Ok(()) => tracing::debug!(grant = id, "released a Redis admission that came late"),
+            Err(error) => tracing::debug!(
+                %error,
+                "a late Redis admission could not be released; it expires with the window"
+            ),
         }
     }
 

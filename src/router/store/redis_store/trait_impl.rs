@@ -53,7 +53,7 @@ impl StateStore for RedisStore {
         let Some(keys) = self.shared.deployments.get(id) else {
             return Ok(untracked(self));
         };
-        match self.remote(false, self.admit(keys, request, true)).await {
+        match self.admit_remote(keys, request, true).await {
             Some((grant_id, Admission::Granted { probe, remaining })) => Ok(Grant {
                 id: grant_id,
                 probe,
@@ -110,7 +110,7 @@ impl StateStore for RedisStore {
             tokens,
             enforce_limits: true,
         };
-        match self.remote(false, self.admit(keys, request, false)).await {
+        match self.admit_remote(keys, request, false).await {
             Some((grant_id, Admission::Granted { remaining, .. })) => Ok(Grant {
                 id: grant_id,
                 probe: false,
