@@ -33,6 +33,20 @@ async fn degraded(fleet: &Fleet, replica: usize) -> bool {
     health["state_store_degraded"].as_bool().unwrap()
 }
 
+/// Waits until each of the first `replicas` replicas has left degraded mode.
+async fn wait_until_shared(fleet: &Fleet, replicas: usize) {
+    for replica in 0..replicas {
+        let started = Instant::now();
+        while degraded(fleet, replica).await {
+            assert!(
+                started.elapsed() < RECOVERY_DEADLINE,
+                "replica {replica} never went back to Redis"
+            );
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_redis_outage_degrades_to_local_limits_and_recovers() {
     let mut redis = RedisServer::start();
@@ -64,16 +78,7 @@ async fn a_redis_outage_degrades_to_local_limits_and_recovers() {
     }
 
     redis.restart();
-    for replica in 0..2 {
-        let started = Instant::now();
-        while degraded(&fleet, replica).await {
-            assert!(
-                started.elapsed() < RECOVERY_DEADLINE,
-                "replica {replica} stays degraded"
-            );
-            tokio::time::sleep(Duration::from_millis(200)).await;
-        }
-    }
+    wait_until_shared(&fleet, 2).await;
     // Shared again: what replica 0 admits, replica 1 sees.
     for _ in 0..3 {
         let (status, _, body) = fleet.chat(0, "chat", None).await;
@@ -107,16 +112,7 @@ async fn a_gateway_started_while_redis_is_down_serves_and_joins_when_it_comes_up
     );
 
     redis.restart();
-    for replica in 0..2 {
-        let started = Instant::now();
-        while degraded(&fleet, replica).await {
-            assert!(
-                started.elapsed() < RECOVERY_DEADLINE,
-                "replica {replica} never joined Redis"
-            );
-            tokio::time::sleep(Duration::from_millis(200)).await;
-        }
-    }
+    wait_until_shared(&fleet, 2).await;
     for _ in 0..2 {
         let (status, _, body) = fleet.chat(1, "chat", None).await;
         assert_eq!(status, 200, "{body}");
