@@ -163,7 +163,7 @@ pub async fn dispatch(
             .max_output_tokens()
             .unwrap_or(DEFAULT_OUTPUT_RESERVATION),
     );
-    let consumer = match caller {
+    let mut consumer = match caller {
         Caller::Consumer(c) => match router.admit_consumer(c, estimated).await {
             Ok(permit) => Some(permit),
             Err(refusal) => {
@@ -199,7 +199,7 @@ pub async fn dispatch(
                 return Err((ApiError::request_timeout(), trace));
             }
             let skipped_refs: Vec<&str> = skipped.iter().map(String::as_str).collect();
-            let permit = match router.select(&group, estimated, &skipped_refs).await {
+            let mut permit = match router.select(&group, estimated, &skipped_refs).await {
                 Selection::Admitted(permit) => permit,
                 Selection::Exhausted { retry_after, .. } => {
                     earliest_capacity = min_duration(earliest_capacity, retry_after);
@@ -214,6 +214,12 @@ pub async fn dispatch(
                 .timeout
                 .unwrap_or(settings.timeout)
                 .min(deadline - now);
+            // If the caller hangs up from here on, the dropped permits keep the admission: the
+            // upstream may already have counted the call.
+            permit.mark_sent();
+            if let Some(consumer) = consumer.as_mut() {
+                consumer.mark_sent();
+            }
             let call_started = Instant::now();
             match call(state, &deployment, request, shape, budget).await {
                 Ok(CallAnswer::Complete(completion)) => {
@@ -320,16 +326,21 @@ pub async fn dispatch(
 
     let attempts = trace.attempts;
     release_consumer(state, consumer, attempts).await;
+    // A 429 always says when to come back: when the earliest capacity frees up, else when the
+    // cooldown the throttling just started ends.
+    let come_back = |upstream: Option<Duration>| {
+        min_duration(earliest_capacity, upstream).or(Some(settings.cooldown_time))
+    };
     let error = match last_error {
         // Throttled everywhere: say when capacity frees up, like a refusal at admission.
         Some(ProviderError::RateLimited { retry_after, .. }) => {
             state.metrics.refusal(RefusalReason::NoCapacity);
-            ApiError::no_capacity(requested, min_duration(earliest_capacity, retry_after))
+            ApiError::no_capacity(requested, come_back(retry_after))
         }
         Some(other) => ApiError::from_provider(&other),
         None => {
             state.metrics.refusal(RefusalReason::NoCapacity);
-            ApiError::no_capacity(requested, earliest_capacity)
+            ApiError::no_capacity(requested, come_back(None))
         }
     };
     Err((error, trace))

@@ -238,8 +238,14 @@ impl Forward {
         };
         self.state.metrics.call(&deployment, result, latency);
         self.state.metrics.tokens(&deployment, input, output);
-        self.state.router.finish(permit, outcome).await;
-        finish_consumer(&self.state, consumer, Some(input + output)).await;
+        if client_gone && usage.is_none() {
+            // The caller left before the upstream reported usage: the dropped permits keep the
+            // whole reservation (the upstream may go on generating), with no health verdict.
+            drop((permit, consumer));
+        } else {
+            self.state.router.finish(permit, outcome).await;
+            finish_consumer(&self.state, consumer, Some(input + output)).await;
+        }
         self.state
             .metrics
             .request(&self.group, status, self.started.elapsed());

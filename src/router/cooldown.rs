@@ -40,6 +40,8 @@ pub enum HealthEvent {
     ClientError,
     /// The request never reached the upstream.
     NotSent,
+    /// The caller went away while the upstream had the request: no verdict on health.
+    Abandoned,
 }
 
 /// Whether a deployment takes a request now.
@@ -141,7 +143,7 @@ impl Cooldown {
             Cooldown::HalfOpen { .. } if probe => match event {
                 HealthEvent::Success | HealthEvent::ClientError => *self = Cooldown::default(),
                 HealthEvent::Failure => self.cool_until(now.plus(policy.cooldown_time)),
-                HealthEvent::NotSent => {
+                HealthEvent::NotSent | HealthEvent::Abandoned => {
                     *self = Cooldown::HalfOpen {
                         probe_in_flight: false,
                     }

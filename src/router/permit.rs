@@ -1,6 +1,9 @@
 //! Admissions held by the gateway while a call runs. A permit must be handed back to the
-//! [`Router`](super::Router) (`finish`, `finish_consumer`); one that is dropped instead (a panic,
-//! a cancelled request future) releases its admission, consuming nothing.
+//! [`Router`](super::Router) (`finish`, `finish_consumer`). One that is dropped instead (a panic,
+//! a caller who hung up) ends by what is known: before [`DeploymentPermit::mark_sent`] the call
+//! never left and the admission is released, consuming nothing; after it the upstream may have
+//! counted (and billed) the call, so it stays counted with its whole reservation, and the
+//! deployment's health gets no verdict ([`HealthEvent::Abandoned`]).
 //!
 //! Drop cannot await: it polls the release once, which completes at once for the in-memory store,
 //! and spawns the rest on the current tokio runtime for a store that needs I/O. Outside a runtime
@@ -21,17 +24,32 @@ pub struct DeploymentPermit<S: StateStore> {
     deployment: Arc<Deployment>,
     grant: Grant,
     store: Arc<S>,
+    /// The tokens reserved at admission.
+    reserved: u64,
+    sent: bool,
     done: bool,
 }
 
 impl<S: StateStore> DeploymentPermit<S> {
-    pub(super) fn new(deployment: Arc<Deployment>, grant: Grant, store: Arc<S>) -> Self {
+    pub(super) fn new(
+        deployment: Arc<Deployment>,
+        grant: Grant,
+        store: Arc<S>,
+        reserved: u64,
+    ) -> Self {
         DeploymentPermit {
             deployment,
             grant,
             store,
+            reserved,
+            sent: false,
             done: false,
         }
+    }
+
+    /// The call is leaving for the upstream: from now on dropping the permit keeps the admission.
+    pub fn mark_sent(&mut self) {
+        self.sent = true;
     }
 
     /// The deployment to call.
@@ -64,12 +82,8 @@ impl<S: StateStore> Drop for DeploymentPermit<S> {
         }
         let store = Arc::clone(&self.store);
         let (id, grant) = (self.deployment.id.clone(), self.grant);
-        let released = Completion {
-            tokens: None,
-            latency: None,
-            health: HealthEvent::NotSent,
-        };
-        run_detached(async move { store.finish_deployment(&id, grant, released).await });
+        let ended = dropped(self.sent, self.reserved);
+        run_detached(async move { store.finish_deployment(&id, grant, ended).await });
     }
 }
 
@@ -79,17 +93,28 @@ pub struct ConsumerPermit<S: StateStore> {
     consumer: String,
     grant: Grant,
     store: Arc<S>,
+    /// The tokens reserved at admission.
+    reserved: u64,
+    sent: bool,
     done: bool,
 }
 
 impl<S: StateStore> ConsumerPermit<S> {
-    pub(super) fn new(consumer: String, grant: Grant, store: Arc<S>) -> Self {
+    pub(super) fn new(consumer: String, grant: Grant, store: Arc<S>, reserved: u64) -> Self {
         ConsumerPermit {
             consumer,
             grant,
             store,
+            reserved,
+            sent: false,
             done: false,
         }
+    }
+
+    /// A call for this request is leaving for an upstream: from now on dropping the permit
+    /// keeps the admission.
+    pub fn mark_sent(&mut self) {
+        self.sent = true;
     }
 
     /// The consumer's name.
@@ -117,7 +142,26 @@ impl<S: StateStore> Drop for ConsumerPermit<S> {
         }
         let store = Arc::clone(&self.store);
         let (name, grant) = (self.consumer.clone(), self.grant);
-        run_detached(async move { store.finish_consumer(&name, grant, None).await });
+        let tokens = dropped(self.sent, self.reserved).tokens;
+        run_detached(async move { store.finish_consumer(&name, grant, tokens).await });
+    }
+}
+
+/// How a permit dropped unfinished ends: released if its call never left, else kept with its
+/// whole reservation and no verdict on health.
+fn dropped(sent: bool, reserved: u64) -> Completion {
+    if sent {
+        Completion {
+            tokens: Some(reserved),
+            latency: None,
+            health: HealthEvent::Abandoned,
+        }
+    } else {
+        Completion {
+            tokens: None,
+            latency: None,
+            health: HealthEvent::NotSent,
+        }
     }
 }
 

@@ -117,6 +117,7 @@ impl<S: StateStore> Router<S> {
                 consumer.name.clone(),
                 grant,
                 Arc::clone(&self.store),
+                estimated_tokens,
             )),
             Err(exceeded) => Err(Refusal {
                 consumer: consumer.name.clone(),
@@ -188,6 +189,7 @@ impl<S: StateStore> Router<S> {
                         Arc::clone(deployment),
                         grant,
                         Arc::clone(&self.store),
+                        estimated_tokens,
                     ));
                 }
                 Err(refusal) => refusals.push((deployment.id.clone(), refusal)),

@@ -1,6 +1,6 @@
 //! The routing semantics, counted at the upstream: fallback on rate limit, load balancing,
-//! per-consumer quotas, exact limits under 300 concurrent requests, and cooldown with a
-//! half-open probe after the sandbox throttles.
+//! per-consumer quotas, exact limits under 300 concurrent requests (also when callers hang up),
+//! and cooldown with a half-open probe after the sandbox throttles.
 
 use std::time::Duration;
 
@@ -183,6 +183,88 @@ sandbox:
     assert_eq!(stats.total.total(), 50, "the sandbox saw exactly 50 calls");
 }
 
+/// Callers who hang up while the upstream has their request still count: the upstream counted
+/// (and billed) the calls, so the deployment's RPM and the consumer's quota stay spent.
+#[tokio::test]
+async fn callers_who_hang_up_mid_call_still_count_against_the_limits() {
+    let stack = Stack::start(&format!(
+        r#"
+gateway:
+  consumers:
+    - {{name: A, key: sk-consumer-a, rpm_limit: 2}}
+    - {{name: B, key: sk-consumer-b, rpm_limit: 10}}
+model_list:
+  - model_name: limited
+    litellm_params: {{model: "bedrock/{HAIKU}", aws_profile_name: genai, rpm: 2}}
+    model_info: {{id: limited-haiku}}
+sandbox:
+  seed: 7
+  latency: {{first_token_ms: 2000, tokens_per_second: 0}}
+"#
+    ))
+    .await;
+    let mut calls = Box::pin(stack.chat_concurrently(Some("sk-consumer-a"), "limited", 2));
+    tokio::select! {
+        replies = &mut calls => panic!("answered before the callers hung up: {replies:?}"),
+        () = wait_for_in_flight(&stack, "limited-haiku", 2) => {}
+    }
+    drop(calls);
+    wait_for_in_flight(&stack, "limited-haiku", 0).await;
+
+    let health = stack.health().await;
+    let deployment = &health["health"]["deployments"][0];
+    assert_eq!(deployment["requests_in_window"], 2, "{health}");
+    assert_eq!(
+        health["health"]["consumers"][0]["requests_in_window"], 2,
+        "{health}"
+    );
+    stack
+        .chat(Some("sk-consumer-a"), "limited", false)
+        .await
+        .assert_error(429, "rate_limit_error");
+    stack
+        .chat(Some("sk-consumer-b"), "limited", false)
+        .await
+        .assert_error(429, "rate_limit_error");
+}
+
+/// Throttled upstream with nowhere to fall back: the 429 still says when to come back.
+#[tokio::test]
+async fn an_upstream_throttle_with_no_fallback_answers_429_with_retry_after() {
+    let stack = Stack::start(&format!(
+        r#"
+model_list:
+  - model_name: only
+    litellm_params: {{model: "bedrock/{SONNET}", aws_profile_name: genai}}
+    model_info: {{id: only-sonnet}}
+router_settings:
+  num_retries: 0
+  cooldown_time: 7
+sandbox:
+  seed: 7
+  latency: {{first_token_ms: 0, tokens_per_second: 0}}
+  accounts:
+    - profile: genai
+      account_id: '111111111111'
+      access_key_id: SANDBOXGENAIKEY00001
+      secret_access_key: sandbox-secret-genai
+      quotas: {{"{SONNET}": {{rpm: 1}}}}
+"#
+    ))
+    .await;
+    assert_eq!(stack.chat(None, "only", false).await.status, 200);
+    for _ in 0..2 {
+        let refused = stack.chat(None, "only", false).await;
+        refused.assert_error(429, "rate_limit_error");
+        let seconds: u64 = refused
+            .header("retry-after")
+            .unwrap_or_else(|| panic!("429 without Retry-After: {refused:?}"))
+            .parse()
+            .unwrap();
+        assert!((1..=7).contains(&seconds), "{seconds}");
+    }
+}
+
 /// The sandbox account's quota (2 RPM) is below the gateway's (100): the third call is
 /// throttled upstream, the primary cools down for 1 s and traffic falls back; after the
 /// cooldown exactly one probe goes to the primary, and when it succeeds traffic returns.
@@ -247,7 +329,7 @@ sandbox:
     // One probe goes first: while it is in flight, everything else falls back.
     let probe = stack.chat(None, "primary", false);
     let others = async {
-        wait_for_in_flight(&stack, "primary-sonnet").await;
+        wait_for_in_flight(&stack, "primary-sonnet", 1).await;
         stack.chat_concurrently(None, "primary", 3).await
     };
     let (probe, others) = tokio::join!(probe, others);
@@ -297,15 +379,15 @@ async fn wait_for_state(stack: &Stack, id: &str, state: &str) {
     );
 }
 
-async fn wait_for_in_flight(stack: &Stack, id: &str) {
-    for _ in 0..200 {
-        if stack.deployment_health(id).await["in_flight"] == 1 {
+async fn wait_for_in_flight(stack: &Stack, id: &str, count: u64) {
+    for _ in 0..400 {
+        if stack.deployment_health(id).await["in_flight"] == count {
             return;
         }
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
     panic!(
-        "{id} never had a request in flight: {}",
+        "{id} never had {count} requests in flight: {}",
         stack.deployment_health(id).await
     );
 }

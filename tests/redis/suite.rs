@@ -1,4 +1,5 @@
-//! One behavioural suite, run against both stores through the [`Router`]: exact RPM, 300
+//! One behavioural suite, run against both stores through the [`Router`]: exact RPM, abandoned
+//! calls, 300
 //! concurrent requests against 50 RPM, TPM reserve/settle/release, a consumer's parallel limit,
 //! and the cooldown cycle (enter, extend, half-open with a single probe, recover). The cooldown
 //! parts use a 300 ms cooldown and real sleeps, the same for both stores.
@@ -89,6 +90,7 @@ fn refusal(selection: Selection<AnyStore>) -> (Duration, &'static str) {
 /// Runs every behaviour against the store of `redis` (a URL) or memory (`None`).
 async fn suite(redis: Option<&str>) {
     exact_rpm(redis).await;
+    abandoned(redis).await;
     concurrent_rpm(redis).await;
     tokens(redis).await;
     consumers(redis).await;
@@ -107,6 +109,39 @@ async fn exact_rpm(redis: Option<&str>) {
     assert!(retry_after > Duration::from_secs(50) && retry_after <= Duration::from_secs(60));
     let health = router.health().await;
     assert_eq!(health.deployments[0].requests_in_window, 5);
+}
+
+/// Calls whose caller hung up: dropped before sending, the admission is released; dropped after,
+/// it stays counted (the upstream may have counted it) and the window fills.
+async fn abandoned(redis: Option<&str>) {
+    let (router, _) = router(redis).await;
+    for _ in 0..5 {
+        drop(admitted(router.select("exact", 10, &[]).await));
+    }
+    // A dropped permit finishes in the background for Redis: wait until none is in flight.
+    let settled = async || loop {
+        let health = router.health().await;
+        let exact = health.deployments[0].clone();
+        if exact.in_flight == 0 {
+            return (exact.requests_in_window, exact.tokens_in_window);
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    let within = Duration::from_secs(10);
+    assert_eq!(
+        tokio::time::timeout(within, settled()).await.unwrap(),
+        (0, 0)
+    );
+    for _ in 0..5 {
+        let mut permit = admitted(router.select("exact", 10, &[]).await);
+        permit.mark_sent();
+        drop(permit);
+    }
+    assert_eq!(
+        tokio::time::timeout(within, settled()).await.unwrap(),
+        (5, 50)
+    );
+    assert_eq!(refusal(router.select("exact", 10, &[]).await).1, "rpm");
 }
 
 async fn concurrent_rpm(redis: Option<&str>) {

@@ -164,6 +164,50 @@ async fn a_dropped_permit_releases_its_admission() {
     assert_eq!(health.consumers[0].requests_in_window, 0);
 }
 
+#[tokio::test]
+async fn a_permit_dropped_after_its_call_left_keeps_its_admission() {
+    let cfg = config(
+        vec![group("g", vec![deployment("a", None, Some(2), Some(1000))])],
+        vec![consumer("c", Some(2), None, None)],
+        settings(),
+    );
+    let (router, _clock) = router(&cfg);
+    for _ in 0..2 {
+        let mut consumer_permit = router
+            .admit_consumer(&cfg.gateway.consumers[0], 50)
+            .await
+            .unwrap();
+        let mut permit = admitted(router.select("g", 50, &[]).await);
+        permit.mark_sent();
+        consumer_permit.mark_sent();
+        // The caller hangs up while the upstream has the request.
+        drop(permit);
+        drop(consumer_permit);
+    }
+    let health = router.health().await;
+    let deployment = &health.deployments[0];
+    assert_eq!(
+        (
+            deployment.requests_in_window,
+            deployment.in_flight,
+            deployment.tokens_in_window
+        ),
+        (2, 0, 100),
+        "both calls stay counted with their reservations"
+    );
+    assert_eq!(health.consumers[0].requests_in_window, 2);
+    assert!(matches!(
+        router.select("g", 50, &[]).await,
+        Selection::Exhausted { .. }
+    ));
+    assert!(
+        router
+            .admit_consumer(&cfg.gateway.consumers[0], 50)
+            .await
+            .is_err()
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn walkthrough_primary_at_3_rpm_takes_exactly_3_of_10() {
     let cfg = config(

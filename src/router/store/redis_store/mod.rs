@@ -326,7 +326,7 @@ impl RedisStore {
             }
             Some(HealthEvent::Failure) => ("failure", Duration::ZERO),
             Some(HealthEvent::ClientError) => ("client_error", Duration::ZERO),
-            Some(HealthEvent::NotSent) => ("not_sent", Duration::ZERO),
+            Some(HealthEvent::NotSent | HealthEvent::Abandoned) => ("not_sent", Duration::ZERO),
         };
         let mut connection = self.shared.connection.clone();
         let _: Value = FINISH
