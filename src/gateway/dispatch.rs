@@ -23,7 +23,8 @@ use crate::config::Deployment;
 use crate::openai::ChatRequest;
 use crate::provider::{ChunkStream, Completion, Provider, ProviderError};
 use crate::router::{
-    ConsumerPermit, DeploymentPermit, FailureKind, LimitKind, Outcome, Remaining, Selection,
+    ConsumerPermit, DeploymentPermit, DeploymentRefusal, FailureKind, LimitKind, Outcome,
+    Remaining, Selection,
 };
 
 /// Output tokens reserved against TPM when a request sets no `max_tokens`.
@@ -200,8 +201,16 @@ pub async fn dispatch(
             }
             let skipped_refs: Vec<&str> = skipped.iter().map(String::as_str).collect();
             let mut permit = match router.select(&group, estimated, &skipped_refs).await {
-                Selection::Admitted(permit) => permit,
-                Selection::Exhausted { retry_after, .. } => {
+                Selection::Admitted(permit) => {
+                    count_skips(state, permit.skipped());
+                    state.metrics.admission(&permit.deployment().id);
+                    permit
+                }
+                Selection::Exhausted {
+                    retry_after,
+                    refusals,
+                } => {
+                    count_skips(state, &refusals);
                     earliest_capacity = min_duration(earliest_capacity, retry_after);
                     break;
                 }
@@ -344,6 +353,12 @@ pub async fn dispatch(
         }
     };
     Err((error, trace))
+}
+
+fn count_skips(state: &AppState, skipped: &[(String, DeploymentRefusal)]) {
+    for (id, refusal) in skipped {
+        state.metrics.skip(id, refusal.reason());
+    }
 }
 
 fn fill_trace(trace: &mut Trace, group: &str, deployment: &Deployment, remaining: Remaining) {

@@ -128,8 +128,13 @@ struct GroupMetrics {
     fallbacks_into: AtomicU64,
 }
 
+/// Why the router passed over a deployment at admission, for the skips counter.
+const SKIP_REASONS: [&str; 5] = ["cooling_down", "probe_in_flight", "rpm", "tpm", "parallel"];
+
 #[derive(Debug, Default)]
 struct DeploymentMetrics {
+    admissions: AtomicU64,
+    skips: [AtomicU64; SKIP_REASONS.len()],
     calls: [AtomicU64; CallResult::ALL.len()],
     input_tokens: AtomicU64,
     output_tokens: AtomicU64,
@@ -205,6 +210,25 @@ impl Metrics {
             .unwrap_or(STATUSES.len() - 4);
         g.responses[slot].fetch_add(1, Ordering::Relaxed);
         g.latency.observe(latency);
+    }
+
+    /// The router admitted a request to deployment `id`.
+    pub fn admission(&self, id: &str) {
+        if let Some(d) = self.deployment(id) {
+            d.admissions.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    /// The router passed over deployment `id` for `reason` (a [`DeploymentRefusal::reason`]).
+    ///
+    /// [`DeploymentRefusal::reason`]: crate::router::DeploymentRefusal::reason
+    pub fn skip(&self, id: &str, reason: &str) {
+        if let (Some(d), Some(slot)) = (
+            self.deployment(id),
+            SKIP_REASONS.iter().position(|r| *r == reason),
+        ) {
+            d.skips[slot].fetch_add(1, Ordering::Relaxed);
+        }
     }
 
     /// One upstream call of deployment `id` ended.
@@ -358,6 +382,34 @@ impl Metrics {
                 "resilient_llm_tokens_total{{{labels},direction=\"output\"}} {}",
                 d.output_tokens.load(Ordering::Relaxed)
             );
+        }
+        header(
+            &mut out,
+            "resilient_llm_admissions_total",
+            "counter",
+            "Requests the router admitted per deployment (each attempt, retries included).",
+        );
+        for (id, group, d) in &self.deployments {
+            let _ = writeln!(
+                out,
+                "resilient_llm_admissions_total{{deployment=\"{id}\",model_group=\"{group}\"}} {}",
+                d.admissions.load(Ordering::Relaxed)
+            );
+        }
+        header(
+            &mut out,
+            "resilient_llm_deployment_skips_total",
+            "counter",
+            "Deployments passed over at admission, by reason (cooling_down, probe_in_flight, rpm, tpm).",
+        );
+        for (id, group, d) in &self.deployments {
+            for (reason, count) in SKIP_REASONS.iter().zip(&d.skips) {
+                let _ = writeln!(
+                    out,
+                    "resilient_llm_deployment_skips_total{{deployment=\"{id}\",model_group=\"{group}\",reason=\"{reason}\"}} {}",
+                    count.load(Ordering::Relaxed)
+                );
+            }
         }
         header(
             &mut out,

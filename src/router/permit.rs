@@ -15,7 +15,7 @@ use std::task::{Context, Poll, Waker};
 
 use super::cooldown::HealthEvent;
 use super::limits::Remaining;
-use super::store::{Completion, Grant, StateStore};
+use super::store::{Completion, DeploymentRefusal, Grant, StateStore};
 use crate::config::Deployment;
 
 /// An admission to one deployment.
@@ -26,6 +26,8 @@ pub struct DeploymentPermit<S: StateStore> {
     store: Arc<S>,
     /// The tokens reserved at admission.
     reserved: u64,
+    /// The group's deployments passed over before this one, and why.
+    skipped: Vec<(String, DeploymentRefusal)>,
     sent: bool,
     done: bool,
 }
@@ -36,15 +38,22 @@ impl<S: StateStore> DeploymentPermit<S> {
         grant: Grant,
         store: Arc<S>,
         reserved: u64,
+        skipped: Vec<(String, DeploymentRefusal)>,
     ) -> Self {
         DeploymentPermit {
             deployment,
             grant,
             store,
             reserved,
+            skipped,
             sent: false,
             done: false,
         }
+    }
+
+    /// The deployments of the group passed over before this one was admitted, and why.
+    pub fn skipped(&self) -> &[(String, DeploymentRefusal)] {
+        &self.skipped
     }
 
     /// The call is leaving for the upstream: from now on dropping the permit keeps the admission.

@@ -190,6 +190,7 @@ impl<S: StateStore> Router<S> {
                         grant,
                         Arc::clone(&self.store),
                         estimated_tokens,
+                        refusals,
                     ));
                 }
                 Err(refusal) => refusals.push((deployment.id.clone(), refusal)),

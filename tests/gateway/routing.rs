@@ -43,14 +43,32 @@ sandbox:
     assert_eq!(stack.calls(HAIKU), 7);
 
     let metrics = stack.get("/metrics", None).await.text;
-    assert_eq!(
-        metric(
-            &metrics,
-            r#"resilient_llm_fallbacks_total{model_group="fallback-backup"}"#
+    let expected = [
+        (
+            r#"resilient_llm_fallbacks_total{model_group="fallback-backup"}"#,
+            7.0,
         ),
-        7.0,
-        "{metrics}"
-    );
+        (
+            r#"resilient_llm_admissions_total{deployment="primary-sonnet-4-6",model_group="fallback-primary"}"#,
+            3.0,
+        ),
+        (
+            r#"resilient_llm_admissions_total{deployment="fallback-haiku-4-5",model_group="fallback-backup"}"#,
+            7.0,
+        ),
+        // Each of the 7 that fell back found the primary at its RPM first.
+        (
+            r#"resilient_llm_deployment_skips_total{deployment="primary-sonnet-4-6",model_group="fallback-primary",reason="rpm"}"#,
+            7.0,
+        ),
+        (
+            r#"resilient_llm_deployment_skips_total{deployment="fallback-haiku-4-5",model_group="fallback-backup",reason="rpm"}"#,
+            0.0,
+        ),
+    ];
+    for (sample, value) in expected {
+        assert_eq!(metric(&metrics, sample), value, "{sample}\n{metrics}");
+    }
 }
 
 /// Pattern 4: two deployments at 3 RPM each, an overflow group behind them.
