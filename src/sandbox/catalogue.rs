@@ -136,7 +136,7 @@ pub const CATALOGUE: &[CatalogueModel] = &[
 /// A `modelId` resolved against the catalogue.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ResolvedModel {
-    /// The id exactly as the caller sent it (percent-decoded): quotas are kept per this id.
+    /// The id exactly as the caller sent it (percent-decoded).
     pub called: String,
     pub model: CatalogueModel,
     /// For inference-profile calls: the geography and the profile id (`us.anthropic…`).
@@ -144,6 +144,16 @@ pub struct ResolvedModel {
 }
 
 impl ResolvedModel {
+    /// The id quotas are kept per: the inference-profile id for profile calls, else the base
+    /// model id, whether called by id or by ARN (as Bedrock, where cross-Region and on-demand
+    /// quotas are separate but an id and its ARN share one).
+    pub fn quota_id(&self) -> &str {
+        match &self.profile {
+            Some((_, id)) => id,
+            None => self.model.id,
+        }
+    }
+
     /// The `modelId` of the invocation log: the profile ARN for profile calls, else the id called.
     pub fn log_model_id(&self, source_region: &str, account_id: &str) -> String {
         match &self.profile {
@@ -230,6 +240,29 @@ mod tests {
         assert_eq!(
             r.log_model_id("us-east-1", "111111111111"),
             "anthropic.claude-haiku-4-5-20251001-v1:0"
+        );
+    }
+
+    #[test]
+    fn an_id_and_its_arn_share_a_quota_a_profile_and_its_base_model_do_not() {
+        let quota = |called: &str| resolve(called).unwrap().quota_id().to_string();
+        assert_eq!(
+            quota(
+                "arn:aws:bedrock:us-east-1:111111111111:inference-profile/us.anthropic.claude-sonnet-4-6"
+            ),
+            "us.anthropic.claude-sonnet-4-6"
+        );
+        assert_eq!(
+            quota("us.anthropic.claude-sonnet-4-6"),
+            "us.anthropic.claude-sonnet-4-6"
+        );
+        assert_eq!(
+            quota("arn:aws:bedrock:us-east-1::foundation-model/anthropic.claude-sonnet-4-6"),
+            "anthropic.claude-sonnet-4-6"
+        );
+        assert_eq!(
+            quota("anthropic.claude-sonnet-4-6"),
+            "anthropic.claude-sonnet-4-6"
         );
     }
 

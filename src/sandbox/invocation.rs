@@ -4,8 +4,9 @@
 //! 2. The prompt must fit the model's context window ("Input is too long for requested model.").
 //! 3. A Region is chosen: the source Region for a base model, a weighted draw among the
 //!    profile's destinations otherwise; no live Region means ServiceUnavailableException.
-//! 4. The account's quota for the model id as called must admit the request (RPM, and TPM on
-//!    input tokens plus the output budget); otherwise exactly one ThrottlingException.
+//! 4. The account's quota for the model (its profile id, else its base id; by id or by ARN) must
+//!    admit the request (RPM, and TPM on input tokens plus the output budget); otherwise exactly
+//!    one ThrottlingException.
 //! 5. Injected faults are drawn (before the reply; for streams also mid-stream and stalls).
 //! 6. The reply is generated. Every outcome is counted and logged in the invocation-log schema.
 //!
@@ -150,10 +151,10 @@ impl Sandbox {
         }
         let region = self.choose_region(state, model, &call.caller.source_region, now)?;
         let account = &call.caller.account;
-        let quota = account.quota_for(call.model_id);
+        let quota = account.quota_for(model.quota_id());
         if !state.quotas.try_admit(
             &account.profile,
-            call.model_id,
+            model.quota_id(),
             quota,
             prompt.reserved_tokens(),
             now,

@@ -1,7 +1,8 @@
 //! Per-account, per-model quotas with exact sliding 60-second windows.
 //!
-//! Each (account, model id as called) pair keeps a log of the requests it admitted, with the
-//! tokens each reserved (input tokens plus `maxTokens`). A request is admitted when, counting
+//! Each (account, quota id) pair keeps a log of the requests it admitted, with the tokens each
+//! reserved (input tokens plus `maxTokens`); the quota id is the profile id, else the base model
+//! id, whether the caller named it by id or by ARN. A request is admitted when, counting
 //! only entries younger than 60 seconds, one more request stays within the RPM and its tokens
 //! stay within the TPM. A refused request leaves the log untouched, so it consumes nothing.
 //! Entries expire exactly 60 s after admission: at `t + 60 s` they no longer count.

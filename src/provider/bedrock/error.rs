@@ -34,7 +34,9 @@ impl Fault {
     /// The fault for an error code the SDK did not turn into a typed variant.
     pub fn from_code(code: Option<&str>, status: Option<u16>) -> Fault {
         match code {
-            Some("ThrottlingException") => Fault::Throttling,
+            // The account's quota for the model is spent (HTTP 400): like a throttle, the
+            // deployment cools down and traffic moves to one with capacity.
+            Some("ThrottlingException" | "ServiceQuotaExceededException") => Fault::Throttling,
             Some("ModelNotReadyException") => Fault::ModelNotReady,
             Some("ServiceUnavailableException") => Fault::ServiceUnavailable,
             Some("InternalServerException") => Fault::InternalServer,

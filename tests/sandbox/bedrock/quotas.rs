@@ -1,5 +1,5 @@
-//! Quotas per account and model id: ThrottlingException as the typed SDK error, only for the
-//! account that spent its quota.
+//! Quotas per account and model id (an id and its ARN share one): ThrottlingException as the
+//! typed SDK error, only for the account that spent its quota.
 
 use resilient_llm::config::sandbox::Quota;
 
@@ -47,6 +47,19 @@ async fn throttling_hits_only_the_account_that_spent_its_quota() {
             .await
             .unwrap();
     }
+    // The same profile named by its ARN shares the spent quota.
+    let arn = format!("arn:aws:bedrock:us-east-1:111111111111:inference-profile/{HAIKU}");
+    let err = genai
+        .converse()
+        .model_id(&arn)
+        .messages(user_text("hi"))
+        .send()
+        .await
+        .unwrap_err();
+    assert!(
+        err.as_service_error().unwrap().is_throttling_exception(),
+        "{err:?}"
+    );
     // Another model id has its own quota.
     genai
         .converse()

@@ -114,10 +114,13 @@ fn unmodelled_errors_map_by_code_then_status() {
         generic(Some("ThrottlingException"), 400),
         ProviderError::RateLimited { .. }
     ));
-    assert!(matches!(
-        generic(Some("ServiceQuotaExceededException"), 400),
-        ProviderError::BadRequest { .. }
-    ));
+    assert!(
+        matches!(
+            generic(Some("ServiceQuotaExceededException"), 400),
+            ProviderError::RateLimited { .. }
+        ),
+        "a spent account quota moves traffic elsewhere"
+    );
     assert!(
         matches!(generic(None, 429), ProviderError::RateLimited { .. }),
         "429 without x-amzn-errortype"
