@@ -4,7 +4,7 @@
 use serde_json::json;
 
 use super::client::{Call, GatewayClient, average, key_for, require_group};
-use super::fallback::usage_table;
+use super::fallback::{Route, request_json, routing_table, rpm_text, usage_table};
 use super::{DemoEnv, DemoOutcome};
 use crate::render::{Output, Table, Tone, seconds};
 
@@ -25,23 +25,20 @@ pub async fn run(env: &DemoEnv, requests: u32, out: &Output) -> anyhow::Result<D
     client.check_reachable().await?;
 
     out.heading("PATTERN 4: LOAD BALANCING");
+    let routes = routing_table(
+        balanced,
+        overflow.iter().copied(),
+        |i| format!("Load balanced instance {}", i + 1),
+        |_| "Overflow capacity".into(),
+    );
     let mut setup = Table::new(["Deployment", "Model", "Max RPM", "Type", "Purpose"]);
-    for (i, d) in balanced.deployments.iter().enumerate() {
+    for route in &routes {
         setup.row([
-            d.id.clone(),
-            d.model.clone(),
-            d.rpm.map_or_else(|| "unlimited".into(), |r| r.to_string()),
-            "Primary".into(),
-            format!("Load balanced instance {}", i + 1),
-        ]);
-    }
-    for d in overflow.iter().flat_map(|g| g.deployments.iter()) {
-        setup.row([
-            d.id.clone(),
-            d.model.clone(),
-            d.rpm.map_or_else(|| "unlimited".into(), |r| r.to_string()),
-            "Fallback".into(),
-            "Overflow capacity".into(),
+            route.deployment.id.clone(),
+            route.deployment.model.clone(),
+            rpm_text(route.deployment.rpm),
+            route.role.title().into(),
+            route.purpose.clone(),
         ]);
     }
     out.table(&setup);
@@ -63,13 +60,10 @@ pub async fn run(env: &DemoEnv, requests: u32, out: &Output) -> anyhow::Result<D
                 call.model.as_deref().unwrap_or("-"),
                 seconds(call.elapsed)
             );
-            match (
-                call.succeeded(),
-                call.group.as_deref() == Some(BALANCED_GROUP),
-            ) {
-                (true, true) => out.log(Tone::Good, &line),
-                (true, false) => out.log(Tone::Warn, &format!("{line} [overflow]")),
-                (false, _) => out.log(
+            match Spread::of(call) {
+                Spread::Balanced => out.log(Tone::Good, &line),
+                Spread::Overflow => out.log(Tone::Warn, &format!("{line} [overflow]")),
+                Spread::Failed => out.log(
                     Tone::Bad,
                     &format!(
                         "Request #{:>2} → FAILED ({}): {}",
@@ -110,9 +104,9 @@ pub async fn run(env: &DemoEnv, requests: u32, out: &Output) -> anyhow::Result<D
         .iter()
         .map(|d| (d.id.clone(), count(&d.id)))
         .collect();
-    let overflowed = succeeded
+    let overflowed = calls
         .iter()
-        .filter(|c| c.group.as_deref() != Some(BALANCED_GROUP))
+        .filter(|c| Spread::of(c) == Spread::Overflow)
         .count() as u64;
     let passed = succeeded.len() == calls.len() && observed == expected && overflowed == remaining;
     let split = |parts: &[(String, u64)], rest: u64| {
@@ -150,6 +144,42 @@ pub async fn run(env: &DemoEnv, requests: u32, out: &Output) -> anyhow::Result<D
             "overflow": overflowed,
             "avg_time_s": average(&succeeded).as_secs_f64(),
             "by_deployment": by_deployment,
+            "routing_table": routes.iter().map(Route::to_json).collect::<Vec<_>>(),
+            "attempts": calls.iter().map(|c| request_json(c, Spread::of(c).as_str())).collect::<Vec<_>>(),
         }),
     })
+}
+
+/// Where a request landed, as the narration and the JSON tell it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Spread {
+    /// Served by one of the balanced group's deployments.
+    Balanced,
+    /// Served by the overflow group once the balanced deployments were full.
+    Overflow,
+    /// Not served at all.
+    Failed,
+}
+
+impl Spread {
+    /// Where the gateway says `call` went.
+    fn of(call: &Call) -> Spread {
+        match (
+            call.succeeded(),
+            call.group.as_deref() == Some(BALANCED_GROUP),
+        ) {
+            (true, true) => Spread::Balanced,
+            (true, false) => Spread::Overflow,
+            (false, _) => Spread::Failed,
+        }
+    }
+
+    /// The name used in `--json`.
+    fn as_str(self) -> &'static str {
+        match self {
+            Spread::Balanced => "balanced",
+            Spread::Overflow => "overflow",
+            Spread::Failed => "failed",
+        }
+    }
 }

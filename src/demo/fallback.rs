@@ -1,10 +1,11 @@
 //! Pattern 3, fallback on rate limit: the primary group takes its RPM, the gateway sends the
 //! rest to the fallback group, and every request succeeds.
 
-use serde_json::json;
+use serde_json::{Value, json};
 
 use super::client::{Call, GatewayClient, average, group_rpm, key_for, require_group};
 use super::{DemoEnv, DemoOutcome};
+use crate::config::{Deployment, ModelGroup};
 use crate::render::{Output, Table, Tone, percent, seconds};
 
 /// The model group the demo calls.
@@ -24,24 +25,20 @@ pub async fn run(env: &DemoEnv, requests: u32, out: &Output) -> anyhow::Result<D
     client.check_reachable().await?;
 
     out.heading("PATTERN 3: FALLBACK ON RATE LIMIT");
+    let routes = routing_table(
+        primary,
+        fallback_groups.iter().filter_map(|g| config.group(g)),
+        |_| "Low limit to trigger fallback".into(),
+        |_| "Higher capacity backup".into(),
+    );
     let mut setup = Table::new(["Model", "Max RPM", "Type", "Purpose"]);
-    for d in &primary.deployments {
+    for route in &routes {
         setup.row([
-            d.model.clone(),
-            rpm_text(d.rpm),
-            "Primary".into(),
-            "Low limit to trigger fallback".into(),
+            route.deployment.model.clone(),
+            rpm_text(route.deployment.rpm),
+            route.role.title().into(),
+            route.purpose.clone(),
         ]);
-    }
-    for group in fallback_groups.iter().filter_map(|g| config.group(g)) {
-        for d in &group.deployments {
-            setup.row([
-                d.model.clone(),
-                rpm_text(d.rpm),
-                "Fallback".into(),
-                "Higher capacity backup".into(),
-            ]);
-        }
     }
     out.table(&setup);
     out.log(
@@ -60,11 +57,10 @@ pub async fn run(env: &DemoEnv, requests: u32, out: &Output) -> anyhow::Result<D
         .await;
 
     let succeeded: Vec<&Call> = calls.iter().filter(|c| c.succeeded()).collect();
-    let on_primary = succeeded
-        .iter()
-        .filter(|c| c.group.as_deref() == Some(PRIMARY_GROUP))
-        .count() as u64;
-    let on_fallback = succeeded.len() as u64 - on_primary;
+    let landed =
+        |landing: Landing| calls.iter().filter(|c| Landing::of(c) == landing).count() as u64;
+    let on_primary = landed(Landing::Primary);
+    let on_fallback = landed(Landing::Fallback);
     let failed = calls.len() - succeeded.len();
 
     out.heading("FALLBACK DEMONSTRATION RESULTS");
@@ -104,36 +100,65 @@ pub async fn run(env: &DemoEnv, requests: u32, out: &Output) -> anyhow::Result<D
             "fallback": on_fallback,
             "avg_time_s": average(&succeeded).as_secs_f64(),
             "by_deployment": distribution.1,
+            "routing_table": routes.iter().map(Route::to_json).collect::<Vec<_>>(),
+            "attempts": calls.iter().map(|c| request_json(c, Landing::of(c).as_str())).collect::<Vec<_>>(),
         }),
     })
 }
 
-fn rpm_text(rpm: Option<u32>) -> String {
-    rpm.map_or_else(|| "unlimited".into(), |r| r.to_string())
+/// Where a request landed, as the narration and the JSON tell it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Landing {
+    /// Served by the primary group.
+    Primary,
+    /// Served by a fallback group after the primary refused it.
+    Fallback,
+    /// Not served at all.
+    Failed,
+}
+
+impl Landing {
+    /// Where the gateway says `call` went.
+    fn of(call: &Call) -> Landing {
+        match (
+            call.succeeded(),
+            call.group.as_deref() == Some(PRIMARY_GROUP),
+        ) {
+            (true, true) => Landing::Primary,
+            (true, false) => Landing::Fallback,
+            (false, _) => Landing::Failed,
+        }
+    }
+
+    /// The name used in `--json`.
+    fn as_str(self) -> &'static str {
+        match self {
+            Landing::Primary => "primary",
+            Landing::Fallback => "fallback",
+            Landing::Failed => "failed",
+        }
+    }
 }
 
 fn narrate(out: &Output, call: &Call) {
     let model = call.model.as_deref().unwrap_or("?");
     let time = seconds(call.elapsed);
-    match (
-        call.succeeded(),
-        call.group.as_deref() == Some(PRIMARY_GROUP),
-    ) {
-        (true, true) => out.log(
+    match Landing::of(call) {
+        Landing::Primary => out.log(
             Tone::Good,
             &format!(
                 "Request #{:>2} → PRIMARY: Model: {model} | Time: {time}",
                 call.number
             ),
         ),
-        (true, false) => out.log(
+        Landing::Fallback => out.log(
             Tone::Warn,
             &format!(
                 "Request #{:>2} → FALLBACK! Model: {model} | Time: {time}",
                 call.number
             ),
         ),
-        (false, _) => out.log(
+        Landing::Failed => out.log(
             Tone::Bad,
             &format!(
                 "Request #{:>2} → FAILED ({}): {}",
@@ -143,6 +168,96 @@ fn narrate(out: &Output, call: &Call) {
             ),
         ),
     }
+}
+
+/// The part a deployment plays in a gateway demo's routing table.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Role {
+    /// In the group the demo calls.
+    Primary,
+    /// In a group the gateway falls back to.
+    Fallback,
+}
+
+impl Role {
+    /// The table's `Type` cell.
+    pub fn title(self) -> &'static str {
+        match self {
+            Role::Primary => "Primary",
+            Role::Fallback => "Fallback",
+        }
+    }
+
+    /// The name used in `--json`.
+    fn as_str(self) -> &'static str {
+        match self {
+            Role::Primary => "primary",
+            Role::Fallback => "fallback",
+        }
+    }
+}
+
+/// One row of the routing table a gateway demo prints before sending: a deployment, the part
+/// it plays and why it is there.
+pub(super) struct Route<'a> {
+    pub deployment: &'a Deployment,
+    pub role: Role,
+    pub purpose: String,
+}
+
+impl Route<'_> {
+    /// The row in `--json` (`rpm` is null for an unlimited deployment).
+    pub fn to_json(&self) -> Value {
+        let d = self.deployment;
+        json!({"model_group": d.group, "deployment": d.id, "model": d.model, "rpm": d.rpm, "role": self.role.as_str(), "purpose": self.purpose})
+    }
+}
+
+/// The primary group's deployments, then the fallback groups', in config order, each with the
+/// purpose `primary_purpose` or `fallback_purpose` gives it (from its position in its group).
+pub(super) fn routing_table<'a>(
+    primary: &'a ModelGroup,
+    fallbacks: impl IntoIterator<Item = &'a ModelGroup>,
+    primary_purpose: impl Fn(usize) -> String,
+    fallback_purpose: impl Fn(usize) -> String,
+) -> Vec<Route<'a>> {
+    let rows = |group: &'a ModelGroup, role: Role, purpose: &dyn Fn(usize) -> String| {
+        group
+            .deployments
+            .iter()
+            .enumerate()
+            .map(|(i, d)| Route {
+                deployment: d,
+                role,
+                purpose: purpose(i),
+            })
+            .collect::<Vec<_>>()
+    };
+    let mut routes = rows(primary, Role::Primary, &primary_purpose);
+    for group in fallbacks {
+        routes.extend(rows(group, Role::Fallback, &fallback_purpose));
+    }
+    routes
+}
+
+/// A table cell for a deployment's RPM limit.
+pub(super) fn rpm_text(rpm: Option<u32>) -> String {
+    rpm.map_or_else(|| "unlimited".into(), |r| r.to_string())
+}
+
+/// One narrated request in `--json`: its number, `outcome` (the narration's verdict), where the
+/// gateway says it went, its HTTP status (0 when the gateway never answered) and its time.
+pub(super) fn request_json(call: &Call, outcome: &str) -> Value {
+    json!({
+        "request": call.number,
+        "outcome": outcome,
+        "deployment": call.deployment,
+        "model_group": call.group,
+        "model": call.model,
+        "status": call.status,
+        "time_s": call.elapsed.as_secs_f64(),
+        "error": call.error,
+    })
 }
 
 /// The walkthrough's "Model Usage Distribution", by deployment, with bars; and its JSON.

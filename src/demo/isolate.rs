@@ -3,9 +3,10 @@
 
 use futures_util::StreamExt;
 use futures_util::stream::FuturesUnordered;
-use serde_json::json;
+use serde_json::{Value, json};
 
 use super::client::{Call, GatewayClient, average, prompt, require_group};
+use super::fallback::{request_json, rpm_text};
 use super::{DemoEnv, DemoOutcome};
 use crate::config::Consumer;
 use crate::render::{Output, Table, Tone, percent, seconds};
@@ -42,8 +43,7 @@ pub async fn run(env: &DemoEnv, requests: u32, out: &Output) -> anyhow::Result<D
         setup.row([
             c.name.clone(),
             model.clone(),
-            c.rpm_limit
-                .map_or_else(|| "unlimited".into(), |r| r.to_string()),
+            rpm_text(c.rpm_limit),
             tier(c),
         ]);
     }
@@ -68,22 +68,20 @@ pub async fn run(env: &DemoEnv, requests: u32, out: &Output) -> anyhow::Result<D
     let started = std::time::Instant::now();
     let mut calls: Vec<(String, Call)> = Vec::new();
     while let Some((name, call)) = pending.next().await {
-        if call.succeeded() {
-            out.log(
+        match Admission::of(&call) {
+            Admission::Success => out.log(
                 Tone::Good,
                 &format!(
                     "{name} | SUCCESS | Req #{:>2} | {}",
                     call.number,
                     seconds(call.elapsed)
                 ),
-            );
-        } else if call.rate_limited() {
-            out.log(
+            ),
+            Admission::RateLimited => out.log(
                 Tone::Warn,
                 &format!("{name} | RATE LIMITED | Req #{:>2}", call.number),
-            );
-        } else {
-            out.log(
+            ),
+            Admission::Failed => out.log(
                 Tone::Bad,
                 &format!(
                     "{name} | FAILED ({}) | Req #{:>2} | {}",
@@ -91,7 +89,7 @@ pub async fn run(env: &DemoEnv, requests: u32, out: &Output) -> anyhow::Result<D
                     call.number,
                     call.error.as_deref().unwrap_or("-")
                 ),
-            );
+            ),
         }
         calls.push((name, call));
     }
@@ -127,9 +125,12 @@ pub async fn run(env: &DemoEnv, requests: u32, out: &Output) -> anyhow::Result<D
         let ok: Vec<&Call> = mine
             .iter()
             .copied()
-            .filter(|call| call.succeeded())
+            .filter(|call| Admission::of(call) == Admission::Success)
             .collect();
-        let limited = mine.iter().filter(|call| call.rate_limited()).count() as u64;
+        let limited = mine
+            .iter()
+            .filter(|call| Admission::of(call) == Admission::RateLimited)
+            .count() as u64;
         let total = mine.len() as u64;
         let success = ok.len() as u64;
         table.row([
@@ -170,10 +171,67 @@ pub async fn run(env: &DemoEnv, requests: u32, out: &Output) -> anyhow::Result<D
         expected: expected.join(", "),
         observed: observed.join(", "),
         passed,
-        figures: json!({"requests_per_consumer": requests, "consumers": figures}),
+        figures: json!({
+            "requests_per_consumer": requests,
+            "consumers": figures,
+            "routing_table": consumers.iter().map(|c| consumer_route_json(c, &model)).collect::<Vec<_>>(),
+            "attempts": calls.iter().map(|(name, call)| attempt_json(name, call)).collect::<Vec<_>>(),
+        }),
     })
 }
 
 fn tier(consumer: &Consumer) -> String {
     consumer.tier.clone().unwrap_or_else(|| "normal".into())
+}
+
+/// How the gateway answered one consumer's request, as the narration and the JSON tell it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Admission {
+    /// Answered 200.
+    Success,
+    /// Refused with 429: the consumer was over its quota.
+    RateLimited,
+    /// Any other answer, or none.
+    Failed,
+}
+
+impl Admission {
+    /// How the gateway answered `call`.
+    fn of(call: &Call) -> Admission {
+        if call.succeeded() {
+            Admission::Success
+        } else if call.rate_limited() {
+            Admission::RateLimited
+        } else {
+            Admission::Failed
+        }
+    }
+
+    /// The name used in `--json`.
+    fn as_str(self) -> &'static str {
+        match self {
+            Admission::Success => "success",
+            Admission::RateLimited => "rate_limited",
+            Admission::Failed => "failed",
+        }
+    }
+}
+
+/// A row of the setup table in `--json`: a consumer, the shared model and its quota
+/// (`rpm` is null for none).
+fn consumer_route_json(consumer: &Consumer, model: &str) -> Value {
+    json!({
+        "consumer": consumer.name,
+        "model_group": SHARED_GROUP,
+        "model": model,
+        "rpm": consumer.rpm_limit,
+        "tier": tier(consumer),
+    })
+}
+
+/// One narrated request in `--json`, with the consumer that sent it.
+fn attempt_json(consumer: &str, call: &Call) -> Value {
+    let mut value = request_json(call, Admission::of(call).as_str());
+    value["consumer"] = json!(consumer);
+    value
 }

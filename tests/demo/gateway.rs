@@ -1,8 +1,9 @@
 //! The gateway demos and `demo all` through the real binary, offline (`--sandbox`).
 
+use std::collections::BTreeMap;
 use std::process::Output;
 
-use serde_json::Value;
+use serde_json::{Value, json};
 
 fn demo(args: &[&str]) -> Output {
     std::process::Command::new(env!("CARGO_BIN_EXE_resilient-llm"))
@@ -47,6 +48,56 @@ fn requests_by_deployment(figures: &Value) -> Vec<(String, u64)> {
     rows
 }
 
+/// The per-request entries of a demo's `figures.attempts`, each checked to carry a time.
+fn attempts(figures: &Value) -> &Vec<Value> {
+    let attempts = figures["attempts"].as_array().unwrap();
+    for a in attempts {
+        assert!(a["time_s"].as_f64().is_some_and(|t| t >= 0.0), "{a}");
+    }
+    attempts
+}
+
+/// The request numbers of `attempts` (for `consumer`, when given), sorted.
+fn request_numbers(attempts: &[Value], consumer: Option<&str>) -> Vec<u64> {
+    let mut numbers: Vec<u64> = attempts
+        .iter()
+        .filter(|a| consumer.is_none_or(|c| a["consumer"] == c))
+        .map(|a| a["request"].as_u64().unwrap())
+        .collect();
+    numbers.sort();
+    numbers
+}
+
+/// How many attempts share each (consumer, outcome, deployment, status), sorted; a missing
+/// consumer or deployment reads `-`.
+fn landings(attempts: &[Value]) -> Vec<(String, String, String, u64, usize)> {
+    let text = |v: &Value| v.as_str().unwrap_or("-").to_string();
+    let mut counts: BTreeMap<(String, String, String, u64), usize> = BTreeMap::new();
+    for a in attempts {
+        let key = (
+            text(&a["consumer"]),
+            text(&a["outcome"]),
+            text(&a["deployment"]),
+            a["status"].as_u64().unwrap(),
+        );
+        *counts.entry(key).or_default() += 1;
+    }
+    counts
+        .into_iter()
+        .map(|((consumer, outcome, deployment, status), n)| {
+            (consumer, outcome, deployment, status, n)
+        })
+        .collect()
+}
+
+/// How many attempts ended with `outcome` (for `consumer`, when given).
+fn outcomes(attempts: &[Value], consumer: Option<&str>, outcome: &str) -> u64 {
+    attempts
+        .iter()
+        .filter(|a| consumer.is_none_or(|c| a["consumer"] == c) && a["outcome"] == outcome)
+        .count() as u64
+}
+
 #[test]
 fn fallback_sends_three_to_the_primary_and_seven_to_the_fallback() {
     let doc = json_of(&demo(&["--json", "demo", "fallback", "--sandbox"]));
@@ -67,6 +118,54 @@ fn fallback_sends_three_to_the_primary_and_seven_to_the_fallback() {
             ("primary-sonnet-4-6".to_string(), 3)
         ]
     );
+    assert_fallback_table_and_requests(f);
+}
+
+/// The fallback demo's routing table and per-request lines in `--json`.
+fn assert_fallback_table_and_requests(f: &Value) {
+    assert_eq!(
+        f["routing_table"],
+        json!([
+            {"model_group": "fallback-primary", "deployment": "primary-sonnet-4-6", "model": "us.anthropic.claude-sonnet-4-6", "rpm": 3, "role": "primary", "purpose": "Low limit to trigger fallback"},
+            {"model_group": "fallback-backup", "deployment": "fallback-haiku-4-5", "model": "us.anthropic.claude-haiku-4-5-20251001-v1:0", "rpm": 25, "role": "fallback", "purpose": "Higher capacity backup"},
+        ])
+    );
+    let attempts = attempts(f);
+    assert_eq!(
+        request_numbers(attempts, None),
+        (1..=10).collect::<Vec<_>>()
+    );
+    let row = |outcome: &str, deployment: &str, n| {
+        (
+            "-".to_string(),
+            outcome.to_string(),
+            deployment.to_string(),
+            200,
+            n,
+        )
+    };
+    assert_eq!(
+        landings(attempts),
+        vec![
+            row("fallback", "fallback-haiku-4-5", 7),
+            row("primary", "primary-sonnet-4-6", 3)
+        ]
+    );
+    assert_eq!(
+        (
+            outcomes(attempts, None, "primary"),
+            outcomes(attempts, None, "fallback")
+        ),
+        (
+            f["primary"].as_u64().unwrap(),
+            f["fallback"].as_u64().unwrap()
+        )
+    );
+    assert!(
+        attempts
+            .iter()
+            .all(|a| a["outcome"] != "primary" || a["model_group"] == "fallback-primary")
+    );
 }
 
 #[test]
@@ -82,6 +181,45 @@ fn balance_splits_three_three_and_four() {
         ]
     );
     assert_eq!(doc["figures"]["successful"], 10);
+    assert_balance_table_and_requests(&doc["figures"]);
+}
+
+/// The balance demo's routing table and per-request lines in `--json`.
+fn assert_balance_table_and_requests(f: &Value) {
+    assert_eq!(
+        f["routing_table"],
+        json!([
+            {"model_group": "balanced", "deployment": "balanced-sonnet-4-5", "model": "us.anthropic.claude-sonnet-4-5-20250929-v1:0", "rpm": 3, "role": "primary", "purpose": "Load balanced instance 1"},
+            {"model_group": "balanced", "deployment": "balanced-sonnet-4-6", "model": "us.anthropic.claude-sonnet-4-6", "rpm": 3, "role": "primary", "purpose": "Load balanced instance 2"},
+            {"model_group": "overflow", "deployment": "overflow-haiku-4-5", "model": "us.anthropic.claude-haiku-4-5-20251001-v1:0", "rpm": 25, "role": "fallback", "purpose": "Overflow capacity"},
+        ])
+    );
+    let attempts = attempts(f);
+    assert_eq!(
+        request_numbers(attempts, None),
+        (1..=10).collect::<Vec<_>>()
+    );
+    let row = |outcome: &str, deployment: &str, n| {
+        (
+            "-".to_string(),
+            outcome.to_string(),
+            deployment.to_string(),
+            200,
+            n,
+        )
+    };
+    assert_eq!(
+        landings(attempts),
+        vec![
+            row("balanced", "balanced-sonnet-4-5", 3),
+            row("balanced", "balanced-sonnet-4-6", 3),
+            row("overflow", "overflow-haiku-4-5", 4),
+        ]
+    );
+    assert_eq!(
+        outcomes(attempts, None, "overflow"),
+        f["overflow"].as_u64().unwrap()
+    );
 }
 
 #[test]
@@ -117,6 +255,57 @@ fn isolate_holds_the_noisy_consumer_to_its_quota_only() {
         ),
         (Some(5), Some(0))
     );
+    assert_isolate_table_and_requests(&doc["figures"]);
+}
+
+/// The isolate demo's routing table and per-request lines in `--json`.
+fn assert_isolate_table_and_requests(f: &Value) {
+    let model = "us.anthropic.claude-sonnet-4-5-20250929-v1:0";
+    assert_eq!(
+        f["routing_table"],
+        json!([
+            {"consumer": "A", "model_group": "isolated", "model": model, "rpm": 3, "tier": "noisy"},
+            {"consumer": "B", "model_group": "isolated", "model": model, "rpm": 10, "tier": "normal"},
+            {"consumer": "C", "model_group": "isolated", "model": model, "rpm": 10, "tier": "normal"},
+        ])
+    );
+    let attempts = attempts(f);
+    let row = |consumer: &str, outcome: &str, deployment: &str, status, n| {
+        (
+            consumer.to_string(),
+            outcome.to_string(),
+            deployment.to_string(),
+            status,
+            n,
+        )
+    };
+    assert_eq!(
+        landings(attempts),
+        vec![
+            row("A", "rate_limited", "-", 429, 2),
+            row("A", "success", "shared-sonnet-4-5", 200, 3),
+            row("B", "success", "shared-sonnet-4-5", 200, 5),
+            row("C", "success", "shared-sonnet-4-5", 200, 5),
+        ]
+    );
+    for consumer in f["consumers"].as_array().unwrap() {
+        let name = consumer["consumer"].as_str().unwrap();
+        assert_eq!(
+            request_numbers(attempts, Some(name)),
+            (1..=5).collect::<Vec<_>>()
+        );
+        assert_eq!(
+            (
+                outcomes(attempts, Some(name), "success"),
+                outcomes(attempts, Some(name), "rate_limited")
+            ),
+            (
+                consumer["success"].as_u64().unwrap(),
+                consumer["rate_limited"].as_u64().unwrap()
+            ),
+            "{name}"
+        );
+    }
 }
 
 #[test]
