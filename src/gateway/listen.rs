@@ -59,13 +59,14 @@ fn builder(limits: ConnectionLimits) -> Builder<TokioExecutor> {
     builder
 }
 
-/// Serves `app` on `listener` until `stop` fires, then refuses new connections and waits for
-/// open ones to finish their requests.
+/// Serves `app` on `listener` until `stop` fires (or its sender is dropped), then closes the
+/// listener (new connections are refused), says so on `closed`, and waits for open connections
+/// to finish their requests.
 pub async fn serve_connections(
     listener: TcpListener,
     app: Router,
     limits: ConnectionLimits,
-    mut stop: oneshot::Receiver<()>,
+    (mut stop, closed): (oneshot::Receiver<()>, oneshot::Sender<()>),
 ) -> io::Result<()> {
     let builder = builder(limits);
     let graceful = GracefulShutdown::new();
@@ -94,6 +95,7 @@ pub async fn serve_connections(
         }
     }
     drop(listener);
+    let _ = closed.send(());
     graceful.shutdown().await;
     Ok(())
 }

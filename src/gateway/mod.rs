@@ -38,7 +38,10 @@ pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(30);
 pub struct GatewayHandle {
     addr: SocketAddr,
     state: Arc<AppState>,
+    /// Closes the listener when sent, or dropped.
     stop: Option<oneshot::Sender<()>>,
+    /// Answers once the listener is closed.
+    closed: Option<oneshot::Receiver<()>>,
     task: JoinHandle<std::io::Result<()>>,
 }
 
@@ -60,10 +63,24 @@ impl GatewayHandle {
 
     /// Stops accepting, lets in-flight requests finish (up to [`SHUTDOWN_GRACE`]), and returns.
     pub async fn shutdown(mut self) {
+        self.stop_accepting().await;
+        self.drain().await;
+    }
+
+    /// Marks the gateway not ready and returns once its listener is closed: from then on new
+    /// connections are refused.
+    pub async fn stop_accepting(&mut self) {
         self.state.shutting_down.store(true, Ordering::Relaxed);
         if let Some(stop) = self.stop.take() {
             let _ = stop.send(());
         }
+        if let Some(closed) = self.closed.take() {
+            let _ = closed.await;
+        }
+    }
+
+    /// Waits for open connections to finish their requests, up to [`SHUTDOWN_GRACE`].
+    pub async fn drain(mut self) {
         let _ = tokio::time::timeout(SHUTDOWN_GRACE, &mut self.task).await;
     }
 }
@@ -93,12 +110,19 @@ pub async fn start_with_limits(
     })?;
     let addr = listener.local_addr()?;
     let (stop, stopped) = oneshot::channel::<()>();
+    let (on_closed, closed) = oneshot::channel::<()>();
     let app = routes::router(Arc::clone(&state));
-    let task = tokio::spawn(listen::serve_connections(listener, app, limits, stopped));
+    let task = tokio::spawn(listen::serve_connections(
+        listener,
+        app,
+        limits,
+        (stopped, on_closed),
+    ));
     Ok(GatewayHandle {
         addr,
         state,
         stop: Some(stop),
+        closed: Some(closed),
         task,
     })
 }
@@ -113,7 +137,7 @@ pub async fn serve(
     let addr: SocketAddr = format!("{host}:{port}")
         .parse()
         .with_context(|| format!("{host}:{port} is not a valid listen address"))?;
-    let handle = start(Arc::clone(&config), clients, addr).await?;
+    let mut handle = start(Arc::clone(&config), clients, addr).await?;
     let groups: Vec<String> = config
         .groups
         .iter()
@@ -136,11 +160,13 @@ pub async fn serve(
     println!("  try: curl {}/v1/models", handle.url());
     tracing::info!(addr = %handle.addr(), "gateway started");
     shutdown_signal().await;
+    handle.stop_accepting().await;
+    // Printed once new connections are refused, so what follows it is only the draining.
     eprintln!(
         "Shutting down: finishing in-flight requests (up to {}s)…",
         SHUTDOWN_GRACE.as_secs()
     );
-    handle.shutdown().await;
+    handle.drain().await;
     Ok(())
 }
 

@@ -1,6 +1,9 @@
 //! The fault suite: upstream failures injected by the sandbox while a fallback has capacity.
-//! Every request ends in a success or a well-formed OpenAI error (see [`Tally`]); the counts are
-//! printed (`cargo test --test reliability -- --nocapture`).
+//! The gateway and the sandbox run as processes (`gateway serve` and `sandbox serve`, see
+//! [`Stack::start`]); faults come from the sandbox's config or its admin routes (Regions down and
+//! up, reset), and every request is bounded by the client's deadline. Every request ends in a
+//! success or a well-formed OpenAI error (see [`Tally`]); the counts are printed (`cargo test
+//! --test reliability -- --nocapture`).
 
 use std::time::Duration;
 

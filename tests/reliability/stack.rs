@@ -1,50 +1,135 @@
-//! A sandbox and a gateway in this process (both on port 0) built from YAML text, a client that
-//! never panics on a broken exchange, and the [`Tally`] that accounts for every request: each
-//! ends in a success (a completion, or a stream ending in `[DONE]`), a well-formed OpenAI error
-//! (a status with `{"error":{…}}`, or a stream ending in an error event), or a transport error;
-//! anything else fails the test.
+//! The stack the reliability tests run on: a `resilient-llm sandbox serve` process and a
+//! `resilient-llm gateway serve` process in front of it (both on port 0, see
+//! [`crate::process`]) built from YAML text; a client that never panics on a broken exchange;
+//! and the [`Tally`] that accounts for every request: each ends in a success (a completion, or a
+//! stream ending in `[DONE]`), a well-formed OpenAI error (a status with `{"error":{…}}`, or a
+//! stream ending in an error event), or a transport error; anything else fails the test.
+//!
+//! The sandbox is driven through its admin routes (stats, reset, Regions down and up). Only
+//! [`Stack::start_with_limits`] runs the gateway in this process: connection limits have no
+//! config key or command-line flag.
 //!
 //! The YAML may write `$SANDBOX` where the sandbox's endpoint belongs, as in the gateway tests.
 
 pub use crate::support::http::{chat_body, client, sse_data};
 use std::collections::BTreeMap;
+use std::net::SocketAddr;
 use std::path::Path;
 use std::sync::Arc;
 
 use resilient_llm::config::{Config, load_str};
 use resilient_llm::gateway::{self, ConnectionLimits, GatewayHandle};
-use resilient_llm::sandbox::SandboxHandle;
 use serde_json::Value;
+use tempfile::TempDir;
 
-use crate::support;
+use crate::process::{SandboxProcess, Server};
 
 pub const SONNET: &str = "us.anthropic.claude-sonnet-4-6";
 pub const HAIKU: &str = "us.anthropic.claude-haiku-4-5-20251001-v1:0";
 pub const EU_SONNET: &str = "eu.anthropic.claude-sonnet-4-6";
 
-/// A running sandbox and a gateway in front of it.
+/// Stands for the sandbox's endpoint in the sandbox's own config (it reads only `sandbox:`).
+const NO_ENDPOINT: &str = "http://127.0.0.1:9";
+
+/// A running sandbox process and a gateway in front of it.
 pub struct Stack {
-    pub sandbox: SandboxHandle,
-    pub gateway: GatewayHandle,
+    pub sandbox: SandboxProcess,
+    pub gateway: Gateway,
     pub http: reqwest::Client,
+    /// The configs and AWS files; removed after both processes are gone.
+    _dir: TempDir,
+}
+
+/// The gateway of a [`Stack`].
+pub struct Gateway {
+    serving: Serving,
+}
+
+/// What serves the gateway's URL.
+enum Serving {
+    /// `resilient-llm gateway serve`.
+    Process(Server),
+    /// [`gateway::start_with_limits`] in this process.
+    InProcess(GatewayHandle),
+}
+
+impl Gateway {
+    /// `http://127.0.0.1:PORT`.
+    pub fn url(&self) -> String {
+        match &self.serving {
+            Serving::Process(process) => process.url.clone(),
+            Serving::InProcess(handle) => handle.url(),
+        }
+    }
+
+    /// The bound address.
+    pub fn addr(&self) -> SocketAddr {
+        match &self.serving {
+            Serving::Process(process) => process
+                .url
+                .trim_start_matches("http://")
+                .parse()
+                .unwrap_or_else(|e| panic!("gateway URL {}: {e}", process.url)),
+            Serving::InProcess(handle) => handle.addr(),
+        }
+    }
+
+    /// The `gateway serve` process; panics for a gateway in this process.
+    pub fn process(&mut self) -> &mut Server {
+        match &mut self.serving {
+            Serving::Process(process) => process,
+            Serving::InProcess(_) => panic!("this gateway runs in the test process"),
+        }
+    }
+}
+
+fn with_endpoint(yaml: &str, endpoint: &str) -> String {
+    yaml.replace("$SANDBOX", endpoint)
 }
 
 fn config_for(yaml: &str, endpoint: &str) -> Config {
-    let text = yaml.replace("$SANDBOX", endpoint);
+    let text = with_endpoint(yaml, endpoint);
     load_str(&text, Path::new("reliability-test.yaml"), &|_| None)
         .unwrap_or_else(|e| panic!("test config does not load: {e}\n{text}"))
 }
 
+/// A temporary directory with a `sandbox` and a `gateway` folder, and the sandbox of `yaml`
+/// started from the first.
+fn start_sandbox(yaml: &str) -> (TempDir, SandboxProcess) {
+    let dir = tempfile::tempdir().unwrap();
+    for folder in ["sandbox", "gateway"] {
+        std::fs::create_dir(dir.path().join(folder)).unwrap();
+    }
+    let sandbox = SandboxProcess::start(
+        &dir.path().join("sandbox"),
+        &with_endpoint(yaml, NO_ENDPOINT),
+    );
+    (dir, sandbox)
+}
+
 impl Stack {
-    /// Starts the sandbox of `yaml`, then a gateway with the default connection limits.
+    /// Starts the sandbox process of `yaml`, then a gateway process in front of it.
     pub async fn start(yaml: &str) -> Stack {
-        Self::start_with_limits(yaml, ConnectionLimits::default()).await
+        let (dir, sandbox) = start_sandbox(yaml);
+        let gateway = Server::gateway_for(
+            &dir.path().join("gateway"),
+            &with_endpoint(yaml, &sandbox.endpoint()),
+            &sandbox,
+        );
+        Stack {
+            sandbox,
+            gateway: Gateway {
+                serving: Serving::Process(gateway),
+            },
+            http: client(),
+            _dir: dir,
+        }
     }
 
-    /// [`Stack::start`] with explicit connection limits.
+    /// Starts the sandbox process of `yaml`, then a gateway in this process with `limits`
+    /// (which neither the config nor `gateway serve` can set).
     pub async fn start_with_limits(yaml: &str, limits: ConnectionLimits) -> Stack {
-        let settings = config_for(yaml, "http://127.0.0.1:9").sandbox;
-        let sandbox = support::sandbox::start(settings).await;
+        let (dir, sandbox) = start_sandbox(yaml);
         let config = Arc::new(config_for(yaml, &sandbox.endpoint()));
         let clients = resilient_llm::commands::sandbox_clients(&config, &sandbox.endpoint());
         let addr = "127.0.0.1:0".parse().unwrap();
@@ -53,8 +138,11 @@ impl Stack {
             .unwrap();
         Stack {
             sandbox,
-            gateway,
+            gateway: Gateway {
+                serving: Serving::InProcess(gateway),
+            },
             http: client(),
+            _dir: dir,
         }
     }
 
@@ -78,6 +166,13 @@ impl Stack {
     /// Calls the sandbox served on `model` for account `profile`.
     pub fn served(&self, profile: &str, model: &str) -> u64 {
         self.sandbox.stats().model_calls(profile, model).served
+    }
+
+    /// The gateway's `GET /health` as JSON.
+    pub async fn health(&self) -> Value {
+        let response = self.http.get(self.url("/health")).send().await.unwrap();
+        assert_eq!(response.status(), 200);
+        serde_json::from_str(&response.text().await.unwrap()).unwrap()
     }
 }
 
