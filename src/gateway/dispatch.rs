@@ -4,7 +4,8 @@
 //! 2. Walk the chain: the requested group, then its fallbacks (then `default_fallbacks`).
 //! 3. In each group, ask the router for a deployment (strategy order, cooldowns, exact limits
 //!    reserved atomically). Exhausted: the next group.
-//! 4. Call it within the deployment's timeout (a stream counts as answered at its first event).
+//! 4. Call it within the deployment's timeout (a stream counts as answered at its first content
+//!    event: a failure or a stall before it fails over like any call).
 //!    Success: done. Failure: report the outcome to the router (cooldowns, allowed fails), then
 //!    [`next_step`] decides: retry in the group (with backoff unless the deployment was throttled
 //!    and is now cooling), skip that deployment, switch to the context-window fallbacks, or stop.
@@ -401,7 +402,7 @@ enum CallAnswer {
     Stream(ChunkStream),
 }
 
-/// One upstream call within `budget` (for a stream: until its first event).
+/// One upstream call within `budget` (for a stream: until its first content event).
 async fn call(
     state: &AppState,
     deployment: &Deployment,

@@ -173,6 +173,33 @@ async fn a_stream_failing_before_its_first_token_fails_over() {
     assert_eq!(stats.model_calls("genai", HAIKU).served, 1);
 }
 
+/// A one-token reply whose stream fails right after `messageStart`, before any content: the
+/// client has received nothing yet, so the request fails over.
+#[tokio::test]
+async fn a_stream_failing_after_its_preamble_but_before_any_content_fails_over() {
+    let stack = Stack::start(&failing_config("mid_stream", "ModelStreamErrorException")).await;
+    let mut body = crate::harness::chat_body("primary", true);
+    body["max_tokens"] = 1.into();
+    let reply = stack
+        .post("/v1/chat/completions", None, body.to_string())
+        .await;
+    assert_eq!(reply.status, 200, "{}", reply.text);
+    assert_eq!(reply.deployment(), "backup-haiku", "{}", reply.text);
+    let events = reply.sse_data();
+    assert_eq!(
+        events.last().map(String::as_str),
+        Some("[DONE]"),
+        "{events:?}"
+    );
+    assert!(
+        events.iter().all(|e| !e.contains("\"error\"")),
+        "{events:?}"
+    );
+    let stats = stack.sandbox.stats();
+    assert_eq!(stats.model_calls("genai", SONNET).failed, 1);
+    assert_eq!(stats.model_calls("genai", HAIKU).served, 1);
+}
+
 #[tokio::test]
 async fn a_stream_failing_mid_way_ends_with_an_error_event_and_no_done() {
     let stack = Stack::start(&failing_config("mid_stream", "ModelStreamErrorException")).await;

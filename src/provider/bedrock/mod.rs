@@ -4,7 +4,7 @@
 //! [`convert_response`], [`convert_stream_event`], [`convert_stop_reason`] and the error
 //! conversions), each unit-tested beside its code.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 
 use aws_sdk_bedrockruntime::Client;
 use aws_sdk_bedrockruntime::primitives::event_stream::EventReceiver;
@@ -107,9 +107,18 @@ impl Provider for BedrockProvider {
             .await
             .map_err(convert_converse_stream_error)?;
         let mut events = output.stream;
-        // An exception frame can arrive as the very first event of a 200 reply; waiting for
-        // it lets the caller fail over before anything was sent to the client.
-        let first = events.recv().await.map_err(convert_stream_event_error)?;
+        // A 200 reply can still fail before its first token (an exception frame, a stall after
+        // `messageStart`); reading up to the first content event here lets the caller fail over
+        // before anything was sent to the client.
+        let mut first = VecDeque::new();
+        loop {
+            let event = events.recv().await.map_err(convert_stream_event_error)?;
+            let answered = event.as_ref().is_none_or(carries_content);
+            first.extend(event);
+            if answered {
+                break;
+            }
+        }
         let reader = EventReader {
             events,
             state: StreamState::new(completion_id(), unix_now(), deployment.model.clone()),
@@ -120,12 +129,17 @@ impl Provider for BedrockProvider {
     }
 }
 
+/// Whether a ConverseStream event is past the preamble: anything but `messageStart`.
+fn carries_content(event: &ConverseStreamOutput) -> bool {
+    !matches!(event, ConverseStreamOutput::MessageStart(_))
+}
+
 /// A ConverseStream being turned into stream items.
 struct EventReader {
     events: EventReceiver<ConverseStreamOutput, ConverseStreamOutputError>,
     state: StreamState,
-    /// The event read before the stream was handed out, not yet converted.
-    first: Option<ConverseStreamOutput>,
+    /// The events read before the stream was handed out, not yet converted.
+    first: VecDeque<ConverseStreamOutput>,
     /// Set after an error: nothing follows an `Err` item.
     finished: bool,
 }
@@ -136,7 +150,7 @@ impl EventReader {
             return None;
         }
         loop {
-            let event = match self.first.take() {
+            let event = match self.first.pop_front() {
                 Some(event) => event,
                 None => match self.events.recv().await {
                     Ok(Some(event)) => event,

@@ -213,14 +213,47 @@ impl Provider for OpenAiProvider {
         _drop_params: bool,
     ) -> Result<ChunkStream, ProviderError> {
         let response = self.send(deployment, request, true).await?;
-        let relay = Relay {
+        let mut relay = Relay {
             body: Box::pin(response.bytes_stream()),
             parser: SseParser::new(),
             model: deployment.model.clone(),
             pending: VecDeque::new(),
             state: RelayState::Open { finished: false },
         };
-        Ok(Box::pin(stream::unfold(relay, Relay::next_item)))
+        // A 200 reply can still fail before its first token (an error event, a stall after a
+        // role-only chunk); reading up to the first content here lets the caller fail over
+        // before anything was sent to the client.
+        let mut head = Vec::new();
+        loop {
+            match Relay::next_item(relay).await {
+                None => return Ok(Box::pin(stream::iter(head))),
+                Some((Err(error), _)) => return Err(error),
+                Some((Ok(item), rest)) => {
+                    let answered = carries_content(&item);
+                    head.push(Ok(item));
+                    relay = rest;
+                    if answered {
+                        break;
+                    }
+                }
+            }
+        }
+        Ok(Box::pin(
+            stream::iter(head).chain(stream::unfold(relay, Relay::next_item)),
+        ))
+    }
+}
+
+/// Whether a stream item is past the preamble: text, a tool call, a finish reason or usage,
+/// not a role-only (or empty) chunk.
+fn carries_content(item: &StreamItem) -> bool {
+    match item {
+        StreamItem::Usage { .. } => true,
+        StreamItem::Chunk(chunk) => chunk.choices.iter().any(|choice| {
+            choice.finish_reason.is_some()
+                || choice.delta.tool_calls.is_some()
+                || choice.delta.content.as_ref().is_some_and(|c| !c.is_empty())
+        }),
     }
 }
 
