@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # Soak test: the gateway under mixed load and injected faults for DURATION seconds, in front of
-# a sandbox running as its own process (so the gateway's memory is measured alone), then a report: requests by outcome (HTTP status; 000 = no answer), RSS at the
-# start and the end (after a warm-up) with the growth, open file descriptors and threads.
-# Exits non-zero when RSS grew more than MAX_GROWTH_PCT percent or a request hung.
+# a sandbox running as its own process (so the gateway's memory is measured alone), then a
+# report: requests by outcome (HTTP status, 000 = no answer; streams by how they ended), RSS at
+# the start and the end (after a warm-up) with the growth, open file descriptors, threads and
+# runtime tasks. Exits non-zero when RSS grew more than MAX_GROWTH_PCT percent, a request hung,
+# or a stream ended without [DONE] or an error event.
 #
 #   DURATION=300 WORKERS=8 WARMUP=15 BUILD=1 MAX_GROWTH_PCT=10 scripts/soak.sh
 #
@@ -104,8 +106,25 @@ rss_kb() { awk '/^VmRSS:/ {print $2}' "/proc/$GATEWAY_PID/status"; }
 threads() { awk '/^Threads:/ {print $2}' "/proc/$GATEWAY_PID/status"; }
 fds() { ls "/proc/$GATEWAY_PID/fd" | wc -l; }
 
-# One worker: requests until the deadline, alternating keys, groups and streaming; one status
-# code per line in its own file.
+tasks() { curl -s "$URL/metrics" | awk '$1 == "resilient_llm_runtime_tasks" {print $2}'; }
+
+# How a request ended: its HTTP status, and for a 200 stream whether it reached [DONE], ended
+# with an error event, or was cut short (which must never happen).
+outcome() {
+  local code=$1 stream=$2 body=$3
+  if [[ $code != 200 || $stream != true ]]; then
+    echo "$code"
+  elif grep -q '^data: \[DONE\]' "$body"; then
+    echo "200 stream, [DONE]"
+  elif grep -q '"error"' "$body"; then
+    echo "200 stream, ended by an error event"
+  else
+    echo "200 stream, cut short"
+  fi
+}
+
+# One worker: requests until the deadline, alternating keys, groups and streaming; one outcome
+# per line in its own file.
 worker() {
   local id=$1 until=$2 out="$WORK/worker-$1.codes" n=0
   local keys=(sk-soak-master sk-soak-alpha sk-soak-beta sk-soak-gamma)
@@ -115,9 +134,11 @@ worker() {
     [[ $key == sk-soak-beta ]] && group=chat # beta may use chat only
     (( n % 2 == 0 )) && stream=true
     local body="{\"model\":\"$group\",\"messages\":[{\"role\":\"user\",\"content\":\"Soak request $n from worker $id: say something short.\"}],\"max_tokens\":64,\"stream\":$stream}"
-    curl -s -o /dev/null --max-time "$REQUEST_TIMEOUT" -w '%{http_code}\n' \
+    local code
+    code=$(curl -s -o "$WORK/body-$id" --max-time "$REQUEST_TIMEOUT" -w '%{http_code}' \
       -H "authorization: Bearer $key" -H 'content-type: application/json' \
-      --data "$body" "$URL/v1/chat/completions" >>"$out" || true
+      --data "$body" "$URL/v1/chat/completions") || true
+    echo "$(outcome "${code:-000}" "$stream" "$WORK/body-$id")" >>"$out"
     n=$((n + 1))
   done
 }
@@ -135,27 +156,30 @@ run_load() {
 echo "Soak: $URL, $WORKERS workers, warm-up ${WARMUP}s, then ${DURATION}s"
 run_load "$WARMUP"
 rm -f "$WORK"/worker-*.codes
-RSS_START=$(rss_kb) FDS_START=$(fds) THREADS_START=$(threads)
+RSS_START=$(rss_kb) FDS_START=$(fds) THREADS_START=$(threads) TASKS_START=$(tasks)
 STARTED=$(date +%s)
 run_load "$DURATION"
 ELAPSED=$(( $(date +%s) - STARTED ))
 sleep 2   # let finished connections close before counting descriptors
-RSS_END=$(rss_kb) FDS_END=$(fds) THREADS_END=$(threads)
+RSS_END=$(rss_kb) FDS_END=$(fds) THREADS_END=$(threads) TASKS_END=$(tasks)
 
 TOTAL=$(cat "$WORK"/worker-*.codes | wc -l)
 GROWTH=$(awk -v a="$RSS_START" -v b="$RSS_END" 'BEGIN { printf "%.1f", (b - a) * 100 / a }')
 HUNG=$(cat "$WORK"/worker-*.codes | awk '$1 == "000" {s++} END {print s + 0}')
+CUT=$(cat "$WORK"/worker-*.codes | awk '/cut short/ {s++} END {print s + 0}')
 
 echo
 echo "== soak report =="
 echo "duration:          ${ELAPSED}s (after ${WARMUP}s warm-up), $WORKERS workers"
 echo "requests:          $TOTAL ($(( TOTAL / (ELAPSED > 0 ? ELAPSED : 1) ))/s)"
-echo "by outcome (HTTP status, 000 = no answer):"
-cat "$WORK"/worker-*.codes | sort | uniq -c | sort -rn | awk '{printf "  %s  %7d\n", $2, $1}'
+echo "by outcome (HTTP status, 000 = no answer; streams by how they ended):"
+cat "$WORK"/worker-*.codes | sort | uniq -c | sort -rn \
+  | awk '{ n = $1; $1 = ""; printf "  %-38s %7d\n", substr($0, 2), n }'
 echo "sandbox RSS:       $(awk '/^VmRSS:/ {print $2}' "/proc/$SANDBOX_PID/status") kB (its own process: logs grow with traffic)"
 echo "RSS:               ${RSS_START} kB -> ${RSS_END} kB (${GROWTH}%)"
 echo "open fds:          ${FDS_START} -> ${FDS_END}"
 echo "threads:           ${THREADS_START} -> ${THREADS_END}"
+echo "runtime tasks:     ${TASKS_START} -> ${TASKS_END}"
 curl -s "$URL/metrics" | grep -E '^resilient_llm_(fallbacks|cooldowns|retries|errors)_total' | sed 's/^/  /' | head -20 || true
 
 STATUS=0
@@ -165,6 +189,10 @@ if awk -v g="$GROWTH" -v m="$MAX_GROWTH_PCT" 'BEGIN { exit !(g > m) }'; then
 fi
 if (( HUNG > 0 )); then
   echo "FAIL: $HUNG request(s) got no answer within ${REQUEST_TIMEOUT}s"
+  STATUS=1
+fi
+if (( CUT > 0 )); then
+  echo "FAIL: $CUT stream(s) ended without [DONE] or an error event"
   STATUS=1
 fi
 (( STATUS == 0 )) && echo "PASS"

@@ -497,6 +497,28 @@ pub fn state_store_gauge(degraded: bool) -> String {
     out
 }
 
+/// The `resilient_llm_runtime_tasks` gauge: tasks alive in the async runtime (connections,
+/// requests, streams being forwarded, background work). Flat under steady load; a steady climb
+/// is a leak. Empty outside a runtime.
+pub fn runtime_gauge() -> String {
+    let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+        return String::new();
+    };
+    let mut out = String::new();
+    header(
+        &mut out,
+        "resilient_llm_runtime_tasks",
+        "gauge",
+        "Tasks alive in the async runtime.",
+    );
+    let _ = writeln!(
+        out,
+        "resilient_llm_runtime_tasks {}",
+        runtime.metrics().num_alive_tasks()
+    );
+    out
+}
+
 fn header(out: &mut String, name: &str, kind: &str, help: &str) {
     let _ = writeln!(out, "# HELP {name} {help}");
     let _ = writeln!(out, "# TYPE {name} {kind}");

@@ -165,7 +165,8 @@ async fn metrics(State(state): State<Arc<AppState>>) -> Response {
     (
         [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
         state.metrics.render()
-            + &super::metrics::state_store_gauge(state.router.store().is_degraded()),
+            + &super::metrics::state_store_gauge(state.router.store().is_degraded())
+            + &super::metrics::runtime_gauge(),
     )
         .into_response()
 }
