@@ -320,6 +320,11 @@ async fn metrics_move_after_requests() {
         ) >= 3.0,
         "{after}"
     );
+    // At least the connection serving this very request is a live task.
+    assert!(
+        metric(&after, "resilient_llm_runtime_tasks") >= 1.0,
+        "{after}"
+    );
 }
 
 #[tokio::test]
