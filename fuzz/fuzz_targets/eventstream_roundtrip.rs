@@ -1,9 +1,8 @@
-//! Fuzzes the sandbox's ConverseStream framing: arbitrary headers and payloads, encoded as
-//! `src/sandbox/eventstream.rs` encodes them (`Message::new_from_parts` + `write_message_to`),
-//! must decode with `read_message_from` to the same message, with both CRC32s right.
-//!
-//! The sandbox's `event_frame`/`exception_frame` are private (`mod eventstream;` in
-//! `sandbox/mod.rs`), so this target builds frames through the same two library calls.
+//! Fuzzes the sandbox's ConverseStream framing. First the sandbox's own encoder: an
+//! `event_frame` of any event type and JSON text must decode with `read_message_from` to exactly
+//! those headers and that payload. Then the library calls it is built on: arbitrary headers and
+//! payloads encoded with `Message::new_from_parts` + `write_message_to` must decode to the same
+//! message, with both CRC32s right, and any flipped bit must be refused.
 #![no_main]
 
 use aws_smithy_eventstream::frame::{read_message_from, write_message_to};
@@ -12,6 +11,7 @@ use aws_smithy_types::event_stream::{Header, HeaderValue, Message};
 use bytes::Bytes;
 use libfuzzer_sys::arbitrary::{Result, Unstructured};
 use libfuzzer_sys::fuzz_target;
+use resilient_llm::sandbox::eventstream::event_frame;
 
 const PRELUDE: usize = 12;
 
@@ -50,8 +50,40 @@ fn be_u32(bytes: &[u8], at: usize) -> u32 {
     u32::from_be_bytes([bytes[at], bytes[at + 1], bytes[at + 2], bytes[at + 3]])
 }
 
+/// The sandbox's `event_frame` for an arbitrary event type and text decodes to exactly them.
+fn check_event_frame(u: &mut Unstructured<'_>) -> Result<()> {
+    let event_type: String = u.arbitrary()?;
+    let text: String = u.arbitrary()?;
+    let payload = serde_json::json!({ "contentBlockIndex": 0, "delta": { "text": text } });
+    let frame = event_frame(&event_type, &payload);
+    if event_type.len() > 32767 {
+        // Over the header-value limit: the encoder refuses, and sends nothing.
+        assert!(frame.is_empty(), "an over-long event type was encoded");
+        return Ok(());
+    }
+    let decoded = read_message_from(frame).expect("the sandbox's frame decodes");
+    let header = |name: &str| {
+        decoded
+            .headers()
+            .iter()
+            .find(|h| h.name().as_str() == name)
+            .map(|h| h.value().clone())
+    };
+    let string = |value: &str| Some(HeaderValue::String(value.to_owned().into()));
+    assert_eq!(header(":event-type"), string(&event_type));
+    assert_eq!(header(":message-type"), string("event"));
+    assert_eq!(header(":content-type"), string("application/json"));
+    let back: serde_json::Value =
+        serde_json::from_slice(decoded.payload()).expect("the payload is JSON");
+    assert_eq!(back, payload, "the payload changed");
+    Ok(())
+}
+
 fuzz_target!(|data: &[u8]| {
     let mut u = Unstructured::new(data);
+    if check_event_frame(&mut u).is_err() {
+        return;
+    }
     let Ok(message) = message(&mut u) else {
         return;
     };

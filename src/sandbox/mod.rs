@@ -14,7 +14,7 @@ pub mod catalogue;
 mod converse;
 mod cris;
 pub mod error;
-mod eventstream;
+pub mod eventstream;
 mod faults;
 mod invocation;
 mod invoke;
