@@ -70,6 +70,17 @@ fn request_numbers(attempts: &[Value], consumer: Option<&str>) -> Vec<u64> {
 
 /// How many attempts share each (consumer, outcome, deployment, status), sorted; a missing
 /// consumer or deployment reads `-`.
+/// A `landings` row of `n` anonymous requests answered 200 by `deployment` as `outcome`.
+fn served(outcome: &str, deployment: &str, n: usize) -> (String, String, String, u64, usize) {
+    (
+        "-".to_string(),
+        outcome.to_string(),
+        deployment.to_string(),
+        200,
+        n,
+    )
+}
+
 fn landings(attempts: &[Value]) -> Vec<(String, String, String, u64, usize)> {
     let text = |v: &Value| v.as_str().unwrap_or("-").to_string();
     let mut counts: BTreeMap<(String, String, String, u64), usize> = BTreeMap::new();
@@ -135,20 +146,11 @@ fn assert_fallback_table_and_requests(f: &Value) {
         request_numbers(attempts, None),
         (1..=10).collect::<Vec<_>>()
     );
-    let row = |outcome: &str, deployment: &str, n| {
-        (
-            "-".to_string(),
-            outcome.to_string(),
-            deployment.to_string(),
-            200,
-            n,
-        )
-    };
     assert_eq!(
         landings(attempts),
         vec![
-            row("fallback", "fallback-haiku-4-5", 7),
-            row("primary", "primary-sonnet-4-6", 3)
+            served("fallback", "fallback-haiku-4-5", 7),
+            served("primary", "primary-sonnet-4-6", 3)
         ]
     );
     assert_eq!(
@@ -199,21 +201,12 @@ fn assert_balance_table_and_requests(f: &Value) {
         request_numbers(attempts, None),
         (1..=10).collect::<Vec<_>>()
     );
-    let row = |outcome: &str, deployment: &str, n| {
-        (
-            "-".to_string(),
-            outcome.to_string(),
-            deployment.to_string(),
-            200,
-            n,
-        )
-    };
     assert_eq!(
         landings(attempts),
         vec![
-            row("balanced", "balanced-sonnet-4-5", 3),
-            row("balanced", "balanced-sonnet-4-6", 3),
-            row("overflow", "overflow-haiku-4-5", 4),
+            served("balanced", "balanced-sonnet-4-5", 3),
+            served("balanced", "balanced-sonnet-4-6", 3),
+            served("overflow", "overflow-haiku-4-5", 4),
         ]
     );
     assert_eq!(
