@@ -214,6 +214,13 @@ fn broken_configs_name_the_key_path_and_line() {
             "port 70000 is out of range",
         ),
         (
+            "header timeout of zero",
+            format!("{BASE}gateway:\n  header_timeout: 0\n"),
+            "gateway.header_timeout",
+            12,
+            "above 0",
+        ),
+        (
             "invalid YAML",
             format!("{BASE}router_settings:\n  fallbacks: [unclosed\n  num_retries: 2\n"),
             "",

@@ -227,6 +227,7 @@ pub fn to_json(config: &Config) -> Value {
             "master_key_set": config.gateway.master_key.is_some(),
             "drop_params": config.gateway.drop_params,
             "max_body_bytes": config.gateway.max_body_bytes,
+            "header_timeout_s": config.gateway.header_timeout.as_secs_f64(),
         },
         "groups": groups,
         "consumers": config.gateway.consumers.iter().map(|c| json!({

@@ -71,6 +71,8 @@ pub struct GatewaySettings {
     pub drop_params: bool,
     /// Largest request body accepted; larger bodies get 413.
     pub max_body_bytes: usize,
+    /// Time a client has to send a whole request head (slow-loris defence).
+    pub header_timeout: Duration,
 }
 
 impl GatewaySettings {

@@ -51,6 +51,8 @@ pub struct RawGateway {
     pub consumers: Vec<RawConsumer>,
     pub drop_params: Option<bool>,
     pub max_request_size_mb: Option<f64>,
+    /// Seconds a client has to send a whole request head.
+    pub header_timeout: Option<f64>,
 }
 
 /// A port written as a number or as a string (as `os.environ/` values are).

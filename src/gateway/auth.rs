@@ -108,6 +108,7 @@ mod tests {
             }],
             drop_params: false,
             max_body_bytes: 1024,
+            header_timeout: std::time::Duration::from_secs(10),
         }
     }
 

@@ -85,14 +85,18 @@ impl GatewayHandle {
     }
 }
 
-/// Starts a gateway for `config` on `addr` (port 0 picks a free port), with the default
-/// [`ConnectionLimits`].
+/// Starts a gateway for `config` on `addr` (port 0 picks a free port), with the config's
+/// header timeout and the default limits on request heads.
 pub async fn start(
     config: Arc<Config>,
     clients: &Clients,
     addr: SocketAddr,
 ) -> anyhow::Result<GatewayHandle> {
-    start_with_limits(config, clients, addr, ConnectionLimits::default()).await
+    let limits = ConnectionLimits {
+        header_read_timeout: config.gateway.header_timeout,
+        ..ConnectionLimits::default()
+    };
+    start_with_limits(config, clients, addr, limits).await
 }
 
 /// [`start`] with explicit limits on slow and oversized request heads.

@@ -7,20 +7,22 @@ use std::time::Duration;
 use serde_json::{Value, json};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-use resilient_llm::gateway::ConnectionLimits;
-
 use crate::stack::{HAIKU, SONNET, Stack, assert_openai_error};
 
 pub const MASTER: &str = "sk-reliability-master-0001";
 pub const APP: &str = "sk-reliability-app-000001";
 
-/// A master key, a consumer limited to `chat`, a 10 kB body limit.
+/// How long a client has to send its request head (`gateway.header_timeout`).
+const HEADER_TIMEOUT: Duration = Duration::from_secs(1);
+
+/// A master key, a consumer limited to `chat`, a 10 kB body limit, a 1 s header timeout.
 pub fn config() -> String {
     format!(
         r#"
 gateway:
   master_key: {MASTER}
   max_request_size_mb: 0.01
+  header_timeout: 1
   consumers:
     - {{name: app, key: {APP}, models: [chat]}}
 model_list:
@@ -117,11 +119,7 @@ fn cases() -> Vec<Case> {
 
 #[tokio::test]
 async fn every_bad_request_is_a_4xx_naming_the_problem_and_the_gateway_stays_healthy() {
-    let limits = ConnectionLimits {
-        header_read_timeout: Duration::from_secs(1),
-        ..ConnectionLimits::default()
-    };
-    let stack = Stack::start_with_limits(&config(), limits).await;
+    let stack = Stack::start(&config()).await;
     let mut failures = Vec::new();
     let cases = cases();
     for case in &cases {
@@ -150,7 +148,7 @@ async fn every_bad_request_is_a_4xx_naming_the_problem_and_the_gateway_stays_hea
     }
     assert_eq!(stack.sandbox.stats().model_calls("genai", HAIKU).total(), 0);
 
-    slow_loris_is_disconnected(&stack, limits.header_read_timeout).await;
+    slow_loris_is_disconnected(&stack, HEADER_TIMEOUT).await;
     println!(
         "[bad input] {} cases, {} wrong",
         cases.len() + 1,

@@ -5,20 +5,14 @@
 //! stream ending in `[DONE]`), a well-formed OpenAI error (a status with `{"error":{…}}`, or a
 //! stream ending in an error event), or a transport error; anything else fails the test.
 //!
-//! The sandbox is driven through its admin routes (stats, reset, Regions down and up). Only
-//! [`Stack::start_with_limits`] runs the gateway in this process: connection limits have no
-//! config key or command-line flag.
+//! The sandbox is driven through its admin routes (stats, reset, Regions down and up).
 //!
 //! The YAML may write `$SANDBOX` where the sandbox's endpoint belongs, as in the gateway tests.
 
 pub use crate::support::http::{chat_body, client, sse_data};
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
-use std::path::Path;
-use std::sync::Arc;
 
-use resilient_llm::config::{Config, load_str};
-use resilient_llm::gateway::{self, ConnectionLimits, GatewayHandle};
 use serde_json::Value;
 use tempfile::TempDir;
 
@@ -40,57 +34,33 @@ pub struct Stack {
     _dir: TempDir,
 }
 
-/// The gateway of a [`Stack`].
+/// The `gateway serve` process of a [`Stack`].
 pub struct Gateway {
-    serving: Serving,
-}
-
-/// What serves the gateway's URL.
-enum Serving {
-    /// `resilient-llm gateway serve`.
-    Process(Server),
-    /// [`gateway::start_with_limits`] in this process.
-    InProcess(GatewayHandle),
+    process: Server,
 }
 
 impl Gateway {
     /// `http://127.0.0.1:PORT`.
     pub fn url(&self) -> String {
-        match &self.serving {
-            Serving::Process(process) => process.url.clone(),
-            Serving::InProcess(handle) => handle.url(),
-        }
+        self.process.url.clone()
     }
 
     /// The bound address.
     pub fn addr(&self) -> SocketAddr {
-        match &self.serving {
-            Serving::Process(process) => process
-                .url
-                .trim_start_matches("http://")
-                .parse()
-                .unwrap_or_else(|e| panic!("gateway URL {}: {e}", process.url)),
-            Serving::InProcess(handle) => handle.addr(),
-        }
+        let url = &self.process.url;
+        url.trim_start_matches("http://")
+            .parse()
+            .unwrap_or_else(|e| panic!("gateway URL {url}: {e}"))
     }
 
-    /// The `gateway serve` process; panics for a gateway in this process.
+    /// The `gateway serve` process.
     pub fn process(&mut self) -> &mut Server {
-        match &mut self.serving {
-            Serving::Process(process) => process,
-            Serving::InProcess(_) => panic!("this gateway runs in the test process"),
-        }
+        &mut self.process
     }
 }
 
 fn with_endpoint(yaml: &str, endpoint: &str) -> String {
     yaml.replace("$SANDBOX", endpoint)
-}
-
-fn config_for(yaml: &str, endpoint: &str) -> Config {
-    let text = with_endpoint(yaml, endpoint);
-    load_str(&text, Path::new("reliability-test.yaml"), &|_| None)
-        .unwrap_or_else(|e| panic!("test config does not load: {e}\n{text}"))
 }
 
 /// A temporary directory with a `sandbox` and a `gateway` folder, and the sandbox of `yaml`
@@ -118,29 +88,7 @@ impl Stack {
         );
         Stack {
             sandbox,
-            gateway: Gateway {
-                serving: Serving::Process(gateway),
-            },
-            http: client(),
-            _dir: dir,
-        }
-    }
-
-    /// Starts the sandbox process of `yaml`, then a gateway in this process with `limits`
-    /// (which neither the config nor `gateway serve` can set).
-    pub async fn start_with_limits(yaml: &str, limits: ConnectionLimits) -> Stack {
-        let (dir, sandbox) = start_sandbox(yaml);
-        let config = Arc::new(config_for(yaml, &sandbox.endpoint()));
-        let clients = resilient_llm::commands::sandbox_clients(&config, &sandbox.endpoint());
-        let addr = "127.0.0.1:0".parse().unwrap();
-        let gateway = gateway::start_with_limits(config, &clients, addr, limits)
-            .await
-            .unwrap();
-        Stack {
-            sandbox,
-            gateway: Gateway {
-                serving: Serving::InProcess(gateway),
-            },
+            gateway: Gateway { process: gateway },
             http: client(),
             _dir: dir,
         }

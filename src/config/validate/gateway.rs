@@ -2,6 +2,7 @@
 //! address, master key, consumers and their quotas, body size.
 
 use std::collections::HashSet;
+use std::time::Duration;
 
 use super::checks::{checked_key, checked_port};
 use super::router::unknown_group;
@@ -11,6 +12,8 @@ use crate::config::raw::*;
 
 const DEFAULT_PORT: u16 = 4000;
 const DEFAULT_MAX_BODY_BYTES: usize = 10 * 1024 * 1024;
+/// Time a client has to send a whole request head unless `gateway.header_timeout` says otherwise.
+const DEFAULT_HEADER_TIMEOUT: Duration = Duration::from_secs(10);
 
 pub(super) fn gateway(raw: &RawConfig, groups: &HashSet<&str>) -> Result<GatewaySettings, Invalid> {
     let g = &raw.gateway;
@@ -98,6 +101,16 @@ pub(super) fn gateway(raw: &RawConfig, groups: &HashSet<&str>) -> Result<Gateway
         Some((mb, _)) => (mb * 1024.0 * 1024.0) as usize,
         None => DEFAULT_MAX_BODY_BYTES,
     };
+    let header_timeout = match g.header_timeout {
+        Some(s) if !(s.is_finite() && s > 0.0 && s <= 3600.0) => {
+            return Err(Invalid::new(
+                "gateway.header_timeout",
+                format!("must be a number of seconds above 0 and at most 3600, found {s}"),
+            ));
+        }
+        Some(s) => Duration::from_secs_f64(s),
+        None => DEFAULT_HEADER_TIMEOUT,
+    };
     Ok(GatewaySettings {
         host: g.host.clone().unwrap_or_else(|| "127.0.0.1".into()),
         port,
@@ -108,5 +121,6 @@ pub(super) fn gateway(raw: &RawConfig, groups: &HashSet<&str>) -> Result<Gateway
             .or(raw.litellm_settings.drop_params)
             .unwrap_or(false),
         max_body_bytes,
+        header_timeout,
     })
 }

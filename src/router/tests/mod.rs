@@ -87,6 +87,7 @@ pub(super) fn config(
             consumers,
             drop_params: false,
             max_body_bytes: 1 << 20,
+            header_timeout: std::time::Duration::from_secs(10),
         },
         groups,
         router,
