@@ -486,6 +486,57 @@ async fn an_endpoint_override_reaches_a_local_listener_signed_with_the_profile_k
     assert!(head.contains("/us-east-1/bedrock/aws4_request"), "{head}");
 }
 
+/// The real-AWS path: `aws.endpoint_url` from the config and the keys of the named profile from
+/// the AWS credentials file, as the default credential chain reads them.
+#[tokio::test]
+async fn the_config_endpoint_url_reaches_a_local_listener_signed_with_the_profile_file_keys() {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let address = listener.local_addr().unwrap();
+    let seen = record_one_request(listener);
+
+    let dir = tempfile::tempdir().unwrap();
+    let config_file = dir.path().join("config");
+    std::fs::write(&config_file, "[profile genai]\nregion = eu-west-1\n").unwrap();
+    let credentials_file = dir.path().join("credentials");
+    std::fs::write(
+        &credentials_file,
+        "[genai]\naws_access_key_id = AKIDPROFILEFILE00001\naws_secret_access_key = not-a-secret\n",
+    )
+    .unwrap();
+    let yaml = format!(
+        "aws: {{profile_name: genai, region_name: eu-west-1, endpoint_url: 'http://{address}'}}\n{}",
+        &BASE[BASE.find("model_list:").unwrap()..]
+    );
+    let cfg = config::load_str(&yaml, Path::new("endpoint.yaml"), &|_| None).unwrap();
+    let clients = resilient_llm::aws::Clients::new(&cfg.aws)
+        .with_profile_files(vec![config_file, credentials_file]);
+    let client = clients.bedrock(None, None).await.unwrap();
+    let result = client
+        .converse()
+        .model_id("eu.anthropic.claude-sonnet-4-6")
+        .messages(
+            aws_sdk_bedrockruntime::types::Message::builder()
+                .role(aws_sdk_bedrockruntime::types::ConversationRole::User)
+                .content(aws_sdk_bedrockruntime::types::ContentBlock::Text(
+                    "hi".into(),
+                ))
+                .build()
+                .unwrap(),
+        )
+        .send()
+        .await;
+    assert!(result.is_err(), "the listener answers ValidationException");
+
+    let head = seen.join().unwrap().to_lowercase();
+    assert!(
+        head.starts_with("post /model/eu.anthropic.claude-sonnet-4-6/converse"),
+        "{head}"
+    );
+    assert!(head.contains(&format!("host: {address}")), "{head}");
+    assert!(head.contains("credential=akidprofilefile00001/"), "{head}");
+    assert!(head.contains("/eu-west-1/bedrock/aws4_request"), "{head}");
+}
+
 #[cfg(unix)]
 #[test]
 fn a_world_readable_config_with_a_literal_master_key_is_refused() {
