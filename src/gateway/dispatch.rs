@@ -445,7 +445,8 @@ mod tests {
         assert_eq!(next_step(&throttled), Step::Retry { backoff: false });
         assert_eq!(
             next_step(&ProviderError::Unavailable {
-                message: String::new()
+                message: String::new(),
+                retry_after: None,
             }),
             Step::Retry { backoff: true }
         );

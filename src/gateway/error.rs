@@ -208,6 +208,7 @@ mod tests {
     fn upstream_errors_keep_their_meaning_without_internals() {
         let error = ApiError::from_provider(&ProviderError::Unavailable {
             message: "connection refused to 10.0.0.1".into(),
+            retry_after: None,
         });
         assert_eq!(error.status, StatusCode::SERVICE_UNAVAILABLE);
         assert!(!error.message.contains("10.0.0.1"), "{}", error.message);

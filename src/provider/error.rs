@@ -19,9 +19,13 @@ pub enum ProviderError {
         retry_after: Option<Duration>,
         message: String,
     },
-    /// The upstream is down or failed internally (5xx and the like).
+    /// The upstream is down or failed internally (5xx and the like), maybe saying when to come
+    /// back (a 503's `Retry-After`).
     #[error("upstream unavailable: {message}")]
-    Unavailable { message: String },
+    Unavailable {
+        message: String,
+        retry_after: Option<Duration>,
+    },
     /// The call did not finish in time (connect, read or the per-call budget).
     #[error("upstream timed out: {message}")]
     Timeout { message: String },
@@ -122,9 +126,9 @@ impl ProviderError {
     /// The wait the upstream asked for, if any.
     pub fn retry_after(&self) -> Option<Duration> {
         match self {
-            ProviderError::RateLimited { retry_after, .. } => *retry_after,
-            ProviderError::Unavailable { .. }
-            | ProviderError::Timeout { .. }
+            ProviderError::RateLimited { retry_after, .. }
+            | ProviderError::Unavailable { retry_after, .. } => *retry_after,
+            ProviderError::Timeout { .. }
             | ProviderError::ContextWindowExceeded { .. }
             | ProviderError::BadRequest { .. }
             | ProviderError::Unsupported { .. }
@@ -212,7 +216,10 @@ mod tests {
                 retry_after: Some(Duration::from_secs(2)),
                 message: message(),
             },
-            ProviderError::Unavailable { message: message() },
+            ProviderError::Unavailable {
+                message: message(),
+                retry_after: None,
+            },
             ProviderError::Timeout { message: message() },
             ProviderError::ContextWindowExceeded {
                 message: "prompt is too long".into(),

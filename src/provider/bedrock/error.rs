@@ -105,7 +105,10 @@ pub fn convert_fault(fault: Fault, message: &str) -> ProviderError {
             message,
         },
         Fault::ServiceUnavailable | Fault::InternalServer | Fault::ModelStreamError => {
-            ProviderError::Unavailable { message }
+            ProviderError::Unavailable {
+                message,
+                retry_after: None,
+            }
         }
         Fault::ModelTimeout => ProviderError::Timeout { message },
         Fault::Validation if is_context_window_message(&message) => {
@@ -129,7 +132,10 @@ fn convert_unmodelled_status(status: Option<u16>, message: String) -> ProviderEr
             message,
         },
         Some(408 | 504) => ProviderError::Timeout { message },
-        Some(500..=599) => ProviderError::Unavailable { message },
+        Some(500..=599) => ProviderError::Unavailable {
+            message,
+            retry_after: None,
+        },
         Some(400 | 413 | 422) if is_context_window_message(&message) => {
             ProviderError::ContextWindowExceeded { message }
         }
@@ -187,6 +193,7 @@ where
         },
         SdkError::DispatchFailure(failure) if failure.is_io() => ProviderError::Unavailable {
             message: describe(&error),
+            retry_after: None,
         },
         // Unreadable replies, requests that could not be built or sent (no credentials,
         // bad endpoint) and error kinds newer than this SDK: the upstream path is broken.

@@ -39,7 +39,10 @@ pub fn convert_status(
             message,
         },
         408 | 504 => ProviderError::Timeout { message },
-        500..=599 => ProviderError::Unavailable { message },
+        500..=599 => ProviderError::Unavailable {
+            message,
+            retry_after,
+        },
         400 | 413 | 422 if context_window => ProviderError::ContextWindowExceeded { message },
         400 | 413 | 422 => ProviderError::BadRequest {
             param: detail.and_then(|d| d.param),
@@ -82,7 +85,10 @@ pub fn convert_transport_error(error: &reqwest::Error) -> ProviderError {
     if error.is_timeout() {
         ProviderError::Timeout { message }
     } else if error.is_connect() {
-        ProviderError::Unavailable { message }
+        ProviderError::Unavailable {
+            message,
+            retry_after: None,
+        }
     } else {
         ProviderError::Upstream { message }
     }

@@ -141,12 +141,26 @@ fn statuses_map_by_meaning() {
         convert_status(StatusCode::IM_A_TEAPOT, b"", None),
         ProviderError::Upstream { .. }
     ));
-    let ProviderError::Unavailable { message } =
+    let ProviderError::Unavailable { message, .. } =
         convert_status(StatusCode::BAD_GATEWAY, b"proxy down", None)
     else {
         panic!()
     };
     assert_eq!(message, "HTTP 502 Bad Gateway: proxy down");
+    // A 503's Retry-After is kept, as a 429's is.
+    let unavailable = convert_status(
+        StatusCode::SERVICE_UNAVAILABLE,
+        b"",
+        Some(std::time::Duration::from_secs(7)),
+    );
+    assert!(
+        matches!(unavailable, ProviderError::Unavailable { .. }),
+        "{unavailable:?}"
+    );
+    assert_eq!(
+        unavailable.retry_after(),
+        Some(std::time::Duration::from_secs(7))
+    );
 }
 
 #[test]
