@@ -442,6 +442,45 @@ fn record_one_request(listener: TcpListener) -> std::thread::JoinHandle<String> 
     })
 }
 
+/// One Converse call to `model` through `client`, answered by the recording listener; the
+/// request must have reached `address`, signed with `key` (lower case) for `region`.
+async fn converse_and_check_the_request(
+    client: &aws_sdk_bedrockruntime::Client,
+    seen: std::thread::JoinHandle<String>,
+    model: &str,
+    address: std::net::SocketAddr,
+    key: &str,
+    region: &str,
+) {
+    let result = client
+        .converse()
+        .model_id(model)
+        .messages(
+            aws_sdk_bedrockruntime::types::Message::builder()
+                .role(aws_sdk_bedrockruntime::types::ConversationRole::User)
+                .content(aws_sdk_bedrockruntime::types::ContentBlock::Text(
+                    "hi".into(),
+                ))
+                .build()
+                .unwrap(),
+        )
+        .send()
+        .await;
+    assert!(result.is_err(), "the listener answers ValidationException");
+
+    let head = seen.join().unwrap().to_lowercase();
+    assert!(
+        head.starts_with(&format!("post /model/{model}/converse")),
+        "{head}"
+    );
+    assert!(head.contains(&format!("host: {address}")), "{head}");
+    assert!(head.contains(&format!("credential={key}/")), "{head}");
+    assert!(
+        head.contains(&format!("/{region}/bedrock/aws4_request")),
+        "{head}"
+    );
+}
+
 #[tokio::test]
 async fn an_endpoint_override_reaches_a_local_listener_signed_with_the_profile_key() {
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
@@ -460,30 +499,15 @@ async fn an_endpoint_override_reaches_a_local_listener_signed_with_the_profile_k
         .bedrock(Some("genai"), Some("us-east-1"))
         .await
         .unwrap();
-    let result = client
-        .converse()
-        .model_id("us.anthropic.claude-sonnet-4-6")
-        .messages(
-            aws_sdk_bedrockruntime::types::Message::builder()
-                .role(aws_sdk_bedrockruntime::types::ConversationRole::User)
-                .content(aws_sdk_bedrockruntime::types::ContentBlock::Text(
-                    "hi".into(),
-                ))
-                .build()
-                .unwrap(),
-        )
-        .send()
-        .await;
-    assert!(result.is_err(), "the listener answers ValidationException");
-
-    let head = seen.join().unwrap().to_lowercase();
-    assert!(
-        head.starts_with("post /model/us.anthropic.claude-sonnet-4-6/converse"),
-        "{head}"
-    );
-    assert!(head.contains(&format!("host: {address}")), "{head}");
-    assert!(head.contains("credential=sandboxrecordedkey01/"), "{head}");
-    assert!(head.contains("/us-east-1/bedrock/aws4_request"), "{head}");
+    converse_and_check_the_request(
+        &client,
+        seen,
+        "us.anthropic.claude-sonnet-4-6",
+        address,
+        "sandboxrecordedkey01",
+        "us-east-1",
+    )
+    .await;
 }
 
 /// The real-AWS path: `aws.endpoint_url` from the config and the keys of the named profile from
@@ -511,30 +535,15 @@ async fn the_config_endpoint_url_reaches_a_local_listener_signed_with_the_profil
     let clients = resilient_llm::aws::Clients::new(&cfg.aws)
         .with_profile_files(vec![config_file, credentials_file]);
     let client = clients.bedrock(None, None).await.unwrap();
-    let result = client
-        .converse()
-        .model_id("eu.anthropic.claude-sonnet-4-6")
-        .messages(
-            aws_sdk_bedrockruntime::types::Message::builder()
-                .role(aws_sdk_bedrockruntime::types::ConversationRole::User)
-                .content(aws_sdk_bedrockruntime::types::ContentBlock::Text(
-                    "hi".into(),
-                ))
-                .build()
-                .unwrap(),
-        )
-        .send()
-        .await;
-    assert!(result.is_err(), "the listener answers ValidationException");
-
-    let head = seen.join().unwrap().to_lowercase();
-    assert!(
-        head.starts_with("post /model/eu.anthropic.claude-sonnet-4-6/converse"),
-        "{head}"
-    );
-    assert!(head.contains(&format!("host: {address}")), "{head}");
-    assert!(head.contains("credential=akidprofilefile00001/"), "{head}");
-    assert!(head.contains("/eu-west-1/bedrock/aws4_request"), "{head}");
+    converse_and_check_the_request(
+        &client,
+        seen,
+        "eu.anthropic.claude-sonnet-4-6",
+        address,
+        "akidprofilefile00001",
+        "eu-west-1",
+    )
+    .await;
 }
 
 #[cfg(unix)]
