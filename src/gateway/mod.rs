@@ -159,7 +159,7 @@ pub async fn serve(
     println!(
         "  routing: {}, state store: {}",
         config.router.strategy.as_str(),
-        config.router.state.kind()
+        crate::router::StateStore::kind(handle.state().router.store().as_ref())
     );
     println!("  try: curl {}/v1/models", handle.url());
     tracing::info!(addr = %handle.addr(), "gateway started");
