@@ -71,8 +71,9 @@ struct Shared {
     /// `redis-degraded (local limits at 1/N)`, built once.
     degraded_label: &'static str,
     local: MemoryStore,
-    deployments: HashMap<String, Keys>,
-    consumers: HashMap<String, Keys>,
+    /// Shared, so an admission that outlives its timeout can carry them to its release.
+    deployments: HashMap<String, Arc<Keys>>,
+    consumers: HashMap<String, Arc<Keys>>,
     /// Deployment and consumer names in config order, for snapshots.
     deployment_order: Vec<String>,
     consumer_order: Vec<String>,
@@ -163,11 +164,11 @@ impl RedisStore {
             local: MemoryStore::new(config),
             deployments: deployment_order
                 .iter()
-                .map(|id| (id.clone(), Keys::new(prefix, "deployment", id)))
+                .map(|id| (id.clone(), Arc::new(Keys::new(prefix, "deployment", id))))
                 .collect(),
             consumers: consumer_order
                 .iter()
-                .map(|name| (name.clone(), Keys::new(prefix, "consumer", name)))
+                .map(|name| (name.clone(), Arc::new(Keys::new(prefix, "consumer", name))))
                 .collect(),
             deployment_order,
             consumer_order,
@@ -230,20 +231,20 @@ impl RedisStore {
     /// locally instead is not counted twice.
     async fn admit_remote(
         &self,
-        keys: &Keys,
+        keys: &Arc<Keys>,
         request: DeploymentRequest,
         gate: bool,
     ) -> Option<(u64, Admission)> {
         if self.is_degraded() {
             return None;
         }
-        let (store, owned) = (self.clone(), keys.clone());
+        let (store, owned) = (self.clone(), Arc::clone(keys));
         let mut call = Box::pin(async move { store.admit(&owned, request, gate).await });
         let error = match tokio::time::timeout(self.shared.timeout, &mut call).await {
             Ok(Ok(admission)) => return Some(admission),
             Ok(Err(error)) => error,
             Err(_) => {
-                let (store, keys) = (self.clone(), keys.clone());
+                let (store, keys) = (self.clone(), Arc::clone(keys));
                 tokio::spawn(async move {
                     let late = tokio::time::timeout(LATE_ADMISSION_WAIT, call).await;
                     if let Ok(Ok((id, Admission::Granted { probe, .. }))) = late {
@@ -351,7 +352,7 @@ impl RedisStore {
     }
 
     /// One pipelined round trip reading the state of each key set.
-    async fn views(&self, keys: &[&Keys]) -> Result<Vec<scripts::View>, RedisStoreError> {
+    async fn views(&self, keys: &[&Arc<Keys>]) -> Result<Vec<scripts::View>, RedisStoreError> {
         let mut pipe = redis::pipe();
         for k in keys {
             pipe.cmd("EVALSHA")
