@@ -269,6 +269,18 @@ impl Tally {
             .sum()
     }
 
+    /// Asserts that nothing succeeded and every request got a well-formed 5xx (none was lost to
+    /// the transport).
+    pub fn assert_all_well_formed_5xx(&self) {
+        assert_eq!(self.ok(), 0, "{:?}", self.by_outcome);
+        assert!(self.transport.is_empty(), "{:?}", self.transport);
+        assert!(
+            self.by_outcome.keys().all(|k| k.starts_with('5')),
+            "{:?}",
+            self.by_outcome
+        );
+    }
+
     /// Prints the counts under `label` and checks that they add up to the total.
     pub fn print(&self, label: &str) {
         let accounted: usize = self.by_outcome.values().sum();
