@@ -2,7 +2,7 @@
 //! `… listening on URL` banner, stdout and stderr captured, killed when the test ends however it
 //! ends), and client scripts run to completion within a deadline.
 
-use std::io::{BufRead, BufReader, Read};
+use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Output, Stdio};
 use std::sync::{Arc, Mutex};
@@ -78,39 +78,53 @@ fn capture(mut from: impl Read + Send + 'static, into: Arc<Mutex<String>>) {
     });
 }
 
+/// How long a server may take to print its banner before the test fails (instead of hanging).
+const BANNER_DEADLINE: Duration = Duration::from_secs(60);
+
+/// The rest of the first complete stdout line that starts with `banner`.
+fn banner_line(stdout: &str, banner: &str) -> Option<String> {
+    let complete = &stdout[..stdout.rfind('\n').map_or(0, |end| end + 1)];
+    complete
+        .lines()
+        .find_map(|line| line.trim().strip_prefix(banner).map(str::to_string))
+}
+
 /// Spawns `command` and returns once a stdout line starts with `banner` (`"Gateway listening
-/// on "`), whose rest is the URL. Keeps reading both streams so the server never blocks.
+/// on "`), whose rest is the URL. Keeps reading both streams so the server never blocks; a
+/// server that exits or stays silent past [`BANNER_DEADLINE`] fails the test.
 pub fn serve(mut command: Command, banner: &str) -> Server {
     let mut child = command
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
+    let stdout = Arc::new(Mutex::new(String::new()));
     let stderr = Arc::new(Mutex::new(String::new()));
+    capture(child.stdout.take().unwrap(), Arc::clone(&stdout));
     capture(child.stderr.take().unwrap(), Arc::clone(&stderr));
-    let mut reader = BufReader::new(child.stdout.take().unwrap());
-    let mut seen = String::new();
-    let mut url = None;
-    for _ in 0..20 {
-        let mut line = String::new();
-        if reader.read_line(&mut line).unwrap() == 0 {
-            break;
+    let deadline = Instant::now() + BANNER_DEADLINE;
+    let url = loop {
+        if let Some(url) = banner_line(&stdout.lock().unwrap(), banner) {
+            break url;
         }
-        seen.push_str(&line);
-        if let Some(found) = line.trim().strip_prefix(banner) {
-            url = Some(found.to_string());
-            break;
+        let exited = child.try_wait().unwrap().is_some();
+        if exited || Instant::now() >= deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!(
+                "no `{banner}` line ({}): {:?}\nstderr: {}",
+                if exited {
+                    "the process exited"
+                } else {
+                    "deadline passed"
+                },
+                stdout.lock().unwrap(),
+                stderr.lock().unwrap()
+            );
         }
-    }
-    let url = url.unwrap_or_else(|| {
-        panic!(
-            "no `{banner}` line: {seen:?}\nstderr: {}",
-            stderr.lock().unwrap()
-        )
-    });
+        std::thread::sleep(Duration::from_millis(5));
+    };
     assert!(url.starts_with("http://127.0.0.1:"), "{url}");
-    let stdout = Arc::new(Mutex::new(seen));
-    capture(reader, Arc::clone(&stdout));
     Server {
         child,
         url,
