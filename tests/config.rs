@@ -136,6 +136,76 @@ fn redis_example_selects_the_redis_store() {
     }
 }
 
+/// The AWS sample's current config shape gives the overflow group's Haiku deployment the
+/// same `model_info.id` as the load-balancing group's: it loads with one warning naming both
+/// places, and the two stay two deployments with keys of their own.
+#[test]
+fn the_aws_sample_config_loads_with_a_shared_id_warning() {
+    let cfg = load_file(&repo("tests/fixtures/aws-sample-config.yaml")).unwrap();
+    let haiku = "us.anthropic.claude-haiku-4-5-20251001-v1:0";
+    let balanced = &cfg
+        .group("claude-sonnet-loadbalance-demo")
+        .unwrap()
+        .deployments;
+    let overflow = &cfg
+        .group("claude-sonnet-fallback-loadbalance")
+        .unwrap()
+        .deployments;
+    assert_eq!(balanced.len(), 2);
+    assert_eq!((balanced[1].id.as_str(), balanced[1].rpm), (haiku, Some(3)));
+    assert_eq!(
+        (overflow[0].id.as_str(), overflow[0].rpm),
+        (haiku, Some(25))
+    );
+    assert_ne!(balanced[1].key, overflow[0].key);
+    assert_eq!(
+        balanced[0].key, "us.anthropic.claude-sonnet-4-6",
+        "an id used once keeps it as its key"
+    );
+    let keys: std::collections::HashSet<&str> = cfg.deployments().map(|d| d.key.as_str()).collect();
+    assert_eq!(keys.len(), cfg.deployments().count(), "keys are unique");
+    assert_eq!(cfg.warnings.len(), 1, "{:?}", cfg.warnings);
+    let warning = cfg.warnings[0].to_string();
+    for words in [
+        "model_list[3].model_info.id",
+        "model_list[2].model_info.id",
+        haiku,
+    ] {
+        assert!(warning.contains(words), "{warning}");
+    }
+    assert_eq!(cfg.gateway.port, 4000);
+    assert_eq!(cfg.router.allowed_fails, 2);
+    assert_eq!(cfg.router.cooldown_time.as_secs(), 15);
+    assert_eq!(cfg.cris.model_id, "us.anthropic.claude-opus-4-6-v1");
+}
+
+#[test]
+fn config_check_shows_both_deployments_of_a_shared_id_and_warns_once() {
+    let output = binary()
+        .arg("--json")
+        .arg("--config")
+        .arg(repo("tests/fixtures/aws-sample-config.yaml"))
+        .args(["config", "check"])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "{stderr}");
+    assert_eq!(stderr.matches("warning:").count(), 1, "{stderr}");
+    assert!(stderr.contains("is also used by model_list[2]"), "{stderr}");
+    let doc: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    let haiku = "us.anthropic.claude-haiku-4-5-20251001-v1:0";
+    let with_haiku_id: Vec<&serde_json::Value> = doc["groups"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|g| g["deployments"].as_array().unwrap())
+        .filter(|d| d["id"] == haiku)
+        .collect();
+    assert_eq!(with_haiku_id.len(), 2, "{doc}");
+    assert_ne!(with_haiku_id[0]["key"], with_haiku_id[1]["key"]);
+    assert_eq!(doc["warnings"].as_array().unwrap().len(), 1);
+}
+
 const BASE: &str = "\
 aws:
   region_name: us-east-1
@@ -180,6 +250,16 @@ fn broken_configs_name_the_key_path_and_line() {
             "router_settings.fallbacks[0].primary[0]",
             13,
             "no model group named \"backpu\" (did you mean \"backup\"?)",
+        ),
+        (
+            "the same id twice in one group",
+            BASE.replace(
+                "      model: bedrock/us.anthropic.claude-haiku-4-5-20251001-v1:0\n",
+                "      model: bedrock/us.anthropic.claude-haiku-4-5-20251001-v1:0\n    model_info: {id: same}\n  - model_name: backup\n    litellm_params: {model: bedrock/us.amazon.nova-lite-v1:0}\n    model_info: {id: same}\n",
+            ),
+            "model_list[2].model_info.id",
+            14,
+            "deployment id \"same\" is used twice in model group \"backup\"",
         ),
         (
             "fallback cycle",

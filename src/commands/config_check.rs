@@ -194,6 +194,7 @@ pub fn to_json(config: &Config) -> Value {
                 "name": g.name,
                 "deployments": g.deployments.iter().map(|d| json!({
                     "id": d.id,
+                    "key": d.key,
                     "provider": d.provider.as_str(),
                     "model": d.model,
                     "profile": d.profile,
@@ -214,6 +215,7 @@ pub fn to_json(config: &Config) -> Value {
         "valid": true,
         "source": config.source.display().to_string(),
         "ignored_litellm_keys": config.ignored_keys,
+        "warnings": config.warnings.iter().map(ToString::to_string).collect::<Vec<_>>(),
         "aws": {
             "profiles": config.aws.profiles,
             "region": config.aws.region,

@@ -36,7 +36,7 @@ pub fn run(cli: Cli) -> Result<(), CommandError> {
     init_logging(cli.verbose);
     let output = Output::new(cli.json, cli.no_color);
     let config = config::resolve(cli.config.as_deref())?;
-    warn_ignored_keys(&config);
+    warn_config(&config);
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -96,12 +96,15 @@ pub fn sandbox_clients(config: &Config, endpoint: &str) -> crate::aws::Clients {
     crate::aws::Clients::sandbox(&config.aws, endpoint, profiles)
 }
 
-fn warn_ignored_keys(config: &Config) {
+fn warn_config(config: &Config) {
     if !config.ignored_keys.is_empty() {
         eprintln!(
             "warning: these LiteLLM settings are not implemented here and are ignored: {}",
             config.ignored_keys.join(", ")
         );
+    }
+    for warning in &config.warnings {
+        eprintln!("warning: {warning}");
     }
 }
 

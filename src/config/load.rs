@@ -111,8 +111,13 @@ pub fn load_str(
         };
         locate(path, None, e.message)
     })?;
-    validate(raw, source, sandbox, ignored_keys)
-        .map_err(|Invalid { path, message }| locate(path, None, message))
+    let (mut config, warnings) = validate(raw, source, sandbox, ignored_keys)
+        .map_err(|Invalid { path, message }| locate(path, None, message))?;
+    config.warnings = warnings
+        .into_iter()
+        .map(|Invalid { path, message }| locate(path, None, message))
+        .collect();
+    Ok(config)
 }
 
 /// Turns serde's message into ours; unknown keys get the key in the path and a hint.

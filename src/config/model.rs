@@ -24,6 +24,8 @@ pub struct Config {
     pub sandbox: SandboxSettings,
     /// Known LiteLLM keys that loaded but have no effect here, as key paths.
     pub ignored_keys: Vec<String>,
+    /// Things that load but deserve a word (a deployment id shared by two groups), located.
+    pub warnings: Vec<super::ConfigError>,
 }
 
 impl Config {
@@ -138,8 +140,13 @@ impl fmt::Display for ProviderKind {
 /// One upstream model endpoint with its own limits.
 #[derive(Debug, Clone)]
 pub struct Deployment {
-    /// Stable id: `model_info.id`, else `<group>-<index>` derived from its position.
+    /// Stable id as configured: `model_info.id`, else `<group>-<index>` derived from its
+    /// position. What clients see (`x-litellm-model-id`); not unique across groups.
     pub id: String,
+    /// The key of its limits, cooldown, Redis keys, clients and metrics: unique in the config.
+    /// The id, or `<group>/<id>` when deployments of several groups share the id (LiteLLM's
+    /// sample does), so the two never share a quota.
+    pub key: String,
     /// The model group it serves.
     pub group: String,
     pub provider: ProviderKind,

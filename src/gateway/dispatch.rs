@@ -204,7 +204,7 @@ pub async fn dispatch(
             let mut permit = match router.select(&group, estimated, &skipped_refs).await {
                 Selection::Admitted(permit) => {
                     count_skips(state, permit.skipped());
-                    state.metrics.admission(&permit.deployment().id);
+                    state.metrics.admission(&permit.deployment().key);
                     permit
                 }
                 Selection::Exhausted {
@@ -240,8 +240,8 @@ pub async fn dispatch(
                         .map_or((0, 0), |u| (u.prompt_tokens, u.completion_tokens));
                     state
                         .metrics
-                        .call(&deployment.id, CallResult::Success, latency);
-                    state.metrics.tokens(&deployment.id, input, output);
+                        .call(&deployment.key, CallResult::Success, latency);
+                    state.metrics.tokens(&deployment.key, input, output);
                     fill_trace(&mut trace, &group, &deployment, permit.remaining());
                     router
                         .finish(
@@ -280,7 +280,7 @@ pub async fn dispatch(
                         Some(result) => {
                             state
                                 .metrics
-                                .call(&deployment.id, result, call_started.elapsed())
+                                .call(&deployment.key, result, call_started.elapsed())
                         }
                         None => trace.attempts -= 1,
                     }
@@ -305,7 +305,7 @@ pub async fn dispatch(
                             break;
                         }
                         Step::SkipDeployment => {
-                            skipped.push(deployment.id.clone());
+                            skipped.push(deployment.key.clone());
                             last_error = Some(error);
                         }
                         Step::Retry { backoff } => {

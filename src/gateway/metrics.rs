@@ -173,10 +173,12 @@ impl Metrics {
                 .enumerate()
                 .map(|(i, (g, _))| (g.clone(), i))
                 .collect(),
-            deployment_index: deployments
-                .iter()
+            // Keyed by the unique key: two groups' deployments may share an id (and then differ
+            // in the `model_group` label).
+            deployment_index: config
+                .deployments()
                 .enumerate()
-                .map(|(i, (d, _, _))| (d.clone(), i))
+                .map(|(i, d)| (d.key.clone(), i))
                 .collect(),
             groups,
             deployments,
@@ -212,7 +214,7 @@ impl Metrics {
         g.latency.observe(latency);
     }
 
-    /// The router admitted a request to deployment `id`.
+    /// The router admitted a request to the deployment keyed `id` ([`crate::config::Deployment::key`]).
     pub fn admission(&self, id: &str) {
         if let Some(d) = self.deployment(id) {
             d.admissions.fetch_add(1, Ordering::Relaxed);

@@ -158,7 +158,7 @@ impl Forward {
         permit: crate::router::DeploymentPermit<super::state::Store>,
         consumer: Option<crate::router::ConsumerPermit<super::state::Store>>,
     ) {
-        let deployment = permit.deployment().id.clone();
+        let deployment = permit.deployment().key.clone();
         let mut usage = None;
         let mut failure: Option<ProviderError> = None;
         let mut client_gone = false;

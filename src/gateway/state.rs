@@ -39,7 +39,7 @@ impl AppState {
                 .bedrock_for_deployment(deployment)
                 .await
                 .with_context(|| format!("deployment {} ({})", deployment.id, deployment.model))?;
-            bedrock.insert(deployment.id.clone(), client);
+            bedrock.insert(deployment.key.clone(), client);
         }
         let http = reqwest::Client::builder()
             .pool_max_idle_per_host(512)

@@ -68,7 +68,7 @@ pub fn build(
         .iter()
         .flat_map(|g| g.deployments.iter())
         .map(|d| {
-            let state = snapshot.deployments.iter().find(|s| s.id == d.id);
+            let state = snapshot.deployments.iter().find(|s| s.id == d.key);
             let cooling_for = state.and_then(|s| s.cooling_for);
             DeploymentHealth {
                 id: d.id.clone(),

@@ -79,7 +79,7 @@ impl<S: StateStore> DeploymentPermit<S> {
     pub(super) async fn complete(mut self, completion: Completion) {
         self.done = true;
         self.store
-            .finish_deployment(&self.deployment.id, self.grant, completion)
+            .finish_deployment(&self.deployment.key, self.grant, completion)
             .await;
     }
 }
@@ -90,7 +90,7 @@ impl<S: StateStore> Drop for DeploymentPermit<S> {
             return;
         }
         let store = Arc::clone(&self.store);
-        let (id, grant) = (self.deployment.id.clone(), self.grant);
+        let (id, grant) = (self.deployment.key.clone(), self.grant);
         let ended = dropped(self.sent, self.reserved);
         run_detached(async move { store.finish_deployment(&id, grant, ended).await });
     }

@@ -148,9 +148,9 @@ impl<S: StateStore> Router<S> {
         let deployments: Vec<&Arc<Deployment>> = group
             .deployments
             .iter()
-            .filter(|d| !exclude.contains(&d.id.as_str()))
+            .filter(|d| !exclude.contains(&d.key.as_str()))
             .collect();
-        let ids: Vec<&str> = deployments.iter().map(|d| d.id.as_str()).collect();
+        let ids: Vec<&str> = deployments.iter().map(|d| d.key.as_str()).collect();
         let loads = self.store.deployment_loads(&ids).await;
 
         let mut refusals = Vec::new();
@@ -158,7 +158,7 @@ impl<S: StateStore> Router<S> {
         for (deployment, load) in deployments.iter().zip(&loads) {
             match load.cooling_for {
                 Some(retry_after) => refusals.push((
-                    deployment.id.clone(),
+                    deployment.key.clone(),
                     DeploymentRefusal::CoolingDown { retry_after },
                 )),
                 None => open.push((*deployment, load)),
@@ -183,7 +183,7 @@ impl<S: StateStore> Router<S> {
                 tokens: estimated_tokens,
                 enforce_limits: self.settings.pre_call_checks,
             };
-            match self.store.admit_deployment(&deployment.id, request).await {
+            match self.store.admit_deployment(&deployment.key, request).await {
                 Ok(grant) => {
                     return Selection::Admitted(DeploymentPermit::new(
                         Arc::clone(deployment),
@@ -193,7 +193,7 @@ impl<S: StateStore> Router<S> {
                         refusals,
                     ));
                 }
-                Err(refusal) => refusals.push((deployment.id.clone(), refusal)),
+                Err(refusal) => refusals.push((deployment.key.clone(), refusal)),
             }
         }
         Selection::Exhausted {

@@ -460,3 +460,78 @@ sandbox:
     let error = refused.assert_error(400, "invalid_request_error");
     assert_eq!(error["code"], "context_length_exceeded", "{error}");
 }
+
+/// The AWS sample's own config: the load-balancing group's Haiku deployment and the overflow
+/// group's share one `model_info.id`. They stay two deployments with their own RPM: 10
+/// concurrent requests split 3 / 3 / 4 (by group and deployment), and the 7 Haiku answers all
+/// carry the shared id, as the sample's README shows ("haiku 7 / sonnet 3").
+#[tokio::test]
+async fn the_aws_sample_config_balances_3_3_4_with_a_shared_haiku_id() {
+    let fixture = std::fs::read_to_string(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("tests/fixtures/aws-sample-config.yaml"),
+    )
+    .unwrap();
+    let stack = Stack::start(&format!("{fixture}{}", crate::harness::FAST_SANDBOX)).await;
+    let replies = stack
+        .chat_concurrently(None, "claude-sonnet-loadbalance-demo", 10)
+        .await;
+    assert_eq!(count_status(&replies, 200), 10, "{replies:?}");
+    let mut by_place = std::collections::BTreeMap::new();
+    for reply in &replies {
+        let place = (
+            reply
+                .header("x-resilient-llm-model-group")
+                .unwrap_or("")
+                .to_string(),
+            reply.deployment().to_string(),
+        );
+        *by_place.entry(place).or_insert(0) += 1;
+    }
+    let place = |group: &str, id: &str| (group.to_string(), id.to_string());
+    let expected = std::collections::BTreeMap::from([
+        (place("claude-sonnet-loadbalance-demo", SONNET), 3),
+        (place("claude-sonnet-loadbalance-demo", HAIKU), 3),
+        (place("claude-sonnet-fallback-loadbalance", HAIKU), 4),
+    ]);
+    assert_eq!(by_place, expected);
+    let haiku_answers = replies
+        .iter()
+        .filter(|r| r.header("x-litellm-model-id") == Some(HAIKU))
+        .count();
+    assert_eq!(haiku_answers, 7);
+    assert_eq!(stack.calls(SONNET), 3);
+    assert_eq!(stack.calls(HAIKU), 7);
+
+    // Each keeps its own metric series and window on /health.
+    let metrics = stack.get("/metrics", None).await.text;
+    for (group, admitted) in [
+        ("claude-sonnet-loadbalance-demo", 3.0),
+        ("claude-sonnet-fallback-loadbalance", 4.0),
+    ] {
+        let sample = format!(
+            r#"resilient_llm_admissions_total{{deployment="{HAIKU}",model_group="{group}"}}"#
+        );
+        assert_eq!(metric(&metrics, &sample), admitted, "{sample}\n{metrics}");
+    }
+    let health = stack.health().await;
+    let windows: Vec<(String, u64)> = health["health"]["deployments"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|d| d["id"] == HAIKU)
+        .map(|d| {
+            (
+                d["model_group"].as_str().unwrap().to_string(),
+                d["requests_in_window"].as_u64().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        windows,
+        vec![
+            ("claude-sonnet-loadbalance-demo".to_string(), 3),
+            ("claude-sonnet-fallback-loadbalance".to_string(), 4),
+        ]
+    );
+}

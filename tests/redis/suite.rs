@@ -45,6 +45,12 @@ model_list:
   - model_name: cool
     litellm_params: {{model: "bedrock/model-cool"}}
     model_info: {{id: cool}}
+  - model_name: twin-a
+    litellm_params: {{model: "bedrock/model-twin", rpm: 2}}
+    model_info: {{id: twin}}
+  - model_name: twin-b
+    litellm_params: {{model: "bedrock/model-twin", rpm: 2}}
+    model_info: {{id: twin}}
 router_settings:
   cooldown_time: 0.3
   allowed_fails: 1
@@ -90,6 +96,7 @@ fn refusal(selection: Selection<AnyStore>) -> (Duration, &'static str) {
 /// Runs every behaviour against the store of `redis` (a URL) or memory (`None`).
 async fn suite(redis: Option<&str>) {
     exact_rpm(redis).await;
+    shared_id(redis).await;
     abandoned(redis).await;
     concurrent_rpm(redis).await;
     tokens(redis).await;
@@ -109,6 +116,21 @@ async fn exact_rpm(redis: Option<&str>) {
     assert!(retry_after > Duration::from_secs(50) && retry_after <= Duration::from_secs(60));
     let health = router.health().await;
     assert_eq!(health.deployments[0].requests_in_window, 5);
+}
+
+/// Two groups' deployments that share an id keep separate windows (and Redis keys): filling
+/// one leaves the other's quota whole.
+async fn shared_id(redis: Option<&str>) {
+    let (router, _) = router(redis).await;
+    for _ in 0..2 {
+        let permit = admitted(router.select("twin-a", 0, &[]).await);
+        assert_eq!(permit.deployment().id, "twin");
+        router.finish(permit, success(0)).await;
+    }
+    assert_eq!(refusal(router.select("twin-a", 0, &[]).await).1, "rpm");
+    let permit = admitted(router.select("twin-b", 0, &[]).await);
+    assert_eq!(permit.remaining().requests, Some(1));
+    router.finish(permit, success(0)).await;
 }
 
 /// Calls whose caller hung up: dropped before sending, the admission is released; dropped after,

@@ -1,6 +1,6 @@
 //! `model_list`: deployments grouped into model groups, with stable ids.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
 use super::checks::{checked_profile, checked_region, checked_url, seconds};
@@ -8,9 +8,19 @@ use crate::config::error::Invalid;
 use crate::config::model::*;
 use crate::config::raw::*;
 
-pub(super) fn groups(entries: &[RawModelEntry]) -> Result<Vec<ModelGroup>, Invalid> {
+/// The model groups of `model_list`, and a warning for each deployment id that several groups
+/// share (LiteLLM loads that silently and shares one quota between them; here each keeps its
+/// own limits under a key qualified by its group). The same id twice in one group is an error.
+pub(super) fn groups(
+    entries: &[RawModelEntry],
+) -> Result<(Vec<ModelGroup>, Vec<Invalid>), Invalid> {
     let mut groups: Vec<ModelGroup> = Vec::new();
-    let mut ids = HashSet::new();
+    // Where each id was first seen: (group, key path).
+    let mut first_use: HashMap<String, (String, String)> = HashMap::new();
+    let mut shared: HashSet<String> = HashSet::new();
+    let mut warnings = Vec::new();
+    // The key path of each deployment, in group order (for the key-clash error).
+    let mut paths: Vec<Vec<String>> = Vec::new();
     for (i, entry) in entries.iter().enumerate() {
         let path = format!("model_list[{i}]");
         if entry.model_name.trim().is_empty() {
@@ -24,23 +34,80 @@ pub(super) fn groups(entries: &[RawModelEntry]) -> Result<Vec<ModelGroup>, Inval
             .find(|g| g.name == entry.model_name)
             .map_or(0, |g| g.deployments.len());
         let deployment = deployment(entry, &path, position)?;
-        if !ids.insert(deployment.id.clone()) {
-            return Err(Invalid::new(
-                format!("{path}.model_info.id"),
-                format!("deployment id {:?} is used twice", deployment.id),
-            ));
+        match first_use.get(&deployment.id) {
+            Some((group, _)) if *group == deployment.group => {
+                return Err(Invalid::new(
+                    format!("{path}.model_info.id"),
+                    format!(
+                        "deployment id {:?} is used twice in model group {:?}",
+                        deployment.id, deployment.group
+                    ),
+                ));
+            }
+            Some((group, first_path)) => {
+                warnings.push(Invalid::new(
+                    format!("{path}.model_info.id"),
+                    format!(
+                        "deployment id {:?} is also used by {first_path} (model group {group:?}); \
+                         the two keep separate limits, cooldowns and metrics, and both answer with this id",
+                        deployment.id
+                    ),
+                ));
+                shared.insert(deployment.id.clone());
+            }
+            None => {
+                first_use.insert(
+                    deployment.id.clone(),
+                    (deployment.group.clone(), format!("{path}.model_info.id")),
+                );
+            }
         }
-        match groups.iter_mut().find(|g| g.name == entry.model_name) {
-            Some(group) => group.deployments.push(Arc::new(deployment)),
-            None => groups.push(ModelGroup {
-                name: entry.model_name.clone(),
-                deployments: vec![Arc::new(deployment)],
-            }),
+        let id_path = format!("{path}.model_info.id");
+        match groups.iter().position(|g| g.name == entry.model_name) {
+            Some(g) => {
+                groups[g].deployments.push(Arc::new(deployment));
+                paths[g].push(id_path);
+            }
+            None => {
+                groups.push(ModelGroup {
+                    name: entry.model_name.clone(),
+                    deployments: vec![Arc::new(deployment)],
+                });
+                paths.push(vec![id_path]);
+            }
         }
     }
-    Ok(groups)
+    qualify_shared_keys(&mut groups, &paths, &shared)?;
+    Ok((groups, warnings))
 }
 
+/// Gives every deployment whose id is in `shared` the key `<group>/<id>`, and checks that the
+/// keys are unique (a configured id could spell another's qualified key).
+fn qualify_shared_keys(
+    groups: &mut [ModelGroup],
+    paths: &[Vec<String>],
+    shared: &HashSet<String>,
+) -> Result<(), Invalid> {
+    let mut keys = HashSet::new();
+    for (group, paths) in groups.iter_mut().zip(paths) {
+        for (deployment, path) in group.deployments.iter_mut().zip(paths) {
+            if shared.contains(&deployment.id) {
+                let qualified = format!("{}/{}", deployment.group, deployment.id);
+                Arc::make_mut(deployment).key = qualified;
+            }
+            if !keys.insert(deployment.key.clone()) {
+                return Err(Invalid::new(
+                    path.clone(),
+                    format!(
+                        "deployment id {:?} clashes with the key of a deployment whose id several groups share: choose another id",
+                        deployment.id
+                    ),
+                ));
+            }
+        }
+    }
+    Ok(())
+}
 fn deployment(entry: &RawModelEntry, path: &str, position: usize) -> Result<Deployment, Invalid> {
     let params = &entry.litellm_params;
     let at = |key: &str| format!("{path}.litellm_params.{key}");
@@ -119,6 +186,7 @@ fn deployment(entry: &RawModelEntry, path: &str, position: usize) -> Result<Depl
         None => format!("{}-{}", entry.model_name, position + 1),
     };
     Ok(Deployment {
+        key: id.clone(),
         id,
         group: entry.model_name.clone(),
         provider,

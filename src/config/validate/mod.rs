@@ -28,9 +28,9 @@ pub fn validate(
     source: &Path,
     sandbox: SandboxSettings,
     ignored_keys: Vec<String>,
-) -> Result<Config, Invalid> {
+) -> Result<(Config, Vec<Invalid>), Invalid> {
     let aws = aws(&raw.aws)?;
-    let groups = deployments::groups(&raw.model_list)?;
+    let (groups, warnings) = deployments::groups(&raw.model_list)?;
     let names: HashSet<&str> = groups.iter().map(|g| g.name.as_str()).collect();
     let gateway = gateway::gateway(&raw, &names)?;
     let router = router::router(&raw, &names)?;
@@ -40,7 +40,7 @@ pub fn validate(
             .map(|c| c.model_id)
             .unwrap_or_else(|| DEFAULT_CRIS_MODEL.to_string()),
     };
-    Ok(Config {
+    let config = Config {
         source: source.to_path_buf(),
         aws,
         gateway,
@@ -49,7 +49,9 @@ pub fn validate(
         cris,
         sandbox,
         ignored_keys,
-    })
+        warnings: Vec::new(),
+    };
+    Ok((config, warnings))
 }
 
 fn aws(raw: &RawAws) -> Result<AwsSettings, Invalid> {

@@ -45,14 +45,14 @@ pub struct BedrockProvider {
 }
 
 impl BedrockProvider {
-    /// A provider over one client per Bedrock deployment, keyed by deployment id.
+    /// A provider over one client per Bedrock deployment, keyed by deployment key ([`Deployment::key`]).
     pub fn new(clients: HashMap<String, Client>) -> Self {
         BedrockProvider { clients }
     }
 
     fn client(&self, deployment: &Deployment) -> Result<&Client, ProviderError> {
         self.clients
-            .get(&deployment.id)
+            .get(&deployment.key)
             .ok_or_else(|| ProviderError::Upstream {
                 message: format!(
                     "no Bedrock client was built for deployment {}",

@@ -115,7 +115,7 @@ impl Target {
 pub struct OpenAiProvider {
     /// One pool for every deployment: keep-alive and HTTP/2 connections are reused.
     client: reqwest::Client,
-    /// Precomputed targets by deployment id; others are worked out per call.
+    /// Precomputed targets by deployment key; others are worked out per call.
     targets: HashMap<String, Target>,
 }
 
@@ -135,7 +135,7 @@ impl OpenAiProvider {
     ) -> Self {
         for deployment in deployments {
             if let Ok(target) = Target::of(deployment) {
-                self.targets.insert(deployment.id.clone(), target);
+                self.targets.insert(deployment.key.clone(), target);
             }
         }
         self
@@ -149,7 +149,7 @@ impl OpenAiProvider {
         stream: bool,
     ) -> Result<reqwest::Response, ProviderError> {
         let computed;
-        let target = match self.targets.get(&deployment.id) {
+        let target = match self.targets.get(&deployment.key) {
             Some(target) => target,
             None => {
                 computed = Target::of(deployment)?;

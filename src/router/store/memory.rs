@@ -107,7 +107,7 @@ impl MemoryStore {
                 cooldown_time: config.router.cooldown_time,
                 allowed_fails: config.router.allowed_fails,
             },
-            deployments: Cells::new(config.deployments().map(|d| d.id.as_str())),
+            deployments: Cells::new(config.deployments().map(|d| d.key.as_str())),
             consumers: Cells::new(config.gateway.consumers.iter().map(|c| c.name.as_str())),
             next_id: AtomicU64::new(1),
         }

@@ -62,6 +62,7 @@ pub(crate) mod test_support {
     ) -> Arc<Deployment> {
         Arc::new(Deployment {
             id: id.to_string(),
+            key: id.to_string(),
             group: "g".to_string(),
             provider: ProviderKind::Bedrock,
             model: format!("model-{id}"),

@@ -96,6 +96,7 @@ pub(super) fn config(
         },
         sandbox: Default::default(),
         ignored_keys: Vec::new(),
+        warnings: Vec::new(),
     }
 }
 

@@ -144,7 +144,7 @@ impl RedisStore {
             .set_max_delay(Duration::from_millis(500));
         let connection = ConnectionManager::new_lazy_with_config(client, manager)?;
         let prefix = settings.key_prefix.as_str();
-        let deployment_order: Vec<String> = config.deployments().map(|d| d.id.clone()).collect();
+        let deployment_order: Vec<String> = config.deployments().map(|d| d.key.clone()).collect();
         let consumer_order: Vec<String> = config
             .gateway
             .consumers
