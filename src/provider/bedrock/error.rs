@@ -114,6 +114,9 @@ pub fn convert_fault(fault: Fault, message: &str) -> ProviderError {
         Fault::Validation if is_context_window_message(&message) => {
             ProviderError::ContextWindowExceeded { message }
         }
+        Fault::Validation if is_model_id_refusal(&message) => {
+            ProviderError::Misconfigured { message }
+        }
         Fault::Validation => ProviderError::BadRequest {
             param: None,
             message,
@@ -164,6 +167,17 @@ pub fn is_context_window_message(message: &str) -> bool {
     ];
     let lower = message.to_ascii_lowercase();
     PHRASES.iter().any(|p| lower.contains(p))
+}
+
+/// Whether a validation message refuses the model id itself, which comes from the deployment's
+/// config, not the client: an id Bedrock does not know ("The provided model identifier is
+/// invalid.") or a base id it serves on demand only through an inference profile ("Invocation
+/// of model ID … with on-demand throughput isn't supported. Retry your request with the ID or
+/// ARN of an inference profile that contains this model.").
+pub fn is_model_id_refusal(message: &str) -> bool {
+    let lower = message.to_lowercase();
+    lower.contains("model identifier is invalid")
+        || (lower.contains("on-demand throughput") && lower.contains("inference profile"))
 }
 
 /// Converts any SDK error of a Bedrock call. `fault` classifies the service error itself;
