@@ -205,6 +205,16 @@ where
         SdkError::DispatchFailure(failure) if failure.is_timeout() => ProviderError::Timeout {
             message: describe(&error),
         },
+        // No usable credentials for the deployment's profile: only its config can fix that.
+        SdkError::DispatchFailure(failure)
+            if failure
+                .as_connector_error()
+                .is_some_and(|e| lacks_credentials(e)) =>
+        {
+            ProviderError::AccessDenied {
+                message: describe(&error),
+            }
+        }
         SdkError::DispatchFailure(failure) if failure.is_io() => ProviderError::Unavailable {
             message: describe(&error),
             retry_after: None,
@@ -220,6 +230,25 @@ where
             message: describe(newer),
         },
     }
+}
+
+/// Whether the call failed because the credential chain found no credentials, or found a
+/// configuration it cannot use (a missing profile, a bad `credential_process`). A provider
+/// that timed out or failed for a passing reason is not this: that may succeed on a retry.
+pub fn lacks_credentials(error: &(dyn std::error::Error + 'static)) -> bool {
+    use aws_credential_types::provider::error::CredentialsError;
+    let mut current = Some(error);
+    while let Some(e) = current {
+        if let Some(credentials) = e.downcast_ref::<CredentialsError>() {
+            return matches!(
+                credentials,
+                CredentialsError::CredentialsNotLoaded(_)
+                    | CredentialsError::InvalidConfiguration(_)
+            );
+        }
+        current = e.source();
+    }
+    false
 }
 
 fn describe<E, R>(error: &SdkError<E, R>) -> String

@@ -277,3 +277,24 @@ fn refusals_of_the_model_id_are_misconfigurations_not_bad_requests() {
     let client_fault = convert_fault(Fault::Validation, "messages.0.content.0.text is blank");
     assert!(matches!(client_fault, ProviderError::BadRequest { .. }));
 }
+
+#[test]
+fn missing_credentials_are_access_denied_not_an_upstream_fault() {
+    use aws_credential_types::provider::error::CredentialsError;
+    use aws_sdk_bedrockruntime::error::ConnectorError;
+    let failed = |credentials: CredentialsError| {
+        let error: SdkError<ConverseError, ()> =
+            SdkError::dispatch_failure(ConnectorError::other(Box::new(credentials), None));
+        convert_error(error, None, converse_fault)
+    };
+    let missing = failed(CredentialsError::not_loaded("no profile named `prod`"));
+    assert!(
+        matches!(&missing, ProviderError::AccessDenied { .. }),
+        "{missing:?}"
+    );
+    assert!(missing.is_misconfiguration());
+    let slow = failed(CredentialsError::provider_timed_out(
+        std::time::Duration::from_secs(5),
+    ));
+    assert!(matches!(slow, ProviderError::Upstream { .. }), "{slow:?}");
+}
