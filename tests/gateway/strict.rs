@@ -64,6 +64,30 @@ async fn a_tool_history_without_tools_is_served_through_converse() {
     let message = &reply.json()["choices"][0]["message"];
     assert_eq!(message["role"], "assistant", "{message}");
     assert_eq!(stack.served(HAIKU), 1);
+
+    // A new question after the tool round: the model may call the tool again, and that call
+    // comes back as an OpenAI tool call.
+    let body = json!({
+        "model": "chat",
+        "messages": [
+            {"role": "user", "content": "What is the weather in Paris?"},
+            {"role": "assistant", "content": null, "tool_calls": [{"id": "call_1", "type": "function",
+                "function": {"name": "get_weather", "arguments": "{\"city\":\"Paris\"}"}}]},
+            {"role": "tool", "tool_call_id": "call_1", "content": "sunny, 21C"},
+            {"role": "assistant", "content": "It is sunny and 21C in Paris."},
+            {"role": "user", "content": "And in Rome?"}
+        ]
+    });
+    let reply = stack
+        .post("/v1/chat/completions", None, body.to_string())
+        .await;
+    assert_eq!(reply.status, 200, "{}", reply.text);
+    let choice = &reply.json()["choices"][0];
+    assert_eq!(choice["finish_reason"], "tool_calls", "{choice}");
+    assert_eq!(
+        choice["message"]["tool_calls"][0]["function"]["name"], "get_weather",
+        "{choice}"
+    );
 }
 
 #[tokio::test]
