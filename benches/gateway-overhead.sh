@@ -13,6 +13,11 @@
 # (gateway minus direct), errors, the gateway's peak RSS and CPU time per request; then
 # start-up to ready and idle RSS. Each figure is the median of ROUNDS (default 3) alternating
 # direct/gateway runs: on 2 cores one run's tail is mostly the scheduler's.
+#
+# The Bedrock path calls an inference profile (`us.…`), as Bedrock serves current Claude
+# models on demand only through one. Each path is first checked with one request; any non-2xx
+# answer (there or during the runs) fails the script (exit 1), so a smoke run cannot pass on
+# errors. wrk is required: installed with apt-get when missing, else the script stops saying so.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -25,7 +30,8 @@ export AWS_EC2_METADATA_DISABLED=true NO_PROXY=127.0.0.1,localhost no_proxy=127.
 
 if ! command -v wrk >/dev/null; then
   echo "installing wrk (Debian package)…" >&2
-  apt-get install -y -qq wrk >/dev/null 2>&1 || { apt-get update -qq && apt-get install -y -qq wrk >/dev/null; }
+  apt-get install -y -qq wrk >/dev/null 2>&1 || { apt-get update -qq && apt-get install -y -qq wrk >/dev/null; } ||
+    { echo "error: wrk is not installed and apt-get could not install it; install wrk and rerun" >&2; exit 1; }
 fi
 [ "$BUILD" = 1 ] && cargo build --release --quiet
 
@@ -45,7 +51,7 @@ model_list:
   - model_name: bench-openai
     litellm_params: {model: openai/bench-model, api_base: http://sandbox.invalid/v1, api_key: sk-bench}
   - model_name: bench-bedrock
-    litellm_params: {model: "bedrock/anthropic.claude-haiku-4-5-20251001-v1:0", aws_profile_name: genai}
+    litellm_params: {model: "bedrock/us.anthropic.claude-haiku-4-5-20251001-v1:0", aws_profile_name: genai}
 router_settings: {num_retries: 0, timeout: 30}
 sandbox:
   latency: {first_token_ms: 0, tokens_per_second: 0}
@@ -104,9 +110,22 @@ lua bedrock-gateway "${body/MODEL/bench-bedrock}" "Bearer none"
 declare -A url=(
   [openai-direct]="$sandbox/v1/chat/completions"
   [openai-gateway]="$gateway/v1/chat/completions"
-  [bedrock-direct]="$sandbox/model/anthropic.claude-haiku-4-5-20251001-v1%3A0/converse"
+  [bedrock-direct]="$sandbox/model/us.anthropic.claude-haiku-4-5-20251001-v1%3A0/converse"
   [bedrock-gateway]="$gateway/v1/chat/completions"
 )
+
+# One request per path before any measurement: a path that does not answer 2xx fails the run
+# with the answer it gave, instead of being measured as fast errors.
+declare -A bodies=([openai-direct]="${body/MODEL/bench-model}|Bearer sk-bench" [openai-gateway]="${body/MODEL/bench-openai}|Bearer none"
+        [bedrock-direct]="$converse|$sigv4" [bedrock-gateway]="${body/MODEL/bench-bedrock}|Bearer none")
+for name in openai-direct openai-gateway bedrock-direct bedrock-gateway; do
+  status=$(curl -s -o "$work/check.out" -w '%{http_code}' -X POST "${url[$name]}" \
+    -H 'Content-Type: application/json' -H "Authorization: ${bodies[$name]#*|}" --data "${bodies[$name]%%|*}")
+  if [[ $status != 2* ]]; then
+    echo "error: $name (${url[$name]}) answered HTTP $status, not 2xx:" >&2; cat "$work/check.out" >&2; echo >&2
+    exit 1
+  fi
+done
 
 # wrk's latency with unit → milliseconds.
 to_ms() { awk -v v="$1" 'BEGIN { n = v + 0; if (v ~ /us$/) n /= 1000; else if (v ~ /ms$/) n += 0; else if (v ~ /s$/) n *= 1000; printf "%.3f", n }'; }
@@ -135,6 +154,7 @@ printf -- '-%.0s' $(seq 1 150); echo
 # Median of the numbers given as arguments.
 median() { printf '%s\n' "$@" | sort -g | awk '{ v[NR] = $1 } END { printf "%.3f\n", (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
 add() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%+.3f", a - b }'; }
+total_errors=0
 for path in openai bedrock; do
   for c in $CONCURRENCY; do
     # Warm both sides (connections, pools, clients), then alternate direct and gateway ROUNDS
@@ -157,9 +177,14 @@ for path in openai bedrock; do
     printf '%-8s %4s | %9.0f %8s %8s %8s | %9.0f %8s %8s %8s | %8s %8s %8s | %6s | %9.1f\n' \
       "$path" "$c" "$(median "${drps[@]}")" "$D50" "$D90" "$D99" "$(median "${grps[@]}")" "$G50" "$G90" "$G99" \
       "$(add "$G50" "$D50")" "$(add "$G90" "$D90")" "$(add "$G99" "$D99")" "$errors" "$(median "${cpu[@]}")"
+    total_errors=$((total_errors + errors))
   done
 done
 peak_rss_kib=$(awk '/VmHWM/ {print $2}' "/proc/$gw_pid/status")
 printf '\nlatencies in ms; +pXX = gateway minus direct at that percentile; errors = non-2xx + socket errors (both sides)\n'
 printf 'gateway: start-up to ready %s ms, idle RSS %.1f MiB, peak RSS %.1f MiB\n' \
   "$ready_ms" "$(awk -v k="$idle_rss_kib" 'BEGIN{print k/1024}')" "$(awk -v k="$peak_rss_kib" 'BEGIN{print k/1024}')"
+if [ "$total_errors" -gt 0 ]; then
+  echo "error: $total_errors requests failed (non-2xx or socket errors); the figures above are not valid" >&2
+  exit 1
+fi

@@ -75,7 +75,8 @@ pub struct Served {
 pub enum Step {
     /// Try the group again; `backoff` says whether to wait first.
     Retry { backoff: bool },
-    /// This deployment cannot serve the request (access denied, model missing): try the others.
+    /// This deployment cannot serve the request (access denied, model missing or misconfigured,
+    /// bad credentials): try the others.
     SkipDeployment,
     /// The prompt is too long for this group: try the context-window fallbacks.
     ContextWindow,
@@ -91,7 +92,9 @@ pub fn next_step(error: &ProviderError) -> Step {
         ProviderError::Unavailable { .. }
         | ProviderError::Timeout { .. }
         | ProviderError::Upstream { .. } => Step::Retry { backoff: true },
-        ProviderError::AccessDenied { .. } | ProviderError::NotFound { .. } => Step::SkipDeployment,
+        ProviderError::AccessDenied { .. }
+        | ProviderError::NotFound { .. }
+        | ProviderError::Misconfigured { .. } => Step::SkipDeployment,
         ProviderError::ContextWindowExceeded { .. } => Step::ContextWindow,
         ProviderError::BadRequest { .. } | ProviderError::Unsupported { .. } => Step::Stop,
     }
@@ -109,7 +112,9 @@ pub fn outcome_of(error: &ProviderError) -> Outcome {
         ProviderError::Timeout { .. } => Outcome::Failed {
             kind: FailureKind::Timeout,
         },
-        ProviderError::AccessDenied { .. } | ProviderError::NotFound { .. } => Outcome::Failed {
+        ProviderError::AccessDenied { .. }
+        | ProviderError::NotFound { .. }
+        | ProviderError::Misconfigured { .. } => Outcome::Failed {
             kind: FailureKind::Server,
         },
         // Refused by our own conversion: never sent, consumes nothing.
@@ -285,7 +290,7 @@ pub async fn dispatch(
                         None => trace.attempts -= 1,
                     }
                     router.finish(permit, outcome).await;
-                    tracing::info!(deployment = %deployment.id, group = %group, error = %error, "upstream call failed");
+                    log_failure(&deployment.id, &group, &error);
                     match next_step(&error) {
                         Step::Stop => {
                             let used = sent.map(|_| 0);
@@ -354,6 +359,16 @@ pub async fn dispatch(
         }
     };
     Err((error, trace))
+}
+
+/// Logs a failed upstream call: at WARN when it says the deployment's configuration is wrong
+/// (access denied, unknown model id, bad credentials), which only an operator can fix.
+fn log_failure(deployment: &str, group: &str, error: &ProviderError) {
+    if error.is_misconfiguration() {
+        tracing::warn!(deployment = %deployment, group = %group, error = %error, "deployment misconfigured: upstream refused it; skipping it until the config is fixed");
+    } else {
+        tracing::info!(deployment = %deployment, group = %group, error = %error, "upstream call failed");
+    }
 }
 
 fn count_skips(state: &AppState, skipped: &[(String, DeploymentRefusal)]) {
@@ -462,6 +477,12 @@ mod tests {
         );
         assert_eq!(
             next_step(&ProviderError::AccessDenied {
+                message: String::new()
+            }),
+            Step::SkipDeployment
+        );
+        assert_eq!(
+            next_step(&ProviderError::Misconfigured {
                 message: String::new()
             }),
             Step::SkipDeployment

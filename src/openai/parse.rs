@@ -125,6 +125,14 @@ fn validate(request: &ChatRequest) -> Result<(), RequestError> {
     for (i, message) in request.messages.iter().enumerate() {
         validate_message(i, message)?;
     }
+    // Bedrock refuses a conversation without a user turn; refusing it here answers the same
+    // 400 whichever deployment the request would have reached.
+    if !request.messages.iter().any(|m| m.role == Role::User) {
+        return Err(RequestError::at(
+            "messages",
+            "messages: must contain at least one user message",
+        ));
+    }
     check_range("temperature", request.temperature, 0.0, 2.0)?;
     check_range("top_p", request.top_p, 0.0, 1.0)?;
     check_max_tokens("max_tokens", request.max_tokens)?;

@@ -98,6 +98,12 @@ fn bad_bodies_name_the_field() {
             "at least one",
         ),
         (
+            json!({"model": "m", "messages": [{"role": "system", "content": "be brief"},
+                {"role": "assistant", "content": "Hello!"}]}),
+            Some("messages"),
+            "messages: must contain at least one user message",
+        ),
+        (
             json!({"model": "", "messages": [user("hi")]}),
             Some("model"),
             "empty",

@@ -49,6 +49,11 @@ pub enum ProviderError {
     /// The model or endpoint does not exist upstream.
     #[error("not found upstream: {message}")]
     NotFound { message: String },
+    /// The upstream refused the deployment's own configuration, not the request: a model id it
+    /// does not know, or a base model id it serves only through an inference profile. Like
+    /// access denied, it is fixed in the config, so the request moves on to other deployments.
+    #[error("deployment misconfigured for the upstream: {message}")]
+    Misconfigured { message: String },
     /// Anything else the upstream did wrong (odd status, unreadable reply).
     #[error("upstream error: {message}")]
     Upstream { message: String },
@@ -74,7 +79,9 @@ impl ProviderError {
             | ProviderError::Unsupported { .. } => StatusCode::BAD_REQUEST,
             ProviderError::AccessDenied { .. } => StatusCode::FORBIDDEN,
             ProviderError::NotFound { .. } => StatusCode::NOT_FOUND,
-            ProviderError::Upstream { .. } => StatusCode::BAD_GATEWAY,
+            ProviderError::Misconfigured { .. } | ProviderError::Upstream { .. } => {
+                StatusCode::BAD_GATEWAY
+            }
         }
     }
 
@@ -89,7 +96,7 @@ impl ProviderError {
             | ProviderError::Unsupported { .. } => "invalid_request_error",
             ProviderError::AccessDenied { .. } => "permission_error",
             ProviderError::NotFound { .. } => "not_found_error",
-            ProviderError::Upstream { .. } => "api_error",
+            ProviderError::Misconfigured { .. } | ProviderError::Upstream { .. } => "api_error",
         }
     }
 
@@ -104,6 +111,7 @@ impl ProviderError {
             | ProviderError::Unsupported { .. }
             | ProviderError::AccessDenied { .. }
             | ProviderError::NotFound { .. }
+            | ProviderError::Misconfigured { .. }
             | ProviderError::Upstream { .. } => None,
         }
     }
@@ -119,6 +127,7 @@ impl ProviderError {
             | ProviderError::ContextWindowExceeded { .. }
             | ProviderError::AccessDenied { .. }
             | ProviderError::NotFound { .. }
+            | ProviderError::Misconfigured { .. }
             | ProviderError::Upstream { .. } => None,
         }
     }
@@ -134,6 +143,7 @@ impl ProviderError {
             | ProviderError::Unsupported { .. }
             | ProviderError::AccessDenied { .. }
             | ProviderError::NotFound { .. }
+            | ProviderError::Misconfigured { .. }
             | ProviderError::Upstream { .. } => None,
         }
     }
@@ -150,7 +160,25 @@ impl ProviderError {
             | ProviderError::BadRequest { .. }
             | ProviderError::Unsupported { .. }
             | ProviderError::AccessDenied { .. }
-            | ProviderError::NotFound { .. } => false,
+            | ProviderError::NotFound { .. }
+            | ProviderError::Misconfigured { .. } => false,
+        }
+    }
+
+    /// Whether the error says the deployment's configuration is wrong (credentials, access,
+    /// model id) rather than the request or a passing fault: operators need to hear of it.
+    pub fn is_misconfiguration(&self) -> bool {
+        match self {
+            ProviderError::AccessDenied { .. }
+            | ProviderError::NotFound { .. }
+            | ProviderError::Misconfigured { .. } => true,
+            ProviderError::RateLimited { .. }
+            | ProviderError::Unavailable { .. }
+            | ProviderError::Timeout { .. }
+            | ProviderError::ContextWindowExceeded { .. }
+            | ProviderError::BadRequest { .. }
+            | ProviderError::Unsupported { .. }
+            | ProviderError::Upstream { .. } => false,
         }
     }
 
@@ -168,6 +196,7 @@ impl ProviderError {
             | ProviderError::Timeout { .. }
             | ProviderError::AccessDenied { .. }
             | ProviderError::NotFound { .. }
+            | ProviderError::Misconfigured { .. }
             | ProviderError::Upstream { .. } => true,
             ProviderError::ContextWindowExceeded { .. }
             | ProviderError::BadRequest { .. }
@@ -190,6 +219,9 @@ impl ProviderError {
                 "The gateway is not allowed to call the upstream model."
             }
             ProviderError::NotFound { .. } => "The upstream model was not found.",
+            ProviderError::Misconfigured { .. } => {
+                "The gateway's deployment is misconfigured for the upstream model."
+            }
             ProviderError::Upstream { .. } => "The upstream model returned an invalid response.",
         }
     }
@@ -231,6 +263,7 @@ mod tests {
             ProviderError::AccessDenied { message: message() },
             ProviderError::NotFound { message: message() },
             ProviderError::Upstream { message: message() },
+            ProviderError::Misconfigured { message: message() },
         ]
     }
 
@@ -260,6 +293,7 @@ mod tests {
             (403, "permission_error", None, false, false, true),
             (404, "not_found_error", None, false, false, true),
             (502, "api_error", None, true, false, true),
+            (502, "api_error", None, false, false, true),
         ];
         for (error, (status, kind, code, retryable, cooldown, failure)) in
             all().iter().zip(expected)
@@ -285,6 +319,11 @@ mod tests {
             body,
             serde_json::json!({"error": {"message": "seed is not supported",
                 "type": "invalid_request_error", "param": "seed", "code": null}})
+        );
+        let misconfigured: Vec<bool> = all().iter().map(|e| e.is_misconfiguration()).collect();
+        assert_eq!(
+            misconfigured,
+            [false, false, false, false, false, true, true, false, true]
         );
         assert_eq!(all()[0].retry_after(), Some(Duration::from_secs(2)));
         assert_eq!(all()[1].retry_after(), None);

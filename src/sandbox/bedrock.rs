@@ -42,11 +42,13 @@ pub async fn handle(
         Err(error) => return error.into_response_with_id(""),
     };
     let Some(operation) = operation(&action) else {
-        let error = BedrockError::ResourceNotFound(format!("Unknown operation {action}."));
-        return error.into_response_with_id("");
+        return unknown_operation(&format!("/model/{{modelId}}/{action}"));
     };
     let seed = sandbox.settings.seed;
-    let model = catalogue::resolve(&model_id);
+    let model = catalogue::resolve(&model_id).and_then(|resolved| {
+        catalogue::check_on_demand(&resolved)?;
+        Ok(resolved)
+    });
     let prompt = match (&model, operation) {
         (Ok(resolved), Operation::InvokeModel) => {
             invoke::parse_request(resolved.model.family, &body, seed, &model_id)
@@ -110,6 +112,12 @@ pub async fn handle(
             .insert(name, HeaderValue::from(value));
     }
     response
+}
+
+/// The answer to a route or action Bedrock Runtime does not have: an `x-amzn-errortype` the
+/// SDKs read as the error code, so a client sees `UnknownOperationException`, not a bare 404.
+pub fn unknown_operation(what: &str) -> Response {
+    BedrockError::UnknownOperation(format!("Unknown operation: {what}")).into_response_with_id("")
 }
 
 fn respond(body: Body, content_type: &'static str, admitted: &Admitted) -> Response {

@@ -23,6 +23,22 @@ pub struct CatalogueModel {
     pub context_window: u64,
     /// Geographies that offer an inference profile for it.
     pub geographies: &'static [Geography],
+    /// How it may be called on demand: through an inference profile only, or by its base id too.
+    pub on_demand: OnDemand,
+}
+
+/// Whether on-demand calls may name the base model id, or must go through an inference profile.
+///
+/// Bedrock serves the current Anthropic models (Claude 3.5 Sonnet v2, 3.7 Sonnet and every
+/// Claude 4.x), Nova Premier and the Llama 3.3 / 4 models on demand only through inference
+/// profiles: a Converse or InvokeModel call naming the base id (or its foundation-model ARN)
+/// is a ValidationException.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OnDemand {
+    /// The base id and the inference profiles both work.
+    BaseOrProfile,
+    /// Only an inference profile (or its ARN) works.
+    ProfileOnly,
 }
 
 use Geography::{Apac, Eu, Global, Us};
@@ -39,60 +55,74 @@ const fn model(
         family,
         context_window,
         geographies,
+        on_demand: OnDemand::BaseOrProfile,
+    }
+}
+
+/// A model Bedrock serves on demand only through its inference profiles.
+const fn profile_only(
+    id: &'static str,
+    family: ModelFamily,
+    context_window: u64,
+    geographies: &'static [Geography],
+) -> CatalogueModel {
+    CatalogueModel {
+        on_demand: OnDemand::ProfileOnly,
+        ..model(id, family, context_window, geographies)
     }
 }
 
 /// Every model the sandbox serves.
 pub const CATALOGUE: &[CatalogueModel] = &[
-    model(
+    profile_only(
         "anthropic.claude-sonnet-4-6",
         Anthropic,
         200_000,
         &[Us, Eu, Apac, Global],
     ),
-    model(
+    profile_only(
         "anthropic.claude-opus-4-6-v1",
         Anthropic,
         200_000,
         &[Us, Eu, Apac, Global],
     ),
-    model(
+    profile_only(
         "anthropic.claude-haiku-4-5-20251001-v1:0",
         Anthropic,
         200_000,
         &[Us, Eu, Apac, Global],
     ),
-    model(
+    profile_only(
         "anthropic.claude-sonnet-4-5-20250929-v1:0",
         Anthropic,
         200_000,
         &[Us, Eu, Apac, Global],
     ),
-    model(
+    profile_only(
         "anthropic.claude-opus-4-5-20251101-v1:0",
         Anthropic,
         200_000,
         &[Us, Eu, Global],
     ),
-    model(
+    profile_only(
         "anthropic.claude-opus-4-1-20250805-v1:0",
         Anthropic,
         200_000,
         &[Us],
     ),
-    model(
+    profile_only(
         "anthropic.claude-sonnet-4-20250514-v1:0",
         Anthropic,
         200_000,
         &[Us, Eu, Apac, Global],
     ),
-    model(
+    profile_only(
         "anthropic.claude-3-7-sonnet-20250219-v1:0",
         Anthropic,
         200_000,
         &[Us, Eu, Apac],
     ),
-    model(
+    profile_only(
         "anthropic.claude-3-5-sonnet-20241022-v2:0",
         Anthropic,
         200_000,
@@ -117,15 +147,15 @@ pub const CATALOGUE: &[CatalogueModel] = &[
         &[Us, Eu, Apac],
     ),
     model("amazon.nova-pro-v1:0", AmazonNova, 300_000, &[Us, Eu, Apac]),
-    model("amazon.nova-premier-v1:0", AmazonNova, 1_000_000, &[Us]),
-    model("meta.llama3-3-70b-instruct-v1:0", MetaLlama, 128_000, &[Us]),
-    model(
+    profile_only("amazon.nova-premier-v1:0", AmazonNova, 1_000_000, &[Us]),
+    profile_only("meta.llama3-3-70b-instruct-v1:0", MetaLlama, 128_000, &[Us]),
+    profile_only(
         "meta.llama4-maverick-17b-instruct-v1:0",
         MetaLlama,
         1_000_000,
         &[Us],
     ),
-    model(
+    profile_only(
         "meta.llama4-scout-17b-instruct-v1:0",
         MetaLlama,
         3_500_000,
@@ -204,13 +234,14 @@ fn invalid_id() -> BedrockError {
     BedrockError::Validation("The provided model identifier is invalid.".into())
 }
 
-/// Resolves a percent-decoded `modelId`.
+/// Resolves a percent-decoded `modelId`; an id the catalogue does not know is invalid, as
+/// Bedrock says it (400 ValidationException, not a 404).
 pub fn resolve(called: &str) -> Result<ResolvedModel, BedrockError> {
     if !is_well_formed(called) {
         return Err(invalid_id());
     }
     let id = strip_arn(called)?;
-    let not_found = || BedrockError::ResourceNotFound(format!("Model {id} not found."));
+    let not_found = invalid_id;
     if let Some((geography, base)) = split_profile(id) {
         let model = lookup(base)
             .filter(|m| m.geographies.contains(&geography))
@@ -229,18 +260,59 @@ pub fn resolve(called: &str) -> Result<ResolvedModel, BedrockError> {
     })
 }
 
+/// Refuses an on-demand call naming the base id of a model served only through inference
+/// profiles, in Bedrock's words.
+pub fn check_on_demand(resolved: &ResolvedModel) -> Result<(), BedrockError> {
+    match (resolved.model.on_demand, &resolved.profile) {
+        (OnDemand::ProfileOnly, None) => Err(BedrockError::Validation(format!(
+            "Invocation of model ID {} with on-demand throughput isn’t supported. Retry your request with the ID or ARN of an inference profile that contains this model.",
+            resolved.model.id
+        ))),
+        (OnDemand::ProfileOnly, Some(_)) | (OnDemand::BaseOrProfile, _) => Ok(()),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
     fn base_ids_run_without_profile() {
-        let r = resolve("anthropic.claude-haiku-4-5-20251001-v1:0").unwrap();
+        let r = resolve("amazon.nova-lite-v1:0").unwrap();
         assert_eq!(r.profile, None);
+        assert_eq!(check_on_demand(&r), Ok(()));
         assert_eq!(
             r.log_model_id("us-east-1", "111111111111"),
-            "anthropic.claude-haiku-4-5-20251001-v1:0"
+            "amazon.nova-lite-v1:0"
         );
+    }
+
+    #[test]
+    fn profile_only_models_refuse_their_base_id_on_demand() {
+        let base = resolve("anthropic.claude-haiku-4-5-20251001-v1:0").unwrap();
+        let Err(BedrockError::Validation(message)) = check_on_demand(&base) else {
+            panic!("the base id of a profile-only model must be refused");
+        };
+        assert_eq!(
+            message,
+            "Invocation of model ID anthropic.claude-haiku-4-5-20251001-v1:0 with on-demand throughput isn’t supported. Retry your request with the ID or ARN of an inference profile that contains this model."
+        );
+        let arn = "arn:aws:bedrock:us-east-1::foundation-model/anthropic.claude-sonnet-4-6";
+        assert!(check_on_demand(&resolve(arn).unwrap()).is_err());
+        let profile = resolve("us.anthropic.claude-haiku-4-5-20251001-v1:0").unwrap();
+        assert_eq!(check_on_demand(&profile), Ok(()));
+        // Every current Claude 4.x model is profile-only.
+        for m in CATALOGUE
+            .iter()
+            .filter(|m| m.id.starts_with("anthropic.claude-"))
+        {
+            let is_4x = ["sonnet-4", "opus-4", "haiku-4"]
+                .iter()
+                .any(|v| m.id.contains(v));
+            if is_4x {
+                assert_eq!(m.on_demand, OnDemand::ProfileOnly, "{}", m.id);
+            }
+        }
     }
 
     #[test]
@@ -290,14 +362,11 @@ mod tests {
 
     #[test]
     fn unknown_and_malformed_ids_get_bedrock_errors() {
-        assert!(matches!(
-            resolve("anthropic.claude-9"),
-            Err(BedrockError::ResourceNotFound(_))
+        let invalid = Err(BedrockError::Validation(
+            "The provided model identifier is invalid.".into(),
         ));
-        assert!(matches!(
-            resolve("eu.meta.llama3-3-70b-instruct-v1:0"),
-            Err(BedrockError::ResourceNotFound(_))
-        ));
+        assert_eq!(resolve("anthropic.claude-9"), invalid);
+        assert_eq!(resolve("eu.meta.llama3-3-70b-instruct-v1:0"), invalid);
         assert!(matches!(
             resolve("bad id!"),
             Err(BedrockError::Validation(_))

@@ -1,5 +1,9 @@
 //! The Converse wire format: request bodies to a [`Prompt`], replies to the Converse JSON.
 //! ConverseStream shares the request shape; its framing lives in `stream`.
+//!
+//! Besides the shapes, the rules Bedrock enforces on every model, in its own words: a
+//! conversation starts with a user turn, text blocks are not blank, and `toolUse` /
+//! `toolResult` blocks need a `toolConfig`.
 
 use serde_json::{Map, Value, json};
 
@@ -20,6 +24,7 @@ pub fn parse_request(raw: &[u8], seed: u64, model_id: &str) -> Result<Prompt, Be
     let mut chars = 0;
     let mut images = 0;
     let mut tool_result = None;
+    let mut tool_blocks = false;
     for (i, message) in messages.iter().enumerate() {
         let path = format!("messages.{i}");
         let message = message
@@ -38,10 +43,17 @@ pub fn parse_request(raw: &[u8], seed: u64, model_id: &str) -> Result<Prompt, Be
             let content = read_block(block, &format!("{path}.content.{j}"))?;
             chars += content.chars;
             images += content.images;
+            tool_blocks |= content.is_tool_block;
             if role == Some("user") && content.tool_result.is_some() {
                 tool_result = content.tool_result;
             }
         }
+        if i == 0 && role == Some("assistant") {
+            return Err(BedrockError::Validation(ASSISTANT_FIRST.into()));
+        }
+    }
+    if tool_blocks && body::optional_object(&map, "toolConfig", "toolConfig")?.is_none() {
+        return Err(BedrockError::Validation(TOOL_CONFIG_REQUIRED.into()));
     }
     if let Some(system) = map.get("system") {
         let blocks = system
@@ -77,11 +89,27 @@ pub fn parse_request(raw: &[u8], seed: u64, model_id: &str) -> Result<Prompt, Be
     })
 }
 
+/// Bedrock's refusal of a conversation whose first turn is the assistant's.
+const ASSISTANT_FIRST: &str = "A conversation must start with a user message. Try again with a conversation that starts with a user message.";
+
+/// Bedrock's refusal of tool blocks in a request without a `toolConfig`.
+const TOOL_CONFIG_REQUIRED: &str =
+    "The toolConfig field must be defined when using toolUse and toolResult content blocks.";
+
+/// Bedrock's refusal of a text block that is empty or only whitespace.
+fn blank_text(path: &str) -> BedrockError {
+    BedrockError::Validation(format!(
+        "The text field in the ContentBlock object at {path} is blank. Add text to the text field, and try again."
+    ))
+}
+
 /// What one content block contributes.
 struct BlockContent {
     chars: usize,
     images: u64,
     tool_result: Option<String>,
+    /// A `toolUse` or `toolResult` block.
+    is_tool_block: bool,
 }
 
 fn read_block(block: &Value, path: &str) -> Result<BlockContent, BedrockError> {
@@ -92,12 +120,16 @@ fn read_block(block: &Value, path: &str) -> Result<BlockContent, BedrockError> {
         chars: 0,
         images: 0,
         tool_result: None,
+        is_tool_block: false,
     };
     if let Some(text) = block.get("text") {
-        content.chars = text
+        let text = text
             .as_str()
-            .ok_or_else(|| invalid(&format!("{path}.text"), "Member must be a string"))?
-            .len();
+            .ok_or_else(|| invalid(&format!("{path}.text"), "Member must be a string"))?;
+        if text.trim().is_empty() {
+            return Err(blank_text(path));
+        }
+        content.chars = text.len();
     } else if block.contains_key("image")
         || block.contains_key("document")
         || block.contains_key("video")
@@ -105,7 +137,9 @@ fn read_block(block: &Value, path: &str) -> Result<BlockContent, BedrockError> {
         content.images = 1;
     } else if let Some(tool_use) = block.get("toolUse") {
         content.chars = body::text_chars(tool_use.get("input").unwrap_or(&Value::Null));
+        content.is_tool_block = true;
     } else if let Some(result) = block.get("toolResult") {
+        content.is_tool_block = true;
         let parts = result.get("content").and_then(Value::as_array);
         let parts = parts.ok_or_else(|| {
             invalid(
@@ -256,6 +290,30 @@ mod tests {
         for (body, field) in cases {
             let e = parse(body).unwrap_err();
             assert!(e.to_string().contains(field), "{e} should name {field}");
+        }
+    }
+
+    #[test]
+    fn bedrock_rules_are_refused_in_bedrock_words() {
+        let tool_history = json!([
+            {"role": "user", "content": [{"text": "weather?"}]},
+            {"role": "assistant", "content": [{"toolUse": {"toolUseId": "t", "name": "w", "input": {}}}]},
+            {"role": "user", "content": [{"toolResult": {"toolUseId": "t", "content": [{"text": "sunny"}]}}]}
+        ]);
+        let cases = [
+            (json!({"messages": tool_history}), TOOL_CONFIG_REQUIRED.to_owned()),
+            (
+                json!({"messages": [{"role": "assistant", "content": [{"text": "hi"}]},
+                    {"role": "user", "content": [{"text": "hi"}]}]}),
+                ASSISTANT_FIRST.to_owned(),
+            ),
+            (
+                json!({"messages": [{"role": "user", "content": [{"text": "a"}, {"text": " \n"}]}]}),
+                "The text field in the ContentBlock object at messages.0.content.1 is blank. Add text to the text field, and try again.".to_owned(),
+            ),
+        ];
+        for (body, expected) in cases {
+            assert_eq!(parse(body), Err(BedrockError::Validation(expected)));
         }
     }
 

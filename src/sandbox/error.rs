@@ -16,8 +16,12 @@ pub enum BedrockError {
     Validation(String),
     #[error("{0}")]
     ResourceNotFound(String),
+    /// Past the requests-per-minute quota (also injected throttles).
     #[error("Too many requests, please wait before trying again.")]
     Throttling,
+    /// Past the tokens-per-minute quota.
+    #[error("Too many tokens, please wait before trying again.")]
+    TokensThrottling,
     #[error("Bedrock is unable to process your request.")]
     ServiceUnavailable,
     #[error("The server encountered an internal error while processing the request.")]
@@ -34,6 +38,9 @@ pub enum BedrockError {
     UnrecognizedClient,
     #[error("Missing Authentication Token")]
     MissingAuthenticationToken,
+    /// A route or action the service does not have.
+    #[error("{0}")]
+    UnknownOperation(String),
     /// An injected network fault: the connection is dropped without an answer.
     #[error("connection reset")]
     ConnectionReset,
@@ -45,7 +52,7 @@ impl BedrockError {
         match self {
             Self::Validation(_) => "ValidationException",
             Self::ResourceNotFound(_) => "ResourceNotFoundException",
-            Self::Throttling => "ThrottlingException",
+            Self::Throttling | Self::TokensThrottling => "ThrottlingException",
             Self::ServiceUnavailable => "ServiceUnavailableException",
             Self::InternalServer => "InternalServerException",
             Self::ModelTimeout => "ModelTimeoutException",
@@ -54,6 +61,7 @@ impl BedrockError {
             Self::ModelStreamError => "ModelStreamErrorException",
             Self::UnrecognizedClient => "UnrecognizedClientException",
             Self::MissingAuthenticationToken => "MissingAuthenticationTokenException",
+            Self::UnknownOperation(_) => "UnknownOperationException",
             Self::ConnectionReset => "ConnectionReset",
         }
     }
@@ -62,8 +70,10 @@ impl BedrockError {
     pub fn status(&self) -> StatusCode {
         match self {
             Self::Validation(_) => StatusCode::BAD_REQUEST,
-            Self::ResourceNotFound(_) => StatusCode::NOT_FOUND,
-            Self::Throttling | Self::ModelNotReady => StatusCode::TOO_MANY_REQUESTS,
+            Self::ResourceNotFound(_) | Self::UnknownOperation(_) => StatusCode::NOT_FOUND,
+            Self::Throttling | Self::TokensThrottling | Self::ModelNotReady => {
+                StatusCode::TOO_MANY_REQUESTS
+            }
             Self::ServiceUnavailable => StatusCode::SERVICE_UNAVAILABLE,
             Self::InternalServer | Self::ModelStreamError | Self::ConnectionReset => {
                 StatusCode::INTERNAL_SERVER_ERROR
@@ -89,7 +99,10 @@ impl BedrockError {
         match self {
             Self::Validation(_) => ("invalid_request_error", "invalid_request"),
             Self::ResourceNotFound(_) => ("invalid_request_error", "model_not_found"),
-            Self::Throttling | Self::ModelNotReady => ("rate_limit_error", "rate_limit_exceeded"),
+            Self::UnknownOperation(_) => ("invalid_request_error", "unknown_url"),
+            Self::Throttling | Self::TokensThrottling | Self::ModelNotReady => {
+                ("rate_limit_error", "rate_limit_exceeded")
+            }
             Self::UnrecognizedClient | Self::MissingAuthenticationToken => {
                 ("authentication_error", "invalid_api_key")
             }
@@ -177,5 +190,15 @@ mod tests {
         assert_eq!(r.status(), StatusCode::TOO_MANY_REQUESTS);
         assert_eq!(r.headers()["x-amzn-errortype"], "ThrottlingException");
         assert_eq!(r.headers()["x-amzn-requestid"], "req-1");
+        // Bedrock's own words for the two per-minute quotas.
+        assert_eq!(
+            BedrockError::Throttling.to_string(),
+            "Too many requests, please wait before trying again."
+        );
+        assert_eq!(
+            BedrockError::TokensThrottling.to_string(),
+            "Too many tokens, please wait before trying again."
+        );
+        assert_eq!(BedrockError::TokensThrottling.name(), "ThrottlingException");
     }
 }

@@ -1,12 +1,14 @@
 //! One model invocation, whatever the wire format: the steps every call goes through.
 //!
-//! 1. The body and the model id must be valid (else ValidationException / ResourceNotFound).
+//! 1. The body and the model id must be valid (else ValidationException: an unknown id is
+//!    "The provided model identifier is invalid.", a profile-only model's base id is refused).
 //! 2. The prompt must fit the model's context window ("Input is too long for requested model.").
 //! 3. A Region is chosen: the source Region for a base model, a weighted draw among the
 //!    profile's destinations otherwise; no live Region means ServiceUnavailableException.
 //! 4. The account's quota for the model (its profile id, else its base id; by id or by ARN) must
 //!    admit the request (RPM, and TPM on input tokens plus the output budget); otherwise exactly
-//!    one ThrottlingException.
+//!    one ThrottlingException, worded as Bedrock words it ("Too many requests" past the RPM,
+//!    "Too many tokens" past the TPM).
 //! 5. Injected faults are drawn (before the reply; for streams also mid-stream and stalls).
 //! 6. The reply is generated. Every outcome is counted and logged in the invocation-log schema.
 //!
@@ -140,8 +142,9 @@ impl Sandbox {
         now: Instant,
         progress: &mut Progress,
     ) -> Result<Admitted, BedrockError> {
-        let prompt = call.prompt.as_ref().map_err(Clone::clone)?;
+        // The model id is checked before the body, as Bedrock routes on it first.
         let model = call.model.as_ref().map_err(Clone::clone)?;
+        let prompt = call.prompt.as_ref().map_err(Clone::clone)?;
         progress.input_tokens = prompt.input_tokens;
         if prompt.input_tokens + prompt.max_tokens.unwrap_or(0) > model.model.context_window {
             return Err(BedrockError::Validation(format!(
@@ -152,15 +155,13 @@ impl Sandbox {
         let region = self.choose_region(state, model, &call.caller.source_region, now)?;
         let account = &call.caller.account;
         let quota = account.quota_for(model.quota_id());
-        if !state.quotas.try_admit(
+        state.quotas.try_admit(
             &account.profile,
             model.quota_id(),
             quota,
             prompt.reserved_tokens(),
             now,
-        ) {
-            return Err(BedrockError::Throttling);
-        }
+        )?;
         state.load.record(&region, now);
         progress.region = Some(region.clone());
         let ctx = FaultContext {
@@ -245,7 +246,7 @@ impl Sandbox {
 
 fn outcome_of(error: &BedrockError) -> Outcome {
     match error {
-        BedrockError::Throttling => Outcome::Throttled,
+        BedrockError::Throttling | BedrockError::TokensThrottling => Outcome::Throttled,
         BedrockError::Validation(_)
         | BedrockError::ResourceNotFound(_)
         | BedrockError::ServiceUnavailable
@@ -256,6 +257,7 @@ fn outcome_of(error: &BedrockError) -> Outcome {
         | BedrockError::ModelStreamError
         | BedrockError::UnrecognizedClient
         | BedrockError::MissingAuthenticationToken
+        | BedrockError::UnknownOperation(_)
         | BedrockError::ConnectionReset => Outcome::Failed,
     }
 }

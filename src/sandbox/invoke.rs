@@ -44,6 +44,39 @@ fn message_chars(messages: &[Value], content_path: &str) -> Result<usize, Bedroc
     Ok(chars)
 }
 
+/// The top-level keys of Anthropic's Messages body on Bedrock; any other is refused.
+const ANTHROPIC_KEYS: &[&str] = &[
+    "anthropic_version",
+    "anthropic_beta",
+    "max_tokens",
+    "messages",
+    "system",
+    "temperature",
+    "top_p",
+    "top_k",
+    "stop_sequences",
+    "tools",
+    "tool_choice",
+    "thinking",
+    "metadata",
+];
+
+/// Bedrock's refusal of unknown top-level keys in an Anthropic body, one clause per key
+/// (`#: extraneous key [stream] is not permitted#: extraneous key [model] is not permitted`).
+fn check_anthropic_keys(map: &Map<String, Value>) -> Result<(), BedrockError> {
+    let clauses: String = map
+        .keys()
+        .filter(|key| !ANTHROPIC_KEYS.contains(&key.as_str()))
+        .map(|key| format!("#: extraneous key [{key}] is not permitted"))
+        .collect();
+    if clauses.is_empty() {
+        return Ok(());
+    }
+    Err(BedrockError::Validation(format!(
+        "Malformed input request: {clauses}, please reformat your input and try again."
+    )))
+}
+
 /// Reads an InvokeModel body for a model of `family`.
 pub fn parse_request(
     family: ModelFamily,
@@ -55,6 +88,7 @@ pub fn parse_request(
     let digest = reply::digest(&[&seed.to_le_bytes(), model_id.as_bytes(), raw]);
     let (chars, max_tokens, stop_sequences) = match family {
         ModelFamily::Anthropic => {
+            check_anthropic_keys(&map)?;
             if !map.get("anthropic_version").is_some_and(Value::is_string) {
                 return Err(invalid("anthropic_version", "Member must not be null"));
             }
@@ -161,6 +195,19 @@ mod tests {
         assert_eq!((p.input_tokens, p.max_tokens), (3, Some(5)));
         let e = parse_request(ModelFamily::Anthropic, br#"{"messages":[]}"#, 1, "m").unwrap_err();
         assert!(e.to_string().contains("anthropic_version"));
+    }
+
+    #[test]
+    fn anthropic_bodies_refuse_unknown_keys_in_bedrock_words() {
+        let body = json!({"anthropic_version": "bedrock-2023-05-31", "max_tokens": 5, "stream": true,
+            "model": "claude", "messages": [{"role": "user", "content": "hi"}]});
+        let e = parse_request(ModelFamily::Anthropic, body.to_string().as_bytes(), 1, "m");
+        assert_eq!(
+            e,
+            Err(BedrockError::Validation(
+                "Malformed input request: #: extraneous key [model] is not permitted#: extraneous key [stream] is not permitted, please reformat your input and try again.".into()
+            ))
+        );
     }
 
     #[test]

@@ -14,7 +14,7 @@ use serde_json::{Map, Value, json};
 
 use super::auth;
 use super::body::{self, invalid};
-use super::catalogue::{self, CatalogueModel, ModelFamily, ResolvedModel};
+use super::catalogue::{self, CatalogueModel, ModelFamily, OnDemand, ResolvedModel};
 use super::error::BedrockError;
 use super::invocation::{Admitted, Call, Operation};
 use super::pace::{self, Pace, Step, chunks};
@@ -27,6 +27,7 @@ const GENERIC: CatalogueModel = CatalogueModel {
     family: ModelFamily::MetaLlama,
     context_window: 128_000,
     geographies: &[],
+    on_demand: OnDemand::BaseOrProfile,
 };
 
 /// What the request asked for besides the prompt.

@@ -14,6 +14,8 @@ use tokio::time::Instant;
 
 use crate::config::sandbox::Quota;
 
+use super::error::BedrockError;
+
 /// The window every quota is measured over.
 pub const WINDOW: Duration = Duration::from_secs(60);
 
@@ -35,15 +37,19 @@ impl Window {
         }
     }
 
-    fn try_admit(&mut self, now: Instant, quota: Quota, tokens: u64) -> bool {
+    /// Admits the request, or says which limit it would pass (requests are checked first).
+    fn try_admit(&mut self, now: Instant, quota: Quota, tokens: u64) -> Result<(), BedrockError> {
         self.expire(now);
         let requests = self.entries.len() as u64;
         let spent: u64 = self.entries.iter().map(|(_, t)| t).sum();
-        let fits = requests < u64::from(quota.rpm) && spent.saturating_add(tokens) <= quota.tpm;
-        if fits {
-            self.entries.push_back((now, tokens));
+        if requests >= u64::from(quota.rpm) {
+            return Err(BedrockError::Throttling);
         }
-        fits
+        if spent.saturating_add(tokens) > quota.tpm {
+            return Err(BedrockError::TokensThrottling);
+        }
+        self.entries.push_back((now, tokens));
+        Ok(())
     }
 }
 
@@ -54,7 +60,8 @@ pub struct QuotaBook {
 }
 
 impl QuotaBook {
-    /// Admits one request of `tokens` for `account` on `model` at `now`, or refuses it.
+    /// Admits one request of `tokens` for `account` on `model` at `now`, or refuses it with
+    /// the ThrottlingException of the limit it would pass.
     pub fn try_admit(
         &mut self,
         account: &str,
@@ -62,7 +69,7 @@ impl QuotaBook {
         quota: Quota,
         tokens: u64,
         now: Instant,
-    ) -> bool {
+    ) -> Result<(), BedrockError> {
         self.windows
             .entry((account.to_owned(), model.to_owned()))
             .or_default()
@@ -82,11 +89,17 @@ mod tests {
         let mut book = QuotaBook::default();
         let t0 = Instant::now();
         for _ in 0..3 {
-            assert!(book.try_admit("a", "m", QUOTA, 10, t0));
+            assert!(book.try_admit("a", "m", QUOTA, 10, t0).is_ok());
         }
-        assert!(!book.try_admit("a", "m", QUOTA, 10, t0));
-        assert!(!book.try_admit("a", "m", QUOTA, 10, t0 + WINDOW - Duration::from_millis(1)));
-        assert!(book.try_admit("a", "m", QUOTA, 10, t0 + WINDOW));
+        assert_eq!(
+            book.try_admit("a", "m", QUOTA, 10, t0),
+            Err(BedrockError::Throttling)
+        );
+        assert!(
+            book.try_admit("a", "m", QUOTA, 10, t0 + WINDOW - Duration::from_millis(1))
+                .is_err()
+        );
+        assert!(book.try_admit("a", "m", QUOTA, 10, t0 + WINDOW).is_ok());
     }
 
     #[test]
@@ -94,22 +107,25 @@ mod tests {
         let mut book = QuotaBook::default();
         let t0 = Instant::now();
         let t30 = t0 + Duration::from_secs(30);
-        assert!(book.try_admit("a", "m", QUOTA, 10, t0));
-        assert!(book.try_admit("a", "m", QUOTA, 10, t30));
-        assert!(book.try_admit("a", "m", QUOTA, 10, t30));
+        assert!(book.try_admit("a", "m", QUOTA, 10, t0).is_ok());
+        assert!(book.try_admit("a", "m", QUOTA, 10, t30).is_ok());
+        assert!(book.try_admit("a", "m", QUOTA, 10, t30).is_ok());
         // At 60 s the first admission expired; the two at 30 s still count.
-        assert!(book.try_admit("a", "m", QUOTA, 10, t0 + WINDOW));
-        assert!(!book.try_admit("a", "m", QUOTA, 10, t0 + WINDOW));
-        assert!(book.try_admit("a", "m", QUOTA, 10, t30 + WINDOW));
+        assert!(book.try_admit("a", "m", QUOTA, 10, t0 + WINDOW).is_ok());
+        assert!(book.try_admit("a", "m", QUOTA, 10, t0 + WINDOW).is_err());
+        assert!(book.try_admit("a", "m", QUOTA, 10, t30 + WINDOW).is_ok());
     }
 
     #[test]
     fn tpm_counts_reserved_tokens_and_refusals_cost_nothing() {
         let mut book = QuotaBook::default();
         let now = Instant::now();
-        assert!(book.try_admit("a", "m", QUOTA, 900, now));
-        assert!(!book.try_admit("a", "m", QUOTA, 101, now));
-        assert!(book.try_admit("a", "m", QUOTA, 100, now));
+        assert!(book.try_admit("a", "m", QUOTA, 900, now).is_ok());
+        assert_eq!(
+            book.try_admit("a", "m", QUOTA, 101, now),
+            Err(BedrockError::TokensThrottling)
+        );
+        assert!(book.try_admit("a", "m", QUOTA, 100, now).is_ok());
     }
 
     #[test]
@@ -117,9 +133,9 @@ mod tests {
         let mut book = QuotaBook::default();
         let now = Instant::now();
         for _ in 0..3 {
-            assert!(book.try_admit("a", "m", QUOTA, 1, now));
+            assert!(book.try_admit("a", "m", QUOTA, 1, now).is_ok());
         }
-        assert!(book.try_admit("b", "m", QUOTA, 1, now));
-        assert!(book.try_admit("a", "other", QUOTA, 1, now));
+        assert!(book.try_admit("b", "m", QUOTA, 1, now).is_ok());
+        assert!(book.try_admit("a", "other", QUOTA, 1, now).is_ok());
     }
 }

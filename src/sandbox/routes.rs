@@ -31,6 +31,8 @@ pub fn router(sandbox: Arc<Sandbox>) -> Router {
         .route("/_sandbox/stats", get(stats))
         .route("/_sandbox/reset", post(reset))
         .route("/_sandbox/regions/{region}/{state}", post(region_state))
+        .fallback(unknown_route)
+        .method_not_allowed_fallback(unknown_route)
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
         .with_state(sandbox)
 }
@@ -42,6 +44,11 @@ async fn bedrock_call(
     body: Bytes,
 ) -> Response {
     bedrock::handle(sandbox, model_id, action, headers, body).await
+}
+
+/// Any other method and path: what AWS answers for an operation it does not have.
+async fn unknown_route(method: axum::http::Method, uri: axum::http::Uri) -> Response {
+    bedrock::unknown_operation(&format!("{method} {}", uri.path()))
 }
 
 async fn chat_completions(

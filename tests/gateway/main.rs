@@ -11,5 +11,6 @@ mod http;
 mod process;
 mod routing;
 mod streaming;
+mod strict;
 #[path = "../support/mod.rs"]
 mod support;

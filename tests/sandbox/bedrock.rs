@@ -16,6 +16,7 @@ use crate::support::sandbox::{self as sbx, fast_settings, user_text};
 mod faults;
 mod quotas;
 mod regions;
+mod strict;
 
 pub const SONNET: &str = "us.anthropic.claude-sonnet-4-6";
 pub const HAIKU: &str = "us.anthropic.claude-haiku-4-5-20251001-v1:0";
@@ -299,11 +300,12 @@ async fn unknown_models_and_long_prompts_get_bedrock_errors() {
         .send()
         .await
         .unwrap_err();
-    assert!(
-        err.as_service_error()
-            .unwrap()
-            .is_resource_not_found_exception(),
-        "{err:?}"
+    // Bedrock answers an unknown id with 400 ValidationException, not a 404.
+    let service = err.as_service_error().unwrap();
+    assert!(service.is_validation_exception(), "{err:?}");
+    assert_eq!(
+        service.meta().message(),
+        Some("The provided model identifier is invalid.")
     );
     let long = "word ".repeat(110_000); // 137,500 tokens > nova-micro's 128k
     let err = client

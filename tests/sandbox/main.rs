@@ -6,6 +6,7 @@ mod bedrock;
 mod cli;
 mod logs;
 mod openai;
+mod strict_boto3;
 mod sts;
 #[path = "../support/mod.rs"]
 mod support;

@@ -114,6 +114,9 @@ pub fn convert_fault(fault: Fault, message: &str) -> ProviderError {
         Fault::Validation if is_context_window_message(&message) => {
             ProviderError::ContextWindowExceeded { message }
         }
+        Fault::Validation if is_model_id_refusal(&message) => {
+            ProviderError::Misconfigured { message }
+        }
         Fault::Validation => ProviderError::BadRequest {
             param: None,
             message,
@@ -166,6 +169,17 @@ pub fn is_context_window_message(message: &str) -> bool {
     PHRASES.iter().any(|p| lower.contains(p))
 }
 
+/// Whether a validation message refuses the model id itself, which comes from the deployment's
+/// config, not the client: an id Bedrock does not know ("The provided model identifier is
+/// invalid.") or a base id it serves on demand only through an inference profile ("Invocation
+/// of model ID … with on-demand throughput isn't supported. Retry your request with the ID or
+/// ARN of an inference profile that contains this model.").
+pub fn is_model_id_refusal(message: &str) -> bool {
+    let lower = message.to_lowercase();
+    lower.contains("model identifier is invalid")
+        || (lower.contains("on-demand throughput") && lower.contains("inference profile"))
+}
+
 /// Converts any SDK error of a Bedrock call. `fault` classifies the service error itself;
 /// `status` is the HTTP status of the reply, when there was a reply.
 pub fn convert_error<E, R>(
@@ -191,6 +205,16 @@ where
         SdkError::DispatchFailure(failure) if failure.is_timeout() => ProviderError::Timeout {
             message: describe(&error),
         },
+        // No usable credentials for the deployment's profile: only its config can fix that.
+        SdkError::DispatchFailure(failure)
+            if failure
+                .as_connector_error()
+                .is_some_and(|e| lacks_credentials(e)) =>
+        {
+            ProviderError::AccessDenied {
+                message: describe(&error),
+            }
+        }
         SdkError::DispatchFailure(failure) if failure.is_io() => ProviderError::Unavailable {
             message: describe(&error),
             retry_after: None,
@@ -206,6 +230,25 @@ where
             message: describe(newer),
         },
     }
+}
+
+/// Whether the call failed because the credential chain found no credentials, or found a
+/// configuration it cannot use (a missing profile, a bad `credential_process`). A provider
+/// that timed out or failed for a passing reason is not this: that may succeed on a retry.
+pub fn lacks_credentials(error: &(dyn std::error::Error + 'static)) -> bool {
+    use aws_credential_types::provider::error::CredentialsError;
+    let mut current = Some(error);
+    while let Some(e) = current {
+        if let Some(credentials) = e.downcast_ref::<CredentialsError>() {
+            return matches!(
+                credentials,
+                CredentialsError::CredentialsNotLoaded(_)
+                    | CredentialsError::InvalidConfiguration(_)
+            );
+        }
+        current = e.source();
+    }
+    false
 }
 
 fn describe<E, R>(error: &SdkError<E, R>) -> String

@@ -12,7 +12,12 @@
 //! 6. `max_completion_tokens`/`max_tokens`, `temperature`, `top_p`, `stop` → `inferenceConfig`.
 //! 7. `tools`/`tool_choice` → `toolConfig`. `tool_choice: "none"` omits the tools, unless the
 //!    history already holds tool calls: Bedrock then insists on a `toolConfig`, so the tools
-//!    are sent with the model left to decide (Converse has no "none").
+//!    are sent with the model left to decide (Converse has no "none"). A history with tool
+//!    calls but no `tools` at all gets a minimal `toolConfig` synthesised from the tool names
+//!    it calls (schema `{"type":"object"}`, choice auto), for the same reason.
+//! 8. Converse conversations start with a user turn: a request whose first turn (after the
+//!    system messages) is the assistant's, or that has no turn left, is refused naming
+//!    `messages` before any call.
 
 use aws_sdk_bedrockruntime::types::{
     AnyToolChoice, AutoToolChoice, ContentBlock, ConversationRole, ImageBlock, ImageFormat,
@@ -65,20 +70,76 @@ pub fn convert_request(
             Role::Tool => turns.push(ConversationRole::User, vec![convert_tool_result(message)?]),
         }
     }
+    check_first_turn(&turns)?;
     let history_uses_tools = request
         .messages
         .iter()
         .any(|m| m.role == Role::Tool || m.tool_calls.as_ref().is_some_and(|c| !c.is_empty()));
+    let tools = request.tools.as_deref().unwrap_or_default();
+    let tool_config = match tools.is_empty() && history_uses_tools {
+        true => convert_history_tool_config(&history_tool_names(&request.messages))?,
+        false => convert_tool_config(tools, request.tool_choice.as_ref(), history_uses_tools)?,
+    };
     Ok(ConverseRequest {
         system,
         messages: turns.finish()?,
         inference_config: convert_inference_config(request),
-        tool_config: convert_tool_config(
-            request.tools.as_deref().unwrap_or_default(),
-            request.tool_choice.as_ref(),
-            history_uses_tools,
-        )?,
+        tool_config,
     })
+}
+
+/// Refuses a conversation Converse would refuse for its order: it must open with a user turn.
+fn check_first_turn(turns: &Turns) -> Result<(), ProviderError> {
+    match turns.0.first() {
+        Some((ConversationRole::User, _)) => Ok(()),
+        Some(_) => Err(ProviderError::bad_param(
+            "messages",
+            "messages: a Bedrock conversation must start with a user message (after any system messages); this one starts with an assistant message",
+        )),
+        None => Err(ProviderError::bad_param(
+            "messages",
+            "messages: must contain a user message with content (system messages alone are not a conversation)",
+        )),
+    }
+}
+
+/// The names of the tools the history calls, each once, in order of first call.
+fn history_tool_names(messages: &[Message]) -> Vec<&str> {
+    let mut names: Vec<&str> = Vec::new();
+    for call in messages.iter().flat_map(|m| m.tool_calls.iter().flatten()) {
+        let name = call.function.name.as_str();
+        if !names.contains(&name) {
+            names.push(name);
+        }
+    }
+    names
+}
+
+/// The `toolConfig` for a history with tool calls but no `tools`: one tool per name with the
+/// minimal schema `{"type":"object"}`, the model free to choose (a tool call that comes back
+/// is returned as one). With no names (tool results only), there is nothing to declare.
+fn convert_history_tool_config(names: &[&str]) -> Result<Option<ToolConfiguration>, ProviderError> {
+    if names.is_empty() {
+        return Ok(None);
+    }
+    let schema = json_to_document(&serde_json::json!({"type": "object"}));
+    let specs = names
+        .iter()
+        .map(|name| {
+            ToolSpecification::builder()
+                .name(*name)
+                .input_schema(ToolInputSchema::Json(schema.clone()))
+                .build()
+                .map(BedrockTool::ToolSpec)
+                .map_err(internal)
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    ToolConfiguration::builder()
+        .set_tools(Some(specs))
+        .tool_choice(BedrockToolChoice::Auto(AutoToolChoice::builder().build()))
+        .build()
+        .map(Some)
+        .map_err(internal)
 }
 
 /// Messages under construction, merging consecutive blocks of the same role.

@@ -260,3 +260,41 @@ fn the_service_message_is_kept_as_parsed() {
         }
     );
 }
+
+#[test]
+fn refusals_of_the_model_id_are_misconfigurations_not_bad_requests() {
+    let invalid = "The provided model identifier is invalid.";
+    let on_demand = "Invocation of model ID anthropic.claude-sonnet-4-6 with on-demand throughput isn\u{2019}t supported. Retry your request with the ID or ARN of an inference profile that contains this model.";
+    for message in [invalid, on_demand] {
+        let error = convert_fault(Fault::Validation, message);
+        assert!(
+            matches!(&error, ProviderError::Misconfigured { message: m } if m == message),
+            "{error:?}"
+        );
+        assert!(error.is_misconfiguration());
+        assert_eq!(error.status().as_u16(), 502);
+    }
+    let client_fault = convert_fault(Fault::Validation, "messages.0.content.0.text is blank");
+    assert!(matches!(client_fault, ProviderError::BadRequest { .. }));
+}
+
+#[test]
+fn missing_credentials_are_access_denied_not_an_upstream_fault() {
+    use aws_credential_types::provider::error::CredentialsError;
+    use aws_sdk_bedrockruntime::error::ConnectorError;
+    let failed = |credentials: CredentialsError| {
+        let error: SdkError<ConverseError, ()> =
+            SdkError::dispatch_failure(ConnectorError::other(Box::new(credentials), None));
+        convert_error(error, None, converse_fault)
+    };
+    let missing = failed(CredentialsError::not_loaded("no profile named `prod`"));
+    assert!(
+        matches!(&missing, ProviderError::AccessDenied { .. }),
+        "{missing:?}"
+    );
+    assert!(missing.is_misconfiguration());
+    let slow = failed(CredentialsError::provider_timed_out(
+        std::time::Duration::from_secs(5),
+    ));
+    assert!(matches!(slow, ProviderError::Upstream { .. }), "{slow:?}");
+}

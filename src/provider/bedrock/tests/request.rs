@@ -261,3 +261,68 @@ fn unsupported_params_are_refused_or_dropped() {
         Some("messages[0].content[0]")
     );
 }
+
+#[test]
+fn tool_history_without_tools_gets_a_minimal_tool_config() {
+    let converse = convert_request(
+        &request(json!({"model": "m", "messages": [
+            {"role": "user", "content": "weather in Paris and Rome?"},
+            {"role": "assistant", "tool_calls": [
+                {"id": "a", "type": "function", "function": {"name": "get_weather", "arguments": "{\"city\":\"Paris\"}"}},
+                {"id": "b", "type": "function", "function": {"name": "get_weather", "arguments": "{\"city\":\"Rome\"}"}},
+                {"id": "c", "type": "function", "function": {"name": "get_time", "arguments": ""}}
+            ]},
+            {"role": "tool", "tool_call_id": "a", "content": "sunny"},
+            {"role": "tool", "tool_call_id": "b", "content": "rain"},
+            {"role": "tool", "tool_call_id": "c", "content": "noon"}
+        ]})),
+        false,
+    )
+    .unwrap();
+    let config = converse
+        .tool_config
+        .expect("Bedrock needs a toolConfig here");
+    let names: Vec<&str> = config
+        .tools()
+        .iter()
+        .map(|t| t.as_tool_spec().unwrap().name())
+        .collect();
+    assert_eq!(names, ["get_weather", "get_time"], "each name once");
+    let spec = config.tools()[0].as_tool_spec().unwrap();
+    assert_eq!(
+        document_to_json(spec.input_schema().unwrap().as_json().unwrap()),
+        json!({"type": "object"})
+    );
+    assert!(matches!(
+        config.tool_choice(),
+        Some(BedrockToolChoice::Auto(_))
+    ));
+    // With tool_choice "none" and no tools, the same: Converse has no "none".
+    let none = convert_request(
+        &request(json!({"model": "m", "tool_choice": "none", "messages": [
+            {"role": "user", "content": "hi"},
+            {"role": "assistant", "tool_calls": [{"id": "a", "type": "function", "function": {"name": "f", "arguments": "{}"}}]},
+            {"role": "tool", "tool_call_id": "a", "content": "ok"}
+        ]})),
+        false,
+    )
+    .unwrap();
+    assert_eq!(none.tool_config.unwrap().tools().len(), 1);
+}
+
+#[test]
+fn conversations_must_open_with_a_user_turn() {
+    for messages in [
+        json!([{"role": "system", "content": "be brief"}, {"role": "assistant", "content": "Hello!"},
+            {"role": "user", "content": "hi"}]),
+        json!([{"role": "system", "content": "be brief"}, {"role": "user", "content": "   "}]),
+    ] {
+        let error = convert_request(&request(json!({"model": "m", "messages": messages})), false)
+            .unwrap_err();
+        assert!(
+            matches!(&error, ProviderError::Unsupported { param, .. } if param == "messages"),
+            "{error:?}"
+        );
+        assert_eq!(error.status().as_u16(), 400);
+    }
+}
