@@ -15,7 +15,7 @@ use std::time::Duration;
 use criterion::{Criterion, criterion_group, criterion_main};
 use futures_util::FutureExt;
 use resilient_llm::config::{self, Config};
-use resilient_llm::gateway::{Trace, trace_headers};
+use resilient_llm::gateway::{RateLimitHeaders, Trace, trace_headers};
 use resilient_llm::openai::{ChatCompletion, parse_chat_request};
 use resilient_llm::provider::bedrock::convert_request;
 use resilient_llm::router::{MemoryStore, Outcome, Remaining, Router, Selection};
@@ -128,9 +128,15 @@ fn wire(c: &mut Criterion) {
         attempts: 2,
         retries: 1,
         fallbacks: 1,
-        remaining: Remaining {
-            requests: Some(24),
-            tokens: Some(99_000),
+        rate: RateLimitHeaders {
+            limit_requests: Some(25),
+            limit_tokens: Some(250_000),
+            remaining: Remaining {
+                requests: Some(24),
+                tokens: Some(99_000),
+                reset_requests: Some(Duration::ZERO),
+                reset_tokens: Some(Duration::from_millis(1500)),
+            },
         },
     };
     c.bench_function("headers: routing headers of a response", |b| {

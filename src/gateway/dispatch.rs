@@ -19,12 +19,13 @@ use std::time::{Duration, Instant};
 use super::auth::Caller;
 use super::error::ApiError;
 use super::metrics::{CallResult, RefusalReason};
+use super::ratelimit::{self, RateLimitHeaders};
 use super::state::{AppState, Store};
 use crate::config::Deployment;
 use crate::openai::ChatRequest;
 use crate::provider::{ChunkStream, Completion, Provider, ProviderError};
 use crate::router::{
-    ConsumerPermit, DeploymentPermit, DeploymentRefusal, FailureKind, LimitKind, Outcome,
+    ConsumerPermit, DeploymentPermit, DeploymentRefusal, Exceeded, FailureKind, LimitKind, Outcome,
     Remaining, Selection,
 };
 
@@ -60,7 +61,8 @@ pub struct Trace {
     pub attempts: u32,
     pub retries: u32,
     pub fallbacks: u32,
-    pub remaining: Remaining,
+    /// The rate-limit headers: the serving deployment's, or the limit that refused.
+    pub rate: RateLimitHeaders,
 }
 
 /// A served request.
@@ -170,11 +172,19 @@ pub async fn dispatch(
             .max_output_tokens()
             .unwrap_or(DEFAULT_OUTPUT_RESERVATION),
     );
+    if let Some(error) = never_fits(router, caller, requested, request, estimated) {
+        return Err((error, trace));
+    }
     let mut consumer = match caller {
         Caller::Consumer(c) => match router.admit_consumer(c, estimated).await {
             Ok(permit) => Some(permit),
             Err(refusal) => {
                 state.metrics.refusal(refusal_reason(refusal.limit));
+                trace.rate = RateLimitHeaders::exceeded(&Exceeded {
+                    kind: refusal.limit,
+                    limit: refusal.value,
+                    retry_after: refusal.retry_after,
+                });
                 return Err((ApiError::consumer_limited(&refusal), trace));
             }
         },
@@ -189,6 +199,7 @@ pub async fn dispatch(
     let mut switched_to_context_fallbacks = false;
     let mut last_error: Option<ProviderError> = None;
     let mut earliest_capacity: Option<Duration> = None;
+    let mut earliest_limit: Option<Exceeded> = None;
     let mut index = 0;
 
     'groups: while index < chain.len() {
@@ -218,6 +229,13 @@ pub async fn dispatch(
                 } => {
                     count_skips(state, &refusals);
                     earliest_capacity = min_duration(earliest_capacity, retry_after);
+                    earliest_limit = refusals
+                        .iter()
+                        .filter_map(|(_, r)| match r {
+                            DeploymentRefusal::OverLimit(e) => Some(*e),
+                            _ => None,
+                        })
+                        .fold(earliest_limit, ratelimit::earliest);
                     break;
                 }
                 Selection::UnknownGroup => break,
@@ -346,6 +364,9 @@ pub async fn dispatch(
     let come_back = |upstream: Option<Duration>| {
         min_duration(earliest_capacity, upstream).or(Some(settings.cooldown_time))
     };
+    if let Some(limit) = earliest_limit {
+        trace.rate = RateLimitHeaders::exceeded(&limit);
+    }
     let error = match last_error {
         // Throttled everywhere: say when capacity frees up, like a refusal at admission.
         Some(ProviderError::RateLimited { retry_after, .. }) => {
@@ -359,6 +380,37 @@ pub async fn dispatch(
         }
     };
     Err((error, trace))
+}
+
+/// A 400 when a request of `estimated` tokens exceeds its consumer's `tpm_limit`, or the TPM
+/// of every deployment it could reach: waiting would never help, so a 429 would be a lie.
+fn never_fits(
+    router: &crate::router::Router<Store>,
+    caller: Caller<'_>,
+    group: &str,
+    request: &ChatRequest,
+    estimated: u64,
+) -> Option<ApiError> {
+    let consumer_limit = match caller {
+        Caller::Consumer(c) => c.tpm_limit.filter(|limit| estimated > *limit),
+        Caller::Open | Caller::Master => None,
+    };
+    let limit = match consumer_limit {
+        Some(limit) => format!("this key's tpm_limit ({limit})"),
+        None => {
+            let ceiling = router.token_ceiling(group).filter(|c| estimated > *c)?;
+            format!(
+                "the tpm of every deployment of `{group}` and its fallbacks (at most {ceiling})"
+            )
+        }
+    };
+    let output = request
+        .max_output_tokens()
+        .unwrap_or(DEFAULT_OUTPUT_RESERVATION);
+    Some(ApiError::never_fits(format!(
+        "This request reserves {estimated} tokens (max_tokens {output} plus about {} prompt tokens), more than {limit}: it can never be served; lower max_tokens or shorten the prompt",
+        estimated.saturating_sub(output)
+    )))
 }
 
 /// Logs a failed upstream call: at WARN when it says the deployment's configuration is wrong
@@ -378,10 +430,10 @@ fn count_skips(state: &AppState, skipped: &[(String, DeploymentRefusal)]) {
 }
 
 fn fill_trace(trace: &mut Trace, group: &str, deployment: &Deployment, remaining: Remaining) {
+    trace.rate = RateLimitHeaders::served(deployment, remaining);
     trace.group = group.to_string();
     trace.deployment = deployment.id.clone();
     trace.model = deployment.model.clone();
-    trace.remaining = remaining;
 }
 
 fn min_duration(a: Option<Duration>, b: Option<Duration>) -> Option<Duration> {

@@ -113,6 +113,15 @@ impl ApiError {
         }
     }
 
+    /// 400 for a request larger than any limit it could ever fit under.
+    pub fn never_fits(message: String) -> Self {
+        ApiError {
+            param: Some("max_tokens".into()),
+            code: Some("request_too_large".into()),
+            ..Self::new(StatusCode::BAD_REQUEST, "invalid_request_error", message)
+        }
+    }
+
     /// 429 naming the consumer's own limit.
     pub fn consumer_limited(refusal: &Refusal) -> Self {
         ApiError {

@@ -7,6 +7,8 @@ mod dispatch;
 mod error;
 mod listen;
 mod metrics;
+mod ratelimit;
+mod request_id;
 mod respond;
 mod routes;
 mod state;
@@ -25,6 +27,7 @@ pub use auth::{Caller, authenticate};
 pub use dispatch::{Step, Trace, next_step, outcome_of};
 pub use error::ApiError;
 pub use listen::ConnectionLimits;
+pub use ratelimit::{RateLimitHeaders, openai_duration};
 pub use respond::trace_headers;
 pub use state::AppState;
 

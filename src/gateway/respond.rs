@@ -47,12 +47,7 @@ pub fn put_trace_headers(headers: &mut HeaderMap, trace: &Trace) {
     headers.insert(FALLBACKS, HeaderValue::from(trace.fallbacks));
     headers.insert(LITELLM_FALLBACKS, HeaderValue::from(trace.fallbacks));
     headers.insert(LITELLM_RETRIES, HeaderValue::from(trace.retries));
-    if let Some(n) = trace.remaining.requests {
-        headers.insert(REMAINING_REQUESTS, HeaderValue::from(n));
-    }
-    if let Some(n) = trace.remaining.tokens {
-        headers.insert(REMAINING_TOKENS, HeaderValue::from(n));
-    }
+    trace.rate.put(headers);
 }
 
 const DEPLOYMENT: HeaderName = HeaderName::from_static("x-resilient-llm-deployment");
@@ -63,8 +58,6 @@ const LITELLM_MODEL_ID: HeaderName = HeaderName::from_static("x-litellm-model-id
 const LITELLM_MODEL_GROUP: HeaderName = HeaderName::from_static("x-litellm-model-group");
 const LITELLM_FALLBACKS: HeaderName = HeaderName::from_static("x-litellm-attempted-fallbacks");
 const LITELLM_RETRIES: HeaderName = HeaderName::from_static("x-litellm-attempted-retries");
-const REMAINING_REQUESTS: HeaderName = HeaderName::from_static("x-ratelimit-remaining-requests");
-const REMAINING_TOKENS: HeaderName = HeaderName::from_static("x-ratelimit-remaining-tokens");
 
 /// An error response carrying the routing headers of what was tried.
 pub fn error_response(error: ApiError, trace: &Trace) -> Response {
@@ -265,6 +258,7 @@ fn sse_data<T: serde::Serialize>(value: &T) -> Bytes {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::gateway::ratelimit::RateLimitHeaders;
     use crate::router::Remaining;
 
     #[test]
@@ -277,9 +271,15 @@ mod tests {
             attempts: 2,
             retries: 1,
             fallbacks: 1,
-            remaining: Remaining {
-                requests: Some(24),
-                tokens: None,
+            rate: RateLimitHeaders {
+                limit_requests: Some(25),
+                limit_tokens: None,
+                remaining: Remaining {
+                    requests: Some(24),
+                    tokens: None,
+                    reset_requests: Some(std::time::Duration::ZERO),
+                    reset_tokens: None,
+                },
             },
         };
         let headers = trace_headers(&trace);
@@ -289,6 +289,9 @@ mod tests {
         assert_eq!(headers["x-litellm-attempted-fallbacks"], "1");
         assert_eq!(headers["x-litellm-attempted-retries"], "1");
         assert_eq!(headers["x-ratelimit-remaining-requests"], "24");
+        assert_eq!(headers["x-ratelimit-limit-requests"], "25");
+        assert_eq!(headers["x-ratelimit-reset-requests"], "0s");
         assert!(headers.get("x-ratelimit-remaining-tokens").is_none());
+        assert!(headers.get("x-ratelimit-reset-tokens").is_none());
     }
 }

@@ -58,12 +58,20 @@ pub struct Router<S: StateStore> {
     store: Arc<S>,
     seed: u64,
     draws: AtomicU64,
+    /// Per group (in config order): the most tokens one request can reserve anywhere its chain
+    /// reaches; `None` when some deployment there has no TPM limit.
+    token_ceilings: Vec<Option<u64>>,
 }
 
 impl<S: StateStore> Router<S> {
     /// A router for `config`'s groups and consumers over `store`, with random choices seeded from
     /// the OS (through std's hasher keys).
     pub fn new(config: &Config, store: S) -> Self {
+        let token_ceilings = config
+            .groups
+            .iter()
+            .map(|g| token_ceiling(config, &g.name))
+            .collect();
         Router {
             groups: config.groups.clone(),
             consumers: config.gateway.consumers.clone(),
@@ -71,7 +79,19 @@ impl<S: StateStore> Router<S> {
             store: Arc::new(store),
             seed: RandomState::new().hash_one(0x5eed_u64),
             draws: AtomicU64::new(0),
+            token_ceilings,
         }
+    }
+
+    /// The most tokens one request to `group` can reserve on any deployment it may reach (its
+    /// fallbacks, `default_fallbacks` and context-window fallbacks, transitively); `None` when
+    /// one of them has no TPM limit (or the group is unknown). A request needing more can
+    /// never be served, however long it waits.
+    pub fn token_ceiling(&self, group: &str) -> Option<u64> {
+        self.groups
+            .iter()
+            .position(|g| g.name == group)
+            .and_then(|i| self.token_ceilings.get(i).copied().flatten())
     }
 
     /// The same router with deterministic random choices (tests, reproducible demos).
@@ -257,6 +277,34 @@ impl<S: StateStore> Router<S> {
         let draw = self.draws.fetch_add(1, Ordering::Relaxed);
         SmallRng::seed_from_u64(self.seed ^ draw.wrapping_mul(0x9e37_79b9_7f4a_7c15))
     }
+}
+
+/// [`Router::token_ceiling`] worked out from the config: every group reachable from `group`
+/// through fallbacks of either kind, and the largest TPM among their deployments.
+fn token_ceiling(config: &Config, group: &str) -> Option<u64> {
+    let settings = &config.router;
+    let mut reach: Vec<&str> = vec![group];
+    let mut next = 0;
+    while let Some(name) = reach.get(next).copied() {
+        next += 1;
+        let onward = settings
+            .fallbacks_for(name)
+            .iter()
+            .chain(&settings.default_fallbacks)
+            .chain(settings.context_window_fallbacks_for(name));
+        for other in onward {
+            if !reach.contains(&other.as_str()) {
+                reach.push(other);
+            }
+        }
+    }
+    let mut ceiling = 0;
+    for name in reach {
+        for deployment in config.group(name).map_or(&[][..], |g| &g.deployments) {
+            ceiling = ceiling.max(deployment.tpm?);
+        }
+    }
+    Some(ceiling)
 }
 
 fn dedupe<'a>(group: &str, names: impl Iterator<Item = &'a String>) -> Vec<String> {

@@ -9,6 +9,7 @@ mod errors;
 mod harness;
 mod http;
 mod process;
+mod ratelimit;
 mod routing;
 mod streaming;
 mod strict;

@@ -210,3 +210,69 @@ fn run_script(args: &[&str]) -> String {
     );
     stdout
 }
+
+/// The `x-request-id` of a response is on the log line of that request, so an operator can go
+/// from a client's error to the gateway's account of it.
+#[tokio::test]
+async fn the_request_id_of_a_response_is_on_its_log_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut command = process::binary();
+    command
+        .arg("-v")
+        .arg("--config")
+        .arg(process::write_config(
+            dir.path(),
+            &format!(
+                r#"
+model_list:
+  - model_name: chat
+    litellm_params: {{model: "bedrock/{HAIKU}", aws_profile_name: genai}}
+sandbox:
+  seed: 7
+  latency: {{first_token_ms: 0, tokens_per_second: 0}}
+"#
+            ),
+        ))
+        .args(["gateway", "serve", "--sandbox", "--port", "0"]);
+    let server = process::serve(command, "Gateway listening on ");
+    let http = client();
+    let mut ids = Vec::new();
+    for model in ["chat", "no-such-model"] {
+        let response = http
+            .post(format!("{}/v1/chat/completions", server.url))
+            .header("content-type", "application/json")
+            .body(crate::harness::chat_body(model, false).to_string())
+            .send()
+            .await
+            .unwrap();
+        ids.push(
+            response.headers()["x-request-id"]
+                .to_str()
+                .unwrap()
+                .to_string(),
+        );
+    }
+    let deadline = std::time::Instant::now() + DEADLINE;
+    let lines = loop {
+        let output = server.output();
+        let lines: Vec<String> = ids
+            .iter()
+            .filter_map(|id| {
+                output
+                    .lines()
+                    .find(|l| l.contains(id.as_str()))
+                    .map(str::to_string)
+            })
+            .collect();
+        if lines.len() == ids.len() {
+            break lines;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no log line names {ids:?}:\n{output}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert!(lines[0].contains("served"), "{lines:?}");
+    assert!(lines[1].contains("refused"), "{lines:?}");
+}

@@ -109,6 +109,16 @@ async fn exact_rpm(redis: Option<&str>) {
     for i in 0..5 {
         let permit = admitted(router.select("exact", 0, &[]).await);
         assert_eq!(permit.remaining().requests, Some(4 - i));
+        // One more fits at once until the fifth fills the window; then when the first leaves.
+        let reset = permit.remaining().reset_requests.unwrap();
+        if i < 4 {
+            assert_eq!(reset, Duration::ZERO);
+        } else {
+            assert!(
+                reset > Duration::from_secs(50) && reset <= Duration::from_secs(60),
+                "{reset:?}"
+            );
+        }
         router.finish(permit, success(0)).await;
     }
     let (retry_after, reason) = refusal(router.select("exact", 0, &[]).await);
@@ -205,6 +215,12 @@ async fn tokens(redis: Option<&str>) {
     let (router, _) = router(redis).await;
     let first = admitted(router.select("tokens", 600, &[]).await);
     assert_eq!(first.remaining().tokens, Some(400));
+    // 600 more fit only when this reservation leaves the window.
+    let reset = first.remaining().reset_tokens.unwrap();
+    assert!(
+        reset > Duration::from_secs(50) && reset <= Duration::from_secs(60),
+        "{reset:?}"
+    );
     let (retry_after, reason) = refusal(router.select("tokens", 600, &[]).await);
     assert_eq!(reason, "tpm");
     assert!(retry_after > Duration::from_secs(50));
@@ -212,6 +228,8 @@ async fn tokens(redis: Option<&str>) {
     router.finish(first, success(150)).await;
     let second = admitted(router.select("tokens", 600, &[]).await);
     assert_eq!(second.remaining().tokens, Some(250));
+    // 600 more would fit once the first's 150 leave: 150 + 600 + 600 > 1000 until then.
+    assert!(second.remaining().reset_tokens.unwrap() > Duration::from_secs(50));
     // Released (never sent): consumes nothing.
     router.finish(second, Outcome::NotSent).await;
     let health = router.health().await;

@@ -63,9 +63,14 @@ pub struct Exceeded {
     pub retry_after: Duration,
 }
 
-/// What is left of each limit after an admission, for `x-ratelimit-remaining-*`; `None` is unlimited.
+/// What is left of each limit after an admission, for `x-ratelimit-remaining-*` and
+/// `x-ratelimit-reset-*`; `None` is unlimited.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Remaining {
     pub requests: Option<u64>,
     pub tokens: Option<u64>,
+    /// How long until one more request would fit (zero when one fits now).
+    pub reset_requests: Option<Duration>,
+    /// How long until a request of the same tokens would fit again (zero when it fits now).
+    pub reset_tokens: Option<Duration>,
 }

@@ -48,7 +48,7 @@ impl Quota {
         }
         self.window.record(id, now, tokens);
         self.in_flight = self.in_flight.saturating_add(1);
-        Ok(self.window.remaining(limits.rpm, limits.tpm))
+        Ok(self.window.remaining(now, limits.rpm, limits.tpm, tokens))
     }
 
     /// Finishes request `id`: its reservation becomes `tokens` (`Some`) or is removed (`None`:
@@ -119,7 +119,10 @@ mod tests {
             remaining,
             Remaining {
                 requests: Some(9),
-                tokens: Some(400)
+                tokens: Some(400),
+                reset_requests: Some(std::time::Duration::ZERO),
+                // 600 more do not fit until the first reservation leaves the window.
+                reset_tokens: Some(super::super::WINDOW),
             }
         );
         assert_eq!(

@@ -111,11 +111,27 @@ impl UsageWindow {
         true
     }
 
-    /// What is left of each limit now (as of the last `prune`).
-    pub fn remaining(&self, rpm: Option<u32>, tpm: Option<u64>) -> Remaining {
+    /// What is left of each limit at `now` (as of the last `prune`), and how long until one more
+    /// request, and one more request of `tokens`, would fit: what a refusal's `Retry-After`
+    /// would say for that limit, zero when it fits now.
+    pub fn remaining(
+        &self,
+        now: Timestamp,
+        rpm: Option<u32>,
+        tpm: Option<u64>,
+        tokens: u64,
+    ) -> Remaining {
         Remaining {
             requests: rpm.map(|limit| u64::from(limit).saturating_sub(self.requests())),
             tokens: tpm.map(|limit| limit.saturating_sub(self.tokens)),
+            reset_requests: rpm.map(|limit| {
+                self.rpm_wait(now, limit)
+                    .map_or(Duration::ZERO, |e| e.retry_after)
+            }),
+            reset_tokens: tpm.map(|limit| {
+                self.tpm_wait(now, limit, tokens)
+                    .map_or(Duration::ZERO, |e| e.retry_after)
+            }),
         }
     }
 
@@ -179,6 +195,28 @@ mod tests {
 
     fn at(seconds: u64) -> Timestamp {
         Timestamp(seconds * SECOND)
+    }
+
+    #[test]
+    fn remaining_says_when_one_more_request_and_as_many_tokens_fit() {
+        let mut w = UsageWindow::default();
+        for (id, t, tokens) in [(1, 0, 400), (2, 10, 300), (3, 20, 200)] {
+            w.record(id, at(t), tokens);
+        }
+        let left = w.remaining(at(30), Some(3), Some(1000), 200);
+        assert_eq!((left.requests, left.tokens), (Some(0), Some(100)));
+        // The oldest leaves at 60 s: 30 s from now.
+        assert_eq!(left.reset_requests, Some(Duration::from_secs(30)));
+        // 200 more fit once the first 400 leave, also at 60 s.
+        assert_eq!(left.reset_tokens, Some(Duration::from_secs(30)));
+        let roomy = w.remaining(at(30), Some(10), Some(1000), 100);
+        assert_eq!(roomy.reset_requests, Some(Duration::ZERO));
+        assert_eq!(roomy.reset_tokens, Some(Duration::ZERO));
+        let unlimited = w.remaining(at(30), None, None, 100);
+        assert_eq!(
+            (unlimited.reset_requests, unlimited.reset_tokens),
+            (None, None)
+        );
     }
 
     #[test]

@@ -180,7 +180,9 @@ async fn health_serializes_state_and_usage() {
         permit.remaining(),
         Remaining {
             requests: Some(4),
-            tokens: Some(700)
+            tokens: Some(700),
+            reset_requests: Some(std::time::Duration::ZERO),
+            reset_tokens: Some(std::time::Duration::ZERO),
         }
     );
     router.finish(permit, success(120)).await;

@@ -1,13 +1,45 @@
 -- Admission: the cooldown gate, then every limit, then the reservation, all or nothing.
 -- KEYS: log, quota, health
 -- ARGV: id, tokens, rpm, tpm, parallel (-1 = unlimited), enforce (1/0), gate (1/0), keep_ms, window_us
--- Replies: {'ok', now, probe, requests, tokens} | {'cooling', now, until} | {'probe_in_flight', now}
+-- Replies: {'ok', now, probe, requests, tokens, reset_requests_us, reset_tokens_us} | {'cooling', now, until} | {'probe_in_flight', now}
 --        | {'over', now, by_rpm, by_tpm, at, tokens, at, tokens, ...} | {'parallel', now}
 local id, tokens = ARGV[1], tonumber(ARGV[2])
 local rpm, tpm, parallel = tonumber(ARGV[3]), tonumber(ARGV[4]), tonumber(ARGV[5])
 local enforce, gate = ARGV[6] == '1', ARGV[7] == '1'
 local keep_ms, window = tonumber(ARGV[8]), tonumber(ARGV[9])
 local now = now_us()
+
+-- How long (us) until one more request fits under `rpm`, now that the window holds `count`.
+local function reset_after_rpm(log, now, window, count, rpm)
+  if rpm < 0 or count < rpm then
+    return 0
+  end
+  local e = redis.call('ZRANGE', log, count - rpm, count - rpm, 'WITHSCORES')
+  if #e < 2 then
+    return window
+  end
+  return math.max(0, tonumber(e[2]) + window - now)
+end
+
+-- How long (us) until `tokens` more fit under `tpm`, now that the window holds `total`
+-- (the window length when they never fit alone). Reads the log only near the limit.
+local function reset_after_tpm(log, quota, now, window, total, tpm, tokens)
+  if tpm < 0 or total + tokens <= tpm then
+    return 0
+  end
+  if tokens > tpm then
+    return window
+  end
+  local left = total
+  local entries = redis.call('ZRANGE', log, 0, -1, 'WITHSCORES')
+  for i = 1, #entries, 2 do
+    left = left - (tonumber(redis.call('HGET', quota, entries[i])) or 0)
+    if left + tokens <= tpm then
+      return math.max(0, tonumber(entries[i + 1]) + window - now)
+    end
+  end
+  return window
+end
 
 local probe = 0
 if gate then
@@ -63,4 +95,6 @@ redis.call('PEXPIRE', KEYS[2], num(keep_ms))
 if probe == 1 then
   redis.call('HSET', KEYS[3], 's', 'o', 'p', '1')
 end
-return {'ok', now, probe, count + 1, total + tokens}
+return {'ok', now, probe, count + 1, total + tokens,
+  reset_after_rpm(KEYS[1], now, window, count + 1, rpm),
+  reset_after_tpm(KEYS[1], KEYS[2], now, window, total + tokens, tpm, tokens)}

@@ -9,6 +9,7 @@
 
 use std::collections::VecDeque;
 use std::sync::LazyLock;
+use std::time::Duration;
 
 use redis::{Script, Value};
 
@@ -113,11 +114,14 @@ pub(super) fn admission(reply: Value, limits: &Limits, tokens: u64) -> Result<Ad
     match text(items.first())?.as_str() {
         "ok" => {
             let (requests, used) = (number(items.get(3))?, number(items.get(4))?);
+            let (reset_requests, reset_tokens) = (number(items.get(5))?, number(items.get(6))?);
             Ok(Admission::Granted {
                 probe: number(items.get(2))? == 1,
                 remaining: Remaining {
                     requests: limits.rpm.map(|l| u64::from(l).saturating_sub(requests)),
                     tokens: limits.tpm.map(|l| l.saturating_sub(used)),
+                    reset_requests: limits.rpm.map(|_| Duration::from_micros(reset_requests)),
+                    reset_tokens: limits.tpm.map(|_| Duration::from_micros(reset_tokens)),
                 },
             })
         }

@@ -1,0 +1,198 @@
+//! OpenAI's rate-limit headers (`x-ratelimit-limit-*`, `-remaining-*`, `-reset-*`), from the
+//! limits that decided a request: on a success those of the deployment that served it, on a
+//! consumer's 429 the consumer's, on a no-capacity 429 the limit that frees earliest across the
+//! chain. A reset is how long until one more request (or a request of the same tokens) would
+//! fit: the same instant a refusal's `Retry-After` names, to the millisecond instead of rounded
+//! up to the second.
+
+use std::time::Duration;
+
+use http::{HeaderMap, HeaderName, HeaderValue};
+
+use crate::config::Deployment;
+use crate::router::{Exceeded, LimitKind, Remaining};
+
+/// The figures behind the rate-limit headers; `None` leaves a header out.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct RateLimitHeaders {
+    pub limit_requests: Option<u64>,
+    pub limit_tokens: Option<u64>,
+    pub remaining: Remaining,
+}
+
+impl RateLimitHeaders {
+    /// A request `deployment` admitted, with what its limits had left afterwards.
+    pub fn served(deployment: &Deployment, remaining: Remaining) -> Self {
+        RateLimitHeaders {
+            limit_requests: deployment.rpm.map(u64::from),
+            limit_tokens: deployment.tpm,
+            remaining,
+        }
+    }
+
+    /// A request refused by one limit: nothing of it left, and it frees after `retry_after`.
+    /// A parallel limit is no per-minute quota and has no OpenAI header.
+    pub fn exceeded(exceeded: &Exceeded) -> Self {
+        let nothing_left = Remaining {
+            requests: None,
+            tokens: None,
+            reset_requests: None,
+            reset_tokens: None,
+        };
+        match exceeded.kind {
+            LimitKind::Rpm => RateLimitHeaders {
+                limit_requests: Some(exceeded.limit),
+                limit_tokens: None,
+                remaining: Remaining {
+                    requests: Some(0),
+                    reset_requests: Some(exceeded.retry_after),
+                    ..nothing_left
+                },
+            },
+            LimitKind::Tpm => RateLimitHeaders {
+                limit_requests: None,
+                limit_tokens: Some(exceeded.limit),
+                remaining: Remaining {
+                    tokens: Some(0),
+                    reset_tokens: Some(exceeded.retry_after),
+                    ..nothing_left
+                },
+            },
+            LimitKind::Parallel => RateLimitHeaders::default(),
+        }
+    }
+
+    /// Adds the headers that have a value to `headers`.
+    pub fn put(&self, headers: &mut HeaderMap) {
+        let counts = [
+            (LIMIT_REQUESTS, self.limit_requests),
+            (LIMIT_TOKENS, self.limit_tokens),
+            (REMAINING_REQUESTS, self.remaining.requests),
+            (REMAINING_TOKENS, self.remaining.tokens),
+        ];
+        for (name, value) in counts {
+            if let Some(n) = value {
+                headers.insert(name, HeaderValue::from(n));
+            }
+        }
+        let resets = [
+            (RESET_REQUESTS, self.remaining.reset_requests),
+            (RESET_TOKENS, self.remaining.reset_tokens),
+        ];
+        for (name, value) in resets {
+            if let Some(wait) = value
+                && let Ok(value) = HeaderValue::from_str(&openai_duration(wait))
+            {
+                headers.insert(name, value);
+            }
+        }
+    }
+}
+
+/// The refusal among `refusals` that frees earliest, against `earliest` so far.
+pub fn earliest(earliest: Option<Exceeded>, candidate: Exceeded) -> Option<Exceeded> {
+    match earliest {
+        Some(e) if e.retry_after <= candidate.retry_after => Some(e),
+        _ => Some(candidate),
+    }
+}
+
+const LIMIT_REQUESTS: HeaderName = HeaderName::from_static("x-ratelimit-limit-requests");
+const LIMIT_TOKENS: HeaderName = HeaderName::from_static("x-ratelimit-limit-tokens");
+const REMAINING_REQUESTS: HeaderName = HeaderName::from_static("x-ratelimit-remaining-requests");
+const REMAINING_TOKENS: HeaderName = HeaderName::from_static("x-ratelimit-remaining-tokens");
+const RESET_REQUESTS: HeaderName = HeaderName::from_static("x-ratelimit-reset-requests");
+const RESET_TOKENS: HeaderName = HeaderName::from_static("x-ratelimit-reset-tokens");
+
+/// A duration as OpenAI writes it (Go's `time.Duration` format, to the millisecond, rounded
+/// up so a client that waits it is never early): `0s`, `120ms`, `59s`, `1.5s`, `1m0s`,
+/// `1h2m3s`.
+pub fn openai_duration(wait: Duration) -> String {
+    let millis = wait.as_micros().div_ceil(1000);
+    if millis == 0 {
+        return "0s".to_string();
+    }
+    if millis < 1000 {
+        return format!("{millis}ms");
+    }
+    let (hours, rest) = (millis / 3_600_000, millis % 3_600_000);
+    let (minutes, rest) = (rest / 60_000, rest % 60_000);
+    let (seconds, fraction) = (rest / 1000, rest % 1000);
+    let mut text = String::new();
+    if hours > 0 {
+        text.push_str(&format!("{hours}h"));
+    }
+    if hours > 0 || minutes > 0 {
+        text.push_str(&format!("{minutes}m"));
+    }
+    text.push_str(&seconds.to_string());
+    if fraction > 0 {
+        let digits = format!("{fraction:03}");
+        text.push('.');
+        text.push_str(digits.trim_end_matches('0'));
+    }
+    text.push('s');
+    text
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_read_like_openais() {
+        let cases = [
+            (Duration::ZERO, "0s"),
+            (Duration::from_micros(1), "1ms"),
+            (Duration::from_millis(120), "120ms"),
+            (Duration::from_millis(999), "999ms"),
+            (Duration::from_secs(1), "1s"),
+            (Duration::from_millis(1500), "1.5s"),
+            (Duration::from_millis(59_001), "59.001s"),
+            (Duration::from_secs(59), "59s"),
+            (Duration::from_secs(60), "1m0s"),
+            (Duration::from_secs(360), "6m0s"),
+            (Duration::from_secs(3723), "1h2m3s"),
+            (Duration::from_secs(3600), "1h0m0s"),
+        ];
+        for (wait, text) in cases {
+            assert_eq!(openai_duration(wait), text, "{wait:?}");
+        }
+    }
+
+    #[test]
+    fn a_refused_limit_shows_nothing_left_and_its_reset() {
+        let rpm = Exceeded {
+            kind: LimitKind::Rpm,
+            limit: 3,
+            retry_after: Duration::from_millis(58_250),
+        };
+        let mut headers = HeaderMap::new();
+        RateLimitHeaders::exceeded(&rpm).put(&mut headers);
+        assert_eq!(headers["x-ratelimit-limit-requests"], "3");
+        assert_eq!(headers["x-ratelimit-remaining-requests"], "0");
+        assert_eq!(headers["x-ratelimit-reset-requests"], "58.25s");
+        assert!(headers.get("x-ratelimit-limit-tokens").is_none());
+        let parallel = Exceeded {
+            kind: LimitKind::Parallel,
+            ..rpm
+        };
+        let mut headers = HeaderMap::new();
+        RateLimitHeaders::exceeded(&parallel).put(&mut headers);
+        assert!(headers.is_empty());
+    }
+
+    #[test]
+    fn the_earliest_refusal_wins() {
+        let at = |secs| Exceeded {
+            kind: LimitKind::Tpm,
+            limit: secs,
+            retry_after: Duration::from_secs(secs),
+        };
+        let chosen = [at(30), at(5), at(40)]
+            .into_iter()
+            .fold(None, earliest)
+            .map(|e| e.limit);
+        assert_eq!(chosen, Some(5));
+    }
+}

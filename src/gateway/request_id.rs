@@ -1,0 +1,83 @@
+//! `x-request-id` on every response, and the same id on every log line of that request.
+//!
+//! A caller's own `x-request-id` is kept when it is a plain token (letters, digits, `-`, `_`,
+//! `.`, `:`, at most 128), so ids can be followed across services; anything else is replaced,
+//! so a header cannot forge log lines. Otherwise the id is `req_` and 32 random hex digits,
+//! like OpenAI's.
+
+use axum::extract::Request;
+use axum::middleware::Next;
+use axum::response::Response;
+use http::{HeaderName, HeaderValue};
+use std::hash::BuildHasher;
+use std::sync::LazyLock;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use rand::rngs::SmallRng;
+use rand::{Rng, SeedableRng};
+use tracing::Instrument;
+
+/// The header, on requests (optional) and on every response.
+pub const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+
+/// Longest caller-supplied id kept.
+const MAX_LEN: usize = 128;
+
+/// Middleware: runs the request inside a span carrying its id and answers with the id.
+pub async fn with_request_id(request: Request, next: Next) -> Response {
+    let id = request
+        .headers()
+        .get(&REQUEST_ID)
+        .and_then(|v| v.to_str().ok())
+        .filter(|v| is_plain_token(v))
+        .map_or_else(new_id, str::to_string);
+    let span = tracing::info_span!("request", request_id = %id);
+    let mut response = next.run(request).instrument(span).await;
+    if let Ok(value) = HeaderValue::from_str(&id) {
+        response.headers_mut().insert(REQUEST_ID, value);
+    }
+    response
+}
+
+/// A new id: `req_` and 128 bits in hex, drawn from a per-process random seed and a counter
+/// (ids need to be unique, not secret).
+pub fn new_id() -> String {
+    static SEED: LazyLock<u64> = LazyLock::new(|| {
+        std::collections::hash_map::RandomState::new().hash_one(std::process::id())
+    });
+    static NEXT: AtomicU64 = AtomicU64::new(0);
+    let n = NEXT.fetch_add(1, Ordering::Relaxed);
+    let bits: u128 =
+        SmallRng::seed_from_u64(*SEED ^ n.wrapping_mul(0x9e37_79b9_7f4a_7c15)).random();
+    format!("req_{bits:032x}")
+}
+
+/// Whether a caller's id is safe to echo and log.
+fn is_plain_token(id: &str) -> bool {
+    !id.is_empty()
+        && id.len() <= MAX_LEN
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b':'))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn new_ids_are_distinct_and_shaped_like_openais() {
+        let (a, b) = (new_id(), new_id());
+        assert_ne!(a, b);
+        assert_eq!(a.len(), 4 + 32);
+        assert!(a.starts_with("req_") && is_plain_token(&a));
+    }
+
+    #[test]
+    fn only_plain_caller_ids_are_kept() {
+        assert!(is_plain_token("trace-1234_abc.def:9"));
+        for bad in ["", "a b", "x\ny", "id\"quoted\"", &"a".repeat(129)] {
+            assert!(!is_plain_token(bad), "{bad:?}");
+        }
+    }
+}
