@@ -106,7 +106,12 @@ pub async fn regions(
             Instant::now() + Duration::from_secs(args.wait),
         )
         .await;
-    bar.finish_and_clear();
+    if matches!(results, Ok(Some(_))) {
+        bar.inc(1);
+        crate::render::finish_progress(&bar);
+    } else {
+        crate::render::stop_progress(&bar);
+    }
     let Some(results) = results? else {
         anyhow::bail!(
             "the Logs Insights query on {log_group} did not complete within {}s: raise --wait",
