@@ -228,6 +228,7 @@ impl Table {
 
     /// The table as text.
     pub fn render(&self) -> String {
+        let layout = self.layout();
         let mut builder = Builder::default();
         let mut headers = self.headers.clone();
         if self.bars.is_some() {
@@ -237,7 +238,7 @@ impl Table {
         for (i, row) in self.rows.iter().enumerate() {
             let mut row = row.clone();
             if let Some(bars) = &self.bars {
-                row.push(bar(bars.get(i).copied().unwrap_or(0.0), BAR_WIDTH));
+                row.push(bar(bars.get(i).copied().unwrap_or(0.0), layout.bar));
             }
             builder.push_record(row);
         }
@@ -267,6 +268,10 @@ impl Table {
         if self.bars.is_some() {
             table.with(Modify::new(Columns::last()).with(Alignment::left()));
         }
+        for (column, width) in layout.wrap {
+            table.with(Modify::new(Columns::one(column)).with(Width::wrap(width).keep_words(true)));
+        }
+        // A safety net for tables whose figures alone are too wide.
         table.with(
             Width::wrap(TABLE_WIDTH)
                 .keep_words(true)
@@ -276,6 +281,79 @@ impl Table {
         match &self.title {
             Some(title) => format!("{title}\n{body}"),
             None => body,
+        }
+    }
+}
+
+/// How a table fits [`TABLE_WIDTH`]: the bar width, and the text columns to wrap.
+struct Layout {
+    bar: usize,
+    /// `(column, width)` for each text column that must wrap.
+    wrap: Vec<(usize, usize)>,
+}
+
+/// The narrowest a bar gets before text columns wrap.
+const MIN_BAR_WIDTH: usize = 10;
+/// The narrowest a wrapped text column gets.
+const MIN_TEXT_WIDTH: usize = 8;
+
+impl Table {
+    /// Fits the table in [`TABLE_WIDTH`]: first the bars shrink (to [`MIN_BAR_WIDTH`]), then the
+    /// widest text column wraps, one character at a time, until the table fits. Figure columns
+    /// never wrap; colour codes take no width.
+    fn layout(&self) -> Layout {
+        let text_width = |cell: &str| {
+            cell.lines()
+                .map(tabled::grid::util::string::get_text_width)
+                .max()
+                .unwrap_or(0)
+        };
+        let all_rows = || {
+            std::iter::once(&self.headers)
+                .chain(&self.rows)
+                .chain(self.total.iter())
+        };
+        let mut widths: Vec<usize> = (0..self.headers.len())
+            .map(|c| {
+                all_rows()
+                    .map(|r| r.get(c).map_or(0, |cell| text_width(cell)))
+                    .max()
+                    .unwrap_or(0)
+            })
+            .collect();
+        let columns = widths.len() + usize::from(self.bars.is_some());
+        // psql style: one space either side of each cell, one `|` between cells.
+        let overhead = 3 * columns - 1;
+        let mut bar_width = if self.bars.is_some() { BAR_WIDTH } else { 0 };
+        let total = |widths: &[usize], bar: usize| widths.iter().sum::<usize>() + bar + overhead;
+        let excess = total(&widths, bar_width).saturating_sub(TABLE_WIDTH);
+        if self.bars.is_some() {
+            bar_width -= excess.min(BAR_WIDTH - MIN_BAR_WIDTH);
+        }
+        let text: Vec<bool> = (0..widths.len())
+            .map(|c| {
+                !self
+                    .rows
+                    .iter()
+                    .all(|r| r.get(c).is_none_or(|cell| is_figure(cell)))
+            })
+            .collect();
+        let natural = widths.clone();
+        while total(&widths, bar_width) > TABLE_WIDTH {
+            let widest = (0..widths.len())
+                .filter(|c| text[*c] && widths[*c] > MIN_TEXT_WIDTH)
+                .max_by_key(|c| (widths[*c], *c));
+            match widest {
+                Some(c) => widths[c] -= 1,
+                None => break,
+            }
+        }
+        Layout {
+            bar: bar_width,
+            wrap: (0..widths.len())
+                .filter(|c| widths[*c] < natural[*c])
+                .map(|c| (c, widths[c]))
+                .collect(),
         }
     }
 }
