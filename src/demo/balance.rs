@@ -6,7 +6,7 @@ use std::time::Instant;
 use serde_json::json;
 
 use super::check::{WindowsBefore, apply_sandbox_check, sandbox_check};
-use super::client::{Call, GatewayClient, average, key_for, require_group};
+use super::client::{Call, GatewayClient, average, group_rpm, key_for, require_group};
 use super::fallback::{Route, request_json, routing_table, rpm_text, usage_table};
 use super::{DemoEnv, DemoOutcome};
 use crate::render::{Output, Table, Tone, seconds};
@@ -104,11 +104,14 @@ pub async fn run(env: &DemoEnv, requests: u32, out: &Output) -> anyhow::Result<D
         .filter(|c| Spread::of(c) == Spread::Overflow)
         .count() as u64;
     let limits: Vec<Option<u32>> = balanced.deployments.iter().map(|d| d.rpm).collect();
-    let all_served = succeeded.len() == calls.len();
+    let refused = calls.iter().filter(|c| c.rate_limited()).count() as u64;
+    let all_served = succeeded.len() as u64 + refused == calls.len() as u64;
+    let overflow_rpm: Option<u64> = overflow.iter().map(|g| group_rpm(g)).sum();
     let split = Split::judge(
         &limits,
         &observed,
-        overflowed,
+        (overflowed, overflow_rpm),
+        refused,
         u64::from(requests),
         all_served,
     );
@@ -157,11 +160,17 @@ pub async fn run(env: &DemoEnv, requests: u32, out: &Output) -> anyhow::Result<D
     Ok(DemoOutcome {
         id: "balance",
         pattern: "load balancing",
-        expected: format!("{} split, {requests}/{requests} succeed", split.expected),
+        expected: format!(
+            "{} split, {}/{requests} succeed{}",
+            split.expected,
+            u64::from(requests) - split.refused,
+            refusals(split.refused)
+        ),
         observed: format!(
-            "{} split, {}/{requests} succeed",
+            "{} split, {}/{requests} succeed{}",
             split.observed,
-            succeeded.len()
+            succeeded.len(),
+            refusals(refused)
         ),
         passed,
         diagnosis,
@@ -213,6 +222,15 @@ impl Spread {
     }
 }
 
+/// `, 9 refused (no capacity left)`, or nothing for none.
+fn refusals(n: u64) -> String {
+    if n > 0 {
+        format!(", {n} refused (no capacity left)")
+    } else {
+        String::new()
+    }
+}
+
 /// The load-balancing verdict over the balanced deployments' counts, compared as a multiset:
 /// simple-shuffle picks at random, so which deployment takes how many is chance; what the
 /// limits decide is that none takes more than its RPM, that together they take as many as
@@ -222,6 +240,8 @@ struct Split {
     passed: bool,
     /// Requests the balanced deployments should take together.
     balanced: u64,
+    /// Requests the gateway should refuse with 429 (beyond the overflow group's RPM too).
+    refused: u64,
     /// `3 / 3 / 4` (the RPMs, largest first, then the overflow) when the limits decide the
     /// split; `6 within the RPMs / 0` when they do not.
     expected: String,
@@ -230,18 +250,22 @@ struct Split {
 }
 
 impl Split {
-    /// Judges `observed` (per balanced deployment, limits `limits`; `None` is unlimited) and
-    /// `overflow` for `requests` requests, `all_served` when every one got a 200.
+    /// Judges `observed` (per balanced deployment, limits `limits`; `None` is unlimited), the
+    /// requests the overflow group served (with its RPM) and those refused with 429, for
+    /// `requests` requests; `all_served` when every one got a 200 or a 429.
     fn judge(
         limits: &[Option<u32>],
         observed: &[u64],
-        overflow: u64,
+        (overflow, overflow_rpm): (u64, Option<u64>),
+        refused: u64,
         requests: u64,
         all_served: bool,
     ) -> Split {
         let capacity: Option<u64> = limits.iter().map(|l| l.map(u64::from)).sum();
         let balanced = capacity.map_or(requests, |c| c.min(requests));
-        let rest = requests - balanced;
+        let beyond = requests - balanced;
+        let rest = overflow_rpm.map_or(beyond, |r| r.min(beyond));
+        let expected_refused = beyond - rest;
         let within = limits
             .iter()
             .zip(observed)
@@ -266,8 +290,10 @@ impl Split {
             passed: all_served
                 && within
                 && observed.iter().sum::<u64>() == balanced
-                && overflow == rest,
+                && overflow == rest
+                && refused == expected_refused,
             balanced,
+            refused: expected_refused,
             expected,
             observed: joined(observed.to_vec(), overflow),
         }
@@ -281,7 +307,7 @@ mod tests {
     #[test]
     fn the_split_is_compared_as_a_multiset() {
         let limits = [Some(3), Some(3)];
-        let walkthrough = Split::judge(&limits, &[3, 3], 4, 10, true);
+        let walkthrough = Split::judge(&limits, &[3, 3], (4, None), 0, 10, true);
         assert!(walkthrough.passed);
         assert_eq!(
             (walkthrough.expected.as_str(), walkthrough.observed.as_str()),
@@ -289,28 +315,32 @@ mod tests {
         );
         // Unequal limits: whichever deployment is which, the counts are the limits.
         let uneven = [Some(2), Some(5)];
-        assert!(Split::judge(&uneven, &[2, 5], 3, 10, true).passed);
+        assert!(Split::judge(&uneven, &[2, 5], (3, None), 0, 10, true).passed);
         assert_eq!(
-            Split::judge(&uneven, &[2, 5], 3, 10, true).expected,
+            Split::judge(&uneven, &[2, 5], (3, None), 0, 10, true).expected,
             "5 / 2 / 3"
         );
         // Fewer requests than the limits: any split within them.
         for split in [[1, 3], [2, 2], [3, 1]] {
-            let judged = Split::judge(&limits, &split, 0, 4, true);
+            let judged = Split::judge(&limits, &split, (0, None), 0, 4, true);
             assert!(judged.passed, "{split:?}: {judged:?}");
             assert_eq!(judged.expected, "4 within the RPMs / 0");
         }
-        assert!(Split::judge(&limits, &[2, 3], 0, 5, true).passed);
-        assert!(Split::judge(&limits, &[3, 2], 0, 5, true).passed);
+        assert!(Split::judge(&limits, &[2, 3], (0, None), 0, 5, true).passed);
+        assert!(Split::judge(&limits, &[3, 2], (0, None), 0, 5, true).passed);
     }
 
     #[test]
     fn over_a_limit_short_of_it_or_a_failure_fails() {
         let limits = [Some(3), Some(3)];
-        assert!(!Split::judge(&limits, &[4, 2], 4, 10, true).passed);
-        assert!(!Split::judge(&limits, &[0, 0], 10, 10, true).passed);
-        assert!(!Split::judge(&limits, &[3, 3], 4, 10, false).passed);
-        assert!(!Split::judge(&limits, &[3, 3], 3, 10, true).passed);
-        assert!(Split::judge(&[None, Some(3)], &[7, 3], 0, 10, true).passed);
+        assert!(!Split::judge(&limits, &[4, 2], (4, None), 0, 10, true).passed);
+        assert!(!Split::judge(&limits, &[0, 0], (10, None), 0, 10, true).passed);
+        assert!(!Split::judge(&limits, &[3, 3], (4, None), 0, 10, false).passed);
+        assert!(!Split::judge(&limits, &[3, 3], (3, None), 0, 10, true).passed);
+        assert!(Split::judge(&[None, Some(3)], &[7, 3], (0, None), 0, 10, true).passed);
+        // Past the overflow group's RPM too, the gateway refuses the rest with 429.
+        let full = Split::judge(&limits, &[3, 3], (25, Some(25)), 9, 40, true);
+        assert!(full.passed && full.refused == 9, "{full:?}");
+        assert!(!Split::judge(&limits, &[3, 3], (25, Some(25)), 0, 40, true).passed);
     }
 }

@@ -512,3 +512,35 @@ fn a_rerun_within_the_minute_says_the_windows_are_still_full() {
         );
     }
 }
+
+#[test]
+fn past_every_limit_the_verdicts_expect_the_gateway_to_refuse_the_rest() {
+    // fallback: 3 primary + 25 fallback, the other 2 refused with 429.
+    let doc = json_of(&demo(&[
+        "--json",
+        "demo",
+        "fallback",
+        "--sandbox",
+        "--requests",
+        "30",
+    ]));
+    assert_eq!(doc["passed"], true, "{doc:#}");
+    assert_eq!(
+        doc["expected"],
+        "3 primary, 25 fallback, 28/30 succeed, 2 refused (no capacity left)"
+    );
+    // balance: 3 + 3 balanced, 25 overflow, 9 refused.
+    let doc = json_of(&demo(&[
+        "--json",
+        "demo",
+        "balance",
+        "--sandbox",
+        "--requests",
+        "40",
+    ]));
+    assert_eq!(doc["passed"], true, "{doc:#}");
+    assert_eq!(
+        doc["observed"],
+        "3 / 3 / 25 split, 31/40 succeed, 9 refused (no capacity left)"
+    );
+}
