@@ -229,21 +229,33 @@ impl Table {
     /// The table as text.
     pub fn render(&self) -> String {
         let layout = self.layout();
+        let fit = |row: &[String]| -> Vec<String> {
+            row.iter()
+                .enumerate()
+                .map(
+                    |(c, cell)| match layout.wrap.iter().find(|(column, _)| *column == c) {
+                        // Coloured cells are left to tabled's own (ANSI-aware) wrapping.
+                        Some((_, width)) if !cell.contains('\u{1b}') => wrap_cell(cell, *width),
+                        Some(_) | None => cell.clone(),
+                    },
+                )
+                .collect()
+        };
         let mut builder = Builder::default();
-        let mut headers = self.headers.clone();
+        let mut headers = fit(&self.headers);
         if self.bars.is_some() {
             headers.push(String::new());
         }
         builder.push_record(headers);
         for (i, row) in self.rows.iter().enumerate() {
-            let mut row = row.clone();
+            let mut row = fit(row);
             if let Some(bars) = &self.bars {
                 row.push(bar(bars.get(i).copied().unwrap_or(0.0), layout.bar));
             }
             builder.push_record(row);
         }
         if let Some(total) = &self.total {
-            let mut total = total.clone();
+            let mut total = fit(total);
             if self.bars.is_some() {
                 total.push(String::new());
             }
@@ -356,6 +368,49 @@ impl Table {
                 .collect(),
         }
     }
+}
+
+/// Breaks `text` into lines of at most `width` characters: at spaces where it can; a word
+/// longer than a line (a model id, an ARN) breaks after a `-`, `.`, `/`, `:` or `,` near the
+/// end of the line, else anywhere. No character is lost: only the spaces at breaks become line
+/// ends.
+fn wrap_cell(text: &str, width: usize) -> String {
+    let width = width.max(1);
+    let mut lines: Vec<String> = Vec::new();
+    for paragraph in text.lines() {
+        let mut line = String::new();
+        for word in paragraph.split(' ') {
+            let len = |s: &str| s.chars().count();
+            let joined = if line.is_empty() {
+                len(word)
+            } else {
+                len(&line) + 1 + len(word)
+            };
+            if joined <= width {
+                if !line.is_empty() {
+                    line.push(' ');
+                }
+                line.push_str(word);
+                continue;
+            }
+            if !line.is_empty() {
+                lines.push(std::mem::take(&mut line));
+            }
+            let mut rest: Vec<char> = word.chars().collect();
+            while rest.len() > width {
+                let cut = rest[..width]
+                    .iter()
+                    .rposition(|c| "-./:,".contains(*c))
+                    .filter(|at| *at >= width / 3)
+                    .map_or(width, |at| at + 1);
+                lines.push(rest[..cut].iter().collect());
+                rest.drain(..cut);
+            }
+            line = rest.into_iter().collect();
+        }
+        lines.push(line);
+    }
+    lines.join("\n")
 }
 
 /// Whether a cell is a figure (a count, a percentage, a duration, or a dash for none).
@@ -521,6 +576,20 @@ mod tests {
             })
             .collect();
         assert_eq!(columns_of(&plain), expected, "\n{plain}");
+    }
+
+    #[test]
+    fn long_ids_break_after_punctuation_and_keep_every_character() {
+        let id = "us.anthropic.claude-haiku-4-5-20251001-v1:0";
+        let wrapped = wrap_cell(id, 16);
+        assert_eq!(wrapped, "us.anthropic.\nclaude-haiku-4-\n5-20251001-v1:0");
+        assert_eq!(wrapped.replace('\n', ""), id);
+        assert_eq!(
+            wrap_cell("3 primary, 7 fallback", 10),
+            "3 primary,\n7 fallback"
+        );
+        assert_eq!(wrap_cell("abcdefghij", 4), "abcd\nefgh\nij");
+        assert_eq!(wrap_cell("short", 10), "short");
     }
 
     #[test]

@@ -544,3 +544,27 @@ fn past_every_limit_the_verdicts_expect_the_gateway_to_refuse_the_rest() {
         "3 / 3 / 25 split, 31/40 succeed, 9 refused (no capacity left)"
     );
 }
+
+/// Every line of `text` that is not a timestamped log line fits a 100-column terminal.
+fn assert_fits_100_columns(text: &str) {
+    for line in text.lines().filter(|l| !l.starts_with('[')) {
+        assert!(
+            line.chars().count() <= 100,
+            "{} columns: {line:?}\n{text}",
+            line.chars().count()
+        );
+    }
+}
+
+#[test]
+fn the_summary_and_config_tables_fit_100_columns() {
+    let summary = text_of(&demo(&["demo", "all", "--sandbox"]), 0);
+    assert!(
+        summary.contains("SUMMARY: THE FIVE RESILIENCE PATTERNS"),
+        "{summary}"
+    );
+    assert_fits_100_columns(&summary);
+    let check = text_of(&demo(&["config", "check"]), 0);
+    assert!(check.contains("Model groups and deployments"), "{check}");
+    assert_fits_100_columns(&check);
+}
