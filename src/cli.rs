@@ -120,9 +120,14 @@ pub struct RegionsArgs {
     /// Only this model or inference profile id (default: every model)
     #[arg(long)]
     pub model: Option<String>,
-    /// How far back to look: 30s, 15m, 2h, 1d
-    #[arg(long, default_value = "15m")]
-    pub since: String,
+    /// How far back to look: a whole number above zero and a unit (s, m, h, d): 30s, 15m, 2h, 1d
+    #[arg(
+        long,
+        default_value = "15m",
+        value_name = "DURATION",
+        allow_hyphen_values = true
+    )]
+    pub since: crate::report::Since,
     /// AWS profile [default: aws.profile_name]
     #[arg(long)]
     pub profile: Option<String>,

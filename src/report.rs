@@ -20,12 +20,36 @@ const POLL: Duration = Duration::from_millis(500);
 /// The name of the count column.
 const COUNT: &str = "invocations";
 
-/// A `--since` value that is not a duration.
+/// A `--since` value that is not a duration (clap prints it after the value and exits 2).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error(
-    "--since {0:?} is not a duration: write a whole number and a unit, like 30s, 15m, 2h or 1d"
+    "{0:?} is not a duration: a valid one is a whole number above zero and one unit (s, m, h or d), like 30s, 15m, 2h or 1d"
 )]
 pub struct BadSince(String);
+
+/// How far back `report regions` looks: the text as given and the window it means.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Since {
+    pub text: String,
+    pub window: Duration,
+}
+
+impl std::str::FromStr for Since {
+    type Err = BadSince;
+
+    fn from_str(text: &str) -> Result<Self, BadSince> {
+        Ok(Since {
+            text: text.trim().to_string(),
+            window: parse_since(text)?,
+        })
+    }
+}
+
+impl std::fmt::Display for Since {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.text)
+    }
+}
 
 /// Parses `30s`, `15m`, `2h`, `1d` (a positive whole number and one unit).
 pub fn parse_since(text: &str) -> Result<Duration, BadSince> {
@@ -80,7 +104,7 @@ pub async fn regions(
     args: &RegionsArgs,
     out: &Output,
 ) -> anyhow::Result<Value> {
-    let window = parse_since(&args.since)?;
+    let window = args.since.window;
     let profile = args.profile.as_deref().or(clients.default_profile());
     let region = clients.default_region();
     let log_group = &config.aws.log_group;
@@ -106,7 +130,12 @@ pub async fn regions(
             Instant::now() + Duration::from_secs(args.wait),
         )
         .await;
-    bar.finish_and_clear();
+    if matches!(results, Ok(Some(_))) {
+        bar.inc(1);
+        crate::render::finish_progress(&bar);
+    } else {
+        crate::render::stop_progress(&bar);
+    }
     let Some(results) = results? else {
         anyhow::bail!(
             "the Logs Insights query on {log_group} did not complete within {}s: raise --wait",
@@ -141,7 +170,7 @@ pub async fn regions(
         "region": region,
         "log_group": log_group,
         "model": args.model,
-        "since": args.since,
+        "since": args.since.text,
         "since_s": window.as_secs(),
         "by": group_header(args.by).to_lowercase(),
         "field": field,
@@ -191,7 +220,11 @@ mod tests {
         assert_eq!(parse_since("1d"), Ok(Duration::from_secs(86_400)));
         for bad in ["", "m", "15", "15x", "0m", "-1m", "1.5h", "1é"] {
             let err = parse_since(bad).unwrap_err();
-            assert!(err.to_string().starts_with("--since"), "{bad}: {err}");
+            assert!(
+                err.to_string()
+                    .contains("a valid one is a whole number above zero"),
+                "{bad}: {err}"
+            );
         }
     }
 

@@ -12,6 +12,8 @@ use crate::config::Config;
 use crate::demo::{self, DemoEnv, DemoOutcome, Needs};
 use crate::render::{Output, Table, Tone};
 
+use super::UsageError;
+
 /// Which demo, with the walkthrough's default request count.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Pattern {
@@ -101,18 +103,39 @@ async fn run_pattern(
     }
 }
 
+/// Prints the outcome's JSON (with `--json`) or its diagnosis, then fails (exit 1) when the
+/// verdict did, saying what was expected, what was seen and why when known.
 fn finish(outcome: DemoOutcome, out: &Output) -> anyhow::Result<()> {
     if out.is_json() {
         out.json(&outcome.to_json());
+    } else {
+        for why in &outcome.diagnosis {
+            out.log(Tone::Warn, why);
+        }
     }
+    anyhow::ensure!(outcome.passed, "{}", verdict_failure(&outcome));
     Ok(())
 }
 
-async fn run_all(config: Arc<Config>, args: AllDemoArgs, out: Output) -> anyhow::Result<()> {
-    anyhow::ensure!(
-        args.sandbox,
-        "demo all runs offline only: add --sandbox (against real AWS, run the demos one by one: demo cris, demo shard, then start `gateway serve` and run demo fallback, balance and isolate)"
+/// The message of a failed verdict.
+fn verdict_failure(outcome: &DemoOutcome) -> String {
+    let mut message = format!(
+        "demo {} did not behave as the walkthrough shows: expected {}; observed {}",
+        outcome.id, outcome.expected, outcome.observed
     );
+    for why in &outcome.diagnosis {
+        message.push_str("\n  ");
+        message.push_str(why);
+    }
+    message
+}
+
+async fn run_all(config: Arc<Config>, args: AllDemoArgs, out: Output) -> anyhow::Result<()> {
+    if !args.sandbox {
+        return Err(UsageError(
+            "demo all runs offline only: add --sandbox (against real AWS, run the demos one by one: demo cris, demo shard, then start `gateway serve` and run demo fallback, balance and isolate)".into(),
+        ).into());
+    }
     let started = std::time::Instant::now();
     let mut outcomes = Vec::new();
     for pattern in Pattern::ALL {
@@ -147,6 +170,11 @@ async fn run_all(config: Arc<Config>, args: AllDemoArgs, out: Output) -> anyhow:
             ]);
         }
         out.table(&table);
+        for o in outcomes.iter().filter(|o| !o.passed) {
+            for why in &o.diagnosis {
+                out.log(Tone::Warn, &format!("{}: {why}", o.id));
+            }
+        }
         let tone = if all_passed { Tone::Good } else { Tone::Bad };
         out.log(
             tone,
@@ -157,10 +185,17 @@ async fn run_all(config: Arc<Config>, args: AllDemoArgs, out: Output) -> anyhow:
             ),
         );
     }
-    anyhow::ensure!(
-        all_passed,
-        "some patterns did not behave as expected (see the summary)"
-    );
+    if !all_passed {
+        let failed: Vec<String> = outcomes
+            .iter()
+            .filter(|o| !o.passed)
+            .map(verdict_failure)
+            .collect();
+        anyhow::bail!(
+            "some patterns did not behave as expected (see the summary):\n{}",
+            failed.join("\n")
+        );
+    }
     Ok(())
 }
 

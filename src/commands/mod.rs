@@ -16,6 +16,9 @@ pub enum CommandError {
     /// Bad usage or config: exit 2.
     #[error("{0}")]
     Config(#[from] ConfigError),
+    /// Bad usage that the command-line parser cannot see: exit 2.
+    #[error("{0}")]
+    Usage(#[from] UsageError),
     /// Something failed at run time: exit 1. The message says what to check.
     #[error("{0:#}")]
     Runtime(#[from] anyhow::Error),
@@ -25,8 +28,25 @@ impl CommandError {
     /// The process exit code for this failure.
     pub fn exit_code(&self) -> ExitCode {
         match self {
-            CommandError::Config(_) => ExitCode::from(2),
+            CommandError::Config(_) | CommandError::Usage(_) => ExitCode::from(2),
             CommandError::Runtime(_) => ExitCode::from(1),
+        }
+    }
+}
+
+/// A command line that parses but asks for something that cannot be done (`demo all` without
+/// `--sandbox`); the message says what to run instead.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct UsageError(pub String);
+
+impl CommandError {
+    /// A failure raised inside a command: a [`UsageError`] stays one (exit 2), anything else
+    /// is a runtime failure (exit 1).
+    fn from_command(error: anyhow::Error) -> Self {
+        match error.downcast::<UsageError>() {
+            Ok(usage) => CommandError::Usage(usage),
+            Err(error) => CommandError::Runtime(error),
         }
     }
 }
@@ -51,7 +71,7 @@ pub fn run(cli: Cli) -> Result<(), CommandError> {
             .map_err(CommandError::Runtime),
         Command::Demo(command) => runtime
             .block_on(demo::run(config, command, output))
-            .map_err(CommandError::Runtime),
+            .map_err(CommandError::from_command),
         Command::Report(ReportCommand::Regions(args)) => runtime
             .block_on(demo::report_regions(config, args, output))
             .map_err(CommandError::Runtime),

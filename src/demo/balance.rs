@@ -1,9 +1,12 @@
 //! Pattern 4, load balancing: simple-shuffle spreads requests over two deployments of one
 //! group up to their limits, and the overflow group takes the rest.
 
+use std::time::Instant;
+
 use serde_json::json;
 
-use super::client::{Call, GatewayClient, average, key_for, require_group};
+use super::check::{WindowsBefore, apply_sandbox_check, sandbox_check};
+use super::client::{Call, GatewayClient, average, group_rpm, key_for, require_group};
 use super::fallback::{Route, request_json, routing_table, rpm_text, usage_table};
 use super::{DemoEnv, DemoOutcome};
 use crate::render::{Output, Table, Tone, seconds};
@@ -51,6 +54,10 @@ pub async fn run(env: &DemoEnv, requests: u32, out: &Output) -> anyhow::Result<D
     );
 
     let key = key_for(config, BALANCED_GROUP);
+    let mut watched = vec![BALANCED_GROUP];
+    watched.extend(overflow.iter().map(|g| g.name.as_str()));
+    let before = WindowsBefore::read(client.health(key.as_deref()).await.as_ref(), &watched, &[]);
+    let sent = Instant::now();
     let calls = client
         .send_concurrently(key.as_deref(), BALANCED_GROUP, requests, |call| {
             let line = format!(
@@ -85,63 +92,94 @@ pub async fn run(env: &DemoEnv, requests: u32, out: &Output) -> anyhow::Result<D
     let (table, by_deployment) = usage_table(&succeeded, u64::from(requests));
     out.table(&table);
 
-    // The walkthrough's expectation: each balanced deployment fills to its RPM, the rest overflows.
-    let mut remaining = u64::from(requests);
-    let mut expected: Vec<(String, u64)> = Vec::new();
-    for d in &balanced.deployments {
-        let take = d.rpm.map_or(remaining, |r| u64::from(r).min(remaining));
-        expected.push((d.id.clone(), take));
-        remaining -= take;
-    }
     let count = |id: &str| {
         succeeded
             .iter()
             .filter(|c| c.deployment.as_deref() == Some(id))
             .count() as u64
     };
-    let observed: Vec<(String, u64)> = balanced
-        .deployments
-        .iter()
-        .map(|d| (d.id.clone(), count(&d.id)))
-        .collect();
+    let observed: Vec<u64> = balanced.deployments.iter().map(|d| count(&d.id)).collect();
     let overflowed = calls
         .iter()
         .filter(|c| Spread::of(c) == Spread::Overflow)
         .count() as u64;
-    let passed = succeeded.len() == calls.len() && observed == expected && overflowed == remaining;
-    let split = |parts: &[(String, u64)], rest: u64| {
-        let mut text: Vec<String> = parts.iter().map(|(_, n)| n.to_string()).collect();
-        text.push(rest.to_string());
-        text.join(" / ")
-    };
+    let limits: Vec<Option<u32>> = balanced.deployments.iter().map(|d| d.rpm).collect();
+    let refused = calls.iter().filter(|c| c.rate_limited()).count() as u64;
+    let all_served = succeeded.len() as u64 + refused == calls.len() as u64;
+    let overflow_rpm: Option<u64> = overflow.iter().map(|g| group_rpm(g)).sum();
+    let split = Split::judge(
+        &limits,
+        &observed,
+        (overflowed, overflow_rpm),
+        refused,
+        u64::from(requests),
+        all_served,
+    );
+    let mut passed = split.passed;
+    let mut diagnosis = Vec::new();
+    if !passed {
+        let served: u64 = observed.iter().sum();
+        let short = (all_served && served < split.balanced).then(|| {
+            format!("the balanced deployments served {served} of the {} requests their RPM allows, although every request succeeded", split.balanced)
+        });
+        diagnosis.extend(before.stale(sent.elapsed(), short.as_deref()));
+    }
+    let sandbox = apply_sandbox_check(
+        sandbox_check(env, &succeeded).await,
+        &mut passed,
+        &mut diagnosis,
+    );
+    let used = observed.iter().filter(|n| **n > 0).count();
     if passed {
-        out.log(Tone::Good, "LOAD BALANCING WORKING: requests distributed across multiple deployments, overflow absorbed!");
+        let spread = if used > 1 {
+            "requests distributed across multiple deployments"
+        } else {
+            "requests served within the deployments' limits"
+        };
+        let overflow = if overflowed > 0 {
+            ", overflow absorbed!".to_string()
+        } else {
+            format!(
+                "; none needed the overflow group ({} fit the balanced deployments' limits)",
+                requests
+            )
+        };
+        out.log(
+            Tone::Good,
+            &format!("LOAD BALANCING WORKING: {spread}{overflow}"),
+        );
     } else {
         out.log(
             Tone::Bad,
             &format!(
-                "Expected a {} split with all succeeding",
-                split(&expected, remaining)
+                "NOT AS EXPECTED: expected a {} split with all succeeding, observed {}",
+                split.expected, split.observed
             ),
         );
     }
     Ok(DemoOutcome {
+        id: "balance",
         pattern: "load balancing",
         expected: format!(
-            "{} split, {requests}/{requests} succeed",
-            split(&expected, remaining)
+            "{} split, {}/{requests} succeed{}",
+            split.expected,
+            u64::from(requests) - split.refused,
+            refusals(split.refused)
         ),
         observed: format!(
-            "{} split, {}/{requests} succeed",
-            split(&observed, overflowed),
-            succeeded.len()
+            "{} split, {}/{requests} succeed{}",
+            split.observed,
+            succeeded.len(),
+            refusals(refused)
         ),
         passed,
+        diagnosis,
         figures: json!({
             "requests": requests,
             "successful": succeeded.len(),
             "failed": calls.len() - succeeded.len(),
             "overflow": overflowed,
+            "sandbox_check": sandbox,
             "avg_time_s": average(&succeeded).as_secs_f64(),
             "by_deployment": by_deployment,
             "routing_table": routes.iter().map(Route::to_json).collect::<Vec<_>>(),
@@ -181,5 +219,128 @@ impl Spread {
             Spread::Overflow => "overflow",
             Spread::Failed => "failed",
         }
+    }
+}
+
+/// `, 9 refused (no capacity left)`, or nothing for none.
+fn refusals(n: u64) -> String {
+    if n > 0 {
+        format!(", {n} refused (no capacity left)")
+    } else {
+        String::new()
+    }
+}
+
+/// The load-balancing verdict over the balanced deployments' counts, compared as a multiset:
+/// simple-shuffle picks at random, so which deployment takes how many is chance; what the
+/// limits decide is that none takes more than its RPM, that together they take as many as
+/// their RPMs allow, and that the overflow group takes the rest.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Split {
+    passed: bool,
+    /// Requests the balanced deployments should take together.
+    balanced: u64,
+    /// Requests the gateway should refuse with 429 (beyond the overflow group's RPM too).
+    refused: u64,
+    /// `3 / 3 / 4` (the RPMs, largest first, then the overflow) when the limits decide the
+    /// split; `6 within the RPMs / 0` when they do not.
+    expected: String,
+    /// The counts, largest first, then the overflow: `3 / 3 / 4`.
+    observed: String,
+}
+
+impl Split {
+    /// Judges `observed` (per balanced deployment, limits `limits`; `None` is unlimited), the
+    /// requests the overflow group served (with its RPM) and those refused with 429, for
+    /// `requests` requests; `all_served` when every one got a 200 or a 429.
+    fn judge(
+        limits: &[Option<u32>],
+        observed: &[u64],
+        (overflow, overflow_rpm): (u64, Option<u64>),
+        refused: u64,
+        requests: u64,
+        all_served: bool,
+    ) -> Split {
+        let capacity: Option<u64> = limits.iter().map(|l| l.map(u64::from)).sum();
+        let balanced = capacity.map_or(requests, |c| c.min(requests));
+        let beyond = requests - balanced;
+        let rest = overflow_rpm.map_or(beyond, |r| r.min(beyond));
+        let expected_refused = beyond - rest;
+        let within = limits
+            .iter()
+            .zip(observed)
+            .all(|(limit, n)| limit.is_none_or(|l| *n <= u64::from(l)));
+        let joined = |mut parts: Vec<u64>, rest: u64| {
+            parts.sort_unstable_by(|a, b| b.cmp(a));
+            parts.push(rest);
+            parts
+                .iter()
+                .map(u64::to_string)
+                .collect::<Vec<_>>()
+                .join(" / ")
+        };
+        let expected = match capacity {
+            Some(c) if requests >= c => joined(
+                limits.iter().map(|l| l.map_or(0, u64::from)).collect(),
+                rest,
+            ),
+            Some(_) | None => format!("{balanced} within the RPMs / {rest}"),
+        };
+        Split {
+            passed: all_served
+                && within
+                && observed.iter().sum::<u64>() == balanced
+                && overflow == rest
+                && refused == expected_refused,
+            balanced,
+            refused: expected_refused,
+            expected,
+            observed: joined(observed.to_vec(), overflow),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_split_is_compared_as_a_multiset() {
+        let limits = [Some(3), Some(3)];
+        let walkthrough = Split::judge(&limits, &[3, 3], (4, None), 0, 10, true);
+        assert!(walkthrough.passed);
+        assert_eq!(
+            (walkthrough.expected.as_str(), walkthrough.observed.as_str()),
+            ("3 / 3 / 4", "3 / 3 / 4")
+        );
+        // Unequal limits: whichever deployment is which, the counts are the limits.
+        let uneven = [Some(2), Some(5)];
+        assert!(Split::judge(&uneven, &[2, 5], (3, None), 0, 10, true).passed);
+        assert_eq!(
+            Split::judge(&uneven, &[2, 5], (3, None), 0, 10, true).expected,
+            "5 / 2 / 3"
+        );
+        // Fewer requests than the limits: any split within them.
+        for split in [[1, 3], [2, 2], [3, 1]] {
+            let judged = Split::judge(&limits, &split, (0, None), 0, 4, true);
+            assert!(judged.passed, "{split:?}: {judged:?}");
+            assert_eq!(judged.expected, "4 within the RPMs / 0");
+        }
+        assert!(Split::judge(&limits, &[2, 3], (0, None), 0, 5, true).passed);
+        assert!(Split::judge(&limits, &[3, 2], (0, None), 0, 5, true).passed);
+    }
+
+    #[test]
+    fn over_a_limit_short_of_it_or_a_failure_fails() {
+        let limits = [Some(3), Some(3)];
+        assert!(!Split::judge(&limits, &[4, 2], (4, None), 0, 10, true).passed);
+        assert!(!Split::judge(&limits, &[0, 0], (10, None), 0, 10, true).passed);
+        assert!(!Split::judge(&limits, &[3, 3], (4, None), 0, 10, false).passed);
+        assert!(!Split::judge(&limits, &[3, 3], (3, None), 0, 10, true).passed);
+        assert!(Split::judge(&[None, Some(3)], &[7, 3], (0, None), 0, 10, true).passed);
+        // Past the overflow group's RPM too, the gateway refuses the rest with 429.
+        let full = Split::judge(&limits, &[3, 3], (25, Some(25)), 9, 40, true);
+        assert!(full.passed && full.refused == 9, "{full:?}");
+        assert!(!Split::judge(&limits, &[3, 3], (25, Some(25)), 0, 40, true).passed);
     }
 }

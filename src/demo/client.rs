@@ -84,6 +84,23 @@ impl GatewayClient {
         }
     }
 
+    /// The gateway's `/health` document, read with `key`; `None` when it does not answer
+    /// with one (an older gateway, or a key that may not read it).
+    pub async fn health(&self, key: Option<&str>) -> Option<serde_json::Value> {
+        let mut request = self
+            .http
+            .get(format!("{}/health", self.base))
+            .timeout(Duration::from_secs(5));
+        if let Some(key) = key {
+            request = request.bearer_auth(key);
+        }
+        let response = request.send().await.ok()?;
+        if !response.status().is_success() {
+            return None;
+        }
+        serde_json::from_str(&response.text().await.ok()?).ok()
+    }
+
     /// Sends `requests` chat calls to `group` at once and hands each to `on_land` as it lands
     /// (in completion order); returns them all.
     pub async fn send_concurrently(

@@ -179,10 +179,12 @@ fn verdict(requests: u32, tally: &Tally, polled: &Polled) -> DemoOutcome {
         observed.push_str(&format!("; logs count {logged} of {}", tally.success));
     }
     DemoOutcome {
+        id: "cris",
         pattern: "cross-Region inference",
         expected: format!("{requests}/{requests} succeed, spread over ≥2 Regions"),
         observed,
         passed: tally.success == u64::from(requests) && logged == tally.success && regions_used > 1,
+        diagnosis: Vec::new(),
         figures: Value::Null,
     }
 }

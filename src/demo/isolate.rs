@@ -5,7 +5,8 @@ use futures_util::StreamExt;
 use futures_util::stream::FuturesUnordered;
 use serde_json::{Value, json};
 
-use super::client::{Call, GatewayClient, average, prompt, require_group};
+use super::check::{WindowsBefore, apply_sandbox_check, sandbox_check};
+use super::client::{Call, GatewayClient, average, key_for, prompt, require_group};
 use super::fallback::{request_json, rpm_text};
 use super::{DemoEnv, DemoOutcome};
 use crate::config::Consumer;
@@ -49,6 +50,14 @@ pub async fn run(env: &DemoEnv, requests: u32, out: &Output) -> anyhow::Result<D
     }
     out.table(&setup);
     out.log(Tone::Info, "Starting consumers...");
+    let names: Vec<&str> = consumers.iter().map(|c| c.name.as_str()).collect();
+    let health_key = key_for(config, SHARED_GROUP)
+        .or_else(|| consumers.first().map(|c| c.key.expose().to_string()));
+    let before = WindowsBefore::read(
+        client.health(health_key.as_deref()).await.as_ref(),
+        &[SHARED_GROUP],
+        &names,
+    );
 
     let mut pending: FuturesUnordered<_> = consumers
         .iter()
@@ -116,6 +125,8 @@ pub async fn run(env: &DemoEnv, requests: u32, out: &Output) -> anyhow::Result<D
     let mut observed = Vec::new();
     let mut expected = Vec::new();
     let mut passed = true;
+    let mut short = Vec::new();
+    let mut held = Vec::new();
     for c in &consumers {
         let mine: Vec<&Call> = calls
             .iter()
@@ -147,6 +158,15 @@ pub async fn run(env: &DemoEnv, requests: u32, out: &Output) -> anyhow::Result<D
             u64::from(r).min(u64::from(requests))
         });
         passed &= success == want && limited == total - want;
+        if success < want && success + limited == total {
+            short.push(format!(
+                "consumer {} got {success} of the {want} requests its RPM allows",
+                c.name
+            ));
+        }
+        if limited > 0 {
+            held.push(format!("{} ({success}/{total})", c.name));
+        }
         expected.push(format!("{} {want}/{requests}", c.name));
         observed.push(format!("{} {success}/{total}", c.name));
         figures.push(json!({
@@ -161,18 +181,51 @@ pub async fn run(env: &DemoEnv, requests: u32, out: &Output) -> anyhow::Result<D
         }));
     }
     out.table(&table);
-    if passed {
-        out.log(Tone::Good, "QUOTA ISOLATION WORKING: the noisy consumer was held to its quota, the others were unaffected!");
+    let mut diagnosis = Vec::new();
+    if !passed {
+        let short = (!short.is_empty()).then(|| short.join(", "));
+        diagnosis.extend(before.stale(started.elapsed(), short.as_deref()));
+    }
+    let served: Vec<&Call> = calls
+        .iter()
+        .map(|(_, call)| call)
+        .filter(|call| call.succeeded())
+        .collect();
+    let sandbox = apply_sandbox_check(
+        sandbox_check(env, &served).await,
+        &mut passed,
+        &mut diagnosis,
+    );
+    if passed && !held.is_empty() {
+        out.log(
+            Tone::Good,
+            &format!(
+                "QUOTA ISOLATION WORKING: {} held to its quota, the others were unaffected!",
+                held.join(", ")
+            ),
+        );
+    } else if passed {
+        out.log(Tone::Good, &format!("ALL CONSUMERS SERVED: {requests} request(s) each fit every consumer's quota, so none reached its limit and isolation was not put to the test (send more than the lowest rpm_limit with --requests to see it)"));
     } else {
-        out.log(Tone::Bad, &format!("Expected {}", expected.join(", ")));
+        out.log(
+            Tone::Bad,
+            &format!(
+                "NOT AS EXPECTED: expected {}, observed {}",
+                expected.join(", "),
+                observed.join(", ")
+            ),
+        );
     }
     Ok(DemoOutcome {
+        id: "isolate",
         pattern: "quota isolation",
         expected: expected.join(", "),
         observed: observed.join(", "),
         passed,
+        diagnosis,
         figures: json!({
             "requests_per_consumer": requests,
+            "sandbox_check": sandbox,
             "consumers": figures,
             "routing_table": consumers.iter().map(|c| consumer_route_json(c, &model)).collect::<Vec<_>>(),
             "attempts": calls.iter().map(|(name, call)| attempt_json(name, call)).collect::<Vec<_>>(),

@@ -4,6 +4,7 @@
 //! `demo all` gathers into a summary table and `--json` prints as one document.
 
 pub mod balance;
+mod check;
 mod client;
 pub mod cris;
 mod env;
@@ -19,6 +20,9 @@ use serde_json::Value;
 /// What a demo observed, and whether that is what the walkthrough expects.
 #[derive(Debug, Clone)]
 pub struct DemoOutcome {
+    /// The demo's stable id, as on the command line (`cris`, `shard`, `fallback`, `balance`,
+    /// `isolate`): scripts key on it, never on the wording of `pattern`.
+    pub id: &'static str,
     /// The pattern's name (`cross-Region inference`, `fallback`, …).
     pub pattern: &'static str,
     /// What the walkthrough shows, in words (`3 primary, 7 fallback, 10/10 succeed`).
@@ -27,6 +31,9 @@ pub struct DemoOutcome {
     pub observed: String,
     /// Whether the observation matches the expectation.
     pub passed: bool,
+    /// Why it did not match, when the demo can tell (a gateway whose windows were still full
+    /// from an earlier run; the sandbox's own counters disagreeing with the gateway's headers).
+    pub diagnosis: Vec<String>,
     /// Every figure shown, for `--json`.
     pub figures: Value,
 }
@@ -35,10 +42,12 @@ impl DemoOutcome {
     /// The outcome as JSON (the figures plus the verdict).
     pub fn to_json(&self) -> Value {
         serde_json::json!({
+            "id": self.id,
             "pattern": self.pattern,
             "expected": self.expected,
             "observed": self.observed,
             "passed": self.passed,
+            "diagnosis": self.diagnosis,
             "figures": self.figures,
         })
     }

@@ -252,7 +252,11 @@ pub async fn poll_regions(
         }
         tokio::time::sleep(interval).await;
     };
-    bar.finish_and_clear();
+    if complete {
+        crate::render::finish_progress(&bar);
+    } else {
+        crate::render::stop_progress(&bar);
+    }
     Ok(Polled {
         distribution,
         complete,

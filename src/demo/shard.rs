@@ -271,6 +271,7 @@ fn verdict(requests: u32, shards: &[Shard], tallies: &[Tally], polled: &[Polled]
         .collect::<Vec<_>>()
         .join(", ");
     DemoOutcome {
+        id: "shard",
         pattern: "account sharding",
         expected: format!(
             "{requests}/{requests} succeed, split evenly over {} accounts, each logging its own",
@@ -278,6 +279,7 @@ fn verdict(requests: u32, shards: &[Shard], tallies: &[Tally], polled: &[Polled]
         ),
         observed: format!("{}/{requests} succeed: {per_account}", all.success),
         passed: even && all.success == u64::from(requests) && logs_match,
+        diagnosis: Vec::new(),
         figures: Value::Null,
     }
 }

@@ -32,9 +32,15 @@ fn run(command: &mut Command) -> Output {
 }
 
 fn json_of(output: &Output) -> Value {
+    json_with_code(output, 0)
+}
+
+/// The JSON document of a run that exited with `code` (1: the verdict failed).
+fn json_with_code(output: &Output, code: i32) -> Value {
     let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(
-        output.status.success(),
+    assert_eq!(
+        output.status.code(),
+        Some(code),
         "exit {:?}\nstderr: {stderr}",
         output.status
     );
@@ -195,12 +201,20 @@ fn shard_accounts_have_separate_quotas() {
         .model_id;
     let sandbox = two_accounts("", &format!(", quotas: {{'{model}': {{rpm: 3}}}}"));
     let config = config_with(dir.path(), |t| t, &sandbox);
-    let doc = json_of(&run(binary().arg("--config").arg(&config).args([
-        "--json",
-        "demo",
-        "shard",
-        "--sandbox",
-    ])));
+    let output =
+        run(binary()
+            .arg("--config")
+            .arg(&config)
+            .args(["--json", "demo", "shard", "--sandbox"]));
+    // A failed verdict exits 1, after the document.
+    let doc = json_with_code(&output, 1);
+    assert_eq!(doc["id"], "shard");
+    assert!(
+        String::from_utf8_lossy(&output.stderr)
+            .contains("demo shard did not behave as the walkthrough shows"),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
     assert_eq!(
         doc["passed"], false,
         "the test account throttles, so the walkthrough's 20/20 is not met: {doc:#}"
@@ -312,21 +326,44 @@ fn report_regions_reads_a_sandbox_process_through_the_aws_files_only() {
 
     let human = run(as_aws_user(&config, &aws_dir).args(["report", "regions", "--by", "model"]));
     let stdout = String::from_utf8_lossy(&human.stdout);
+    // The model column wraps to fit 100 columns: read it down the table.
+    let model_column: String = stdout
+        .lines()
+        .filter_map(|l| l.split('|').next())
+        .flat_map(|cell| cell.split_whitespace())
+        .collect();
     assert!(
-        human.status.success() && stdout.contains(model) && stdout.contains("TOTAL"),
+        human.status.success() && model_column.contains(model) && stdout.contains("TOTAL"),
+        "{stdout}"
+    );
+    assert!(
+        stdout
+            .lines()
+            .filter(|l| !l.starts_with('['))
+            .all(|l| l.chars().count() <= 100),
         "{stdout}"
     );
 }
 
 #[test]
 fn report_regions_rejects_a_bad_since() {
-    let output = run(binary().args(["report", "regions", "--since", "15x"]));
-    assert_eq!(output.status.code(), Some(1));
-    assert!(
-        String::from_utf8_lossy(&output.stderr).contains("--since \"15x\""),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
+    // A usage error: clap refuses it before anything runs, exit 2, saying what is valid.
+    for args in [
+        ["--since", "15x"],
+        ["--since", "-5m"],
+        ["--since=-5m", ""],
+        ["--since", "0s"],
+    ] {
+        let args: Vec<&str> = args.into_iter().filter(|a| !a.is_empty()).collect();
+        let output = run(binary().args(["report", "regions"]).args(&args));
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(output.status.code(), Some(2), "{args:?}: {stderr}");
+        assert!(stderr.contains("--since"), "{args:?}: {stderr}");
+        assert!(
+            stderr.contains("a valid one is a whole number above zero and one unit (s, m, h or d), like 30s, 15m, 2h or 1d"),
+            "{args:?}: {stderr}"
+        );
+    }
 }
 
 #[test]

@@ -109,10 +109,30 @@ fn outcomes(attempts: &[Value], consumer: Option<&str>, outcome: &str) -> u64 {
         .count() as u64
 }
 
+const SONNET_4_5: &str = "us.anthropic.claude-sonnet-4-5-20250929-v1:0";
+const SONNET_4_6: &str = "us.anthropic.claude-sonnet-4-6";
+const HAIKU_4_5: &str = "us.anthropic.claude-haiku-4-5-20251001-v1:0";
+
+/// The in-process sandbox's own counters agree with the gateway's headers: `served` calls per
+/// model id, all on account `genai`.
+fn assert_sandbox_agrees(figures: &Value, served: &[(&str, u64)]) {
+    let check = &figures["sandbox_check"];
+    assert_eq!(check["agrees"], true, "{check:#}");
+    let mut expected: Vec<Value> = served
+        .iter()
+        .map(|(model, n)| json!({"account": "genai", "model": model, "served": n}))
+        .collect();
+    expected.sort_by_key(|v| v["model"].as_str().unwrap().to_string());
+    assert_eq!(check["counted_by_sandbox"], json!(expected), "{check:#}");
+    assert_eq!(check["claimed_by_headers"], json!(expected), "{check:#}");
+}
+
 #[test]
 fn fallback_sends_three_to_the_primary_and_seven_to_the_fallback() {
     let doc = json_of(&demo(&["--json", "demo", "fallback", "--sandbox"]));
     assert_eq!(doc["passed"], true, "{doc:#}");
+    assert_eq!(doc["id"], "fallback");
+    assert_sandbox_agrees(&doc["figures"], &[(SONNET_4_6, 3), (HAIKU_4_5, 7)]);
     let f = &doc["figures"];
     assert_eq!(
         (
@@ -174,6 +194,11 @@ fn assert_fallback_table_and_requests(f: &Value) {
 fn balance_splits_three_three_and_four() {
     let doc = json_of(&demo(&["--json", "demo", "balance", "--sandbox"]));
     assert_eq!(doc["passed"], true, "{doc:#}");
+    assert_eq!(doc["id"], "balance");
+    assert_sandbox_agrees(
+        &doc["figures"],
+        &[(SONNET_4_5, 3), (SONNET_4_6, 3), (HAIKU_4_5, 4)],
+    );
     assert_eq!(
         requests_by_deployment(&doc["figures"]),
         vec![
@@ -219,6 +244,8 @@ fn assert_balance_table_and_requests(f: &Value) {
 fn isolate_holds_the_noisy_consumer_to_its_quota_only() {
     let doc = json_of(&demo(&["--json", "demo", "isolate", "--sandbox"]));
     assert_eq!(doc["passed"], true, "{doc:#}");
+    assert_eq!(doc["id"], "isolate");
+    assert_sandbox_agrees(&doc["figures"], &[(SONNET_4_5, 13)]);
     let consumers = doc["figures"]["consumers"].as_array().unwrap();
     let row = |name: &str| {
         consumers
@@ -328,6 +355,11 @@ fn all_runs_every_pattern_and_every_verdict_passes() {
     assert_eq!(doc["passed"], true, "{doc:#}");
     let demos = doc["demos"].as_array().unwrap();
     assert_eq!(demos.len(), 5);
+    let ids: Vec<&str> = demos.iter().map(|d| d["id"].as_str().unwrap()).collect();
+    assert_eq!(ids, ["cris", "shard", "fallback", "balance", "isolate"]);
+    for d in &demos[2..] {
+        assert_eq!(d["figures"]["sandbox_check"]["agrees"], true, "{d:#}");
+    }
     assert!(demos.iter().all(|d| d["passed"] == true), "{doc:#}");
 }
 
@@ -347,6 +379,192 @@ fn no_gateway_running_says_how_to_start_one() {
 #[test]
 fn demo_all_refuses_to_run_against_real_aws_in_one_go() {
     let output = demo(&["demo", "all"]);
-    assert_eq!(output.status.code(), Some(1));
+    // Bad usage: exit 2.
+    assert_eq!(output.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&output.stderr).contains("--sandbox"));
+}
+
+/// The human output and exit code of a run.
+fn text_of(output: &Output, code: i32) -> String {
+    let stdout = String::from_utf8_lossy(&output.stdout).to_string();
+    assert_eq!(
+        output.status.code(),
+        Some(code),
+        "{stdout}\nstderr: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    stdout
+}
+
+#[test]
+fn fallback_with_fewer_requests_than_the_primary_rpm_still_prints_its_verdict() {
+    let text = text_of(
+        &demo(&["demo", "fallback", "--sandbox", "--requests", "2"]),
+        0,
+    );
+    assert!(
+        text.contains(
+            "ALL 2 SERVED BY THE PRIMARY: 2 requests fit its 3 RPM, so no fallback was needed"
+        ),
+        "{text}"
+    );
+    assert!(!text.contains("FALLBACK WORKING"), "{text}");
+}
+
+#[test]
+fn isolate_with_one_request_claims_only_what_it_observed() {
+    let output = demo(&["demo", "isolate", "--sandbox", "--requests", "1"]);
+    let text = text_of(&output, 0);
+    assert!(
+        !text.contains("held to its quota"),
+        "no consumer reached its quota: {text}"
+    );
+    assert!(text.contains("isolation was not put to the test"), "{text}");
+    let doc = json_of(&demo(&[
+        "--json",
+        "demo",
+        "isolate",
+        "--sandbox",
+        "--requests",
+        "1",
+    ]));
+    assert_eq!(
+        (doc["passed"].as_bool(), doc["expected"].as_str()),
+        (Some(true), Some("A 1/1, B 1/1, C 1/1"))
+    );
+}
+
+/// The repository's config with the balanced group's weights skewed 1 : 1000, so the second
+/// deployment fills first and the first takes what is left.
+fn skewed_balance_config(dir: &std::path::Path) -> std::path::PathBuf {
+    let text = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/config/config.yaml"))
+        .unwrap();
+    let first = "model: bedrock/us.anthropic.claude-sonnet-4-5-20250929-v1:0\n      <<: *bedrock\n      rpm: 3";
+    let second = "model: bedrock/us.anthropic.claude-sonnet-4-6\n      <<: *bedrock\n      rpm: 3";
+    assert!(
+        text.contains(first) && text.contains(second),
+        "the config's balanced group changed"
+    );
+    let text = text
+        .replace(first, &format!("{first}\n      weight: 1"))
+        .replace(second, &format!("{second}\n      weight: 1000"));
+    let path = dir.join("config.yaml");
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+#[test]
+fn the_balance_verdict_compares_the_split_as_a_multiset() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = skewed_balance_config(dir.path());
+    let output = demo(&[
+        "--config",
+        config.to_str().unwrap(),
+        "--json",
+        "demo",
+        "balance",
+        "--sandbox",
+        "--requests",
+        "5",
+    ]);
+    let doc = json_of(&output);
+    // 5 requests over two deployments of 3 RPM: 3 and 2, whichever takes which.
+    assert_eq!(doc["passed"], true, "{doc:#}");
+    assert_eq!(doc["observed"], "3 / 2 / 0 split, 5/5 succeed", "{doc:#}");
+    assert_eq!(
+        requests_by_deployment(&doc["figures"]),
+        vec![
+            ("balanced-sonnet-4-5".to_string(), 2),
+            ("balanced-sonnet-4-6".to_string(), 3),
+        ]
+    );
+}
+
+#[test]
+fn a_rerun_within_the_minute_says_the_windows_are_still_full() {
+    let mut command = crate::support::process::binary();
+    command.current_dir(env!("CARGO_MANIFEST_DIR")).args([
+        "gateway",
+        "serve",
+        "--sandbox",
+        "--port",
+        "0",
+    ]);
+    let server = crate::support::process::serve(command, "Gateway listening on ");
+    let url = server.url.clone();
+    for pattern in ["fallback", "isolate"] {
+        let first = demo(&["demo", pattern, "--gateway", &url]);
+        text_of(&first, 0);
+        // The same gateway a moment later: its RPM windows still hold the first run.
+        let again = demo(&["demo", pattern, "--gateway", &url]);
+        let stdout = text_of(&again, 1);
+        let stderr = String::from_utf8_lossy(&again.stderr);
+        for text in [stdout.as_str(), &stderr] {
+            assert!(
+                text.contains("the gateway's windows are still full from an earlier run"),
+                "{pattern}: {text}"
+            );
+            assert!(text.contains(" s or restart it"), "{pattern}: {text}");
+        }
+        assert!(
+            stderr.contains(&format!("demo {pattern} did not behave")),
+            "{stderr}"
+        );
+    }
+}
+
+#[test]
+fn past_every_limit_the_verdicts_expect_the_gateway_to_refuse_the_rest() {
+    // fallback: 3 primary + 25 fallback, the other 2 refused with 429.
+    let doc = json_of(&demo(&[
+        "--json",
+        "demo",
+        "fallback",
+        "--sandbox",
+        "--requests",
+        "30",
+    ]));
+    assert_eq!(doc["passed"], true, "{doc:#}");
+    assert_eq!(
+        doc["expected"],
+        "3 primary, 25 fallback, 28/30 succeed, 2 refused (no capacity left)"
+    );
+    // balance: 3 + 3 balanced, 25 overflow, 9 refused.
+    let doc = json_of(&demo(&[
+        "--json",
+        "demo",
+        "balance",
+        "--sandbox",
+        "--requests",
+        "40",
+    ]));
+    assert_eq!(doc["passed"], true, "{doc:#}");
+    assert_eq!(
+        doc["observed"],
+        "3 / 3 / 25 split, 31/40 succeed, 9 refused (no capacity left)"
+    );
+}
+
+/// Every line of `text` that is not a timestamped log line fits a 100-column terminal.
+fn assert_fits_100_columns(text: &str) {
+    for line in text.lines().filter(|l| !l.starts_with('[')) {
+        assert!(
+            line.chars().count() <= 100,
+            "{} columns: {line:?}\n{text}",
+            line.chars().count()
+        );
+    }
+}
+
+#[test]
+fn the_summary_and_config_tables_fit_100_columns() {
+    let summary = text_of(&demo(&["demo", "all", "--sandbox"]), 0);
+    assert!(
+        summary.contains("SUMMARY: THE FIVE RESILIENCE PATTERNS"),
+        "{summary}"
+    );
+    assert_fits_100_columns(&summary);
+    let check = text_of(&demo(&["config", "check"]), 0);
+    assert!(check.contains("Model groups and deployments"), "{check}");
+    assert_fits_100_columns(&check);
 }

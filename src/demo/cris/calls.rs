@@ -130,7 +130,7 @@ where
         bar.inc(1);
         landed.push(attempt);
     }
-    bar.finish_and_clear();
+    crate::render::finish_progress(&bar);
     landed
 }
 
