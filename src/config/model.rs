@@ -71,6 +71,8 @@ pub struct GatewaySettings {
     pub consumers: Vec<Consumer>,
     /// Drop OpenAI parameters a provider cannot take instead of answering 400.
     pub drop_params: bool,
+    /// `/metrics` needs the master key (LiteLLM's `require_auth_for_metrics_endpoint`).
+    pub metrics_need_auth: bool,
     /// Largest request body accepted; larger bodies get 413.
     pub max_body_bytes: usize,
     /// Time a client has to send a whole request head (slow-loris defence).

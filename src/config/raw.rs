@@ -158,6 +158,8 @@ pub struct RawLitellmSettings {
     /// Seconds.
     pub request_timeout: Option<f64>,
     pub context_window_fallbacks: Option<Value>,
+    /// `/metrics` needs the master key.
+    pub require_auth_for_metrics_endpoint: Option<bool>,
 }
 
 #[derive(Debug, Deserialize)]

@@ -164,7 +164,9 @@ pub async fn serve(
         config.router.strategy.as_str(),
         crate::router::StateStore::kind(handle.state().router.store().as_ref())
     );
-    println!("  try: curl {}/v1/models", handle.url());
+    for line in try_lines(&config, &handle.url()) {
+        println!("{line}");
+    }
     tracing::info!(addr = %handle.addr(), "gateway started");
     shutdown_signal().await;
     handle.stop_accepting().await;
@@ -175,6 +177,44 @@ pub async fn serve(
     );
     handle.drain().await;
     Ok(())
+}
+
+/// The start-up banner's suggestion: a chat completion that works with this config. When the
+/// gateway has keys it says where they are (`$KEY` stands for one) and never prints one.
+pub fn try_lines(config: &Config, url: &str) -> Vec<String> {
+    let gateway = &config.gateway;
+    // The first group a consumer key may use, so the suggestion works with that key.
+    let group = match gateway.consumers.first() {
+        Some(consumer) => config.groups.iter().find(|g| consumer.may_use(&g.name)),
+        None => config.groups.first(),
+    };
+    let Some(group) = group else {
+        return vec![format!("  try: curl {url}/v1/models")];
+    };
+    let body = format!(
+        r#"{{"model":"{}","messages":[{{"role":"user","content":"Hello"}}]}}"#,
+        group.name
+    );
+    let auth = if gateway.requires_auth() {
+        r#" -H "Authorization: Bearer $KEY""#
+    } else {
+        ""
+    };
+    let mut lines = vec![format!(
+        "  try: curl {url}/v1/chat/completions{auth} -H 'content-type: application/json' -d '{body}'"
+    )];
+    if gateway.requires_auth() {
+        let source = config.source.display();
+        let place = match (&gateway.master_key, gateway.consumers.first()) {
+            (_, Some(consumer)) => format!(
+                "a key from `gateway.consumers` in {source} (consumer {:?}'s works for this model)",
+                consumer.name
+            ),
+            (_, None) => format!("the `master_key` of {source}"),
+        };
+        lines.push(format!("       where $KEY is {place}"));
+    }
+    lines
 }
 
 /// Resolves on SIGINT (Ctrl-C) or SIGTERM.

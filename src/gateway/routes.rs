@@ -12,7 +12,7 @@ use axum::routing::{get, post};
 use http::{HeaderMap, StatusCode, Uri, header};
 use serde_json::json;
 
-use super::auth::authenticate;
+use super::auth::{Caller, authenticate};
 use super::dispatch::{Shape, dispatch};
 use super::error::ApiError;
 use super::respond::{error_response, served_response};
@@ -152,8 +152,17 @@ async fn readiness(State(state): State<Arc<AppState>>) -> Response {
     .into_response()
 }
 
-async fn health(State(state): State<Arc<AppState>>) -> Response {
-    let snapshot = state.router.health().await;
+/// The detailed health: open on an open gateway; otherwise it needs a key, and a consumer
+/// key sees only the groups it may use and itself.
+async fn health(State(state): State<Arc<AppState>>, headers: HeaderMap) -> Response {
+    let caller = match authenticate(&headers, &state.config.gateway) {
+        Ok(caller) => caller,
+        Err(error) => return error.into_response(),
+    };
+    let snapshot = match caller {
+        Caller::Open | Caller::Master => state.router.health().await,
+        Caller::Consumer(consumer) => state.router.health().await.restricted_to(consumer),
+    };
     let store = state.router.store();
     axum::Json(json!({
         "status": if state.shutting_down.load(Ordering::Relaxed) { "shutting down" } else { "healthy" },
@@ -164,7 +173,18 @@ async fn health(State(state): State<Arc<AppState>>) -> Response {
     .into_response()
 }
 
-async fn metrics(State(state): State<Arc<AppState>>) -> Response {
+/// Prometheus text: open by default (scrapers rarely hold keys), behind the master key with
+/// LiteLLM's `require_auth_for_metrics_endpoint`.
+async fn metrics(State(state): State<Arc<AppState>>, headers: HeaderMap) -> Response {
+    if state.config.gateway.metrics_need_auth {
+        match authenticate(&headers, &state.config.gateway) {
+            Ok(Caller::Open | Caller::Master) => {}
+            Ok(Caller::Consumer(_)) => {
+                return ApiError::forbidden("/metrics needs the master key").into_response();
+            }
+            Err(error) => return error.into_response(),
+        }
+    }
     (
         [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
         state.metrics.render()

@@ -55,6 +55,17 @@ pub struct ConsumerHealth {
     pub max_parallel_requests: Option<u32>,
 }
 
+impl HealthSnapshot {
+    /// What `consumer` may see: the deployments of the groups it may use, and itself among
+    /// the consumers (never another consumer's name or limits).
+    pub fn restricted_to(mut self, consumer: &Consumer) -> Self {
+        self.deployments
+            .retain(|d| consumer.may_use(&d.model_group));
+        self.consumers.retain(|c| c.name == consumer.name);
+        self
+    }
+}
+
 /// Joins the config with the store's snapshot; `now` turns remaining cooldowns into wall time.
 pub fn build(
     groups: &[ModelGroup],

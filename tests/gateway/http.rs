@@ -243,7 +243,7 @@ async fn models_are_listed_per_key() {
 }
 
 #[tokio::test]
-async fn health_routes_answer_without_a_key() {
+async fn probe_routes_answer_without_a_key_and_health_with_the_master_key() {
     let stack = Stack::start(&config()).await;
     for path in [
         "/health/liveliness",

@@ -5,6 +5,7 @@
 //! Python client (`process`).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod access;
 mod errors;
 mod harness;
 mod http;

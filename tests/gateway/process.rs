@@ -276,3 +276,52 @@ sandbox:
     assert!(lines[0].contains("served"), "{lines:?}");
     assert!(lines[1].contains("refused"), "{lines:?}");
 }
+
+/// `gateway serve --sandbox` with the default config (which has consumer keys) suggests a
+/// command that works once `$KEY` is set to a key from the section it names, and never prints
+/// a key.
+#[tokio::test]
+async fn the_banner_suggests_a_working_command_and_prints_no_key() {
+    let default = resilient_llm::config::load_str(
+        resilient_llm::config::DEFAULT_CONFIG,
+        Path::new("default.yaml"),
+        &|_| None,
+    )
+    .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let mut command = process::binary();
+    command
+        .current_dir(dir.path())
+        .env_remove("RESILIENT_LLM_CONFIG")
+        .args(["gateway", "serve", "--sandbox", "--port", "0"]);
+    let server = process::serve(command, "Gateway listening on ");
+    let banner = server.output();
+    let try_line = banner
+        .lines()
+        .find(|l| l.trim_start().starts_with("try: curl"))
+        .unwrap_or_else(|| panic!("no suggestion in the banner:\n{banner}"));
+    assert!(try_line.contains("Bearer $KEY"), "{try_line}");
+    assert!(banner.contains("`gateway.consumers`"), "{banner}");
+    for consumer in &default.gateway.consumers {
+        assert!(
+            !banner.contains(consumer.key.expose()),
+            "a key reached the banner:\n{banner}"
+        );
+    }
+    // Run what it suggests, with KEY set to the first consumer's key.
+    let body = try_line
+        .split_once("-d '")
+        .and_then(|(_, rest)| rest.strip_suffix('\''))
+        .unwrap_or_else(|| panic!("no body in {try_line}"));
+    let key = default.gateway.consumers[0].key.expose();
+    let reply = client()
+        .post(format!("{}/v1/chat/completions", server.url))
+        .bearer_auth(key)
+        .header("content-type", "application/json")
+        .body(body.to_string())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(reply.status(), 200, "{}", reply.text().await.unwrap());
+    assert!(!server.output().contains(key), "a key reached the output");
+}

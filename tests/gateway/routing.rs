@@ -117,6 +117,7 @@ async fn one_consumers_flood_does_not_take_anothers_quota() {
     let stack = Stack::start(&format!(
         r#"
 gateway:
+  master_key: sk-master-routing
   consumers:
     - {{name: A, key: sk-consumer-a, rpm_limit: 3, models: [isolated]}}
     - {{name: B, key: sk-consumer-b, rpm_limit: 10, models: [isolated]}}
@@ -208,6 +209,7 @@ async fn callers_who_hang_up_mid_call_still_count_against_the_limits() {
     let stack = Stack::start(&format!(
         r#"
 gateway:
+  master_key: sk-master-routing
   consumers:
     - {{name: A, key: sk-consumer-a, rpm_limit: 2}}
     - {{name: B, key: sk-consumer-b, rpm_limit: 10}}

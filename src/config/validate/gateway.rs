@@ -120,6 +120,10 @@ pub(super) fn gateway(raw: &RawConfig, groups: &HashSet<&str>) -> Result<Gateway
             .drop_params
             .or(raw.litellm_settings.drop_params)
             .unwrap_or(false),
+        metrics_need_auth: raw
+            .litellm_settings
+            .require_auth_for_metrics_endpoint
+            .unwrap_or(false),
         max_body_bytes,
         header_timeout,
     })

@@ -86,6 +86,7 @@ pub(super) fn config(
             master_key: None,
             consumers,
             drop_params: false,
+            metrics_need_auth: false,
             max_body_bytes: 1 << 20,
             header_timeout: std::time::Duration::from_secs(10),
         },
