@@ -107,6 +107,7 @@ mod tests {
                 models: vec!["isolated".into()],
             }],
             drop_params: false,
+            metrics_need_auth: false,
             max_body_bytes: 1024,
             header_timeout: std::time::Duration::from_secs(10),
         }
