@@ -19,8 +19,14 @@ const DEADLINE: Duration = Duration::from_secs(60);
 /// Writes `yaml` to a private config and runs `gateway serve --sandbox --port 0` on it;
 /// returns the process and the gateway URL from its banner.
 fn serve(dir: &Path, yaml: &str) -> (Server, String) {
+    serve_with(dir, yaml, &[])
+}
+
+/// [`serve`] with global options (`-v`) before the command.
+fn serve_with(dir: &Path, yaml: &str, options: &[&str]) -> (Server, String) {
     let mut command = process::binary();
     command
+        .args(options)
         .arg("--config")
         .arg(process::write_config(dir, yaml))
         .args(["gateway", "serve", "--sandbox", "--port", "0"]);
@@ -216,14 +222,8 @@ fn run_script(args: &[&str]) -> String {
 #[tokio::test]
 async fn the_request_id_of_a_response_is_on_its_log_line() {
     let dir = tempfile::tempdir().unwrap();
-    let mut command = process::binary();
-    command
-        .arg("-v")
-        .arg("--config")
-        .arg(process::write_config(
-            dir.path(),
-            &format!(
-                r#"
+    let yaml = format!(
+        r#"
 model_list:
   - model_name: chat
     litellm_params: {{model: "bedrock/{HAIKU}", aws_profile_name: genai}}
@@ -231,10 +231,8 @@ sandbox:
   seed: 7
   latency: {{first_token_ms: 0, tokens_per_second: 0}}
 "#
-            ),
-        ))
-        .args(["gateway", "serve", "--sandbox", "--port", "0"]);
-    let server = process::serve(command, "Gateway listening on ");
+    );
+    let (server, _) = serve_with(dir.path(), &yaml, &["-v"]);
     let http = client();
     let mut ids = Vec::new();
     for model in ["chat", "no-such-model"] {
