@@ -83,17 +83,90 @@ fn the_built_in_default_is_the_shipped_file() {
     );
 }
 
+/// One README command line: the line, its `NAME=value` assignments, its arguments.
+type ReadmeCommand = (String, Vec<(String, String)>, Vec<String>);
+
+/// The README's `config check` commands that name an example: the `NAME=value` assignments
+/// before `cargo run --`, and the arguments after it.
+fn readme_example_checks() -> Vec<ReadmeCommand> {
+    let readme = std::fs::read_to_string(repo("README.md")).unwrap();
+    readme
+        .lines()
+        .filter(|line| line.contains("examples/") && line.contains("config check"))
+        .filter_map(|line| {
+            let (env, args) = line.split_once("cargo run -- ")?;
+            let env = env
+                .split_whitespace()
+                .map(|pair| {
+                    let (name, value) = pair
+                        .split_once('=')
+                        .unwrap_or_else(|| panic!("not NAME=value: {pair:?} in {line:?}"));
+                    (name.to_owned(), value.to_owned())
+                })
+                .collect();
+            let args = args.split_whitespace().map(str::to_owned).collect();
+            Some((line.to_owned(), env, args))
+        })
+        .collect()
+}
+
+/// Every `os.environ/NAME` an example names.
+fn referenced_variables(text: &str) -> Vec<String> {
+    text.split("os.environ/")
+        .skip(1)
+        .map(|rest| {
+            rest.chars()
+                .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
+                .collect()
+        })
+        .collect()
+}
+
 #[test]
-fn every_example_loads() {
-    let mut seen = 0;
+fn every_example_passes_config_check_as_the_readme_shows() {
+    let checks = readme_example_checks();
+    let mut examples = Vec::new();
     for entry in std::fs::read_dir(repo("examples")).unwrap() {
         let path = entry.unwrap().path();
         if path.extension().is_some_and(|e| e == "yaml") {
-            load_file(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-            seen += 1;
+            examples.push(path);
         }
     }
-    assert!(seen >= 5, "expected at least five examples, found {seen}");
+    assert!(
+        examples.len() >= 5,
+        "expected at least five examples, found {examples:?}"
+    );
+    let mut variables: Vec<String> = examples
+        .iter()
+        .flat_map(|path| referenced_variables(&std::fs::read_to_string(path).unwrap()))
+        .collect();
+    variables.extend(["RESILIENT_LLM_MASTER_KEY", "LITELLM_MASTER_KEY"].map(String::from));
+    for path in &examples {
+        let name = format!("examples/{}", path.file_name().unwrap().to_string_lossy());
+        assert!(
+            checks.iter().any(|(_, _, args)| args.contains(&name)),
+            "README.md shows no `config check` command for {name}"
+        );
+    }
+    for (line, env, args) in &checks {
+        // Only what the command line sets: none of the variables from this environment.
+        let mut command = binary();
+        command.current_dir(env!("CARGO_MANIFEST_DIR"));
+        for variable in &variables {
+            command.env_remove(variable);
+        }
+        let output = command
+            .envs(env.iter().map(|(k, v)| (k, v)))
+            .args(args)
+            .output()
+            .unwrap();
+        assert!(
+            output.status.success(),
+            "README command `{line}` exited {:?}:\n{}",
+            output.status,
+            String::from_utf8_lossy(&output.stderr)
+        );
+    }
 }
 
 #[test]

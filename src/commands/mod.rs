@@ -4,6 +4,7 @@
 mod config_check;
 mod demo;
 
+use std::io::IsTerminal;
 use std::process::ExitCode;
 
 use crate::cli::{Cli, Command, ConfigCommand, GatewayCommand, ReportCommand, SandboxCommand};
@@ -53,7 +54,7 @@ impl CommandError {
 
 /// Runs `cli` to completion.
 pub fn run(cli: Cli) -> Result<(), CommandError> {
-    init_logging(cli.verbose);
+    init_logging(cli.verbose, cli.no_color);
     let output = Output::new(cli.json, cli.no_color);
     let config = config::resolve(cli.config.as_deref())?;
     warn_config(&config);
@@ -128,7 +129,7 @@ fn warn_config(config: &Config) {
     }
 }
 
-fn init_logging(verbose: u8) {
+fn init_logging(verbose: u8, no_color: bool) {
     let default = match verbose {
         0 => "warn",
         1 => "info,resilient_llm=info",
@@ -140,6 +141,38 @@ fn init_logging(verbose: u8) {
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
+        .with_ansi(log_colours(
+            std::io::stderr().is_terminal(),
+            no_color,
+            std::env::var_os("NO_COLOR").as_deref(),
+        ))
         .with_target(false)
         .try_init();
+}
+
+/// Whether log lines (written to stderr) are coloured: only on a terminal, and neither
+/// `--no-color` nor a non-empty `NO_COLOR` (<https://no-color.org>) is set. A log captured in a
+/// file or piped to a collector must not carry escape codes.
+fn log_colours(
+    stderr_is_terminal: bool,
+    no_color_flag: bool,
+    no_color_env: Option<&std::ffi::OsStr>,
+) -> bool {
+    stderr_is_terminal && !no_color_flag && no_color_env.is_none_or(|v| v.is_empty())
+}
+
+#[cfg(test)]
+mod tests {
+    use std::ffi::OsStr;
+
+    use super::log_colours;
+
+    #[test]
+    fn logs_are_coloured_only_on_a_terminal_without_no_color() {
+        assert!(log_colours(true, false, None));
+        assert!(log_colours(true, false, Some(OsStr::new(""))));
+        assert!(!log_colours(false, false, None), "not a terminal");
+        assert!(!log_colours(true, true, None), "--no-color");
+        assert!(!log_colours(true, false, Some(OsStr::new("1"))), "NO_COLOR");
+    }
 }

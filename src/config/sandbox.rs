@@ -182,6 +182,8 @@ pub struct SandboxSettings {
     pub tokens_per_second: u32,
     /// How long an invocation log takes to become visible to queries.
     pub log_delay: Duration,
+    /// How long a Logs Insights query runs before it is `Complete`.
+    pub query_latency: Duration,
     pub accounts: Vec<SandboxAccount>,
     /// Cross-Region destinations per geography and source Region.
     pub regions: BTreeMap<Geography, RegionTable>,
@@ -206,6 +208,7 @@ pub struct RawSandbox {
     pub seed: Option<u64>,
     pub latency: Option<RawLatency>,
     pub log_delay_ms: Option<u64>,
+    pub query_latency_ms: Option<u64>,
     pub accounts: Option<Vec<RawAccount>>,
     pub regions: Option<BTreeMap<Geography, RegionTable>>,
     pub down_regions: Option<Vec<String>>,
@@ -295,6 +298,9 @@ impl SandboxSettings {
         if let Some(ms) = raw.log_delay_ms {
             settings.log_delay = Duration::from_millis(ms);
         }
+        if let Some(ms) = raw.query_latency_ms {
+            settings.query_latency = validate::validate_query_latency(ms)?;
+        }
         if let Some(accounts) = raw.accounts {
             settings.accounts = validate::validate_accounts(accounts)?;
         }
@@ -372,6 +378,21 @@ mod tests {
         assert_eq!(reset.unwrap_err().path, "faults[0].phase");
         let cap = parse("regions: {us: {us-east-1: {us-east-1: 0}}}");
         assert_eq!(cap.unwrap_err().path, "regions.us.us-east-1.us-east-1");
+        let latency = parse("query_latency_ms: 3600001").unwrap_err();
+        assert_eq!(latency.path, "query_latency_ms");
+        assert!(latency.message.contains("60 minutes"), "{latency}");
+    }
+
+    #[test]
+    fn queries_complete_after_the_configured_latency() {
+        assert_eq!(
+            SandboxSettings::default().query_latency,
+            Duration::from_millis(100)
+        );
+        let s = parse("query_latency_ms: 0").unwrap();
+        assert_eq!(s.query_latency, Duration::ZERO);
+        let s = parse("query_latency_ms: 3600000").unwrap();
+        assert_eq!(s.query_latency, Duration::from_secs(3600));
     }
 
     #[test]

@@ -50,7 +50,7 @@ pub struct Sandbox {
 impl Sandbox {
     /// A fresh sandbox with every account's log group created.
     pub fn new(settings: SandboxSettings) -> Sandbox {
-        let logs = LogStore::new();
+        let logs = LogStore::new().with_query_latency(settings.query_latency);
         create_groups(&logs, &settings);
         Sandbox {
             state: Mutex::new(Mutable::new(&settings)),

@@ -9,8 +9,9 @@ the keys of the `genai` and `test` profiles). The script
 2. converses through a cross-Region inference profile as `genai`, and streams once (ConverseStream);
 3. spends the `test` account's small quota on a second model until it answers ThrottlingException,
    then shows that `genai` (another account) can still call that model;
-4. runs the walkthrough's Region query with start_query / get_query_results, polling until
-   Complete, as each profile;
+4. runs the walkthrough's Region query as each profile: as `genai` the way the walkthrough's
+   scripts do (start_query, then only describe_queries until the query is Complete, then
+   get_query_results once), as `test` by polling get_query_results until Complete;
 
 and prints one JSON summary on stdout for the Rust test to check. It exits non-zero on any
 unexpected error, including a missing boto3.
@@ -102,24 +103,35 @@ def throttle(test_runtime, genai_runtime, model, attempts):
     return {"ok_before_throttle": ok, "error": error, "other_account_ok": True}
 
 
-def region_query(logs, group, model, poll_limit=60):
-    """The walkthrough's query, verbatim but for the profile id; polls until Complete."""
+def region_query(logs, group, model, poll="describe_queries", poll_limit=150):
+    """The walkthrough's query, verbatim but for the profile id, polled until Complete with
+    `describe_queries` (as the walkthrough's scripts do) or `get_query_results`."""
     query = (f"filter modelId like /inference-profile\\/{model}/ and toMillis(@timestamp) >= 1732650000000"
              " | stats count(*) as invocationCount by inferenceRegion | sort inferenceRegion")
     now = int(time.time())
     query_id = logs.start_query(logGroupName=group, startTime=now - 3600, endTime=now + 60,
                                 queryString=query)["queryId"]
-    statuses = []
+    statuses, result_calls = [], 0
     for _ in range(poll_limit):
-        reply = logs.get_query_results(queryId=query_id)
-        statuses.append(reply["status"])
-        if reply["status"] == "Complete":
+        if poll == "describe_queries":
+            described = logs.describe_queries(logGroupName=group)["queries"]
+            status = next(q["status"] for q in described if q["queryId"] == query_id)
+        else:
+            reply = logs.get_query_results(queryId=query_id)
+            result_calls += 1
+            status = reply["status"]
+        statuses.append(status)
+        if status == "Complete":
             break
-        time.sleep(0.2)
+        time.sleep(0.05)
+    if poll == "describe_queries":
+        reply = logs.get_query_results(queryId=query_id)
+        result_calls += 1
     rows = [{cell["field"]: cell["value"] for cell in row} for row in reply.get("results", [])]
     regions = {row["inferenceRegion"]: int(row["invocationCount"]) for row in rows}
-    return {"statuses": statuses, "regions": regions, "total": sum(regions.values()),
-            "records_matched": reply["statistics"]["recordsMatched"]}
+    return {"polled_with": poll, "statuses": statuses, "results_status": reply["status"],
+            "get_query_results_calls": result_calls, "regions": regions,
+            "total": sum(regions.values()), "records_matched": reply["statistics"]["recordsMatched"]}
 
 
 def malformed_query(logs, group):
@@ -146,7 +158,7 @@ def main():
     }
     summary["query"] = region_query(genai.client("logs", config=NO_RETRIES), args.log_group, args.model)
     summary["other_account_query"] = region_query(test.client("logs", config=NO_RETRIES), args.log_group,
-                                                  args.model)
+                                                  args.model, poll="get_query_results")
     summary["malformed_query"] = malformed_query(genai.client("logs", config=NO_RETRIES), args.log_group)
     json.dump(summary, sys.stdout)
     print()

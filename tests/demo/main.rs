@@ -6,3 +6,4 @@ mod support;
 
 mod direct;
 mod gateway;
+mod logging;

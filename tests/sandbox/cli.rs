@@ -112,10 +112,25 @@ fn boto3_reaches_the_sandbox_through_the_written_aws_files_only() {
     );
     assert_eq!(throttle["other_account_ok"], true);
 
+    // As the walkthrough's scripts do: only DescribeQueries until Complete, then the results.
     let query = &summary["query"];
+    assert_eq!(query["polled_with"], "describe_queries");
+    let statuses = query["statuses"].as_array().unwrap();
     assert_eq!(
-        query["statuses"].as_array().unwrap().last().unwrap(),
-        "Complete"
+        statuses.last().unwrap(),
+        "Complete",
+        "DescribeQueries must show the query Complete without GetQueryResults: {query}"
+    );
+    assert!(
+        statuses
+            .iter()
+            .all(|s| ["Scheduled", "Running", "Complete"].contains(&s.as_str().unwrap())),
+        "{query}"
+    );
+    assert_eq!(
+        (&query["get_query_results_calls"], &query["results_status"]),
+        (&serde_json::json!(1), &serde_json::json!("Complete")),
+        "{query}"
     );
     let regions = query["regions"].as_object().unwrap();
     assert!(
@@ -129,7 +144,20 @@ fn boto3_reaches_the_sandbox_through_the_written_aws_files_only() {
         CALLS + 1,
         "Converse calls plus the stream, all through the profile: {query}"
     );
-    assert_eq!(summary["other_account_query"]["total"], 0);
+    let other = &summary["other_account_query"];
+    assert_eq!(
+        (
+            &other["polled_with"],
+            &other["results_status"],
+            &other["total"]
+        ),
+        (
+            &serde_json::json!("get_query_results"),
+            &serde_json::json!("Complete"),
+            &serde_json::json!(0)
+        ),
+        "{other}"
+    );
     assert_eq!(
         summary["malformed_query"]["code"],
         "MalformedQueryException"

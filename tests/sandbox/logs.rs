@@ -38,12 +38,8 @@ fn now_s() -> i64 {
     chrono::Utc::now().timestamp()
 }
 
-/// Starts `query` on `group`, polls until Complete, and returns the statuses seen and the rows.
-async fn run_query(
-    logs: &aws_sdk_cloudwatchlogs::Client,
-    group: &str,
-    query: &str,
-) -> (Vec<QueryStatus>, Vec<BTreeMap<String, String>>) {
+/// Starts `query` on `group` over the last hour.
+async fn start_query(logs: &aws_sdk_cloudwatchlogs::Client, group: &str, query: &str) -> String {
     let started = logs
         .start_query()
         .log_group_name(group)
@@ -53,32 +49,75 @@ async fn run_query(
         .send()
         .await
         .unwrap();
-    let query_id = started.query_id().unwrap();
+    started.query_id().unwrap().to_owned()
+}
+
+/// The status `DescribeQueries` shows for `query_id`.
+async fn described_status(logs: &aws_sdk_cloudwatchlogs::Client, query_id: &str) -> QueryStatus {
+    let described = logs.describe_queries().send().await.unwrap();
+    let query = described
+        .queries()
+        .iter()
+        .find(|q| q.query_id() == Some(query_id))
+        .unwrap_or_else(|| panic!("{query_id} is not described: {described:?}"));
+    query.status().cloned().unwrap()
+}
+
+/// Position of a status in a query's life; anything else is not a status this sandbox reports.
+fn stage(status: &QueryStatus) -> u8 {
+    match status {
+        QueryStatus::Scheduled => 0,
+        QueryStatus::Running => 1,
+        QueryStatus::Complete => 2,
+        other => panic!("unexpected query status {other:?}"),
+    }
+}
+
+/// Starts `query` on `group` and does what the walkthrough's scripts do: polls only
+/// `DescribeQueries` until the query is Complete, then calls `GetQueryResults` once. Returns the
+/// statuses seen and the rows.
+async fn run_query(
+    logs: &aws_sdk_cloudwatchlogs::Client,
+    group: &str,
+    query: &str,
+) -> (Vec<QueryStatus>, Vec<BTreeMap<String, String>>) {
+    let query_id = start_query(logs, group, query).await;
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
     let mut statuses = Vec::new();
-    for _ in 0..100 {
-        let reply = logs
-            .get_query_results()
-            .query_id(query_id)
-            .send()
-            .await
-            .unwrap();
-        let status = reply.status().cloned().unwrap();
+    loop {
+        let status = described_status(logs, &query_id).await;
         statuses.push(status.clone());
         if status == QueryStatus::Complete {
-            let rows = reply
-                .results()
-                .iter()
-                .map(|row| {
-                    row.iter()
-                        .map(|c| (c.field().unwrap().to_owned(), c.value().unwrap().to_owned()))
-                        .collect()
-                })
-                .collect();
-            return (statuses, rows);
+            break;
         }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "DescribeQueries never showed the query Complete: {statuses:?}"
+        );
+        // Poll interval, as a script's: the query completes by the sandbox's clock.
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
-    panic!("query never completed: {statuses:?}");
+    let reply = logs
+        .get_query_results()
+        .query_id(&query_id)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        reply.status(),
+        Some(&QueryStatus::Complete),
+        "GetQueryResults disagrees with DescribeQueries"
+    );
+    let rows = reply
+        .results()
+        .iter()
+        .map(|row| {
+            row.iter()
+                .map(|c| (c.field().unwrap().to_owned(), c.value().unwrap().to_owned()))
+                .collect()
+        })
+        .collect();
+    (statuses, rows)
 }
 
 #[tokio::test]
@@ -91,10 +130,10 @@ async fn the_walkthrough_query_counts_every_profile_call_by_region() {
     let (statuses, rows) =
         run_query(&logs, &account(&settings, "genai").log_group, WALKTHROUGH).await;
 
-    assert_eq!(
-        statuses.first(),
-        Some(&QueryStatus::Running),
-        "polled before completion: {statuses:?}"
+    let stages: Vec<u8> = statuses.iter().map(stage).collect();
+    assert!(
+        stages.windows(2).all(|w| w[0] <= w[1]),
+        "a query's status only moves forward: {statuses:?}"
     );
     let mut total = 0;
     let mut regions = Vec::new();
@@ -121,6 +160,35 @@ async fn the_walkthrough_query_counts_every_profile_call_by_region() {
         (query.query_string(), query.status()),
         (Some(WALKTHROUGH), Some(&QueryStatus::Complete))
     );
+    handle.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_query_completes_by_time_not_by_being_looked_at() {
+    // A latency no test outlives: the query must stay unfinished however often it is polled.
+    let settings = SandboxSettings {
+        query_latency: Duration::from_secs(3600),
+        ..fast_settings()
+    };
+    let handle = start(settings.clone()).await;
+    converse(&handle, &settings, "genai", 2).await;
+    let logs = sbx::logs(&handle, &settings, "genai");
+    let query_id = start_query(&logs, &account(&settings, "genai").log_group, WALKTHROUGH).await;
+    for _ in 0..3 {
+        let reply = logs
+            .get_query_results()
+            .query_id(&query_id)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(reply.status(), Some(&QueryStatus::Scheduled), "{reply:?}");
+        assert!(reply.results().is_empty(), "{reply:?}");
+        assert_eq!(
+            described_status(&logs, &query_id).await,
+            QueryStatus::Scheduled,
+            "DescribeQueries and GetQueryResults must agree"
+        );
+    }
     handle.shutdown().await;
 }
 

@@ -108,6 +108,9 @@ impl Default for SandboxSettings {
             first_token: Duration::from_millis(250),
             tokens_per_second: 400,
             log_delay: Duration::ZERO,
+            // Long enough to be seen Scheduled and Running, short enough that a demo's first
+            // poll after a quarter second finds it complete.
+            query_latency: Duration::from_millis(100),
             accounts: vec![
                 default_account("genai", "111111111111"),
                 default_account("test", "222222222222"),

@@ -2,6 +2,7 @@
 
 use std::collections::{BTreeMap, HashSet};
 use std::fmt;
+use std::time::Duration;
 
 use super::defaults::{DEFAULT_LOG_GROUP, DEFAULT_QUOTA};
 use super::{
@@ -21,6 +22,23 @@ pub(super) fn check_rate(path: String, rate: f64) -> Result<f64, SandboxConfigEr
         Ok(rate)
     } else {
         Err(fail(path, format!("rate {rate} must be between 0 and 1")))
+    }
+}
+
+/// Most milliseconds a Logs Insights query may take: the service times a query out after 60
+/// minutes.
+const MAX_QUERY_LATENCY_MS: u64 = 3_600_000;
+
+pub(super) fn validate_query_latency(ms: u64) -> Result<Duration, SandboxConfigError> {
+    if ms <= MAX_QUERY_LATENCY_MS {
+        Ok(Duration::from_millis(ms))
+    } else {
+        Err(fail(
+            "query_latency_ms",
+            format!(
+                "{ms} ms is longer than CloudWatch Logs lets a query run (60 minutes = {MAX_QUERY_LATENCY_MS} ms)"
+            ),
+        ))
     }
 }
 

@@ -6,6 +6,7 @@ use bytes::Bytes;
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
+use tokio::time::Instant;
 
 use super::LogsError;
 use super::store::{LogStore, QueryPhase, QueryRequest};
@@ -19,7 +20,18 @@ const MAX_QUERY_LIMIT: i64 = 10_000;
 
 /// Answers one CloudWatch Logs call for `account_id`; `target` is the `x-amz-target` header.
 pub async fn handle(store: &LogStore, account_id: &str, target: &str, body: Bytes) -> Response {
-    match dispatch(store, account_id, target, &body) {
+    handle_at(store, account_id, target, &body, Instant::now())
+}
+
+/// [`handle`] as if called at `now` (queries start, run and complete by this clock).
+pub fn handle_at(
+    store: &LogStore,
+    account_id: &str,
+    target: &str,
+    body: &[u8],
+    now: Instant,
+) -> Response {
+    match dispatch(store, account_id, target, body, now) {
         Ok(reply) => json_response(StatusCode::OK, &reply, None),
         Err(error) => error_response(&error),
     }
@@ -30,11 +42,12 @@ fn dispatch(
     account_id: &str,
     target: &str,
     body: &[u8],
+    now: Instant,
 ) -> Result<Value, LogsError> {
     match target.strip_prefix(TARGET_PREFIX).unwrap_or(target) {
-        "StartQuery" => start_query(store, account_id, decode(body)?),
-        "GetQueryResults" => get_query_results(store, account_id, decode(body)?),
-        "DescribeQueries" => Ok(describe_queries(store, account_id, decode(body)?)),
+        "StartQuery" => start_query(store, account_id, decode(body)?, now),
+        "GetQueryResults" => get_query_results(store, account_id, decode(body)?, now),
+        "DescribeQueries" => Ok(describe_queries(store, account_id, decode(body)?, now)),
         "DescribeLogGroups" => Ok(describe_log_groups(store, account_id, decode(body)?)),
         other => Err(LogsError::UnknownOperation(other.to_owned())),
     }
@@ -65,9 +78,10 @@ fn start_query(
     store: &LogStore,
     account_id: &str,
     input: StartQueryInput,
+    now: Instant,
 ) -> Result<Value, LogsError> {
     let request = validate_start_query(input)?;
-    let query_id = store.start_query(account_id, request)?;
+    let query_id = store.start_query(account_id, request, now)?;
     Ok(json!({ "queryId": query_id }))
 }
 
@@ -139,9 +153,10 @@ fn get_query_results(
     store: &LogStore,
     account_id: &str,
     input: GetQueryResultsInput,
+    now: Instant,
 ) -> Result<Value, LogsError> {
     let query_id = input.query_id.ok_or_else(|| missing("queryId"))?;
-    let phase = store.poll_query(account_id, &query_id, tokio::time::Instant::now())?;
+    let phase = store.poll_query(account_id, &query_id, now)?;
     let (results, statistics) = match &phase {
         QueryPhase::Scheduled | QueryPhase::Running => (Vec::new(), (0, 0, 0)),
         QueryPhase::Complete(done) => {
@@ -180,13 +195,19 @@ struct DescribeQueriesInput {
     max_results: Option<usize>,
 }
 
-fn describe_queries(store: &LogStore, account_id: &str, input: DescribeQueriesInput) -> Value {
+fn describe_queries(
+    store: &LogStore,
+    account_id: &str,
+    input: DescribeQueriesInput,
+    now: Instant,
+) -> Value {
     let max = input.max_results.unwrap_or(1000);
     let queries = store.describe_queries(
         account_id,
         input.log_group_name.as_deref(),
         input.status.as_deref(),
         max,
+        now,
     );
     let queries: Vec<Value> = queries
         .into_iter()

@@ -1,4 +1,5 @@
 //! The wire protocol over a real store: query lifecycle, visibility, accounts and errors.
+//! Every call names its instant (`handle_at`), so the lifecycle is tested by the clock alone.
 
 use std::time::Duration;
 
@@ -7,25 +8,42 @@ use serde_json::{Value, json};
 use tokio::time::Instant;
 
 use super::super::LogStore;
-use super::handle;
+use super::handle_at;
 
 const GROUP: &str = "/aws/bedrock/invocations";
 const BASE_MS: i64 = 1_732_650_000_000;
+/// The query latency of the stores under test.
+const LATENCY: Duration = Duration::from_millis(100);
 
-/// Calls `op` and returns the status, the `x-amzn-errortype` header and the JSON body.
+fn ms(n: u64) -> Duration {
+    Duration::from_millis(n)
+}
+
+/// Calls `op` now; see [`call_at`].
 async fn call(
     store: &LogStore,
     account: &str,
     op: &str,
     body: Value,
 ) -> (StatusCode, Option<String>, Value) {
-    let response = handle(
+    call_at(store, account, op, body, Instant::now()).await
+}
+
+/// Calls `op` at `now` and returns the status, the `x-amzn-errortype` header and the JSON body.
+async fn call_at(
+    store: &LogStore,
+    account: &str,
+    op: &str,
+    body: Value,
+    now: Instant,
+) -> (StatusCode, Option<String>, Value) {
+    let response = handle_at(
         store,
         account,
         &format!("Logs_20140328.{op}"),
-        body.to_string().into(),
-    )
-    .await;
+        body.to_string().as_bytes(),
+        now,
+    );
     let status = response.status();
     assert_eq!(
         response.headers()["content-type"],
@@ -51,7 +69,7 @@ fn invocation(region: &str) -> Value {
 }
 
 fn store_with(regions: &[&str], visible_at: Instant) -> LogStore {
-    let store = LogStore::new();
+    let store = LogStore::new().with_query_latency(LATENCY);
     store.create_group("111111111111", GROUP);
     for (i, region) in regions.iter().enumerate() {
         let ms = BASE_MS + i64::try_from(i).unwrap();
@@ -71,29 +89,73 @@ fn walkthrough_request() -> Value {
     })
 }
 
-async fn poll(store: &LogStore, account: &str, query_id: &Value) -> Value {
-    let (status, _, body) = call(
+/// `GetQueryResults` at `now`.
+async fn poll(store: &LogStore, account: &str, query_id: &Value, now: Instant) -> Value {
+    let (status, _, body) = call_at(
         store,
         account,
         "GetQueryResults",
         json!({ "queryId": query_id }),
+        now,
     )
     .await;
     assert_eq!(status, StatusCode::OK, "{body}");
     body
 }
 
-#[tokio::test]
-async fn a_query_runs_then_completes_with_string_rows_and_statistics() {
-    let past = Instant::now().checked_sub(Duration::from_secs(1)).unwrap();
-    let store = store_with(&["us-east-1", "us-west-2", "us-east-1"], past);
-    let (status, _, started) =
-        call(&store, "111111111111", "StartQuery", walkthrough_request()).await;
+/// The status `DescribeQueries` shows at `now` for the account's newest query.
+async fn described_status(store: &LogStore, account: &str, now: Instant) -> Value {
+    let (status, _, body) = call_at(store, account, "DescribeQueries", json!({}), now).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    body["queries"][0]["status"].clone()
+}
+
+/// `StartQuery` with the walkthrough's request at `now`; the query id.
+async fn start(store: &LogStore, now: Instant) -> Value {
+    let (status, _, started) = call_at(
+        store,
+        "111111111111",
+        "StartQuery",
+        walkthrough_request(),
+        now,
+    )
+    .await;
     assert_eq!(status, StatusCode::OK, "{started}");
-    let first = poll(&store, "111111111111", &started["queryId"]).await;
-    assert_eq!(first["status"], "Running");
-    assert_eq!(first["results"], json!([]));
-    let done = poll(&store, "111111111111", &started["queryId"]).await;
+    started["queryId"].clone()
+}
+
+#[tokio::test]
+async fn a_query_is_scheduled_then_running_then_complete_by_the_clock_alone() {
+    let t0 = Instant::now();
+    let past = t0.checked_sub(Duration::from_secs(1)).unwrap();
+    let store = store_with(&["us-east-1", "us-west-2", "us-east-1"], past);
+    let id = start(&store, t0).await;
+    let account = "111111111111";
+    for at in [t0, t0 + ms(49)] {
+        for _ in 0..3 {
+            let polled = poll(&store, account, &id, at).await;
+            assert_eq!(
+                (&polled["status"], &polled["results"]),
+                (&json!("Scheduled"), &json!([])),
+                "looking at a query does not advance it"
+            );
+        }
+        assert_eq!(described_status(&store, account, at).await, "Scheduled");
+    }
+    for at in [t0 + ms(50), t0 + ms(99)] {
+        assert_eq!(described_status(&store, account, at).await, "Running");
+        let polled = poll(&store, account, &id, at).await;
+        assert_eq!(
+            (&polled["status"], &polled["results"]),
+            (&json!("Running"), &json!([]))
+        );
+    }
+    // DescribeQueries is the first to see it complete: GetQueryResults was never called since.
+    assert_eq!(
+        described_status(&store, account, t0 + LATENCY).await,
+        "Complete"
+    );
+    let done = poll(&store, account, &id, t0 + LATENCY).await;
     assert_eq!(done["status"], "Complete");
     assert_eq!(
         done["results"],
@@ -106,36 +168,53 @@ async fn a_query_runs_then_completes_with_string_rows_and_statistics() {
     assert_eq!(done["statistics"]["recordsScanned"], 3.0);
     assert!(done["statistics"]["bytesScanned"].as_f64().unwrap() > 0.0);
     assert_eq!(
-        poll(&store, "111111111111", &started["queryId"]).await,
+        poll(&store, account, &id, t0 + Duration::from_secs(600)).await,
         done,
-        "a completed query stays complete"
+        "a completed query stays complete with the same rows"
     );
 }
 
 #[tokio::test]
-async fn events_not_yet_visible_or_outside_the_window_are_not_counted() {
-    let past = Instant::now().checked_sub(Duration::from_secs(1)).unwrap();
+async fn without_latency_a_query_is_complete_as_it_starts() {
+    let t0 = Instant::now();
+    let store = store_with(&["us-east-1"], t0).with_query_latency(Duration::ZERO);
+    let id = start(&store, t0).await;
+    assert_eq!(
+        described_status(&store, "111111111111", t0).await,
+        "Complete"
+    );
+    let done = poll(&store, "111111111111", &id, t0).await;
+    assert_eq!(done["statistics"]["recordsMatched"], 1.0, "{done}");
+}
+
+#[tokio::test]
+async fn a_query_counts_the_events_visible_when_it_completes_inside_its_window() {
+    let t0 = Instant::now();
+    let past = t0.checked_sub(Duration::from_secs(1)).unwrap();
     let store = store_with(&["us-east-1"], past);
-    store.put(
-        "111111111111",
-        GROUP,
-        BASE_MS,
-        Instant::now() + Duration::from_secs(3600),
-        invocation("us-east-2"),
-    );
-    store.put(
-        "111111111111",
-        GROUP,
-        BASE_MS + 3_600_000,
-        past,
-        invocation("us-west-2"),
-    );
-    let (_, _, started) = call(&store, "111111111111", "StartQuery", walkthrough_request()).await;
-    poll(&store, "111111111111", &started["queryId"]).await;
-    let done = poll(&store, "111111111111", &started["queryId"]).await;
+    let put = |visible_at: Instant, timestamp_ms: i64, region: &str| {
+        store.put(
+            "111111111111",
+            GROUP,
+            timestamp_ms,
+            visible_at,
+            invocation(region),
+        );
+    };
+    // Visible exactly as the query completes: counted.
+    put(t0 + LATENCY, BASE_MS, "us-east-2");
+    // Visible a moment after it completes (although looked at much later): not counted.
+    put(t0 + LATENCY + ms(1), BASE_MS, "ap-south-1");
+    // Visible, but outside the query's time window: not counted.
+    put(past, BASE_MS + 3_600_000, "us-west-2");
+    let id = start(&store, t0).await;
+    let done = poll(&store, "111111111111", &id, t0 + Duration::from_secs(3600)).await;
     assert_eq!(
         done["results"],
-        json!([[{ "field": "inferenceRegion", "value": "us-east-1" }, { "field": "invocationCount", "value": "1" }]])
+        json!([
+            [{ "field": "inferenceRegion", "value": "us-east-1" }, { "field": "invocationCount", "value": "1" }],
+            [{ "field": "inferenceRegion", "value": "us-east-2" }, { "field": "invocationCount", "value": "1" }],
+        ])
     );
 }
 
@@ -257,23 +336,37 @@ async fn log_groups_and_queries_are_described() {
     let mut by_arn = walkthrough_request();
     by_arn.as_object_mut().unwrap().remove("logGroupName");
     by_arn["logGroupIdentifiers"] = json!([group["arn"]]);
-    let (_, _, started) = call(&store, "111111111111", "StartQuery", by_arn).await;
-    let (_, _, running) = call(
-        &store,
-        "111111111111",
-        "DescribeQueries",
-        json!({ "status": "Running" }),
-    )
-    .await;
-    assert_eq!(running["queries"][0]["queryId"], started["queryId"]);
-    assert_eq!(running["queries"][0]["logGroupName"], GROUP);
-    poll(&store, "111111111111", &started["queryId"]).await;
-    poll(&store, "111111111111", &started["queryId"]).await;
-    let (_, _, complete) = call(
+    let t0 = Instant::now();
+    let (_, _, started) = call_at(&store, "111111111111", "StartQuery", by_arn, t0).await;
+    let by_status = |status: &'static str, at: Instant| {
+        let store = &store;
+        async move {
+            let (_, _, found) = call_at(
+                store,
+                "111111111111",
+                "DescribeQueries",
+                json!({ "status": status }),
+                at,
+            )
+            .await;
+            found["queries"].clone()
+        }
+    };
+    let scheduled = by_status("Scheduled", t0).await;
+    assert_eq!(scheduled[0]["queryId"], started["queryId"]);
+    assert_eq!(scheduled[0]["logGroupName"], GROUP);
+    assert_eq!(by_status("Running", t0).await, json!([]));
+    assert_eq!(
+        by_status("Running", t0 + ms(50)).await[0]["queryId"],
+        started["queryId"]
+    );
+    assert_eq!(by_status("Complete", t0 + ms(50)).await, json!([]));
+    let (_, _, complete) = call_at(
         &store,
         "111111111111",
         "DescribeQueries",
         json!({ "logGroupName": GROUP }),
+        t0 + LATENCY,
     )
     .await;
     assert_eq!(complete["queries"][0]["status"], "Complete");
@@ -284,7 +377,9 @@ async fn log_groups_and_queries_are_described() {
 
 #[tokio::test]
 async fn a_log_group_keeps_only_its_newest_events() {
-    let store = LogStore::new().with_max_events_per_group(10);
+    let store = LogStore::new()
+        .with_max_events_per_group(10)
+        .with_query_latency(LATENCY);
     store.create_group("111111111111", GROUP);
     let visible = Instant::now();
     for i in 0..25 {
@@ -297,16 +392,9 @@ async fn a_log_group_keeps_only_its_newest_events() {
             invocation(region),
         );
     }
-    let (_, _, started) = call(&store, "111111111111", "StartQuery", walkthrough_request()).await;
-    let id = json!({"queryId": started["queryId"]});
-    let mut results = Value::Null;
-    for _ in 0..3 {
-        let (_, _, polled) = call(&store, "111111111111", "GetQueryResults", id.clone()).await;
-        if polled["status"] == "Complete" {
-            results = polled["results"].clone();
-            break;
-        }
-    }
+    let id = start(&store, visible).await;
+    let polled = poll(&store, "111111111111", &id, visible + LATENCY).await;
+    let results = &polled["results"];
     // At most 10 kept, oldest dropped first: only the newest (us-east-1) remain.
     let rows = results.as_array().expect("complete results");
     assert_eq!(rows.len(), 1, "{results}");

@@ -1,14 +1,19 @@
 //! Log groups, their events and Insights queries, per account.
 //!
-//! A query's life: [`LogStore::start_query`] parses it and checks its log groups; the first
-//! [`LogStore::poll_query`] answers `Running` with no rows; the next one evaluates it over the
-//! events that are visible by then (their `visible_at` has passed, which is how the propagation
-//! delay of real invocation logs is emulated) and inside its time window, and it stays `Complete`
-//! with those rows. Two accounts never see each other's groups or query ids.
+//! A query's life is a function of time, as in the real service, which runs queries in the
+//! background: [`LogStore::start_query`] parses it, checks its log groups and notes when it
+//! completes (its start plus the store's query latency). Until half that latency has passed it is
+//! `Scheduled`, then `Running` (no rows either way), then `Complete`. A complete query is
+//! evaluated once, over the events of its window that were visible at the instant it completed
+//! (their `visible_at` had passed, which is how the propagation delay of real invocation logs is
+//! emulated), and keeps those rows. Every call that looks at a query (`GetQueryResults`,
+//! `DescribeQueries`) sees the same status for the same instant: looking never advances it.
+//! Two accounts never see each other's groups or query ids.
 
 use std::collections::{BTreeMap, HashMap};
 use std::hash::{BuildHasher, RandomState};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::time::Duration;
 
 use tokio::time::Instant;
 
@@ -28,7 +33,12 @@ pub struct LogStore {
     region: Option<Arc<str>>,
     /// Events kept per log group (`None`: [`MAX_EVENTS_PER_GROUP`]).
     max_events: Option<usize>,
+    /// How long a query takes from start to `Complete` (zero: complete at once).
+    query_latency: Duration,
 }
+
+/// The longest query latency a store accepts: CloudWatch Logs times a query out after 60 minutes.
+pub const MAX_QUERY_LATENCY: Duration = Duration::from_secs(3600);
 
 /// A log group keeps its newest events only, so a sandbox serving traffic for hours does not
 /// grow without bound (real CloudWatch expires events by retention period instead). Far more
@@ -71,19 +81,20 @@ pub struct QueryRequest {
 /// Where a query is in its life.
 #[derive(Debug, Clone, PartialEq)]
 pub enum QueryPhase {
-    /// Started, not yet polled.
+    /// Started, waiting for the first half of its latency.
     Scheduled,
-    /// Polled once: the next poll completes it.
+    /// In the second half of its latency: complete when it has passed.
     Running,
     /// Evaluated; the rows and statistics are final.
     Complete(QueryResults),
 }
 
 impl QueryPhase {
-    /// The status name the API reports (a scheduled query already counts as running).
+    /// The status name the API reports.
     pub fn status(&self) -> &'static str {
         match self {
-            QueryPhase::Scheduled | QueryPhase::Running => "Running",
+            QueryPhase::Scheduled => "Scheduled",
+            QueryPhase::Running => "Running",
             QueryPhase::Complete(_) => "Complete",
         }
     }
@@ -105,7 +116,66 @@ struct QueryRun {
     request: QueryRequest,
     query: insights::Query,
     create_time_ms: i64,
-    phase: QueryPhase,
+    /// When it stops being `Scheduled`.
+    running_at: Instant,
+    /// When it is `Complete`, and the instant its events are visible as of.
+    completes_at: Instant,
+    /// Its results, computed the first time it is looked at once complete.
+    results: Option<QueryResults>,
+}
+
+/// What a query's status is at an instant, before any evaluation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Stage {
+    Scheduled,
+    Running,
+    Complete,
+}
+
+impl Stage {
+    fn status(self) -> &'static str {
+        match self {
+            Stage::Scheduled => "Scheduled",
+            Stage::Running => "Running",
+            Stage::Complete => "Complete",
+        }
+    }
+}
+
+impl QueryRun {
+    fn stage_at(&self, now: Instant) -> Stage {
+        if now >= self.completes_at {
+            Stage::Complete
+        } else if now >= self.running_at {
+            Stage::Running
+        } else {
+            Stage::Scheduled
+        }
+    }
+
+    /// Its stage at `now`; a query complete by then is evaluated over `groups` the first time
+    /// (its rows never change afterwards).
+    fn settle(&mut self, groups: &BTreeMap<String, LogGroup>, now: Instant) -> Stage {
+        let stage = self.stage_at(now);
+        if stage == Stage::Complete && self.results.is_none() {
+            self.results = Some(evaluate(groups, self));
+        }
+        stage
+    }
+
+    /// Its phase at `now`, with the rows once complete.
+    fn phase_at(&mut self, groups: &BTreeMap<String, LogGroup>, now: Instant) -> QueryPhase {
+        match self.settle(groups, now) {
+            Stage::Scheduled => QueryPhase::Scheduled,
+            Stage::Running => QueryPhase::Running,
+            Stage::Complete => QueryPhase::Complete(
+                // `settle` has stored them; evaluating again would give the same rows.
+                self.results
+                    .clone()
+                    .unwrap_or_else(|| evaluate(groups, self)),
+            ),
+        }
+    }
 }
 
 /// One row of `DescribeQueries`.
@@ -115,7 +185,7 @@ pub struct QuerySummary {
     pub query_id: String,
     /// The query text.
     pub query_string: String,
-    /// `Running` or `Complete`.
+    /// `Scheduled`, `Running` or `Complete`.
     pub status: &'static str,
     /// When it was started, epoch milliseconds.
     pub create_time_ms: i64,
@@ -151,6 +221,12 @@ impl LogStore {
     /// Keeps at most `max` events per log group (the oldest go first).
     pub fn with_max_events_per_group(mut self, max: usize) -> Self {
         self.max_events = Some(max.max(1));
+        self
+    }
+
+    /// Queries complete `latency` after they start (at most [`MAX_QUERY_LATENCY`]).
+    pub fn with_query_latency(mut self, latency: Duration) -> Self {
+        self.query_latency = latency.min(MAX_QUERY_LATENCY);
         self
     }
 
@@ -211,11 +287,12 @@ impl LogStore {
         self.lock().clear();
     }
 
-    /// Starts a query; fails if a group does not exist or the query does not parse.
+    /// Starts a query at `now`; fails if a group does not exist or the query does not parse.
     pub fn start_query(
         &self,
         account_id: &str,
         request: QueryRequest,
+        now: Instant,
     ) -> Result<String, LogsError> {
         let query = insights::parse(&request.query_string).map_err(LogsError::MalformedQuery)?;
         let mut accounts = self.lock();
@@ -235,12 +312,14 @@ impl LogStore {
             request,
             query,
             create_time_ms: now_ms(),
-            phase: QueryPhase::Scheduled,
+            running_at: now + self.query_latency / 2,
+            completes_at: now + self.query_latency,
+            results: None,
         });
         Ok(id)
     }
 
-    /// Polls a query at `now`, advancing it (see the module doc) and returning its phase.
+    /// A query's phase at `now` (see the module doc).
     pub fn poll_query(
         &self,
         account_id: &str,
@@ -256,44 +335,51 @@ impl LogStore {
             .iter()
             .position(|q| q.id == query_id)
             .ok_or_else(|| unknown_query(query_id))?;
-        let phase = match &account.queries[index].phase {
-            QueryPhase::Scheduled => QueryPhase::Running,
-            QueryPhase::Running => {
-                QueryPhase::Complete(evaluate(&account.groups, &account.queries[index], now))
-            }
-            QueryPhase::Complete(results) => QueryPhase::Complete(results.clone()),
-        };
-        account.queries[index].phase = phase.clone();
-        Ok(phase)
+        let AccountLogs { groups, queries } = account;
+        Ok(queries[index].phase_at(groups, now))
     }
 
-    /// The account's queries, newest first, optionally only those on `group` or with `status`.
+    /// The account's queries at `now`, newest first, optionally only those on `group` or with
+    /// `status`. A query seen complete here is evaluated as `GetQueryResults` would.
     pub fn describe_queries(
         &self,
         account_id: &str,
         group: Option<&str>,
         status: Option<&str>,
         max_results: usize,
+        now: Instant,
     ) -> Vec<QuerySummary> {
-        let accounts = self.lock();
-        let Some(account) = accounts.get(account_id) else {
+        let mut accounts = self.lock();
+        let Some(account) = accounts.get_mut(account_id) else {
             return Vec::new();
         };
-        account
-            .queries
-            .iter()
-            .rev()
-            .filter(|q| group.is_none_or(|g| q.request.log_groups.iter().any(|name| name == g)))
-            .filter(|q| status.is_none_or(|s| q.phase.status() == s))
-            .take(max_results)
-            .map(|q| QuerySummary {
-                query_id: q.id.clone(),
-                query_string: q.request.query_string.clone(),
-                status: q.phase.status(),
-                create_time_ms: q.create_time_ms,
-                log_group_name: q.request.log_groups.first().cloned().unwrap_or_default(),
-            })
-            .collect()
+        let AccountLogs { groups, queries } = account;
+        let mut described = Vec::new();
+        for query in queries.iter_mut().rev() {
+            if described.len() == max_results {
+                break;
+            }
+            if group.is_some_and(|g| !query.request.log_groups.iter().any(|name| name == g)) {
+                continue;
+            }
+            let shown = query.settle(groups, now).status();
+            if status.is_some_and(|s| s != shown) {
+                continue;
+            }
+            described.push(QuerySummary {
+                query_id: query.id.clone(),
+                query_string: query.request.query_string.clone(),
+                status: shown,
+                create_time_ms: query.create_time_ms,
+                log_group_name: query
+                    .request
+                    .log_groups
+                    .first()
+                    .cloned()
+                    .unwrap_or_default(),
+            });
+        }
+        described
     }
 
     /// The account's log groups in name order, optionally only those starting with `prefix`.
@@ -333,8 +419,9 @@ fn unknown_query(query_id: &str) -> LogsError {
     LogsError::ResourceNotFound(format!("Query {query_id} does not exist"))
 }
 
-/// Runs a query over the visible events of its groups inside its window.
-fn evaluate(groups: &BTreeMap<String, LogGroup>, run: &QueryRun, now: Instant) -> QueryResults {
+/// Runs a query over the events of its groups inside its window that were visible when it
+/// completed.
+fn evaluate(groups: &BTreeMap<String, LogGroup>, run: &QueryRun) -> QueryResults {
     let window = run.request.start_ms..=run.request.end_ms;
     let records: Vec<Record> = run
         .request
@@ -342,7 +429,9 @@ fn evaluate(groups: &BTreeMap<String, LogGroup>, run: &QueryRun, now: Instant) -
         .iter()
         .filter_map(|name| groups.get(name))
         .flat_map(|group| &group.events)
-        .filter(|event| event.visible_at <= now && window.contains(&event.record.timestamp_ms()))
+        .filter(|event| {
+            event.visible_at <= run.completes_at && window.contains(&event.record.timestamp_ms())
+        })
         .map(|event| event.record.clone())
         .collect();
     QueryResults {
