@@ -178,12 +178,24 @@ fn verdict(requests: u32, tally: &Tally, polled: &Polled) -> DemoOutcome {
     if logged != tally.success {
         observed.push_str(&format!("; logs count {logged} of {}", tally.success));
     }
+    // One call lands in one Region: a spread can only be asked of two or more.
+    let (expected, spread) = if requests < 2 {
+        (
+            format!("{requests}/{requests} succeed (a spread over Regions needs ≥2 requests)"),
+            true,
+        )
+    } else {
+        (
+            format!("{requests}/{requests} succeed, spread over ≥2 Regions"),
+            regions_used > 1,
+        )
+    };
     DemoOutcome {
         id: "cris",
         pattern: "cross-Region inference",
-        expected: format!("{requests}/{requests} succeed, spread over ≥2 Regions"),
+        expected,
         observed,
-        passed: tally.success == u64::from(requests) && logged == tally.success && regions_used > 1,
+        passed: tally.success == u64::from(requests) && logged == tally.success && spread,
         diagnosis: Vec::new(),
         figures: Value::Null,
     }
@@ -213,6 +225,13 @@ mod tests {
         assert!(verdict(2, &tally, &two).passed);
         let one = polled(vec![(Some("us-east-1".into()), 2)]);
         assert!(!verdict(2, &tally, &one).passed);
+        let alone = Tally {
+            total: 1,
+            success: 1,
+            ..Tally::default()
+        };
+        let single = polled(vec![(Some("us-east-1".into()), 1)]);
+        assert!(verdict(1, &alone, &single).passed, "one call cannot spread");
         let short = polled(vec![(Some("us-east-1".into()), 1)]);
         let v = verdict(2, &tally, &short);
         assert!(
