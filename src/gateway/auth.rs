@@ -109,6 +109,9 @@ mod tests {
             drop_params: false,
             max_body_bytes: 1024,
             header_timeout: std::time::Duration::from_secs(10),
+            body_timeout: std::time::Duration::from_secs(30),
+            max_connections: None,
+            max_buffered_body_bytes: 64 << 20,
         }
     }
 
