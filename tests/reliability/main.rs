@@ -10,6 +10,7 @@
 mod bad_input;
 mod connections;
 mod faults;
+mod memory;
 mod process;
 mod restart;
 mod security;
