@@ -5,6 +5,7 @@
 
 use std::time::Duration;
 
+use futures_util::future::join_all;
 use serde_json::Value;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
@@ -126,4 +127,53 @@ async fn a_body_that_stalls_gets_408_and_the_connection_closes() {
             .contains("gateway.body_timeout"),
         "{body}"
     );
+}
+
+/// Descriptors the gateway gets in the flood test: its derived `max_connections` is then 64.
+const FLOOD_OPEN_FILES: u64 = 256;
+/// Silent sockets in the flood test: more than the gateway has descriptors.
+const FLOOD: usize = 600;
+/// How long the flood test waits for readiness and for the shed sockets (the header timeout is
+/// a minute, so only shedding closes sockets within it).
+const FLOOD_DEADLINE: Duration = Duration::from_secs(20);
+
+#[tokio::test]
+async fn readiness_answers_under_a_flood_of_silent_sockets_past_the_descriptor_limit() {
+    raise_open_files_limit();
+    let yaml = config().replace("header_timeout: 1", "header_timeout: 60");
+    let mut stack = Stack::start_limited(&yaml, Some(FLOOD_OPEN_FILES)).await;
+    let mut silent = Vec::with_capacity(FLOOD);
+    for _ in 0..FLOOD {
+        silent.push(TcpStream::connect(stack.gateway.addr()).await.unwrap());
+    }
+    let ready = tokio::time::timeout(
+        FLOOD_DEADLINE,
+        stack.http.get(stack.url("/health/readiness")).send(),
+    )
+    .await;
+    let shed = join_all(silent.into_iter().map(|mut socket| async move {
+        let mut buffer = [0u8; 16];
+        matches!(
+            tokio::time::timeout(FLOOD_DEADLINE, socket.read(&mut buffer)).await,
+            Ok(Ok(0) | Err(_))
+        )
+    }))
+    .await
+    .into_iter()
+    .filter(|closed| *closed)
+    .count();
+    let output = stack.gateway.process().output();
+    let complaints = output.matches("cannot accept connections").count();
+    println!(
+        "[flood] {FLOOD} silent sockets, {shed} shed; readiness {ready:?}; {complaints} accept warnings"
+    );
+    let ready = ready
+        .expect("readiness did not answer under the flood")
+        .unwrap();
+    assert_eq!(ready.status(), 200);
+    assert!(
+        shed >= FLOOD - 64,
+        "only {shed} of {FLOOD} silent sockets were shed"
+    );
+    assert!(complaints <= 1, "{output}");
 }
