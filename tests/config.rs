@@ -374,6 +374,20 @@ fn broken_configs_name_the_key_path_and_line() {
             "above 0",
         ),
         (
+            "body timeout of zero",
+            format!("{BASE}gateway:\n  body_timeout: 0\n"),
+            "gateway.body_timeout",
+            12,
+            "above 0",
+        ),
+        (
+            "body budget below the request size limit",
+            format!("{BASE}gateway:\n  max_buffered_body_mb: 5\n"),
+            "gateway.max_buffered_body_mb",
+            12,
+            "less than the request size limit",
+        ),
+        (
             "invalid YAML",
             format!("{BASE}router_settings:\n  fallbacks: [unclosed\n  num_retries: 2\n"),
             "",

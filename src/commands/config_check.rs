@@ -230,6 +230,9 @@ pub fn to_json(config: &Config) -> Value {
             "drop_params": config.gateway.drop_params,
             "max_body_bytes": config.gateway.max_body_bytes,
             "header_timeout_s": config.gateway.header_timeout.as_secs_f64(),
+            "body_timeout_s": config.gateway.body_timeout.as_secs_f64(),
+            "max_connections": config.gateway.max_connections,
+            "max_buffered_body_bytes": config.gateway.max_buffered_body_bytes,
         },
         "groups": groups,
         "consumers": config.gateway.consumers.iter().map(|c| json!({

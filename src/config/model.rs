@@ -75,8 +75,14 @@ pub struct GatewaySettings {
     pub metrics_need_auth: bool,
     /// Largest request body accepted; larger bodies get 413.
     pub max_body_bytes: usize,
-    /// Time a client has to send a whole request head (slow-loris defence).
+    /// Time a client has to send a whole request head, counted from accept (slow-loris defence).
     pub header_timeout: Duration,
+    /// Time a client has to send a whole request body once its head is read; past it, 408.
+    pub body_timeout: Duration,
+    /// Most client connections open at once; `None` derives it from the file-descriptor limit.
+    pub max_connections: Option<usize>,
+    /// Bytes of request bodies held in memory at once, across all requests; past it, 503.
+    pub max_buffered_body_bytes: usize,
 }
 
 impl GatewaySettings {

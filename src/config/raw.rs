@@ -51,8 +51,14 @@ pub struct RawGateway {
     pub consumers: Vec<RawConsumer>,
     pub drop_params: Option<bool>,
     pub max_request_size_mb: Option<f64>,
-    /// Seconds a client has to send a whole request head.
+    /// Seconds a client has to send a whole request head, counted from accept.
     pub header_timeout: Option<f64>,
+    /// Seconds a client has to send a whole request body once its head is read.
+    pub body_timeout: Option<f64>,
+    /// Most client connections open at once.
+    pub max_connections: Option<u64>,
+    /// MiB of request bodies the gateway holds in memory at once, across all requests.
+    pub max_buffered_body_mb: Option<f64>,
 }
 
 /// A port written as a number or as a string (as `os.environ/` values are).

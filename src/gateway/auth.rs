@@ -110,6 +110,9 @@ mod tests {
             metrics_need_auth: false,
             max_body_bytes: 1024,
             header_timeout: std::time::Duration::from_secs(10),
+            body_timeout: std::time::Duration::from_secs(30),
+            max_connections: None,
+            max_buffered_body_bytes: 64 << 20,
         }
     }
 

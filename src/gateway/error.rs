@@ -98,6 +98,37 @@ impl ApiError {
         )
     }
 
+    /// 408 for a request body that did not arrive within `gateway.body_timeout`.
+    pub fn body_timeout(timeout: Duration) -> Self {
+        ApiError {
+            code: Some("request_timeout".into()),
+            ..Self::new(
+                StatusCode::REQUEST_TIMEOUT,
+                "invalid_request_error",
+                format!(
+                    "the request body did not arrive within {}s of its head (gateway.body_timeout)",
+                    timeout.as_secs_f64()
+                ),
+            )
+        }
+    }
+
+    /// 503 when request bodies already fill `gateway.max_buffered_body_mb`.
+    pub fn bodies_over_budget(budget: usize, retry_after: Duration) -> Self {
+        ApiError {
+            retry_after: Some(retry_after),
+            code: Some("server_busy".into()),
+            ..Self::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "service_unavailable",
+                format!(
+                    "the gateway is holding its limit of {} MiB of request bodies; retry shortly",
+                    budget / (1024 * 1024)
+                ),
+            )
+        }
+    }
+
     /// 429 when every deployment and fallback is at its limit or cooling down.
     pub fn no_capacity(group: &str, retry_after: Option<Duration>) -> Self {
         ApiError {

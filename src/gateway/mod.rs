@@ -3,6 +3,7 @@
 //! It owns no routing logic: decisions are the router's, wire mappings the providers'.
 
 mod auth;
+mod body;
 mod dispatch;
 mod error;
 mod listen;
@@ -89,15 +90,20 @@ impl GatewayHandle {
 }
 
 /// Starts a gateway for `config` on `addr` (port 0 picks a free port), with the config's
-/// header timeout and the default limits on request heads.
+/// header timeout and connection limit and the default limits on request heads.
 pub async fn start(
     config: Arc<Config>,
     clients: &Clients,
     addr: SocketAddr,
 ) -> anyhow::Result<GatewayHandle> {
+    let defaults = ConnectionLimits::default();
     let limits = ConnectionLimits {
         header_read_timeout: config.gateway.header_timeout,
-        ..ConnectionLimits::default()
+        max_connections: config
+            .gateway
+            .max_connections
+            .unwrap_or(defaults.max_connections),
+        ..defaults
     };
     start_with_limits(config, clients, addr, limits).await
 }

@@ -13,6 +13,7 @@ use http::{HeaderMap, StatusCode, Uri, header};
 use serde_json::json;
 
 use super::auth::{Caller, authenticate};
+use super::body::{self, BodyLimits};
 use super::dispatch::{Shape, dispatch};
 use super::error::ApiError;
 use super::respond::{error_response, served_response};
@@ -58,9 +59,16 @@ async fn chat_completions(
         Ok(caller) => caller,
         Err(error) => return refuse(&state, error),
     };
-    let bytes = match axum::body::to_bytes(body, limit).await {
+    let body_limits = BodyLimits {
+        max_bytes: limit,
+        timeout: state.config.gateway.body_timeout,
+    };
+    let bytes = match body::read(body, declared, body_limits, &state.body_budget).await {
         Ok(bytes) => bytes,
-        Err(_) => return refuse(&state, ApiError::payload_too_large(limit)),
+        Err(refusal) => {
+            state.metrics.error(refusal.error.kind);
+            return refusal.into_response();
+        }
     };
     let request = match parse_chat_request(&bytes) {
         Ok(request) => request,

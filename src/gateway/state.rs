@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 
+use super::body::BodyBudget;
 use super::metrics::Metrics;
 use crate::aws::Clients;
 use crate::config::{Config, ProviderKind};
@@ -24,6 +25,8 @@ pub struct AppState {
     pub metrics: Metrics,
     /// Set when shutdown begins: readiness fails so load balancers stop sending traffic.
     pub shutting_down: AtomicBool,
+    /// Bytes of request bodies held at once (`gateway.max_buffered_body_mb`).
+    pub body_budget: Arc<BodyBudget>,
 }
 
 impl AppState {
@@ -68,6 +71,7 @@ impl AppState {
         Ok(AppState {
             router: Router::new(&config, store),
             metrics: Metrics::new(&config),
+            body_budget: BodyBudget::new(config.gateway.max_buffered_body_bytes),
             providers,
             config,
             shutting_down: AtomicBool::new(false),

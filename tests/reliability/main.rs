@@ -8,7 +8,9 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod bad_input;
+mod connections;
 mod faults;
+mod memory;
 mod process;
 mod restart;
 mod security;

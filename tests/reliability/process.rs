@@ -3,7 +3,7 @@
 //!
 //! - [`SandboxProcess`]: `resilient-llm sandbox serve --aws-config-dir DIR`, driven through its
 //!   admin routes (`/_sandbox/stats`, `/_sandbox/reset`, `/_sandbox/regions/{region}/{down|up}`);
-//! - [`Server::gateway_for`]: `resilient-llm gateway serve` in front of such a sandbox, finding it
+//! - [`Server::gateway_for_limited`]: `resilient-llm gateway serve` in front of such a sandbox, finding it
 //!   through the AWS `config` and `credentials` files the sandbox wrote (as a user would);
 //! - [`Server::start`]: `resilient-llm gateway serve --sandbox`, one process with its own sandbox.
 
@@ -39,7 +39,13 @@ impl Server {
 
     /// Writes `yaml` to `dir/config.yaml` and runs `--config it gateway serve --port 0` with the
     /// AWS files of `sandbox` as its only AWS settings; returns once the banner names the URL.
-    pub fn gateway_for(dir: &Path, yaml: &str, sandbox: &SandboxProcess) -> Server {
+    /// Run under `prlimit --nofile=N:N` when `open_files` is `Some(N)`.
+    pub fn gateway_for_limited(
+        dir: &Path,
+        yaml: &str,
+        sandbox: &SandboxProcess,
+        open_files: Option<u64>,
+    ) -> Server {
         let config = write_config(dir, yaml);
         let mut command = binary_without_aws_env();
         command
@@ -51,8 +57,28 @@ impl Server {
             .arg("--config")
             .arg(&config)
             .args(["gateway", "serve", "--port", "0"]);
+        if let Some(n) = open_files {
+            command = under_prlimit(&command, n);
+        }
         serve(command, "Gateway listening on ")
     }
+}
+
+/// `command` run by `prlimit --nofile=N:N`, with the same environment.
+fn under_prlimit(command: &Command, open_files: u64) -> Command {
+    let mut wrapped = Command::new("prlimit");
+    wrapped
+        .arg(format!("--nofile={open_files}:{open_files}"))
+        .arg("--")
+        .arg(command.get_program())
+        .args(command.get_args());
+    for (name, value) in command.get_envs() {
+        match value {
+            Some(value) => wrapped.env(name, value),
+            None => wrapped.env_remove(name),
+        };
+    }
+    wrapped
 }
 
 /// The binary with no `AWS_*` variable of this process (keys or an endpoint there would win

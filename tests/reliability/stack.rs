@@ -80,11 +80,17 @@ fn start_sandbox(yaml: &str) -> (TempDir, SandboxProcess) {
 impl Stack {
     /// Starts the sandbox process of `yaml`, then a gateway process in front of it.
     pub async fn start(yaml: &str) -> Stack {
+        Stack::start_limited(yaml, None).await
+    }
+
+    /// [`Stack::start`] with the gateway allowed `open_files` descriptors, when given.
+    pub async fn start_limited(yaml: &str, open_files: Option<u64>) -> Stack {
         let (dir, sandbox) = start_sandbox(yaml);
-        let gateway = Server::gateway_for(
+        let gateway = Server::gateway_for_limited(
             &dir.path().join("gateway"),
             &with_endpoint(yaml, &sandbox.endpoint()),
             &sandbox,
+            open_files,
         );
         Stack {
             sandbox,

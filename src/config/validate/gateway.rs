@@ -14,6 +14,12 @@ const DEFAULT_PORT: u16 = 4000;
 const DEFAULT_MAX_BODY_BYTES: usize = 10 * 1024 * 1024;
 /// Time a client has to send a whole request head unless `gateway.header_timeout` says otherwise.
 const DEFAULT_HEADER_TIMEOUT: Duration = Duration::from_secs(10);
+/// Time a client has to send a whole request body unless `gateway.body_timeout` says otherwise:
+/// a 10 MiB body at 350 KB/s.
+const DEFAULT_BODY_TIMEOUT: Duration = Duration::from_secs(30);
+/// Request bodies held at once unless `gateway.max_buffered_body_mb` says otherwise (raised to
+/// the request size limit when that is larger, so one largest request always fits).
+const DEFAULT_MAX_BUFFERED_BODY_BYTES: usize = 64 * 1024 * 1024;
 
 pub(super) fn gateway(raw: &RawConfig, groups: &HashSet<&str>) -> Result<GatewaySettings, Invalid> {
     let g = &raw.gateway;
@@ -101,15 +107,40 @@ pub(super) fn gateway(raw: &RawConfig, groups: &HashSet<&str>) -> Result<Gateway
         Some((mb, _)) => (mb * 1024.0 * 1024.0) as usize,
         None => DEFAULT_MAX_BODY_BYTES,
     };
-    let header_timeout = match g.header_timeout {
-        Some(s) if !(s.is_finite() && s > 0.0 && s <= 3600.0) => {
+    let header_timeout = seconds(
+        g.header_timeout,
+        "gateway.header_timeout",
+        DEFAULT_HEADER_TIMEOUT,
+    )?;
+    let body_timeout = seconds(g.body_timeout, "gateway.body_timeout", DEFAULT_BODY_TIMEOUT)?;
+    let max_connections = match g.max_connections {
+        Some(0) => {
             return Err(Invalid::new(
-                "gateway.header_timeout",
-                format!("must be a number of seconds above 0 and at most 3600, found {s}"),
+                "gateway.max_connections",
+                "must be at least 1 (remove it to derive it from the open-file limit)",
             ));
         }
-        Some(s) => Duration::from_secs_f64(s),
-        None => DEFAULT_HEADER_TIMEOUT,
+        Some(n) => Some(usize::try_from(n).unwrap_or(usize::MAX)),
+        None => None,
+    };
+    let max_buffered_body_bytes = match g.max_buffered_body_mb {
+        Some(mb) if !(mb.is_finite() && mb > 0.0) => {
+            return Err(Invalid::new(
+                "gateway.max_buffered_body_mb",
+                format!("must be a positive number of MiB, found {mb}"),
+            ));
+        }
+        Some(mb) if ((mb * 1024.0 * 1024.0) as usize) < max_body_bytes => {
+            return Err(Invalid::new(
+                "gateway.max_buffered_body_mb",
+                format!(
+                    "{mb} MiB is less than the request size limit ({} MiB): a largest request could never be read",
+                    max_body_bytes as f64 / (1024.0 * 1024.0)
+                ),
+            ));
+        }
+        Some(mb) => (mb * 1024.0 * 1024.0) as usize,
+        None => DEFAULT_MAX_BUFFERED_BODY_BYTES.max(max_body_bytes),
     };
     Ok(GatewaySettings {
         host: g.host.clone().unwrap_or_else(|| "127.0.0.1".into()),
@@ -126,5 +157,20 @@ pub(super) fn gateway(raw: &RawConfig, groups: &HashSet<&str>) -> Result<Gateway
             .unwrap_or(false),
         max_body_bytes,
         header_timeout,
+        body_timeout,
+        max_connections,
+        max_buffered_body_bytes,
     })
+}
+
+/// A timeout in seconds at `path`: above 0 and at most an hour, else `default` when unset.
+fn seconds(value: Option<f64>, path: &str, default: Duration) -> Result<Duration, Invalid> {
+    match value {
+        Some(s) if !(s.is_finite() && s > 0.0 && s <= 3600.0) => Err(Invalid::new(
+            path,
+            format!("must be a number of seconds above 0 and at most 3600, found {s}"),
+        )),
+        Some(s) => Ok(Duration::from_secs_f64(s)),
+        None => Ok(default),
+    }
 }
