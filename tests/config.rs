@@ -381,11 +381,11 @@ fn broken_configs_name_the_key_path_and_line() {
             "above 0",
         ),
         (
-            "body budget below the request size limit",
-            format!("{BASE}gateway:\n  max_buffered_body_mb: 5\n"),
+            "body budget below what one largest request costs",
+            format!("{BASE}gateway:\n  max_buffered_body_mb: 49\n"),
             "gateway.max_buffered_body_mb",
             12,
-            "less than the request size limit",
+            "less than what one largest request costs (50 MiB: 5 × the request size limit)",
         ),
         (
             "invalid YAML",

@@ -3,8 +3,9 @@
 //! closed), and at most `gateway.max_buffered_body_mb` across every request at once (503 with
 //! `Retry-After`).
 //!
-//! The budget is a counter of bytes ([`BodyBudget`]). A request reserves its declared
-//! `Content-Length` before a byte of its body is read, or grows its reservation chunk by chunk
+//! The budget is a counter of bytes ([`BodyBudget`]), each body byte counted
+//! [`MEMORY_PER_BODY_BYTE`] times. A request reserves for its declared `Content-Length` before
+//! a byte of its body is read, or grows its reservation chunk by chunk
 //! when it declares none; a reservation that does not fit is refused before reading more. The
 //! refused body is read on and thrown away chunk by chunk, so the client reads the 503 rather
 //! than a reset. The reservation travels with the bytes ([`HeldBody`]) and is given back when they are dropped,
@@ -23,6 +24,7 @@ use futures_util::StreamExt;
 use http::{HeaderValue, header};
 
 use super::error::ApiError;
+use crate::config::MEMORY_PER_BODY_BYTE;
 
 /// How long a client refused for the budget is told to wait: bodies are read in well under it.
 const BUSY_RETRY_AFTER: Duration = Duration::from_secs(1);
@@ -158,7 +160,8 @@ pub async fn read(
     if declared.is_some_and(|n| n > limits.max_bytes) {
         return Err(too_large());
     }
-    let Some(mut reservation) = budget.reserve(declared.unwrap_or(0)) else {
+    let cost = |bytes: usize| bytes.saturating_mul(MEMORY_PER_BODY_BYTE);
+    let Some(mut reservation) = budget.reserve(cost(declared.unwrap_or(0))) else {
         discard(body, limits.timeout);
         return Err(busy());
     };
@@ -171,7 +174,7 @@ pub async fn read(
             if total > limits.max_bytes {
                 return Err(too_large());
             }
-            if !reservation.cover(total) {
+            if !reservation.cover(cost(total)) {
                 return Err(BodyRefusal {
                     close: true,
                     ..busy()
@@ -236,7 +239,8 @@ mod tests {
     async fn a_declared_body_past_the_budget_is_refused_before_it_is_read() {
         let budget = BodyBudget::new(100);
         let _held = budget.reserve(60).unwrap();
-        let refusal = read(Body::from(vec![b'x'; 50]), Some(50), LIMITS, &budget)
+        // 20 bytes would fit as bytes, not with their copies (100).
+        let refusal = read(Body::from(vec![b'x'; 20]), Some(20), LIMITS, &budget)
             .await
             .unwrap_err();
         assert_eq!(refusal.error.status, StatusCode::SERVICE_UNAVAILABLE);
@@ -254,7 +258,11 @@ mod tests {
             .await
             .unwrap();
         assert_eq!(&*body, b"abcde");
-        assert_eq!(budget.held(), 5);
+        assert_eq!(
+            budget.held(),
+            5 * MEMORY_PER_BODY_BYTE,
+            "each byte costs its copies"
+        );
         drop(body);
         assert_eq!(budget.held(), 0);
     }

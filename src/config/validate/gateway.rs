@@ -17,9 +17,9 @@ const DEFAULT_HEADER_TIMEOUT: Duration = Duration::from_secs(10);
 /// Time a client has to send a whole request body unless `gateway.body_timeout` says otherwise:
 /// a 10 MiB body at 350 KB/s.
 const DEFAULT_BODY_TIMEOUT: Duration = Duration::from_secs(30);
-/// Request bodies held at once unless `gateway.max_buffered_body_mb` says otherwise (raised to
-/// the request size limit when that is larger, so one largest request always fits).
-const DEFAULT_MAX_BUFFERED_BODY_BYTES: usize = 64 * 1024 * 1024;
+/// Memory for request bodies in flight unless `gateway.max_buffered_body_mb` says otherwise
+/// (raised to what one largest request costs when that is larger, so it always fits).
+const DEFAULT_MAX_BUFFERED_BODY_BYTES: usize = 256 * 1024 * 1024;
 
 pub(super) fn gateway(raw: &RawConfig, groups: &HashSet<&str>) -> Result<GatewaySettings, Invalid> {
     let g = &raw.gateway;
@@ -123,6 +123,7 @@ pub(super) fn gateway(raw: &RawConfig, groups: &HashSet<&str>) -> Result<Gateway
         Some(n) => Some(usize::try_from(n).unwrap_or(usize::MAX)),
         None => None,
     };
+    let largest_cost = max_body_bytes.saturating_mul(MEMORY_PER_BODY_BYTE);
     let max_buffered_body_bytes = match g.max_buffered_body_mb {
         Some(mb) if !(mb.is_finite() && mb > 0.0) => {
             return Err(Invalid::new(
@@ -130,17 +131,17 @@ pub(super) fn gateway(raw: &RawConfig, groups: &HashSet<&str>) -> Result<Gateway
                 format!("must be a positive number of MiB, found {mb}"),
             ));
         }
-        Some(mb) if ((mb * 1024.0 * 1024.0) as usize) < max_body_bytes => {
+        Some(mb) if ((mb * 1024.0 * 1024.0) as usize) < largest_cost => {
             return Err(Invalid::new(
                 "gateway.max_buffered_body_mb",
                 format!(
-                    "{mb} MiB is less than the request size limit ({} MiB): a largest request could never be read",
-                    max_body_bytes as f64 / (1024.0 * 1024.0)
+                    "{mb} MiB is less than what one largest request costs ({} MiB: {MEMORY_PER_BODY_BYTE} × the request size limit); such a request could never be read",
+                    largest_cost as f64 / (1024.0 * 1024.0)
                 ),
             ));
         }
         Some(mb) => (mb * 1024.0 * 1024.0) as usize,
-        None => DEFAULT_MAX_BUFFERED_BODY_BYTES.max(max_body_bytes),
+        None => DEFAULT_MAX_BUFFERED_BODY_BYTES.max(largest_cost),
     };
     Ok(GatewaySettings {
         host: g.host.clone().unwrap_or_else(|| "127.0.0.1".into()),
