@@ -19,7 +19,7 @@ use aws_credential_types::Credentials;
 use aws_credential_types::provider::SharedCredentialsProvider;
 use tokio::sync::Mutex;
 
-use crate::config::{AwsSettings, Deployment};
+use crate::config::{AwsSettings, Config, Deployment};
 
 /// How a client retries and times out.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -95,6 +95,22 @@ impl Clients {
     }
 
     /// Clients for a sandbox at `endpoint`, signing with each profile's static keys.
+    /// Clients that sign with the keys of `config`'s sandbox accounts and call `endpoint` (a
+    /// sandbox started from `config.sandbox`).
+    pub fn for_sandbox(config: &Config, endpoint: &str) -> Self {
+        let profiles = config
+            .sandbox
+            .accounts
+            .iter()
+            .map(|a| StaticProfile {
+                profile: a.profile.clone(),
+                access_key_id: a.access_key_id.clone(),
+                secret_access_key: a.secret_access_key.clone(),
+            })
+            .collect();
+        Clients::sandbox(&config.aws, endpoint, profiles)
+    }
+
     pub fn sandbox(aws: &AwsSettings, endpoint: &str, profiles: Vec<StaticProfile>) -> Self {
         Clients {
             default_profile: aws.primary_profile().map(str::to_string),

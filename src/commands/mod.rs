@@ -94,27 +94,12 @@ async fn gateway_serve(config: Config, args: crate::cli::GatewayServeArgs) -> an
     if args.sandbox {
         let sandbox = crate::sandbox::start(config.sandbox.clone(), "127.0.0.1:0".parse()?).await?;
         println!("Sandbox (in-process) at {}", sandbox.endpoint());
-        let clients = sandbox_clients(&config, &sandbox.endpoint());
+        let clients = crate::aws::Clients::for_sandbox(&config, &sandbox.endpoint());
         crate::gateway::serve(config, &clients, &host, port).await
     } else {
         let clients = crate::aws::Clients::new(&config.aws);
         crate::gateway::serve(config, &clients, &host, port).await
     }
-}
-
-/// AWS clients that sign with the sandbox accounts' static keys and call `endpoint`.
-pub fn sandbox_clients(config: &Config, endpoint: &str) -> crate::aws::Clients {
-    let profiles = config
-        .sandbox
-        .accounts
-        .iter()
-        .map(|a| crate::aws::StaticProfile {
-            profile: a.profile.clone(),
-            access_key_id: a.access_key_id.clone(),
-            secret_access_key: a.secret_access_key.clone(),
-        })
-        .collect();
-    crate::aws::Clients::sandbox(&config.aws, endpoint, profiles)
 }
 
 fn warn_config(config: &Config) {

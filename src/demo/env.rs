@@ -7,7 +7,6 @@ use std::sync::Arc;
 use anyhow::Context;
 
 use crate::aws::Clients;
-use crate::commands::sandbox_clients;
 use crate::config::Config;
 use crate::gateway::GatewayHandle;
 use crate::sandbox::SandboxHandle;
@@ -55,7 +54,7 @@ impl DemoEnv {
         let sandbox = crate::sandbox::start(config.sandbox.clone(), loopback)
             .await
             .context("cannot start the in-process sandbox")?;
-        let clients = Arc::new(sandbox_clients(&config, &sandbox.endpoint()));
+        let clients = Arc::new(Clients::for_sandbox(&config, &sandbox.endpoint()));
         let (gateway, gateway_url) = match needs {
             Needs::Aws => (None, String::new()),
             Needs::Gateway => {

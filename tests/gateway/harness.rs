@@ -50,7 +50,7 @@ impl Stack {
         let settings = config_for(yaml, "http://127.0.0.1:9").sandbox;
         let sandbox = support::sandbox::start(settings).await;
         let config = Arc::new(config_for(yaml, &sandbox.endpoint()));
-        let clients = resilient_llm::commands::sandbox_clients(&config, &sandbox.endpoint());
+        let clients = resilient_llm::aws::Clients::for_sandbox(&config, &sandbox.endpoint());
         let gateway = gateway::start(config, &clients, "127.0.0.1:0".parse().unwrap())
             .await
             .unwrap();
