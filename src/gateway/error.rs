@@ -176,6 +176,15 @@ impl ApiError {
         )
     }
 
+    /// 500 when the gateway cannot write an answer it has (its own fault; no detail leaks).
+    pub fn internal() -> Self {
+        Self::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "api_error",
+            "the gateway could not write the answer; the failure is logged",
+        )
+    }
+
     /// 503 while shutting down.
     pub fn shutting_down() -> Self {
         Self::new(

@@ -59,6 +59,9 @@ const LITELLM_MODEL_GROUP: HeaderName = HeaderName::from_static("x-litellm-model
 const LITELLM_FALLBACKS: HeaderName = HeaderName::from_static("x-litellm-attempted-fallbacks");
 const LITELLM_RETRIES: HeaderName = HeaderName::from_static("x-litellm-attempted-retries");
 
+/// The error event of a stream that failed after its first byte, when its own cannot be written.
+const STREAM_FAILED: &str = r#"{"error":{"message":"the upstream stream failed","type":"api_error","param":null,"code":null}}"#;
+
 /// An error response carrying the routing headers of what was tried.
 pub fn error_response(error: ApiError, trace: &Trace) -> Response {
     let mut response = error.into_response();
@@ -89,7 +92,15 @@ pub fn served_response(
                 let state = Arc::clone(state);
                 tokio::spawn(async move { finish_consumer(&state, consumer, Some(total)).await });
             }
-            let body = serde_json::to_vec(&completion.response).unwrap_or_default();
+            let body = match serde_json::to_vec(&completion.response) {
+                Ok(body) => body,
+                Err(error) => {
+                    // Never a 200 with an empty body: the upstream answered, we failed to write it.
+                    tracing::error!(%error, group = %trace.requested_group, "cannot serialise a completion");
+                    state.metrics.error(ApiError::internal().kind);
+                    return error_response(ApiError::internal(), &trace);
+                }
+            };
             let mut response = (
                 StatusCode::OK,
                 [(header::CONTENT_TYPE, "application/json")],
@@ -211,10 +222,9 @@ impl Forward {
                 let api_error = ApiError::from_provider(error);
                 self.state.metrics.error(api_error.kind);
                 let body = api_error.body();
-                let event = format!(
-                    "data: {}\n\n",
-                    serde_json::to_string(&body).unwrap_or_default()
-                );
+                // Should the body ever fail to serialise, the client still gets an error event.
+                let json = serde_json::to_string(&body).unwrap_or_else(|_| STREAM_FAILED.into());
+                let event = format!("data: {json}\n\n");
                 let _ = self.tx.send(Ok(Bytes::from(event))).await;
                 (
                     Outcome::Failed {
@@ -260,6 +270,15 @@ mod tests {
     use super::*;
     use crate::gateway::ratelimit::RateLimitHeaders;
     use crate::router::Remaining;
+
+    #[test]
+    fn the_fallback_stream_error_is_an_openai_error() {
+        let body: serde_json::Value = serde_json::from_str(STREAM_FAILED).unwrap();
+        assert_eq!(body["error"]["type"], "api_error");
+        for field in ["message", "param", "code"] {
+            assert!(body["error"].get(field).is_some(), "{field}");
+        }
+    }
 
     #[test]
     fn headers_name_the_deployment_and_the_route_taken() {
