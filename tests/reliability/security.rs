@@ -50,9 +50,33 @@ sandbox:
     tally.print("requests with keys");
     assert_eq!(tally.ok(), 4);
 
-    // Let the last log lines reach the pipes.
-    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
-    let output = server.output();
+    // One more request, whose log line (it names the request id) says the logs are complete.
+    let last = http
+        .post(format!("{}/v1/chat/completions", server.url))
+        .bearer_auth(MASTER)
+        .header("content-type", "application/json")
+        .body(r#"{"model":"chat","messages":[{"role":"user","content":"last"}]}"#)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(last.status(), 200);
+    let id = last.headers()["x-request-id"].to_str().unwrap().to_string();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    let output = loop {
+        let output = server.output();
+        if output
+            .lines()
+            .any(|l| l.contains(&id) && l.contains("served"))
+        {
+            break output;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no log line for {id}:\n{output}"
+        );
+        // Polls the captured output for the event; the wait is the deadline above, not this.
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    };
     println!("[security] {} bytes of logs checked at -vv", output.len());
     assert!(
         output.contains("gateway started"),
