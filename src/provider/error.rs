@@ -148,23 +148,6 @@ impl ProviderError {
         }
     }
 
-    /// Whether the same request may succeed if tried again (here or on another deployment):
-    /// transient upstream faults are, refusals of the request itself are not.
-    pub fn is_retryable(&self) -> bool {
-        match self {
-            ProviderError::RateLimited { .. }
-            | ProviderError::Unavailable { .. }
-            | ProviderError::Timeout { .. }
-            | ProviderError::Upstream { .. } => true,
-            ProviderError::ContextWindowExceeded { .. }
-            | ProviderError::BadRequest { .. }
-            | ProviderError::Unsupported { .. }
-            | ProviderError::AccessDenied { .. }
-            | ProviderError::NotFound { .. }
-            | ProviderError::Misconfigured { .. } => false,
-        }
-    }
-
     /// Whether the error says the deployment's configuration is wrong (credentials, access,
     /// model id) rather than the request or a passing fault: operators need to hear of it.
     pub fn is_misconfiguration(&self) -> bool {
@@ -179,28 +162,6 @@ impl ProviderError {
             | ProviderError::BadRequest { .. }
             | ProviderError::Unsupported { .. }
             | ProviderError::Upstream { .. } => false,
-        }
-    }
-
-    /// Whether the deployment should be cooled down at once (the upstream throttled it).
-    pub fn triggers_cooldown(&self) -> bool {
-        matches!(self, ProviderError::RateLimited { .. })
-    }
-
-    /// Whether this counts against the deployment's `allowed_fails`: its fault, not the
-    /// request's. A context-window error is the request's fault on this model, not a failure.
-    pub fn counts_as_deployment_failure(&self) -> bool {
-        match self {
-            ProviderError::RateLimited { .. }
-            | ProviderError::Unavailable { .. }
-            | ProviderError::Timeout { .. }
-            | ProviderError::AccessDenied { .. }
-            | ProviderError::NotFound { .. }
-            | ProviderError::Misconfigured { .. }
-            | ProviderError::Upstream { .. } => true,
-            ProviderError::ContextWindowExceeded { .. }
-            | ProviderError::BadRequest { .. }
-            | ProviderError::Unsupported { .. } => false,
         }
     }
 
@@ -260,6 +221,10 @@ mod tests {
                 param: Some("seed".into()),
                 message: "seed is not supported".into(),
             },
+            ProviderError::Unsupported {
+                param: "logprobs".into(),
+                message: "logprobs is not supported by this deployment".into(),
+            },
             ProviderError::AccessDenied { message: message() },
             ProviderError::NotFound { message: message() },
             ProviderError::Upstream { message: message() },
@@ -269,41 +234,39 @@ mod tests {
 
     #[test]
     fn the_meaning_table() {
-        // (status, type, code, retryable, cooldown, deployment failure)
+        // (status, type, code, param, misconfiguration), one row per variant of `all()`.
         let expected = [
             (
                 429,
                 "rate_limit_error",
                 Some("rate_limit_exceeded"),
-                true,
-                true,
-                true,
+                None,
+                false,
             ),
-            (503, "service_unavailable", None, true, false, true),
-            (504, "timeout", None, true, false, true),
+            (503, "service_unavailable", None, None, false),
+            (504, "timeout", None, None, false),
             (
                 400,
                 "invalid_request_error",
                 Some("context_length_exceeded"),
-                false,
-                false,
+                None,
                 false,
             ),
-            (400, "invalid_request_error", None, false, false, false),
-            (403, "permission_error", None, false, false, true),
-            (404, "not_found_error", None, false, false, true),
-            (502, "api_error", None, true, false, true),
-            (502, "api_error", None, false, false, true),
+            (400, "invalid_request_error", None, Some("seed"), false),
+            (400, "invalid_request_error", None, Some("logprobs"), false),
+            (403, "permission_error", None, None, true),
+            (404, "not_found_error", None, None, true),
+            (502, "api_error", None, None, false),
+            (502, "api_error", None, None, true),
         ];
-        for (error, (status, kind, code, retryable, cooldown, failure)) in
-            all().iter().zip(expected)
-        {
+        let all = all();
+        assert_eq!(all.len(), expected.len(), "one row per error");
+        for (error, (status, kind, code, param, misconfiguration)) in all.iter().zip(expected) {
             assert_eq!(error.status().as_u16(), status, "{error:?}");
             assert_eq!(error.openai_type(), kind, "{error:?}");
             assert_eq!(error.code(), code, "{error:?}");
-            assert_eq!(error.is_retryable(), retryable, "{error:?}");
-            assert_eq!(error.triggers_cooldown(), cooldown, "{error:?}");
-            assert_eq!(error.counts_as_deployment_failure(), failure, "{error:?}");
+            assert_eq!(error.param(), param, "{error:?}");
+            assert_eq!(error.is_misconfiguration(), misconfiguration, "{error:?}");
         }
     }
 
@@ -319,11 +282,6 @@ mod tests {
             body,
             serde_json::json!({"error": {"message": "seed is not supported",
                 "type": "invalid_request_error", "param": "seed", "code": null}})
-        );
-        let misconfigured: Vec<bool> = all().iter().map(|e| e.is_misconfiguration()).collect();
-        assert_eq!(
-            misconfigured,
-            [false, false, false, false, false, true, true, false, true]
         );
         assert_eq!(all()[0].retry_after(), Some(Duration::from_secs(2)));
         assert_eq!(all()[1].retry_after(), None);
