@@ -25,8 +25,8 @@ use crate::config::Deployment;
 use crate::openai::ChatRequest;
 use crate::provider::{ChunkStream, Completion, Provider, ProviderError};
 use crate::router::{
-    ConsumerPermit, DeploymentPermit, DeploymentRefusal, Exceeded, FailureKind, LimitKind, Outcome,
-    Remaining, Selection,
+    ConsumerPermit, DeploymentPermit, DeploymentRefusal, Exceeded, LimitKind, Outcome, Remaining,
+    Selection,
 };
 
 /// Output tokens reserved against TPM when a request sets no `max_tokens`.
@@ -108,17 +108,11 @@ pub fn outcome_of(error: &ProviderError) -> Outcome {
         ProviderError::RateLimited { retry_after, .. } => Outcome::RateLimited {
             retry_after: *retry_after,
         },
-        ProviderError::Unavailable { .. } | ProviderError::Upstream { .. } => Outcome::Failed {
-            kind: FailureKind::Server,
-        },
-        ProviderError::Timeout { .. } => Outcome::Failed {
-            kind: FailureKind::Timeout,
-        },
+        ProviderError::Unavailable { .. } | ProviderError::Upstream { .. } => Outcome::Failed,
+        ProviderError::Timeout { .. } => Outcome::Failed,
         ProviderError::AccessDenied { .. }
         | ProviderError::NotFound { .. }
-        | ProviderError::Misconfigured { .. } => Outcome::Failed {
-            kind: FailureKind::Server,
-        },
+        | ProviderError::Misconfigured { .. } => Outcome::Failed,
         // Refused by our own conversion: never sent, consumes nothing.
         ProviderError::Unsupported { .. } => Outcome::NotSent,
         ProviderError::ContextWindowExceeded { .. } | ProviderError::BadRequest { .. } => {
@@ -132,7 +126,7 @@ fn call_result(outcome: &Outcome) -> Option<CallResult> {
     match outcome {
         Outcome::Success { .. } => Some(CallResult::Success),
         Outcome::RateLimited { .. } => Some(CallResult::RateLimited),
-        Outcome::Failed { .. } => Some(CallResult::Failed),
+        Outcome::Failed => Some(CallResult::Failed),
         Outcome::ClientError => Some(CallResult::ClientError),
         Outcome::NotSent => None,
     }
@@ -555,9 +549,7 @@ mod tests {
             outcome_of(&ProviderError::Timeout {
                 message: String::new()
             }),
-            Outcome::Failed {
-                kind: FailureKind::Timeout
-            }
+            Outcome::Failed
         );
         // Refused by our own conversion: never sent, so it consumes nothing.
         assert_eq!(

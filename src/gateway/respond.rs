@@ -20,7 +20,7 @@ use super::error::ApiError;
 use super::metrics::CallResult;
 use super::state::AppState;
 use crate::provider::{ProviderError, StreamItem};
-use crate::router::{FailureKind, Outcome};
+use crate::router::Outcome;
 
 /// The routing headers of a served (or refused) request, as a map of their own.
 pub fn trace_headers(trace: &Trace) -> HeaderMap {
@@ -226,12 +226,7 @@ impl Forward {
                 let json = serde_json::to_string(&body).unwrap_or_else(|_| STREAM_FAILED.into());
                 let event = format!("data: {json}\n\n");
                 let _ = self.tx.send(Ok(Bytes::from(event))).await;
-                (
-                    Outcome::Failed {
-                        kind: FailureKind::Stream,
-                    },
-                    error.status().as_u16(),
-                )
+                (Outcome::Failed, error.status().as_u16())
             }
         };
         let result = if failure.is_some() {

@@ -27,7 +27,7 @@ pub use clock::{Clock, ManualClock, Timestamp, TokioClock};
 pub use cooldown::{Cooldown, CooldownPolicy, HealthEvent, HealthState};
 pub use health::{ConsumerHealth, DeploymentHealth, HealthSnapshot};
 pub use limits::{Exceeded, LimitKind, Limits, Remaining, WINDOW};
-pub use outcome::{FailureKind, Outcome, Refusal};
+pub use outcome::{Outcome, Refusal};
 pub use permit::{ConsumerPermit, DeploymentPermit};
 pub use routing::{Router, Selection};
 pub use store::{AnyStore, DeploymentRefusal, MemoryStore, RedisStore, StateStore, StoreSnapshot};

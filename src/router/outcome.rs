@@ -19,26 +19,13 @@ pub enum Outcome {
     /// The upstream throttled (429 / ThrottlingException): the deployment cools down.
     RateLimited { retry_after: Option<Duration> },
     /// A retryable upstream failure; counts toward `allowed_fails`.
-    Failed { kind: FailureKind },
+    Failed,
     /// The upstream answered with the client's mistake (400, context too long): not held against
     /// the deployment.
     ClientError,
     /// Never reached the upstream (request invalid for this provider, cancelled first): the
     /// admission is removed and consumes nothing.
     NotSent,
-}
-
-/// The kind of a retryable upstream failure, for logs and metrics.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum FailureKind {
-    /// A 5xx answer or an upstream error event.
-    Server,
-    /// No answer within the deployment's timeout.
-    Timeout,
-    /// The connection failed or broke.
-    Connection,
-    /// A stream ended with an error after it started.
-    Stream,
 }
 
 /// How an [`Outcome`] changes the deployment's state: a call that reached the upstream stays
@@ -60,7 +47,7 @@ pub fn completion(outcome: Outcome) -> Completion {
             latency: None,
             health: HealthEvent::RateLimited { retry_after },
         },
-        Outcome::Failed { kind: _ } => Completion {
+        Outcome::Failed => Completion {
             tokens: Some(0),
             latency: None,
             health: HealthEvent::Failure,

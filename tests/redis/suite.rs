@@ -350,14 +350,7 @@ async fn cooldown(redis: Option<&str>) {
     // More than allowed_fails failures cool it again.
     for _ in 0..2 {
         let permit = admitted(router.select("cool", 0, &[]).await);
-        router
-            .finish(
-                permit,
-                Outcome::Failed {
-                    kind: resilient_llm::router::FailureKind::Server,
-                },
-            )
-            .await;
+        router.finish(permit, Outcome::Failed).await;
     }
     assert_eq!(
         refusal(router.select("cool", 0, &[]).await).1,

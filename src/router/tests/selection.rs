@@ -92,14 +92,7 @@ async fn throttled_deployment_cools_then_lets_one_probe_through() {
     assert!(probe.is_probe());
     let (_, refusals) = exhausted(router.select("g", 0, &[]).await);
     assert_eq!(refusals[0].1, DeploymentRefusal::ProbeInFlight);
-    router
-        .finish(
-            probe,
-            Outcome::Failed {
-                kind: FailureKind::Server,
-            },
-        )
-        .await;
+    router.finish(probe, Outcome::Failed).await;
     let (retry_after, _) = exhausted(router.select("g", 0, &[]).await);
     assert_eq!(retry_after, Some(30 * SECOND), "a failed probe cools again");
 
@@ -127,23 +120,9 @@ async fn allowed_fails_are_counted_per_deployment() {
         router.finish(permit, Outcome::ClientError).await;
     }
     let permit = admitted(router.select("g", 0, &[]).await);
-    router
-        .finish(
-            permit,
-            Outcome::Failed {
-                kind: FailureKind::Timeout,
-            },
-        )
-        .await;
+    router.finish(permit, Outcome::Failed).await;
     let permit = admitted(router.select("g", 0, &[]).await);
-    router
-        .finish(
-            permit,
-            Outcome::Failed {
-                kind: FailureKind::Connection,
-            },
-        )
-        .await;
+    router.finish(permit, Outcome::Failed).await;
     exhausted(router.select("g", 0, &[]).await);
 }
 
