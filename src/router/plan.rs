@@ -20,10 +20,24 @@
 //!    error. Every failed call is kept, in order, for the log line.
 //!
 //! No group is entered twice, and the plan has no clock and no randomness: the backoff delay
-//! and the deadline are the caller's.
+//! and the deadline are the caller's. The caller's loop, in short:
+//!
+//! ```text
+//! step = plan.start()
+//! loop: Select { group, reason } ─► (count reason; deadline?) router.select(group, plan.skipped())
+//!         Admitted ─► call ─► Ok: served, plan.served() for the trace
+//!                          └► Err(e): router.finish(outcome_of(&e)); step = plan.failed(key, e)
+//!         Exhausted { retry_after } ─► step = plan.exhausted(retry_after, nearest over-limit)
+//!       Wait(backoff) ─► sleep(router.backoff(..) capped by the deadline); step = plan.waited()
+//!       Done(error) ─► answer error.verdict, log error (every failed call)
+//! ```
 
-use std::fmt;
+mod verdict;
+
 use std::time::Duration;
+
+use verdict::is_throttling;
+pub use verdict::{FailedCall, PlanError, Verdict};
 
 use super::limits::Exceeded;
 use super::outcome::{FailureKind, Outcome};
@@ -65,57 +79,6 @@ pub struct Backoff {
     /// The wait the upstream asked for, a floor for the delay.
     pub upstream_retry_after: Option<Duration>,
 }
-
-/// One failed call: the deployment's key and what went wrong.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct FailedCall {
-    pub deployment: String,
-    pub error: ProviderError,
-}
-
-/// How a request that found no answer ends.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Verdict {
-    /// Nothing could take the request: 429, come back after `retry_after`.
-    NoCapacity { retry_after: Duration },
-    /// The chain ran out; the last call's error speaks for it.
-    Failed(ProviderError),
-    /// The request itself is at fault (or cannot be sent): answer it as it is.
-    ClientError(ProviderError),
-}
-
-/// The plan's final answer: the verdict and every failed call, in order (TensorZero's
-/// `AllTargetsFailed { errors }`); the client hears the verdict, the log line the list.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct PlanError {
-    pub verdict: Verdict,
-    pub attempts: Vec<FailedCall>,
-    /// The deployment limit that frees earliest among those that refused the request, for the
-    /// rate-limit headers; `None` for a client error, which is answered as it is.
-    pub nearest_limit: Option<Exceeded>,
-}
-
-impl fmt::Display for PlanError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match &self.verdict {
-            Verdict::NoCapacity { retry_after } => {
-                write!(
-                    f,
-                    "no capacity, retry after {:.1}s",
-                    retry_after.as_secs_f64()
-                )?;
-            }
-            Verdict::Failed(error) | Verdict::ClientError(error) => write!(f, "{error}")?,
-        }
-        for (i, call) in self.attempts.iter().enumerate() {
-            let sep = if i == 0 { "; calls: " } else { "; " };
-            write!(f, "{sep}{}: {}", call.deployment, call.error)?;
-        }
-        Ok(())
-    }
-}
-
-impl std::error::Error for PlanError {}
 
 /// The counters of a request, for its trace headers.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -186,22 +149,6 @@ pub fn outcome_of(error: &ProviderError) -> Outcome {
         ProviderError::ContextWindowExceeded { .. } | ProviderError::BadRequest { .. } => {
             Outcome::ClientError
         }
-    }
-}
-
-/// Whether `error` says the upstream had no capacity: a chain that ends on it answers 429.
-fn is_throttling(error: &ProviderError) -> bool {
-    match error {
-        ProviderError::RateLimited { .. } => true,
-        ProviderError::Unavailable { .. }
-        | ProviderError::Timeout { .. }
-        | ProviderError::ContextWindowExceeded { .. }
-        | ProviderError::Unsupported { .. }
-        | ProviderError::BadRequest { .. }
-        | ProviderError::AccessDenied { .. }
-        | ProviderError::NotFound { .. }
-        | ProviderError::Misconfigured { .. }
-        | ProviderError::Upstream { .. } => false,
     }
 }
 
