@@ -368,3 +368,56 @@ fn outcomes_cool_down_only_on_throttling() {
     };
     assert_eq!(outcome_of(&upstream_400), Outcome::ClientError);
 }
+
+#[test]
+fn every_error_kind_has_its_action() {
+    let message = || "m".to_owned();
+    let table = [
+        (throttled(None), Action::Retry { backoff: false }),
+        (unavailable(), Action::Retry { backoff: true }),
+        (
+            ProviderError::Timeout { message: message() },
+            Action::Retry { backoff: true },
+        ),
+        (
+            ProviderError::Upstream { message: message() },
+            Action::Retry { backoff: true },
+        ),
+        (denied(), Action::SkipDeployment),
+        (
+            ProviderError::NotFound { message: message() },
+            Action::SkipDeployment,
+        ),
+        (
+            ProviderError::Misconfigured { message: message() },
+            Action::SkipDeployment,
+        ),
+        (too_long(), Action::ContextWindow),
+        (
+            ProviderError::BadRequest {
+                param: None,
+                message: message(),
+            },
+            Action::Stop,
+        ),
+        (ProviderError::bad_param("n", "x"), Action::Stop),
+    ];
+    // One row per ProviderError variant.
+    assert_eq!(table.len(), 10);
+    for (error, expected) in table {
+        assert_eq!(action(&error), expected, "{error:?}");
+    }
+}
+
+#[test]
+fn a_skipped_call_counts_against_num_retries() {
+    let settings = settings(1);
+    let mut plan = RoutePlan::new("primary", &settings);
+    plan.start();
+    plan.failed("p1", denied());
+    // Two calls in the group already: a transient failure moves on instead of retrying.
+    assert_eq!(
+        plan.failed("p2", unavailable()),
+        select("backup", Reason::Fallback)
+    );
+}
