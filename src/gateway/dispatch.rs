@@ -102,25 +102,6 @@ pub fn next_step(error: &ProviderError) -> Step {
     }
 }
 
-/// How the router should account for a failed call.
-pub fn outcome_of(error: &ProviderError) -> Outcome {
-    match error {
-        ProviderError::RateLimited { retry_after, .. } => Outcome::RateLimited {
-            retry_after: *retry_after,
-        },
-        ProviderError::Unavailable { .. } | ProviderError::Upstream { .. } => Outcome::Failed,
-        ProviderError::Timeout { .. } => Outcome::Failed,
-        ProviderError::AccessDenied { .. }
-        | ProviderError::NotFound { .. }
-        | ProviderError::Misconfigured { .. } => Outcome::Failed,
-        // Refused by our own conversion: never sent, consumes nothing.
-        ProviderError::Unsupported { .. } => Outcome::NotSent,
-        ProviderError::ContextWindowExceeded { .. } | ProviderError::BadRequest { .. } => {
-            Outcome::ClientError
-        }
-    }
-}
-
 /// The calls-metric label of an outcome; `None` for a call never sent.
 fn call_result(outcome: &Outcome) -> Option<CallResult> {
     match outcome {
@@ -291,7 +272,7 @@ pub async fn dispatch(
                     });
                 }
                 Err(error) => {
-                    let outcome = outcome_of(&error);
+                    let outcome = crate::router::outcome_of(&error);
                     let sent = call_result(&outcome);
                     match sent {
                         Some(result) => {
@@ -533,33 +514,5 @@ mod tests {
             }),
             Step::SkipDeployment
         );
-    }
-
-    #[test]
-    fn outcomes_cool_down_only_on_throttling() {
-        let retry_after = Some(Duration::from_secs(7));
-        assert_eq!(
-            outcome_of(&ProviderError::RateLimited {
-                retry_after,
-                message: String::new()
-            }),
-            Outcome::RateLimited { retry_after }
-        );
-        assert_eq!(
-            outcome_of(&ProviderError::Timeout {
-                message: String::new()
-            }),
-            Outcome::Failed
-        );
-        // Refused by our own conversion: never sent, so it consumes nothing.
-        assert_eq!(
-            outcome_of(&ProviderError::bad_param("n", "x")),
-            Outcome::NotSent
-        );
-        let upstream_400 = ProviderError::BadRequest {
-            param: None,
-            message: "bad".into(),
-        };
-        assert_eq!(outcome_of(&upstream_400), Outcome::ClientError);
     }
 }

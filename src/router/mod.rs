@@ -5,8 +5,9 @@
 //! [`Router::select`] for a deployment of the model group (strategy order, cooldown gate, atomic
 //! RPM/TPM reservation), [`Router::finish`] with the call's [`Outcome`], and on exhaustion
 //! [`Router::fallback_groups`] and [`Router::backoff`]. The decisions themselves are pure and live
-//! beside their tests: [`limits`] (sliding-window arithmetic over explicit timestamps), [`cooldown`]
-//! (the per-deployment circuit breaker), [`strategy`] (the candidate order) and [`backoff()`].
+//! beside their tests: [`plan`] (a request's walk through groups, retries and fallbacks),
+//! [`limits`] (sliding-window arithmetic over explicit timestamps), [`cooldown`] (the
+//! per-deployment circuit breaker), [`strategy`] (the candidate order) and [`backoff()`].
 
 pub mod backoff;
 pub mod clock;
@@ -15,6 +16,7 @@ pub mod health;
 pub mod limits;
 pub mod outcome;
 mod permit;
+pub mod plan;
 mod routing;
 pub mod store;
 pub mod strategy;
@@ -29,5 +31,8 @@ pub use health::{ConsumerHealth, DeploymentHealth, HealthSnapshot};
 pub use limits::{Exceeded, LimitKind, Limits, Remaining, WINDOW};
 pub use outcome::{Outcome, Refusal};
 pub use permit::{ConsumerPermit, DeploymentPermit};
+pub use plan::{
+    Backoff, Counters, FailedCall, PlanError, Reason, RoutePlan, Step, Verdict, outcome_of,
+};
 pub use routing::{Router, Selection};
 pub use store::{AnyStore, DeploymentRefusal, MemoryStore, RedisStore, StateStore, StoreSnapshot};
