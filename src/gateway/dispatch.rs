@@ -1,15 +1,15 @@
-//! The one fallback loop, for streaming and non-streaming requests alike.
+//! Runs a request's [`RoutePlan`], for streaming and non-streaming requests alike: the plan
+//! decides (which group, retry, wait, skip, fall back, give up), this loop does the I/O.
 //!
-//! 1. Admit the consumer against its own quota (refused: 429 naming its limit, nothing consumed).
-//! 2. Walk the chain: the requested group, then its fallbacks (then `default_fallbacks`).
-//! 3. In each group, ask the router for a deployment (strategy order, cooldowns, exact limits
-//!    reserved atomically). Exhausted: the next group.
-//! 4. Call it within the deployment's timeout (a stream counts as answered at its first content
-//!    event: a failure or a stall before it fails over like any call).
-//!    Success: done. Failure: report the outcome to the router (cooldowns, allowed fails), then
-//!    [`next_step`] decides: retry in the group (with backoff unless the deployment was throttled
-//!    and is now cooling), skip that deployment, switch to the context-window fallbacks, or stop.
-//! 5. Nothing left: the last upstream error, or 429 with `Retry-After` = the earliest capacity.
+//! 1. Admit the consumer against its own quota (refused: 429 naming its limit, nothing consumed);
+//!    a request that could never fit any limit is a 400 first.
+//! 2. For each [`PlanStep::Select`]: ask the router for a deployment of the group (strategy
+//!    order, cooldowns, exact limits reserved atomically); none: tell the plan it is exhausted.
+//! 3. Call it within the deployment's timeout (a stream counts as answered at its first content
+//!    event: a failure or a stall before it fails over like any call). Success: done. Failure:
+//!    report the outcome to the router (cooldowns, allowed fails) and the error to the plan.
+//! 4. [`PlanStep::Wait`]: sleep the backoff (capped by the deadline). [`PlanStep::Done`]: the
+//!    verdict becomes the client's error, every failed call goes on one log line.
 //!
 //! A request that never reached an upstream releases its consumer admission: it consumes nothing.
 
@@ -25,8 +25,8 @@ use crate::config::Deployment;
 use crate::openai::ChatRequest;
 use crate::provider::{ChunkStream, Completion, Provider, ProviderError};
 use crate::router::{
-    ConsumerPermit, DeploymentPermit, DeploymentRefusal, Exceeded, LimitKind, Outcome, Remaining,
-    Selection,
+    ConsumerPermit, Counters, DeploymentPermit, DeploymentRefusal, Exceeded, LimitKind, Outcome,
+    PlanError, Reason, Remaining, RoutePlan, Selection, Step as PlanStep, Verdict,
 };
 
 /// Output tokens reserved against TPM when a request sets no `max_tokens`.
@@ -70,36 +70,6 @@ pub struct Served {
     pub answer: Answer,
     pub trace: Trace,
     pub consumer: Option<ConsumerPermit<Store>>,
-}
-
-/// What to do after a failed call.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Step {
-    /// Try the group again; `backoff` says whether to wait first.
-    Retry { backoff: bool },
-    /// This deployment cannot serve the request (access denied, model missing or misconfigured,
-    /// bad credentials): try the others.
-    SkipDeployment,
-    /// The prompt is too long for this group: try the context-window fallbacks.
-    ContextWindow,
-    /// The client's mistake: answer it now.
-    Stop,
-}
-
-/// The decision after `error`; exhaustive so a new error kind forces a decision here.
-pub fn next_step(error: &ProviderError) -> Step {
-    match error {
-        // The deployment is now cooling down; the router will skip it without waiting.
-        ProviderError::RateLimited { .. } => Step::Retry { backoff: false },
-        ProviderError::Unavailable { .. }
-        | ProviderError::Timeout { .. }
-        | ProviderError::Upstream { .. } => Step::Retry { backoff: true },
-        ProviderError::AccessDenied { .. }
-        | ProviderError::NotFound { .. }
-        | ProviderError::Misconfigured { .. } => Step::SkipDeployment,
-        ProviderError::ContextWindowExceeded { .. } => Step::ContextWindow,
-        ProviderError::BadRequest { .. } | ProviderError::Unsupported { .. } => Step::Stop,
-    }
 }
 
 /// The calls-metric label of an outcome; `None` for a call never sent.
@@ -167,194 +137,172 @@ pub async fn dispatch(
     };
 
     let deadline = Instant::now() + settings.timeout;
-    // The fallbacks join the chain only once the requested group has nothing left: most
-    // requests never need them, so they cost nothing on the common path.
-    let mut chain: Vec<String> = vec![requested.to_string()];
-    let mut fallbacks_added = false;
-    let mut switched_to_context_fallbacks = false;
-    let mut last_error: Option<ProviderError> = None;
-    let mut earliest_capacity: Option<Duration> = None;
-    let mut earliest_limit: Option<Exceeded> = None;
-    let mut index = 0;
-
-    'groups: while index < chain.len() {
-        let group = chain[index].clone();
-        if index > 0 {
-            trace.fallbacks += 1;
-            state.metrics.fallback(&group);
+    let mut plan = RoutePlan::new(requested, settings);
+    let mut step = plan.start();
+    loop {
+        let group = match step {
+            PlanStep::Select { group, reason } => {
+                count_reason(state, group, reason);
+                group
+            }
+            PlanStep::Wait(backoff) => {
+                let wait = router
+                    .backoff(backoff.attempt, backoff.upstream_retry_after)
+                    .min(deadline.saturating_duration_since(Instant::now()));
+                tokio::time::sleep(wait).await;
+                step = plan.waited();
+                continue;
+            }
+            PlanStep::Done(failure) => {
+                count_trace(&mut trace, plan.counters());
+                return Err(conclude(state, requested, consumer, failure, trace).await);
+            }
+        };
+        let now = Instant::now();
+        if now >= deadline {
+            count_trace(&mut trace, plan.counters());
+            release_consumer(state, consumer, trace.attempts).await;
+            return Err((ApiError::request_timeout(), trace));
         }
-        let mut skipped: Vec<String> = Vec::new();
-        let mut group_attempts = 0u32;
-        loop {
-            let now = Instant::now();
-            if now >= deadline {
-                release_consumer(state, consumer, trace.attempts).await;
-                return Err((ApiError::request_timeout(), trace));
+        let skipped: Vec<&str> = plan.skipped().iter().map(String::as_str).collect();
+        let mut permit = match router.select(group, estimated, &skipped).await {
+            Selection::Admitted(permit) => {
+                count_skips(state, permit.skipped());
+                state.metrics.admission(&permit.deployment().key);
+                permit
             }
-            let skipped_refs: Vec<&str> = skipped.iter().map(String::as_str).collect();
-            let mut permit = match router.select(&group, estimated, &skipped_refs).await {
-                Selection::Admitted(permit) => {
-                    count_skips(state, permit.skipped());
-                    state.metrics.admission(&permit.deployment().key);
-                    permit
-                }
-                Selection::Exhausted {
-                    retry_after,
-                    refusals,
-                } => {
-                    count_skips(state, &refusals);
-                    earliest_capacity = min_duration(earliest_capacity, retry_after);
-                    earliest_limit = refusals
-                        .iter()
-                        .filter_map(|(_, r)| match r {
-                            DeploymentRefusal::OverLimit(e) => Some(*e),
-                            _ => None,
-                        })
-                        .fold(earliest_limit, ratelimit::earliest);
-                    break;
-                }
-                Selection::UnknownGroup => break,
-            };
-            let deployment = Arc::clone(permit.deployment());
-            trace.attempts += 1;
-            group_attempts += 1;
-            let budget = deployment
-                .timeout
-                .unwrap_or(settings.timeout)
-                .min(deadline - now);
-            // If the caller hangs up from here on, the dropped permits keep the admission: the
-            // upstream may already have counted the call.
-            permit.mark_sent();
-            if let Some(consumer) = consumer.as_mut() {
-                consumer.mark_sent();
+            Selection::Exhausted {
+                retry_after,
+                refusals,
+            } => {
+                count_skips(state, &refusals);
+                step = plan.exhausted(retry_after, nearest_limit(&refusals));
+                continue;
             }
-            let call_started = Instant::now();
-            match call(state, &deployment, request, shape, budget).await {
-                Ok(CallAnswer::Complete(completion)) => {
+            Selection::UnknownGroup => {
+                step = plan.exhausted(None, None);
+                continue;
+            }
+        };
+        let deployment = Arc::clone(permit.deployment());
+        let budget = deployment
+            .timeout
+            .unwrap_or(settings.timeout)
+            .min(deadline - now);
+        // If the caller hangs up from here on, the dropped permits keep the admission: the
+        // upstream may already have counted the call.
+        permit.mark_sent();
+        if let Some(consumer) = consumer.as_mut() {
+            consumer.mark_sent();
+        }
+        let call_started = Instant::now();
+        let answer = match call(state, &deployment, request, shape, budget).await {
+            Ok(CallAnswer::Complete(completion)) => {
+                let latency = call_started.elapsed();
+                let (input, output) = completion
+                    .usage
+                    .as_ref()
+                    .map_or((0, 0), |u| (u.prompt_tokens, u.completion_tokens));
+                state
+                    .metrics
+                    .call(&deployment.key, CallResult::Success, latency);
+                state.metrics.tokens(&deployment.key, input, output);
+                fill_trace(&mut trace, group, &deployment, permit.remaining());
+                let outcome = Outcome::Success {
+                    latency,
+                    input_tokens: input,
+                    output_tokens: output,
+                };
+                router.finish(permit, outcome).await;
+                Answer::Complete(completion)
+            }
+            Ok(CallAnswer::Stream(stream)) => {
+                fill_trace(&mut trace, group, &deployment, permit.remaining());
+                Answer::Stream {
+                    stream,
+                    permit,
+                    call_started,
+                    idle_timeout: budget,
+                }
+            }
+            Err(error) => {
+                let outcome = crate::router::outcome_of(&error);
+                if let Some(result) = call_result(&outcome) {
                     let latency = call_started.elapsed();
-                    let (input, output) = completion
-                        .usage
-                        .as_ref()
-                        .map_or((0, 0), |u| (u.prompt_tokens, u.completion_tokens));
-                    state
-                        .metrics
-                        .call(&deployment.key, CallResult::Success, latency);
-                    state.metrics.tokens(&deployment.key, input, output);
-                    fill_trace(&mut trace, &group, &deployment, permit.remaining());
-                    router
-                        .finish(
-                            permit,
-                            Outcome::Success {
-                                latency,
-                                input_tokens: input,
-                                output_tokens: output,
-                            },
-                        )
-                        .await;
-                    return Ok(Served {
-                        answer: Answer::Complete(completion),
-                        trace,
-                        consumer,
-                    });
+                    state.metrics.call(&deployment.key, result, latency);
                 }
-                Ok(CallAnswer::Stream(stream)) => {
-                    fill_trace(&mut trace, &group, &deployment, permit.remaining());
-                    let answer = Answer::Stream {
-                        stream,
-                        permit,
-                        call_started,
-                        idle_timeout: budget,
-                    };
-                    return Ok(Served {
-                        answer,
-                        trace,
-                        consumer,
-                    });
-                }
-                Err(error) => {
-                    let outcome = crate::router::outcome_of(&error);
-                    let sent = call_result(&outcome);
-                    match sent {
-                        Some(result) => {
-                            state
-                                .metrics
-                                .call(&deployment.key, result, call_started.elapsed())
-                        }
-                        None => trace.attempts -= 1,
-                    }
-                    router.finish(permit, outcome).await;
-                    log_failure(&deployment.id, &group, &error);
-                    match next_step(&error) {
-                        Step::Stop => {
-                            let used = sent.map(|_| 0);
-                            finish_consumer(state, consumer, used).await;
-                            return Err((ApiError::from_provider(&error), trace));
-                        }
-                        Step::ContextWindow => {
-                            let targets = router.context_window_fallback_groups(&group);
-                            last_error = Some(error);
-                            if switched_to_context_fallbacks || targets.is_empty() {
-                                break 'groups;
-                            }
-                            switched_to_context_fallbacks = true;
-                            fallbacks_added = true;
-                            chain.truncate(index + 1);
-                            chain.extend(targets);
-                            break;
-                        }
-                        Step::SkipDeployment => {
-                            skipped.push(deployment.key.clone());
-                            last_error = Some(error);
-                        }
-                        Step::Retry { backoff } => {
-                            let retry_after = error.retry_after();
-                            last_error = Some(error);
-                            if group_attempts > settings.num_retries {
-                                break;
-                            }
-                            trace.retries += 1;
-                            state.metrics.retry();
-                            if backoff {
-                                let wait = router
-                                    .backoff(trace.retries - 1, retry_after)
-                                    .min(deadline.saturating_duration_since(Instant::now()));
-                                tokio::time::sleep(wait).await;
-                            }
-                        }
-                    }
-                }
+                router.finish(permit, outcome).await;
+                log_failure(&deployment.id, group, &error);
+                step = plan.failed(&deployment.key, error);
+                continue;
             }
-        }
-        index += 1;
-        if index == chain.len() && !fallbacks_added {
-            fallbacks_added = true;
-            chain.extend(router.fallback_groups(requested));
-        }
+        };
+        count_trace(&mut trace, plan.served());
+        return Ok(Served {
+            answer,
+            trace,
+            consumer,
+        });
     }
+}
 
-    let attempts = trace.attempts;
-    release_consumer(state, consumer, attempts).await;
-    // A 429 always says when to come back: when the earliest capacity frees up, else when the
-    // cooldown the throttling just started ends.
-    let come_back = |upstream: Option<Duration>| {
-        min_duration(earliest_capacity, upstream).or(Some(settings.cooldown_time))
-    };
-    if let Some(limit) = earliest_limit {
+/// The metrics of why the plan selects again: a retry, or a fallback group entered.
+fn count_reason(state: &AppState, group: &str, reason: Reason) {
+    match reason {
+        Reason::Retry => state.metrics.retry(),
+        Reason::Fallback => state.metrics.fallback(group),
+        Reason::Start | Reason::Skip => {}
+    }
+}
+
+fn count_trace(trace: &mut Trace, counters: Counters) {
+    trace.attempts = counters.attempts;
+    trace.retries = counters.retries;
+    trace.fallbacks = counters.fallbacks;
+}
+
+/// The deployment limit that frees earliest among `refusals`, for the rate-limit headers.
+fn nearest_limit(refusals: &[(String, DeploymentRefusal)]) -> Option<Exceeded> {
+    refusals
+        .iter()
+        .filter_map(|(_, r)| match r {
+            DeploymentRefusal::OverLimit(e) => Some(*e),
+            DeploymentRefusal::CoolingDown { .. } | DeploymentRefusal::ProbeInFlight => None,
+        })
+        .fold(None, ratelimit::earliest)
+}
+
+/// Answers a request the plan gave up on: settles the consumer (a request that reached an
+/// upstream keeps its admission; one that reached none consumes nothing), logs every failed
+/// call on one line, and turns the verdict into the client's error.
+async fn conclude(
+    state: &AppState,
+    requested: &str,
+    consumer: Option<ConsumerPermit<Store>>,
+    failure: PlanError,
+    mut trace: Trace,
+) -> (ApiError, Trace) {
+    if !failure.attempts.is_empty() {
+        tracing::info!(model_group = %requested, failure = %failure, "no deployment answered");
+    }
+    if let Some(limit) = failure.nearest_limit {
         trace.rate = RateLimitHeaders::exceeded(&limit);
     }
-    let error = match last_error {
-        // Throttled everywhere: say when capacity frees up, like a refusal at admission.
-        Some(ProviderError::RateLimited { retry_after, .. }) => {
-            state.metrics.refusal(RefusalReason::NoCapacity);
-            ApiError::no_capacity(requested, come_back(retry_after))
+    let error = match &failure.verdict {
+        Verdict::ClientError(error) => {
+            // The call that got the client's error was sent unless our own conversion refused it.
+            let sent = call_result(&crate::router::outcome_of(error)).is_some();
+            finish_consumer(state, consumer, sent.then_some(0)).await;
+            return (ApiError::from_provider(error), trace);
         }
-        Some(other) => ApiError::from_provider(&other),
-        None => {
+        Verdict::NoCapacity { retry_after } => {
             state.metrics.refusal(RefusalReason::NoCapacity);
-            ApiError::no_capacity(requested, come_back(None))
+            ApiError::no_capacity(requested, Some(*retry_after))
         }
+        Verdict::Failed(error) => ApiError::from_provider(error),
     };
-    Err((error, trace))
+    release_consumer(state, consumer, trace.attempts).await;
+    (error, trace)
 }
 
 /// A 400 when a request of `estimated` tokens exceeds its consumer's `tpm_limit`, or the TPM
@@ -411,14 +359,6 @@ fn fill_trace(trace: &mut Trace, group: &str, deployment: &Deployment, remaining
     trace.model = deployment.model.clone();
 }
 
-fn min_duration(a: Option<Duration>, b: Option<Duration>) -> Option<Duration> {
-    match (a, b) {
-        (Some(a), Some(b)) => Some(a.min(b)),
-        (a, None) => a,
-        (None, b) => b,
-    }
-}
-
 /// A request that reached no upstream consumes nothing of the consumer's quota.
 async fn release_consumer(
     state: &AppState,
@@ -471,48 +411,5 @@ async fn call(
         .await
         .map_err(|_| timed_out())?
         .map(CallAnswer::Stream),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn throttling_retries_without_waiting_and_client_errors_stop() {
-        let throttled = ProviderError::RateLimited {
-            retry_after: None,
-            message: String::new(),
-        };
-        assert_eq!(next_step(&throttled), Step::Retry { backoff: false });
-        assert_eq!(
-            next_step(&ProviderError::Unavailable {
-                message: String::new(),
-                retry_after: None,
-            }),
-            Step::Retry { backoff: true }
-        );
-        assert_eq!(
-            next_step(&ProviderError::bad_param("temperature", "bad")),
-            Step::Stop
-        );
-        assert_eq!(
-            next_step(&ProviderError::ContextWindowExceeded {
-                message: String::new()
-            }),
-            Step::ContextWindow
-        );
-        assert_eq!(
-            next_step(&ProviderError::AccessDenied {
-                message: String::new()
-            }),
-            Step::SkipDeployment
-        );
-        assert_eq!(
-            next_step(&ProviderError::Misconfigured {
-                message: String::new()
-            }),
-            Step::SkipDeployment
-        );
     }
 }

@@ -25,7 +25,7 @@ use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
 pub use auth::{Caller, authenticate};
-pub use dispatch::{Step, Trace, next_step};
+pub use dispatch::Trace;
 pub use error::ApiError;
 pub use listen::ConnectionLimits;
 pub use ratelimit::{RateLimitHeaders, openai_duration};
