@@ -105,35 +105,13 @@ pub async fn dispatch(
         requested_group: requested.to_string(),
         ..Trace::default()
     };
-    if router.group(requested).is_none() {
-        return Err((ApiError::unknown_model(requested), trace));
-    }
-    if !caller.may_use(requested) {
-        let message = format!("this key may not use the model `{requested}`");
-        return Err((ApiError::forbidden(message), trace));
-    }
-    let estimated = request.estimated_input_tokens().saturating_add(
-        request
-            .max_output_tokens()
-            .unwrap_or(DEFAULT_OUTPUT_RESERVATION),
-    );
-    if let Some(error) = never_fits(router, caller, requested, request, estimated) {
-        return Err((error, trace));
-    }
-    let mut consumer = match caller {
-        Caller::Consumer(c) => match router.admit_consumer(c, estimated).await {
-            Ok(permit) => Some(permit),
-            Err(refusal) => {
-                state.metrics.refusal(refusal_reason(refusal.limit));
-                trace.rate = RateLimitHeaders::exceeded(&Exceeded {
-                    kind: refusal.limit,
-                    limit: refusal.value,
-                    retry_after: refusal.retry_after,
-                });
-                return Err((ApiError::consumer_limited(&refusal), trace));
-            }
-        },
-        Caller::Open | Caller::Master => None,
+    let (estimated, mut consumer) = match admit(state, caller, request).await {
+        Ok(admitted) => admitted,
+        Err(error) => {
+            let (error, rate) = *error;
+            trace.rate = rate;
+            return Err((error, trace));
+        }
     };
 
     let deadline = Instant::now() + settings.timeout;
@@ -195,44 +173,14 @@ pub async fn dispatch(
         if let Some(consumer) = consumer.as_mut() {
             consumer.mark_sent();
         }
-        let call_started = Instant::now();
-        let answer = match call(state, &deployment, request, shape, budget).await {
-            Ok(CallAnswer::Complete(completion)) => {
-                let latency = call_started.elapsed();
-                let (input, output) = completion
-                    .usage
-                    .as_ref()
-                    .map_or((0, 0), |u| (u.prompt_tokens, u.completion_tokens));
-                state
-                    .metrics
-                    .call(&deployment.key, CallResult::Success, latency);
-                state.metrics.tokens(&deployment.key, input, output);
-                fill_trace(&mut trace, group, &deployment, permit.remaining());
-                let outcome = Outcome::Success {
-                    latency,
-                    input_tokens: input,
-                    output_tokens: output,
-                };
-                router.finish(permit, outcome).await;
-                Answer::Complete(completion)
-            }
-            Ok(CallAnswer::Stream(stream)) => {
-                fill_trace(&mut trace, group, &deployment, permit.remaining());
-                Answer::Stream {
-                    stream,
-                    permit,
-                    call_started,
-                    idle_timeout: budget,
-                }
-            }
+        let target = Target {
+            group,
+            deployment: &deployment,
+            budget,
+        };
+        let answer = match attempt(state, permit, target, request, shape, &mut trace).await {
+            Ok(answer) => answer,
             Err(error) => {
-                let outcome = crate::router::outcome_of(&error);
-                if let Some(result) = call_result(&outcome) {
-                    let latency = call_started.elapsed();
-                    state.metrics.call(&deployment.key, result, latency);
-                }
-                router.finish(permit, outcome).await;
-                log_failure(&deployment.id, group, &error);
                 step = plan.failed(&deployment.key, error);
                 continue;
             }
@@ -243,6 +191,114 @@ pub async fn dispatch(
             trace,
             consumer,
         });
+    }
+}
+
+/// The checks before any deployment: the group exists, the key may use it, the request can
+/// ever fit, and the consumer's own quota admits it (its reservation: `estimated` tokens).
+/// A refusal carries the rate-limit headers of the limit that refused.
+async fn admit<'a>(
+    state: &'a AppState,
+    caller: Caller<'a>,
+    request: &ChatRequest,
+) -> Result<(u64, Option<ConsumerPermit<Store>>), Box<(ApiError, RateLimitHeaders)>> {
+    let router = &state.router;
+    let requested = request.model.as_str();
+    let refuse = |error| Err(Box::new((error, RateLimitHeaders::default())));
+    if router.group(requested).is_none() {
+        return refuse(ApiError::unknown_model(requested));
+    }
+    if !caller.may_use(requested) {
+        let message = format!("this key may not use the model `{requested}`");
+        return refuse(ApiError::forbidden(message));
+    }
+    let estimated = request.estimated_input_tokens().saturating_add(
+        request
+            .max_output_tokens()
+            .unwrap_or(DEFAULT_OUTPUT_RESERVATION),
+    );
+    if let Some(error) = never_fits(router, caller, requested, request, estimated) {
+        return refuse(error);
+    }
+    let Caller::Consumer(c) = caller else {
+        return Ok((estimated, None));
+    };
+    match router.admit_consumer(c, estimated).await {
+        Ok(permit) => Ok((estimated, Some(permit))),
+        Err(refusal) => {
+            state.metrics.refusal(refusal_reason(refusal.limit));
+            let rate = RateLimitHeaders::exceeded(&Exceeded {
+                kind: refusal.limit,
+                limit: refusal.value,
+                retry_after: refusal.retry_after,
+            });
+            Err(Box::new((ApiError::consumer_limited(&refusal), rate)))
+        }
+    }
+}
+
+/// Where one call goes: the group it was selected in, the deployment, its time budget.
+struct Target<'a> {
+    group: &'a str,
+    deployment: &'a Arc<Deployment>,
+    budget: Duration,
+}
+
+/// One call to the admitted deployment: the answer (the trace filled in), or the error after
+/// the router has been told how the call ended and the failure has been logged.
+async fn attempt(
+    state: &AppState,
+    permit: DeploymentPermit<Store>,
+    target: Target<'_>,
+    request: &ChatRequest,
+    shape: Shape,
+    trace: &mut Trace,
+) -> Result<Answer, ProviderError> {
+    let Target {
+        group,
+        deployment,
+        budget,
+    } = target;
+    let call_started = Instant::now();
+    match call(state, deployment, request, shape, budget).await {
+        Ok(CallAnswer::Complete(completion)) => {
+            let latency = call_started.elapsed();
+            let (input, output) = completion
+                .usage
+                .as_ref()
+                .map_or((0, 0), |u| (u.prompt_tokens, u.completion_tokens));
+            state
+                .metrics
+                .call(&deployment.key, CallResult::Success, latency);
+            state.metrics.tokens(&deployment.key, input, output);
+            fill_trace(trace, group, deployment, permit.remaining());
+            let outcome = Outcome::Success {
+                latency,
+                input_tokens: input,
+                output_tokens: output,
+            };
+            state.router.finish(permit, outcome).await;
+            Ok(Answer::Complete(completion))
+        }
+        Ok(CallAnswer::Stream(stream)) => {
+            fill_trace(trace, group, deployment, permit.remaining());
+            Ok(Answer::Stream {
+                stream,
+                permit,
+                call_started,
+                idle_timeout: budget,
+            })
+        }
+        Err(error) => {
+            let outcome = crate::router::outcome_of(&error);
+            if let Some(result) = call_result(&outcome) {
+                let latency = call_started.elapsed();
+                state.metrics.call(&deployment.key, result, latency);
+            }
+            state.router.finish(permit, outcome).await;
+            log_failure(&deployment.id, group, &error);
+            Err(error)
+        }
     }
 }
 

@@ -133,6 +133,9 @@ async fn a_body_that_stalls_gets_408_and_the_connection_closes() {
 const FLOOD_OPEN_FILES: u64 = 256;
 /// Silent sockets in the flood test: more than the gateway has descriptors.
 const FLOOD: usize = 600;
+/// Silent sockets that may still sit in the listen backlog, unaccepted, when the flood test
+/// counts the shed ones.
+const BACKLOG_SLACK: usize = 32;
 /// How long the flood test waits for readiness and for the shed sockets (the header timeout is
 /// a minute, so only shedding closes sockets within it).
 const FLOOD_DEADLINE: Duration = Duration::from_secs(20);
@@ -171,8 +174,11 @@ async fn readiness_answers_under_a_flood_of_silent_sockets_past_the_descriptor_l
         .expect("readiness did not answer under the flood")
         .unwrap();
     assert_eq!(ready.status(), 200);
+    // At most the 64 the cap holds stay open, and a few the kernel still holds in the listen
+    // backlog when the test looks (unaccepted, so neither served nor shed). Without the cap
+    // about 360 of the 600 were closed, so this still tells the two apart.
     assert!(
-        shed >= FLOOD - 64,
+        shed >= FLOOD - 64 - BACKLOG_SLACK,
         "only {shed} of {FLOOD} silent sockets were shed"
     );
     assert!(complaints <= 1, "{output}");
