@@ -19,7 +19,7 @@ use std::time::{Duration, Instant};
 use super::auth::Caller;
 use super::error::ApiError;
 use super::metrics::{CallResult, RefusalReason};
-use super::ratelimit::{self, RateLimitHeaders};
+use super::ratelimit::RateLimitHeaders;
 use super::state::{AppState, Store};
 use crate::config::Deployment;
 use crate::openai::ChatRequest;
@@ -154,11 +154,11 @@ pub async fn dispatch(
                 refusals,
             } => {
                 count_skips(state, &refusals);
-                step = plan.exhausted(retry_after, nearest_limit(&refusals));
+                step = plan.exhausted(retry_after, over_limits(&refusals));
                 continue;
             }
             Selection::UnknownGroup => {
-                step = plan.exhausted(None, None);
+                step = plan.exhausted(None, None::<Exceeded>);
                 continue;
             }
         };
@@ -317,15 +317,12 @@ fn count_trace(trace: &mut Trace, counters: Counters) {
     trace.fallbacks = counters.fallbacks;
 }
 
-/// The deployment limit that frees earliest among `refusals`, for the rate-limit headers.
-fn nearest_limit(refusals: &[(String, DeploymentRefusal)]) -> Option<Exceeded> {
-    refusals
-        .iter()
-        .filter_map(|(_, r)| match r {
-            DeploymentRefusal::OverLimit(e) => Some(*e),
-            DeploymentRefusal::CoolingDown { .. } | DeploymentRefusal::ProbeInFlight => None,
-        })
-        .fold(None, ratelimit::earliest)
+/// The deployment limits among `refusals` (not cooldowns), for the rate-limit headers.
+fn over_limits(refusals: &[(String, DeploymentRefusal)]) -> impl Iterator<Item = Exceeded> + '_ {
+    refusals.iter().filter_map(|(_, r)| match r {
+        DeploymentRefusal::OverLimit(e) => Some(*e),
+        DeploymentRefusal::CoolingDown { .. } | DeploymentRefusal::ProbeInFlight => None,
+    })
 }
 
 /// Answers a request the plan gave up on: settles the consumer (a request that reached an

@@ -89,14 +89,6 @@ impl RateLimitHeaders {
     }
 }
 
-/// The refusal among `refusals` that frees earliest, against `earliest` so far.
-pub fn earliest(earliest: Option<Exceeded>, candidate: Exceeded) -> Option<Exceeded> {
-    match earliest {
-        Some(e) if e.retry_after <= candidate.retry_after => Some(e),
-        _ => Some(candidate),
-    }
-}
-
 const LIMIT_REQUESTS: HeaderName = HeaderName::from_static("x-ratelimit-limit-requests");
 const LIMIT_TOKENS: HeaderName = HeaderName::from_static("x-ratelimit-limit-tokens");
 const REMAINING_REQUESTS: HeaderName = HeaderName::from_static("x-ratelimit-remaining-requests");
@@ -180,19 +172,5 @@ mod tests {
         let mut headers = HeaderMap::new();
         RateLimitHeaders::exceeded(&parallel).put(&mut headers);
         assert!(headers.is_empty());
-    }
-
-    #[test]
-    fn the_earliest_refusal_wins() {
-        let at = |secs| Exceeded {
-            kind: LimitKind::Tpm,
-            limit: secs,
-            retry_after: Duration::from_secs(secs),
-        };
-        let chosen = [at(30), at(5), at(40)]
-            .into_iter()
-            .fold(None, earliest)
-            .map(|e| e.limit);
-        assert_eq!(chosen, Some(5));
     }
 }

@@ -227,14 +227,16 @@ impl<'a> RoutePlan<'a> {
     }
 
     /// The selection found no deployment (or no such group): when the earliest one frees up,
-    /// and the limit behind that if it was a deployment limit.
+    /// and the deployment limits that refused it (the nearest is kept for the headers).
     pub fn exhausted(
         &mut self,
         retry_after: Option<Duration>,
-        limit: Option<Exceeded>,
+        limits: impl IntoIterator<Item = Exceeded>,
     ) -> Step<'a> {
         self.earliest_capacity = min_duration(self.earliest_capacity, retry_after);
-        self.nearest_limit = nearer(self.nearest_limit, limit);
+        self.nearest_limit = limits
+            .into_iter()
+            .fold(self.nearest_limit, |seen, limit| nearer(seen, Some(limit)));
         self.next_group()
     }
 

@@ -419,3 +419,17 @@ fn a_skipped_call_counts_against_num_retries() {
         select("backup", Reason::Fallback)
     );
 }
+
+#[test]
+fn the_earliest_refusal_wins() {
+    let at = |secs| Exceeded {
+        kind: LimitKind::Tpm,
+        limit: secs,
+        retry_after: Duration::from_secs(secs),
+    };
+    let chosen = [at(30), at(5), at(40)]
+        .into_iter()
+        .fold(None, |seen, limit| nearer(seen, Some(limit)))
+        .map(|e| e.limit);
+    assert_eq!(chosen, Some(5));
+}
