@@ -289,8 +289,16 @@ impl Metrics {
     /// The Prometheus text exposition.
     pub fn render(&self) -> String {
         let mut out = String::with_capacity(8 * 1024);
+        self.render_groups(&mut out);
+        self.render_deployments(&mut out);
+        self.render_totals(&mut out);
+        out
+    }
+
+    /// Per model group: requests, responses by code, latency, fallbacks.
+    fn render_groups(&self, out: &mut String) {
         header(
-            &mut out,
+            out,
             "resilient_llm_requests_total",
             "counter",
             "Requests received per model group.",
@@ -308,7 +316,7 @@ impl Metrics {
             self.unknown_model.load(Ordering::Relaxed)
         );
         header(
-            &mut out,
+            out,
             "resilient_llm_responses_total",
             "counter",
             "Responses per model group and HTTP status.",
@@ -325,7 +333,7 @@ impl Metrics {
             }
         }
         header(
-            &mut out,
+            out,
             "resilient_llm_fallbacks_total",
             "counter",
             "Requests that moved on to this fallback group.",
@@ -338,20 +346,24 @@ impl Metrics {
             );
         }
         header(
-            &mut out,
+            out,
             "resilient_llm_request_duration_seconds",
             "histogram",
             "Whole-request latency per model group.",
         );
         for (name, g) in &self.groups {
             g.latency.render(
-                &mut out,
+                out,
                 "resilient_llm_request_duration_seconds",
                 &format!("model_group=\"{name}\""),
             );
         }
+    }
+
+    /// Per deployment: calls by outcome, admissions, skips, cooldowns, tokens, upstream latency.
+    fn render_deployments(&self, out: &mut String) {
         header(
-            &mut out,
+            out,
             "resilient_llm_deployment_calls_total",
             "counter",
             "Upstream calls per deployment and outcome.",
@@ -367,7 +379,7 @@ impl Metrics {
             }
         }
         header(
-            &mut out,
+            out,
             "resilient_llm_tokens_total",
             "counter",
             "Tokens per deployment and direction.",
@@ -386,7 +398,7 @@ impl Metrics {
             );
         }
         header(
-            &mut out,
+            out,
             "resilient_llm_admissions_total",
             "counter",
             "Requests the router admitted per deployment (each attempt, retries included).",
@@ -399,7 +411,7 @@ impl Metrics {
             );
         }
         header(
-            &mut out,
+            out,
             "resilient_llm_deployment_skips_total",
             "counter",
             "Deployments passed over at admission, by reason (cooling_down, probe_in_flight, rpm, tpm).",
@@ -414,7 +426,7 @@ impl Metrics {
             }
         }
         header(
-            &mut out,
+            out,
             "resilient_llm_cooldowns_total",
             "counter",
             "Cooldowns started or extended by upstream throttling.",
@@ -427,20 +439,24 @@ impl Metrics {
             );
         }
         header(
-            &mut out,
+            out,
             "resilient_llm_upstream_duration_seconds",
             "histogram",
             "Upstream call latency per deployment.",
         );
         for (id, group, d) in &self.deployments {
             d.upstream_latency.render(
-                &mut out,
+                out,
                 "resilient_llm_upstream_duration_seconds",
                 &format!("deployment=\"{id}\",model_group=\"{group}\""),
             );
         }
+    }
+
+    /// Gateway-wide: refusals by reason, errors by type, unknown models, retries.
+    fn render_totals(&self, out: &mut String) {
         header(
-            &mut out,
+            out,
             "resilient_llm_refusals_total",
             "counter",
             "Requests refused before any upstream call, by reason.",
@@ -454,7 +470,7 @@ impl Metrics {
             );
         }
         header(
-            &mut out,
+            out,
             "resilient_llm_errors_total",
             "counter",
             "Errors answered to clients, by OpenAI error type.",
@@ -467,7 +483,7 @@ impl Metrics {
             );
         }
         header(
-            &mut out,
+            out,
             "resilient_llm_retries_total",
             "counter",
             "Upstream calls retried.",
@@ -477,7 +493,6 @@ impl Metrics {
             "resilient_llm_retries_total {}",
             self.retries.load(Ordering::Relaxed)
         );
-        out
     }
 }
 
