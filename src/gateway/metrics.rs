@@ -362,6 +362,12 @@ impl Metrics {
 
     /// Per deployment: calls by outcome, admissions, skips, cooldowns, tokens, upstream latency.
     fn render_deployments(&self, out: &mut String) {
+        self.render_deployment_traffic(out);
+        self.render_deployment_usage(out);
+    }
+
+    /// Per deployment: calls by outcome, admissions, skips at admission.
+    fn render_deployment_traffic(&self, out: &mut String) {
         header(
             out,
             "resilient_llm_deployment_calls_total",
@@ -410,6 +416,10 @@ impl Metrics {
                 d.admissions.load(Ordering::Relaxed)
             );
         }
+    }
+
+    /// Per deployment: cooldowns, tokens, upstream latency.
+    fn render_deployment_usage(&self, out: &mut String) {
         header(
             out,
             "resilient_llm_deployment_skips_total",
