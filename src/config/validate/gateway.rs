@@ -27,20 +27,57 @@ pub(super) fn gateway(raw: &RawConfig, groups: &HashSet<&str>) -> Result<Gateway
         Some(p) => checked_port(p, "gateway.port")?,
         None => DEFAULT_PORT,
     };
-    let master_key = match (&g.master_key, &raw.general_settings.master_key) {
-        (Some(_), Some(_)) => {
-            return Err(Invalid::new(
-                "general_settings.master_key",
-                "master_key is set in both gateway and general_settings: keep one",
-            ));
-        }
-        (Some(k), None) => Some(checked_key(k, "gateway.master_key")?),
-        (None, Some(k)) => Some(checked_key(k, "general_settings.master_key")?),
-        (None, None) => None,
-    };
+    let master_key = master_key(raw)?;
+    let consumers = consumers(g, master_key.as_ref(), groups)?;
+    let max_body_bytes = max_body_bytes(raw)?;
+    Ok(GatewaySettings {
+        host: g.host.clone().unwrap_or_else(|| "127.0.0.1".into()),
+        port,
+        master_key,
+        consumers,
+        drop_params: g
+            .drop_params
+            .or(raw.litellm_settings.drop_params)
+            .unwrap_or(false),
+        metrics_need_auth: raw
+            .litellm_settings
+            .require_auth_for_metrics_endpoint
+            .unwrap_or(false),
+        max_body_bytes,
+        header_timeout: seconds(
+            g.header_timeout,
+            "gateway.header_timeout",
+            DEFAULT_HEADER_TIMEOUT,
+        )?,
+        body_timeout: seconds(g.body_timeout, "gateway.body_timeout", DEFAULT_BODY_TIMEOUT)?,
+        max_connections: max_connections(g)?,
+        max_buffered_body_bytes: max_buffered_body_bytes(g, max_body_bytes)?,
+    })
+}
+
+/// The master key, from `gateway` or LiteLLM's `general_settings` (not both).
+fn master_key(raw: &RawConfig) -> Result<Option<Secret>, Invalid> {
+    match (&raw.gateway.master_key, &raw.general_settings.master_key) {
+        (Some(_), Some(_)) => Err(Invalid::new(
+            "general_settings.master_key",
+            "master_key is set in both gateway and general_settings: keep one",
+        )),
+        (Some(k), None) => Ok(Some(checked_key(k, "gateway.master_key")?)),
+        (None, Some(k)) => Ok(Some(checked_key(k, "general_settings.master_key")?)),
+        (None, None) => Ok(None),
+    }
+}
+
+/// The consumers: unique names, keys unique among themselves and the master key, known
+/// groups, limits of at least 1.
+fn consumers(
+    g: &RawGateway,
+    master_key: Option<&Secret>,
+    groups: &HashSet<&str>,
+) -> Result<Vec<Consumer>, Invalid> {
     let mut consumers = Vec::new();
     let mut names = HashSet::new();
-    let mut keys: Vec<&str> = master_key.iter().map(Secret::expose).collect();
+    let mut keys: Vec<&str> = master_key.iter().map(|k| k.expose()).collect();
     for (i, c) in g.consumers.iter().enumerate() {
         let path = format!("gateway.consumers[{i}]");
         if !names.insert(c.name.as_str()) {
@@ -57,111 +94,99 @@ pub(super) fn gateway(raw: &RawConfig, groups: &HashSet<&str>) -> Result<Gateway
             ));
         }
         keys.push(&c.key);
-        for (j, m) in c.models.iter().enumerate() {
-            if !groups.contains(m.as_str()) {
-                return Err(unknown_group(format!("{path}.models[{j}]"), m, groups));
-            }
+        consumers.push(consumer(c, key, &path, groups)?);
+    }
+    Ok(consumers)
+}
+
+/// One consumer at `path`, its key already checked.
+fn consumer(
+    c: &RawConsumer,
+    key: Secret,
+    path: &str,
+    groups: &HashSet<&str>,
+) -> Result<Consumer, Invalid> {
+    for (j, m) in c.models.iter().enumerate() {
+        if !groups.contains(m.as_str()) {
+            return Err(unknown_group(format!("{path}.models[{j}]"), m, groups));
         }
-        for (value, key_name) in [
-            (c.rpm_limit, "rpm_limit"),
-            (c.max_parallel_requests, "max_parallel_requests"),
-        ] {
-            if value == Some(0) {
-                return Err(Invalid::new(
-                    format!("{path}.{key_name}"),
-                    "must be at least 1 (remove it for no limit)",
-                ));
-            }
-        }
-        if c.tpm_limit == Some(0) {
+    }
+    for (value, key_name) in [
+        (c.rpm_limit.map(u64::from), "rpm_limit"),
+        (c.tpm_limit, "tpm_limit"),
+        (
+            c.max_parallel_requests.map(u64::from),
+            "max_parallel_requests",
+        ),
+    ] {
+        if value == Some(0) {
             return Err(Invalid::new(
-                format!("{path}.tpm_limit"),
+                format!("{path}.{key_name}"),
                 "must be at least 1 (remove it for no limit)",
             ));
         }
-        consumers.push(Consumer {
-            name: c.name.clone(),
-            key,
-            tier: c.tier.clone(),
-            rpm_limit: c.rpm_limit,
-            tpm_limit: c.tpm_limit,
-            max_parallel_requests: c.max_parallel_requests,
-            models: c.models.clone(),
-        });
     }
+    Ok(Consumer {
+        name: c.name.clone(),
+        key,
+        tier: c.tier.clone(),
+        rpm_limit: c.rpm_limit,
+        tpm_limit: c.tpm_limit,
+        max_parallel_requests: c.max_parallel_requests,
+        models: c.models.clone(),
+    })
+}
+
+/// The largest request body, from `gateway` or `general_settings` (`max_request_size_mb`).
+fn max_body_bytes(raw: &RawConfig) -> Result<usize, Invalid> {
     let size_mb = match (
-        g.max_request_size_mb,
+        raw.gateway.max_request_size_mb,
         raw.general_settings.max_request_size_mb,
     ) {
         (Some(mb), _) => Some((mb, "gateway.max_request_size_mb")),
         (None, Some(mb)) => Some((mb, "general_settings.max_request_size_mb")),
         (None, None) => None,
     };
-    let max_body_bytes = match size_mb {
-        Some((mb, path)) if !(mb.is_finite() && mb > 0.0) => {
-            return Err(Invalid::new(
-                path,
-                format!("must be a positive number of MiB, found {mb}"),
-            ));
-        }
-        Some((mb, _)) => (mb * 1024.0 * 1024.0) as usize,
-        None => DEFAULT_MAX_BODY_BYTES,
-    };
-    let header_timeout = seconds(
-        g.header_timeout,
-        "gateway.header_timeout",
-        DEFAULT_HEADER_TIMEOUT,
-    )?;
-    let body_timeout = seconds(g.body_timeout, "gateway.body_timeout", DEFAULT_BODY_TIMEOUT)?;
-    let max_connections = match g.max_connections {
-        Some(0) => {
-            return Err(Invalid::new(
-                "gateway.max_connections",
-                "must be at least 1 (remove it to derive it from the open-file limit)",
-            ));
-        }
-        Some(n) => Some(usize::try_from(n).unwrap_or(usize::MAX)),
-        None => None,
-    };
+    match size_mb {
+        Some((mb, path)) if !(mb.is_finite() && mb > 0.0) => Err(Invalid::new(
+            path,
+            format!("must be a positive number of MiB, found {mb}"),
+        )),
+        Some((mb, _)) => Ok((mb * 1024.0 * 1024.0) as usize),
+        None => Ok(DEFAULT_MAX_BODY_BYTES),
+    }
+}
+
+/// `gateway.max_connections`: at least 1, or `None` to derive it from the open-file limit.
+fn max_connections(g: &RawGateway) -> Result<Option<usize>, Invalid> {
+    match g.max_connections {
+        Some(0) => Err(Invalid::new(
+            "gateway.max_connections",
+            "must be at least 1 (remove it to derive it from the open-file limit)",
+        )),
+        Some(n) => Ok(Some(usize::try_from(n).unwrap_or(usize::MAX))),
+        None => Ok(None),
+    }
+}
+
+/// `gateway.max_buffered_body_mb`: never less than what one largest request costs.
+fn max_buffered_body_bytes(g: &RawGateway, max_body_bytes: usize) -> Result<usize, Invalid> {
     let largest_cost = max_body_bytes.saturating_mul(MEMORY_PER_BODY_BYTE);
-    let max_buffered_body_bytes = match g.max_buffered_body_mb {
-        Some(mb) if !(mb.is_finite() && mb > 0.0) => {
-            return Err(Invalid::new(
-                "gateway.max_buffered_body_mb",
-                format!("must be a positive number of MiB, found {mb}"),
-            ));
-        }
-        Some(mb) if ((mb * 1024.0 * 1024.0) as usize) < largest_cost => {
-            return Err(Invalid::new(
-                "gateway.max_buffered_body_mb",
-                format!(
-                    "{mb} MiB is less than what one largest request costs ({} MiB: {MEMORY_PER_BODY_BYTE} × the request size limit); such a request could never be read",
-                    largest_cost as f64 / (1024.0 * 1024.0)
-                ),
-            ));
-        }
-        Some(mb) => (mb * 1024.0 * 1024.0) as usize,
-        None => DEFAULT_MAX_BUFFERED_BODY_BYTES.max(largest_cost),
-    };
-    Ok(GatewaySettings {
-        host: g.host.clone().unwrap_or_else(|| "127.0.0.1".into()),
-        port,
-        master_key,
-        consumers,
-        drop_params: g
-            .drop_params
-            .or(raw.litellm_settings.drop_params)
-            .unwrap_or(false),
-        metrics_need_auth: raw
-            .litellm_settings
-            .require_auth_for_metrics_endpoint
-            .unwrap_or(false),
-        max_body_bytes,
-        header_timeout,
-        body_timeout,
-        max_connections,
-        max_buffered_body_bytes,
-    })
+    match g.max_buffered_body_mb {
+        Some(mb) if !(mb.is_finite() && mb > 0.0) => Err(Invalid::new(
+            "gateway.max_buffered_body_mb",
+            format!("must be a positive number of MiB, found {mb}"),
+        )),
+        Some(mb) if ((mb * 1024.0 * 1024.0) as usize) < largest_cost => Err(Invalid::new(
+            "gateway.max_buffered_body_mb",
+            format!(
+                "{mb} MiB is less than what one largest request costs ({} MiB: {MEMORY_PER_BODY_BYTE} × the request size limit); such a request could never be read",
+                largest_cost as f64 / (1024.0 * 1024.0)
+            ),
+        )),
+        Some(mb) => Ok((mb * 1024.0 * 1024.0) as usize),
+        None => Ok(DEFAULT_MAX_BUFFERED_BODY_BYTES.max(largest_cost)),
+    }
 }
 
 /// A timeout in seconds at `path`: above 0 and at most an hour, else `default` when unset.
