@@ -34,16 +34,7 @@ pub async fn run(env: &DemoEnv, requests: u32, out: &Output) -> anyhow::Result<D
         |_| "Low limit to trigger fallback".into(),
         |_| "Higher capacity backup".into(),
     );
-    let mut setup = Table::new(["Model", "Max RPM", "Type", "Purpose"]);
-    for route in &routes {
-        setup.row([
-            route.deployment.model.clone(),
-            rpm_text(route.deployment.rpm),
-            route.role.title().into(),
-            route.purpose.clone(),
-        ]);
-    }
-    out.table(&setup);
+    out.table(&setup_table(&routes));
     out.log(
         Tone::Info,
         &format!(
@@ -81,18 +72,16 @@ pub async fn run(env: &DemoEnv, requests: u32, out: &Output) -> anyhow::Result<D
     out.table(&distribution.0);
 
     let primary_rpm = group_rpm(primary);
-    let expected_primary =
-        primary_rpm.map_or(u64::from(requests), |rpm| rpm.min(u64::from(requests)));
-    // The fallback groups take the rest up to their own RPM; past that the gateway refuses
-    // with 429 (no capacity left anywhere), which is right, not a failure of the pattern.
-    let rest = u64::from(requests) - expected_primary;
     let fallback_rpm: Option<u64> = fallback_groups
         .iter()
         .filter_map(|g| config.group(g))
         .map(group_rpm)
         .sum();
-    let expected_fallback = fallback_rpm.map_or(rest, |f| f.min(rest));
-    let expected_refused = rest - expected_fallback;
+    let Expected {
+        primary: expected_primary,
+        fallback: expected_fallback,
+        refused: expected_refused,
+    } = expected(u64::from(requests), primary_rpm, fallback_rpm);
     let refused = calls.iter().filter(|c| c.rate_limited()).count() as u64;
     let expected_served = expected_primary + expected_fallback;
     let refusals = |n: u64| {
@@ -161,6 +150,43 @@ pub async fn run(env: &DemoEnv, requests: u32, out: &Output) -> anyhow::Result<D
             "attempts": calls.iter().map(|c| request_json(c, Landing::of(c).as_str())).collect::<Vec<_>>(),
         }),
     })
+}
+
+/// The walkthrough's routing table: each deployment with its RPM, role and purpose.
+fn setup_table(routes: &[Route]) -> Table {
+    let mut setup = Table::new(["Model", "Max RPM", "Type", "Purpose"]);
+    for route in routes {
+        setup.row([
+            route.deployment.model.clone(),
+            rpm_text(route.deployment.rpm),
+            route.role.title().into(),
+            route.purpose.clone(),
+        ]);
+    }
+    setup
+}
+
+/// Where `requests` should land, from the RPM of the primary and of its fallbacks together.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Expected {
+    primary: u64,
+    fallback: u64,
+    /// Past every limit the gateway refuses with 429 (no capacity left anywhere), which is
+    /// right, not a failure of the pattern.
+    refused: u64,
+}
+
+/// The primary takes up to its RPM, the fallbacks the rest up to theirs, the gateway refuses
+/// what is left (`None` RPM: no limit).
+fn expected(requests: u64, primary_rpm: Option<u64>, fallback_rpm: Option<u64>) -> Expected {
+    let primary = primary_rpm.map_or(requests, |rpm| rpm.min(requests));
+    let rest = requests - primary;
+    let fallback = fallback_rpm.map_or(rest, |f| f.min(rest));
+    Expected {
+        primary,
+        fallback,
+        refused: rest - fallback,
+    }
 }
 
 /// Where a request landed, as the narration and the JSON tell it.
@@ -352,4 +378,23 @@ pub fn usage_table(calls: &[&Call], total: u64) -> (Table, serde_json::Value) {
         .map(|(deployment, group, model, n)| json!({"deployment": deployment, "model_group": group, "model": model, "requests": n}))
         .collect();
     (table, serde_json::Value::Array(json))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_primary_takes_its_rpm_the_fallbacks_the_rest_and_the_gateway_refuses_the_excess() {
+        let e = |primary, fallback, refused| Expected {
+            primary,
+            fallback,
+            refused,
+        };
+        assert_eq!(expected(10, Some(3), Some(25)), e(3, 7, 0));
+        assert_eq!(expected(2, Some(3), Some(25)), e(2, 0, 0));
+        assert_eq!(expected(30, Some(3), Some(25)), e(3, 25, 2));
+        assert_eq!(expected(30, None, Some(25)), e(30, 0, 0));
+        assert_eq!(expected(30, Some(3), None), e(3, 27, 0));
+    }
 }
