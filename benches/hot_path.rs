@@ -15,10 +15,10 @@ use std::time::Duration;
 use criterion::{Criterion, criterion_group, criterion_main};
 use futures_util::FutureExt;
 use resilient_llm::config::{self, Config};
-use resilient_llm::gateway::{RateLimitHeaders, Trace, trace_headers};
+use resilient_llm::gateway::{RateLimits, Trace, trace_headers};
 use resilient_llm::openai::{ChatCompletion, parse_chat_request};
 use resilient_llm::provider::bedrock::convert_request;
-use resilient_llm::router::{MemoryStore, Outcome, Remaining, Router, Selection};
+use resilient_llm::router::{MemoryStore, Needs, Outcome, Remaining, Router, Selection};
 
 const BODY: &[u8] = br#"{"model":"balanced","messages":[{"role":"system","content":"You are terse."},{"role":"user","content":"Say hello in five words."}],"max_tokens":64,"temperature":0.2,"stream":false}"#;
 
@@ -59,12 +59,13 @@ fn routing_and_limits(c: &mut Criterion) {
         input_tokens: 12,
         output_tokens: 8,
     };
+    let chat = Needs::chat();
     c.bench_function(
         "route: select + admit + finish (2 deployments, rpm/tpm)",
         |b| {
             b.iter(|| {
                 let Selection::Admitted(permit) = router
-                    .select(black_box("balanced"), 76, &[])
+                    .select(black_box("balanced"), 76, &[], &chat)
                     .now_or_never()
                     .unwrap()
                 else {
@@ -94,8 +95,10 @@ fn routing_and_limits(c: &mut Criterion) {
                 .now_or_never()
                 .unwrap()
                 .unwrap();
-            let Selection::Admitted(permit) =
-                router.select("balanced", 76, &[]).now_or_never().unwrap()
+            let Selection::Admitted(permit) = router
+                .select("balanced", 76, &[], &Needs::chat())
+                .now_or_never()
+                .unwrap()
             else {
                 panic!("no capacity")
             };
@@ -120,15 +123,18 @@ fn wire(c: &mut Criterion) {
     c.bench_function("convert: OpenAI request → Converse", |b| {
         b.iter(|| convert_request(black_box(&request), false).unwrap())
     });
+    let served_by = config()
+        .deployments()
+        .find(|d| d.id == "fallback-haiku-4-5")
+        .cloned();
+    assert!(served_by.is_some(), "config/config.yaml has fallback-haiku-4-5");
     let trace = Trace {
         requested_group: "fallback-primary".into(),
-        group: "fallback-backup".into(),
-        deployment: "fallback-haiku-4-5".into(),
-        model: "us.anthropic.claude-haiku-4-5-20251001-v1:0".into(),
+        served_by,
         attempts: 2,
         retries: 1,
         fallbacks: 1,
-        rate: RateLimitHeaders {
+        rate: RateLimits {
             limit_requests: Some(25),
             limit_tokens: Some(250_000),
             remaining: Remaining {

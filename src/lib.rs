@@ -1,7 +1,8 @@
 //! resilient-llm: resilient LLM inference on Amazon Bedrock.
 //!
 //! One library shared by the binary, the tests and the benches. Data flows one way:
-//! `cli` → `commands` → `config::load` → `aws::Clients` / `gateway` → `router` → `provider`,
+//! `cli` → `commands` → `config::load` → `aws::Clients` / `gateway` (the HTTP surfaces) →
+//! `pipeline` (admission, the route plan's loop, settlement) → `router` → `provider`,
 //! with `sandbox` as an emulator of the AWS slice we use that only tests and `--sandbox` start.
 
 pub mod aws;
@@ -10,7 +11,9 @@ pub mod commands;
 pub mod config;
 pub mod demo;
 pub mod gateway;
+pub mod metrics;
 pub mod openai;
+pub mod pipeline;
 pub mod provider;
 pub mod render;
 pub mod report;

@@ -191,9 +191,10 @@ fn litellm_config_with_anchors_merges_and_env_loads_with_a_warning_list() {
         vec![
             "general_settings.database_url",
             "litellm_settings.set_verbose",
-            "model_list[1].model_info.mode",
         ]
     );
+    // `model_info.mode` takes effect: the deployment serves chat calls.
+    assert_eq!(mini.mode, resilient_llm::config::Mode::Chat);
 }
 
 #[test]

@@ -145,16 +145,12 @@ const LITELLM_PARAMS: &[&str] = &[
 
 /// LiteLLM keys of `model_info` that load here without effect.
 const MODEL_INFO: &[&str] = &[
-    "mode",
     "base_model",
     "description",
     "input_cost_per_token",
     "output_cost_per_token",
     "max_tokens",
     "max_output_tokens",
-    "supports_function_calling",
-    "supports_vision",
-    "supports_reasoning",
     "team_id",
     "access_groups",
     "tier",

@@ -6,6 +6,7 @@
 //! ([`raw`]), then validation across keys ([`validate`]). Every error names the file, the
 //! line ([`lines`]) and the key path.
 
+mod capability;
 mod error;
 mod lines;
 mod litellm;
@@ -16,6 +17,7 @@ pub mod sandbox;
 mod validate;
 mod yaml;
 
+pub use capability::{Capabilities, Feature, Mode, ModelFamily};
 pub use error::ConfigError;
 pub use load::{DEFAULT_CONFIG, DEFAULT_CONFIG_PATH, load, load_str, resolve};
 pub use model::*;

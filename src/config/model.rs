@@ -8,6 +8,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
+use super::capability::{Capabilities, Mode, ModelFamily};
 use super::sandbox::SandboxSettings;
 
 /// The whole configuration, validated.
@@ -183,6 +184,12 @@ pub struct Deployment {
     pub timeout: Option<Duration>,
     /// Largest prompt the model takes, in tokens, when known (for context-window fallbacks).
     pub max_input_tokens: Option<u64>,
+    /// What kind of call it answers (`model_info.mode`, else told by the model id).
+    pub mode: Mode,
+    /// Who made the model (Bedrock deployments whose id names its provider; else `None`).
+    pub family: Option<ModelFamily>,
+    /// The request features it takes (`model_info.supports_*`).
+    pub capabilities: Capabilities,
 }
 
 /// How the router picks among a group's healthy deployments.

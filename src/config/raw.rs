@@ -121,6 +121,11 @@ pub struct RawLitellmParams {
 pub struct RawModelInfo {
     pub id: Option<String>,
     pub max_input_tokens: Option<u64>,
+    pub mode: Option<String>,
+    pub supports_function_calling: Option<bool>,
+    pub supports_vision: Option<bool>,
+    pub supports_pdf_input: Option<bool>,
+    pub supports_reasoning: Option<bool>,
 }
 
 #[derive(Debug, Default, Deserialize)]

@@ -8,37 +8,8 @@ use http::HeaderMap;
 use http::header::AUTHORIZATION;
 
 use super::error::ApiError;
-use crate::config::{Consumer, GatewaySettings};
-
-/// The authenticated caller of one request.
-#[derive(Debug, Clone, Copy)]
-pub enum Caller<'a> {
-    /// No master key and no consumers are configured: everyone may call everything.
-    Open,
-    /// The master key: every model, no consumer quota.
-    Master,
-    /// A consumer, with its own quotas and allowed models.
-    Consumer(&'a Consumer),
-}
-
-impl Caller<'_> {
-    /// Whether this caller may use the model group `group`.
-    pub fn may_use(&self, group: &str) -> bool {
-        match self {
-            Caller::Open | Caller::Master => true,
-            Caller::Consumer(c) => c.may_use(group),
-        }
-    }
-
-    /// A name for logs and metrics (never a key).
-    pub fn label(&self) -> &str {
-        match self {
-            Caller::Open => "anonymous",
-            Caller::Master => "master",
-            Caller::Consumer(c) => &c.name,
-        }
-    }
-}
+use crate::config::GatewaySettings;
+pub use crate::pipeline::Caller;
 
 /// Identifies the caller from `Authorization: Bearer <key>` (or LiteLLM's `x-api-key` / `api-key`).
 pub fn authenticate<'a>(
@@ -90,7 +61,7 @@ fn presented_key(headers: &HeaderMap) -> Option<&str> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::Secret;
+    use crate::config::{Consumer, Secret};
 
     fn settings() -> GatewaySettings {
         GatewaySettings {

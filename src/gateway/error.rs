@@ -8,6 +8,7 @@ use axum::response::{IntoResponse, Response};
 use http::{HeaderValue, StatusCode, header};
 
 use crate::openai::{ErrorBody, RequestError};
+use crate::pipeline::Failure;
 use crate::provider::ProviderError;
 use crate::router::Refusal;
 
@@ -204,6 +205,32 @@ impl ApiError {
             param: body.error.param,
             code: body.error.code,
             retry_after: error.retry_after(),
+        }
+    }
+
+    /// The client's view of a request the pipeline did not serve.
+    pub fn from_failure(failure: &Failure) -> Self {
+        match failure {
+            Failure::UnknownModel(group) => Self::unknown_model(group),
+            Failure::Forbidden(group) => {
+                Self::forbidden(format!("this key may not use the model `{group}`"))
+            }
+            Failure::NeverFits(message) => Self::never_fits(message.clone()),
+            Failure::ConsumerLimited(refusal) => Self::consumer_limited(refusal),
+            Failure::NoCapacity { group, retry_after } => {
+                Self::no_capacity(group, Some(*retry_after))
+            }
+            Failure::Unfit { group, reason } => ApiError {
+                code: Some("model_cannot_serve_request".into()),
+                ..Self::bad_request(
+                    Some("model".into()),
+                    format!(
+                        "No deployment of `{group}` or its fallbacks can serve this request: {reason}"
+                    ),
+                )
+            },
+            Failure::Timeout => Self::request_timeout(),
+            Failure::Upstream(error) => Self::from_provider(error),
         }
     }
 

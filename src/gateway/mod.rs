@@ -4,10 +4,9 @@
 
 mod auth;
 mod body;
-mod dispatch;
+mod chat;
 mod error;
 mod listen;
-mod metrics;
 mod ratelimit;
 mod request_id;
 mod respond;
@@ -24,11 +23,11 @@ use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
+pub use crate::pipeline::{RateLimits, Trace};
 pub use auth::{Caller, authenticate};
-pub use dispatch::Trace;
 pub use error::ApiError;
 pub use listen::ConnectionLimits;
-pub use ratelimit::{RateLimitHeaders, openai_duration};
+pub use ratelimit::openai_duration;
 pub use respond::trace_headers;
 pub use state::AppState;
 
@@ -168,7 +167,7 @@ pub async fn serve(
     println!(
         "  routing: {}, state store: {}",
         config.router.strategy.as_str(),
-        crate::router::StateStore::kind(handle.state().router.store().as_ref())
+        crate::router::StateStore::kind(handle.state().pipeline.router.store().as_ref())
     );
     for line in try_lines(&config, &handle.url()) {
         println!("{line}");

@@ -1,5 +1,5 @@
-//! OpenAI's rate-limit headers (`x-ratelimit-limit-*`, `-remaining-*`, `-reset-*`), from the
-//! limits that decided a request: on a success those of the deployment that served it, on a
+//! OpenAI's rate-limit headers (`x-ratelimit-limit-*`, `-remaining-*`, `-reset-*`), written from
+//! the [`RateLimits`] of the limits that decided a request: on a success those of the deployment that served it, on a
 //! consumer's 429 the consumer's, on a no-capacity 429 the limit that frees earliest across the
 //! chain. A reset is how long until one more request (or a request of the same tokens) would
 //! fit: the same instant a refusal's `Retry-After` names, to the millisecond instead of rounded
@@ -9,59 +9,9 @@ use std::time::Duration;
 
 use http::{HeaderMap, HeaderName, HeaderValue};
 
-use crate::config::Deployment;
-use crate::router::{Exceeded, LimitKind, Remaining};
+use crate::pipeline::RateLimits;
 
-/// The figures behind the rate-limit headers; `None` leaves a header out.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct RateLimitHeaders {
-    pub limit_requests: Option<u64>,
-    pub limit_tokens: Option<u64>,
-    pub remaining: Remaining,
-}
-
-impl RateLimitHeaders {
-    /// A request `deployment` admitted, with what its limits had left afterwards.
-    pub fn served(deployment: &Deployment, remaining: Remaining) -> Self {
-        RateLimitHeaders {
-            limit_requests: deployment.rpm.map(u64::from),
-            limit_tokens: deployment.tpm,
-            remaining,
-        }
-    }
-
-    /// A request refused by one limit: nothing of it left, and it frees after `retry_after`.
-    /// A parallel limit is no per-minute quota and has no OpenAI header.
-    pub fn exceeded(exceeded: &Exceeded) -> Self {
-        let nothing_left = Remaining {
-            requests: None,
-            tokens: None,
-            reset_requests: None,
-            reset_tokens: None,
-        };
-        match exceeded.kind {
-            LimitKind::Rpm => RateLimitHeaders {
-                limit_requests: Some(exceeded.limit),
-                limit_tokens: None,
-                remaining: Remaining {
-                    requests: Some(0),
-                    reset_requests: Some(exceeded.retry_after),
-                    ..nothing_left
-                },
-            },
-            LimitKind::Tpm => RateLimitHeaders {
-                limit_requests: None,
-                limit_tokens: Some(exceeded.limit),
-                remaining: Remaining {
-                    tokens: Some(0),
-                    reset_tokens: Some(exceeded.retry_after),
-                    ..nothing_left
-                },
-            },
-            LimitKind::Parallel => RateLimitHeaders::default(),
-        }
-    }
-
+impl RateLimits {
     /// Adds the headers that have a value to `headers`.
     pub fn put(&self, headers: &mut HeaderMap) {
         let counts = [
@@ -130,6 +80,7 @@ pub fn openai_duration(wait: Duration) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::router::{Exceeded, LimitKind};
 
     #[test]
     fn durations_read_like_openais() {
@@ -160,7 +111,7 @@ mod tests {
             retry_after: Duration::from_millis(58_250),
         };
         let mut headers = HeaderMap::new();
-        RateLimitHeaders::exceeded(&rpm).put(&mut headers);
+        RateLimits::exceeded(&rpm).put(&mut headers);
         assert_eq!(headers["x-ratelimit-limit-requests"], "3");
         assert_eq!(headers["x-ratelimit-remaining-requests"], "0");
         assert_eq!(headers["x-ratelimit-reset-requests"], "58.25s");
@@ -170,7 +121,7 @@ mod tests {
             ..rpm
         };
         let mut headers = HeaderMap::new();
-        RateLimitHeaders::exceeded(&parallel).put(&mut headers);
+        RateLimits::exceeded(&parallel).put(&mut headers);
         assert!(headers.is_empty());
     }
 }

@@ -1,11 +1,10 @@
-//! The HTTP surface: OpenAI's chat completions and models, health, and metrics.
+//! The gateway's routes: the surfaces (OpenAI's chat completions in [`super::chat`], models),
+//! health, and metrics.
 
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
-use std::time::Instant;
 
 use axum::Router;
-use axum::body::Body;
 use axum::extract::State;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -13,12 +12,9 @@ use http::{HeaderMap, StatusCode, Uri, header};
 use serde_json::json;
 
 use super::auth::{Caller, authenticate};
-use super::body::{self, BodyLimits};
-use super::dispatch::{Shape, dispatch};
+use super::chat::chat_completions;
 use super::error::ApiError;
-use super::respond::{error_response, served_response};
 use super::state::AppState;
-use crate::openai::parse_chat_request;
 use crate::router::StateStore;
 
 /// Every route of the gateway.
@@ -41,86 +37,9 @@ pub fn router(state: Arc<AppState>) -> Router {
         .with_state(state)
 }
 
-async fn chat_completions(
-    State(state): State<Arc<AppState>>,
-    headers: HeaderMap,
-    body: Body,
-) -> Response {
-    let started = Instant::now();
-    let limit = state.config.gateway.max_body_bytes;
-    let declared = headers
-        .get(header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<usize>().ok());
-    if declared.is_some_and(|n| n > limit) {
-        return refuse(&state, ApiError::payload_too_large(limit));
-    }
-    let caller = match authenticate(&headers, &state.config.gateway) {
-        Ok(caller) => caller,
-        Err(error) => return refuse(&state, error),
-    };
-    let body_limits = BodyLimits {
-        max_bytes: limit,
-        timeout: state.config.gateway.body_timeout,
-    };
-    let bytes = match body::read(body, declared, body_limits, &state.body_budget).await {
-        Ok(bytes) => bytes,
-        Err(refusal) => {
-            state.metrics.error(refusal.error.kind);
-            return refusal.into_response();
-        }
-    };
-    let request = match parse_chat_request(&bytes) {
-        Ok(request) => request,
-        Err(error) => return refuse(&state, ApiError::from_request(error)),
-    };
-    let shape = if request.stream.unwrap_or(false) {
-        Shape::Stream
-    } else {
-        Shape::Complete
-    };
-    let include_usage = request
-        .stream_options
-        .as_ref()
-        .is_some_and(|o| o.include_usage);
-    match dispatch(&state, caller, &request, shape).await {
-        Ok(served) => {
-            let t = &served.trace;
-            tracing::info!(
-                caller = caller.label(),
-                model_group = %t.requested_group,
-                served_by = %t.deployment,
-                attempts = t.attempts,
-                fallbacks = t.fallbacks,
-                stream = shape == Shape::Stream,
-                elapsed_ms = started.elapsed().as_millis() as u64,
-                "served"
-            );
-            served_response(&state, served, include_usage, started)
-        }
-        Err((error, trace)) => {
-            tracing::info!(
-                caller = caller.label(),
-                model_group = %trace.requested_group,
-                status = error.status.as_u16(),
-                attempts = trace.attempts,
-                error = %error.message,
-                "refused"
-            );
-            state.metrics.request(
-                &trace.requested_group,
-                error.status.as_u16(),
-                started.elapsed(),
-            );
-            state.metrics.error(error.kind);
-            error_response(error, &trace)
-        }
-    }
-}
-
 /// An error answered before dispatch, counted by its type.
-fn refuse(state: &AppState, error: ApiError) -> Response {
-    state.metrics.error(error.kind);
+pub(super) fn refuse(state: &AppState, error: ApiError) -> Response {
+    state.pipeline.metrics.error(error.kind);
     error.into_response()
 }
 
@@ -168,10 +87,10 @@ async fn health(State(state): State<Arc<AppState>>, headers: HeaderMap) -> Respo
         Err(error) => return error.into_response(),
     };
     let snapshot = match caller {
-        Caller::Open | Caller::Master => state.router.health().await,
-        Caller::Consumer(consumer) => state.router.health().await.restricted_to(consumer),
+        Caller::Open | Caller::Master => state.pipeline.router.health().await,
+        Caller::Consumer(consumer) => state.pipeline.router.health().await.restricted_to(consumer),
     };
-    let store = state.router.store();
+    let store = state.pipeline.router.store();
     axum::Json(json!({
         "status": if state.shutting_down.load(Ordering::Relaxed) { "shutting down" } else { "healthy" },
         "state_store": store.kind(),
@@ -195,9 +114,9 @@ async fn metrics(State(state): State<Arc<AppState>>, headers: HeaderMap) -> Resp
     }
     (
         [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
-        state.metrics.render()
-            + &super::metrics::state_store_gauge(state.router.store().is_degraded())
-            + &super::metrics::runtime_gauge(),
+        state.pipeline.metrics.render()
+            + &crate::metrics::state_store_gauge(state.pipeline.router.store().is_degraded())
+            + &crate::metrics::runtime_gauge(),
     )
         .into_response()
 }

@@ -1,4 +1,5 @@
-//! The gateway's shared immutable state: config, router, providers and metrics, built once.
+//! The gateway's shared immutable state: the config and the request pipeline (router,
+//! providers, metrics), built once.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -8,21 +9,17 @@ use std::time::Duration;
 use anyhow::Context;
 
 use super::body::BodyBudget;
-use super::metrics::Metrics;
 use crate::aws::Clients;
 use crate::config::{Config, ProviderKind};
+use crate::pipeline::Pipeline;
 use crate::provider::{BedrockProvider, OpenAiProvider, Providers};
-use crate::router::{AnyStore, Router};
-
-/// The state store the gateway runs on: memory, or Redis when `router_settings` names one.
-pub type Store = AnyStore;
+use crate::router::AnyStore;
 
 /// Everything a request handler reads; shared behind an `Arc`, never cloned per request.
 pub struct AppState {
     pub config: Arc<Config>,
-    pub router: Router<Store>,
-    pub providers: Providers,
-    pub metrics: Metrics,
+    /// The request pipeline every surface hands its requests to.
+    pub pipeline: Arc<Pipeline>,
     /// Set when shutdown begins: readiness fails so load balancers stop sending traffic.
     pub shutting_down: AtomicBool,
     /// Bytes of request bodies held at once (`gateway.max_buffered_body_mb`).
@@ -69,10 +66,8 @@ impl AppState {
             .await
             .context("cannot use the Redis state store")?;
         Ok(AppState {
-            router: Router::new(&config, store),
-            metrics: Metrics::new(&config),
+            pipeline: Arc::new(Pipeline::new(&config, store, providers)),
             body_budget: BodyBudget::new(config.gateway.max_buffered_body_bytes),
-            providers,
             config,
             shutting_down: AtomicBool::new(false),
         })

@@ -12,6 +12,7 @@
 pub mod backoff;
 pub mod clock;
 pub mod cooldown;
+pub mod fit;
 pub mod health;
 pub mod limits;
 pub mod outcome;
@@ -27,6 +28,7 @@ mod tests;
 pub use backoff::{MAX_BACKOFF, backoff};
 pub use clock::{Clock, ManualClock, Timestamp, TokioClock};
 pub use cooldown::{Cooldown, CooldownPolicy, HealthEvent, HealthState};
+pub use fit::{Needs, Unfit};
 pub use health::{ConsumerHealth, DeploymentHealth, HealthSnapshot};
 pub use limits::{Exceeded, LimitKind, Limits, Remaining, WINDOW};
 pub use outcome::{Outcome, Refusal};

@@ -17,7 +17,11 @@
 //! 4. A group retries while its calls number at most `num_retries`; then the next group.
 //! 5. Chain exhausted: throttled last (or never called), 429 with the earliest capacity (or the
 //!    upstream's `Retry-After`, whichever is sooner; else `cooldown_time`); otherwise the last
-//!    error. Every failed call is kept, in order, for the log line.
+//!    error. Every failed call is kept, in order, for the log line. A group with no deployment
+//!    able to serve the request at all ([`RoutePlan::unfit`]: an embedding model for a chat
+//!    call, a feature the config denies) is passed like a full one; a chain where nothing
+//!    could serve it, nothing was full and nothing failed ends in [`Verdict::Unfit`], a client
+//!    error, since waiting would never help.
 //!
 //! No group is entered twice, and the plan has no clock and no randomness: the backoff delay
 //! and the deadline are the caller's. The caller's loop, in short:
@@ -28,6 +32,7 @@
 //!         Admitted ─► call ─► Ok: served, plan.served() for the trace
 //!                          └► Err(e): router.finish(outcome_of(&e)); step = plan.failed(key, e)
 //!         Exhausted { retry_after } ─► step = plan.exhausted(retry_after, nearest over-limit)
+//!         Unfit(reason) ─► step = plan.unfit(reason)
 //!       Wait(backoff) ─► sleep(router.backoff(..) capped by the deadline); step = plan.waited()
 //!       Done(error) ─► answer error.verdict, log error (every failed call)
 //! ```
@@ -39,6 +44,7 @@ use std::time::Duration;
 use verdict::is_throttling;
 pub use verdict::{FailedCall, PlanError, Verdict};
 
+use super::fit::Unfit;
 use super::limits::Exceeded;
 use super::outcome::Outcome;
 use crate::config::RouterSettings;
@@ -177,6 +183,8 @@ pub struct RoutePlan<'a> {
     skipped: Vec<String>,
     earliest_capacity: Option<Duration>,
     nearest_limit: Option<Exceeded>,
+    /// The first group none of whose deployments can serve the request, and why.
+    unfit: Option<(&'a str, Unfit)>,
     failures: Vec<FailedCall>,
     counters: Counters,
 }
@@ -193,6 +201,7 @@ impl<'a> RoutePlan<'a> {
             skipped: Vec::new(),
             earliest_capacity: None,
             nearest_limit: None,
+            unfit: None,
             failures: Vec::new(),
             counters: Counters::default(),
         }
@@ -237,6 +246,16 @@ impl<'a> RoutePlan<'a> {
         self.nearest_limit = limits
             .into_iter()
             .fold(self.nearest_limit, |seen, limit| nearer(seen, Some(limit)));
+        self.next_group()
+    }
+
+    /// No deployment of the current group can serve the request (`reason`: the first one's):
+    /// the next group, as for a full one. A chain where nothing could serve it and nothing was
+    /// full or failed ends in [`Verdict::Unfit`].
+    pub fn unfit(&mut self, reason: Unfit) -> Step<'a> {
+        if self.unfit.is_none() {
+            self.unfit = Some((self.group(), reason));
+        }
         self.next_group()
     }
 
@@ -346,12 +365,19 @@ impl<'a> RoutePlan<'a> {
         });
     }
 
-    /// The end of the chain: no capacity if the last call was throttled (or there was none),
-    /// else the last call's error.
+    /// The end of the chain: unfit if nothing could serve the request and nothing was full;
+    /// no capacity if the last call was throttled (or there was none); else the last call's
+    /// error.
     fn chain_exhausted(&mut self) -> Step<'a> {
-        let verdict = match self.failures.last() {
-            Some(call) if !is_throttling(&call.error) => Verdict::Failed(call.error.clone()),
-            last => {
+        let capacity_seen = self.earliest_capacity.is_some();
+        let unfit = self.unfit.take().filter(|_| !capacity_seen);
+        let verdict = match (self.failures.last(), unfit) {
+            (None, Some((group, reason))) => Verdict::Unfit {
+                group: group.to_owned(),
+                reason,
+            },
+            (Some(call), _) if !is_throttling(&call.error) => Verdict::Failed(call.error.clone()),
+            (last, _) => {
                 let upstream = last.and_then(|call| call.error.retry_after());
                 Verdict::NoCapacity {
                     retry_after: min_duration(self.earliest_capacity, upstream)

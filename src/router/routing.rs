@@ -25,6 +25,7 @@ use rand::SeedableRng;
 use rand::rngs::SmallRng;
 
 use super::backoff::backoff;
+use super::fit::{Needs, Unfit, unfit};
 use super::health::{self, HealthSnapshot};
 use super::limits::Limits;
 use super::outcome::{Outcome, Refusal, completion};
@@ -45,6 +46,8 @@ pub enum Selection<S: StateStore> {
         /// Each refused deployment's id and reason, for logs and metrics.
         refusals: Vec<(String, DeploymentRefusal)>,
     },
+    /// No deployment of the group can serve this request at all (the first one's reason).
+    Unfit(Unfit),
     /// The config has no group of that name.
     UnknownGroup,
 }
@@ -155,19 +158,37 @@ impl<S: StateStore> Router<S> {
     }
 
     /// Picks and admits a deployment of `group` for a request of `estimated_tokens`
-    /// (`max_tokens` + estimated input), skipping the deployment ids in `exclude`.
+    /// (`max_tokens` + estimated input) that `needs` what it says, skipping the deployment
+    /// keys in `exclude` and those that cannot serve it.
     pub async fn select(
         &self,
         group: &str,
         estimated_tokens: u64,
         exclude: &[&str],
+        needs: &Needs,
     ) -> Selection<S> {
         let Some(group) = self.group(group) else {
             return Selection::UnknownGroup;
         };
+        let mut first_unfit = None;
         let deployments: Vec<&Arc<Deployment>> = group
             .deployments
             .iter()
+            .filter(|d| match unfit(d, needs) {
+                None => true,
+                Some(reason) => {
+                    first_unfit.get_or_insert(reason);
+                    false
+                }
+            })
+            .collect();
+        if deployments.is_empty()
+            && let Some(reason) = first_unfit
+        {
+            return Selection::Unfit(reason);
+        }
+        let deployments: Vec<&Arc<Deployment>> = deployments
+            .into_iter()
             .filter(|d| !exclude.contains(&d.key.as_str()))
             .collect();
         let ids: Vec<&str> = deployments.iter().map(|d| d.key.as_str()).collect();

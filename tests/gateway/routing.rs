@@ -537,3 +537,58 @@ async fn the_aws_sample_config_balances_3_3_4_with_a_shared_haiku_id() {
         ]
     );
 }
+
+/// The capability filter: a deployment that cannot serve a request (an embedding model for a
+/// chat call, a model the config says takes no images) is passed over like a full one, and a
+/// chain where nothing can serve it is a 400 that names why, with no upstream called.
+#[tokio::test]
+async fn deployments_that_cannot_serve_a_request_are_skipped_like_full_ones() {
+    const EMBED: &str = "amazon.titan-embed-text-v2:0";
+    let stack = Stack::start(&format!(
+        r#"
+model_list:
+  - model_name: mixed
+    litellm_params: {{model: "bedrock/{EMBED}", aws_profile_name: genai}}
+    model_info: {{id: titan-embed}}
+  - model_name: mixed
+    litellm_params: {{model: "bedrock/{HAIKU}", aws_profile_name: genai}}
+    model_info: {{id: haiku-text-only, supports_vision: false}}
+  - model_name: vision
+    litellm_params: {{model: "bedrock/{SONNET}", aws_profile_name: genai}}
+    model_info: {{id: sonnet-vision}}
+  - model_name: embeddings-only
+    litellm_params: {{model: "bedrock/{EMBED}", aws_profile_name: genai}}
+    model_info: {{id: titan-embed-alone, mode: embedding}}
+router_settings:
+  fallbacks: [{{mixed: [vision]}}]
+sandbox:
+  latency: {{first_token_ms: 0, tokens_per_second: 0}}
+"#
+    ))
+    .await;
+    for _ in 0..4 {
+        let reply = stack.chat(None, "mixed", false).await;
+        assert_eq!(reply.status, 200, "{}", reply.text);
+        assert_eq!(reply.deployment(), "haiku-text-only");
+    }
+    let image = r#"{"model": "mixed", "messages": [{"role": "user", "content": [
+        {"type": "text", "text": "What is this?"},
+        {"type": "image_url", "image_url": {"url": "data:image/png;base64,iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNk+M9QDwADhgGAWjR9awAAAABJRU5ErkJggg=="}}
+    ]}]}"#;
+    let reply = stack.post("/v1/chat/completions", None, image).await;
+    assert_eq!(reply.status, 200, "{}", reply.text);
+    assert_eq!(reply.deployment(), "sonnet-vision");
+    assert_eq!(reply.header("x-resilient-llm-fallbacks"), Some("1"));
+
+    let reply = stack.chat(None, "embeddings-only", false).await;
+    let error = reply.assert_error(400, "invalid_request_error");
+    assert_eq!(
+        error["message"],
+        "No deployment of `embeddings-only` or its fallbacks can serve this request: it serves embedding calls (model_info.mode), not chat"
+    );
+    assert_eq!(error["code"], "model_cannot_serve_request");
+    assert_eq!(reply.header("x-resilient-llm-attempts"), Some("0"));
+    assert_eq!(stack.calls(EMBED), 0);
+    assert_eq!(stack.calls(HAIKU), 4);
+    assert_eq!(stack.calls(SONNET), 1);
+}

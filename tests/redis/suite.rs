@@ -10,7 +10,9 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use resilient_llm::config::{Config, load_str};
-use resilient_llm::router::{AnyStore, DeploymentPermit, LimitKind, Outcome, Router, Selection};
+use resilient_llm::router::{
+    AnyStore, DeploymentPermit, LimitKind, Needs, Outcome, Router, Selection,
+};
 
 use crate::support::redis::RedisServer;
 
@@ -78,6 +80,7 @@ fn admitted(selection: Selection<AnyStore>) -> DeploymentPermit<AnyStore> {
     match selection {
         Selection::Admitted(permit) => permit,
         Selection::Exhausted { refusals, .. } => panic!("exhausted: {refusals:?}"),
+        Selection::Unfit(reason) => panic!("unfit: {reason}"),
         Selection::UnknownGroup => panic!("unknown group"),
     }
 }
@@ -89,6 +92,7 @@ fn refusal(selection: Selection<AnyStore>) -> (Duration, &'static str) {
             refusals,
         } => (retry_after.unwrap(), refusals[0].1.reason()),
         Selection::Admitted(p) => panic!("admitted {}", p.deployment().id),
+        Selection::Unfit(reason) => panic!("unfit: {reason}"),
         Selection::UnknownGroup => panic!("unknown group"),
     }
 }
@@ -107,7 +111,7 @@ async fn suite(redis: Option<&str>) {
 async fn exact_rpm(redis: Option<&str>) {
     let (router, _) = router(redis).await;
     for i in 0..5 {
-        let permit = admitted(router.select("exact", 0, &[]).await);
+        let permit = admitted(router.select("exact", 0, &[], &Needs::chat()).await);
         assert_eq!(permit.remaining().requests, Some(4 - i));
         // One more fits at once until the fifth fills the window; then when the first leaves.
         let reset = permit.remaining().reset_requests.unwrap();
@@ -121,7 +125,7 @@ async fn exact_rpm(redis: Option<&str>) {
         }
         router.finish(permit, success(0)).await;
     }
-    let (retry_after, reason) = refusal(router.select("exact", 0, &[]).await);
+    let (retry_after, reason) = refusal(router.select("exact", 0, &[], &Needs::chat()).await);
     assert_eq!(reason, "rpm");
     assert!(retry_after > Duration::from_secs(50) && retry_after <= Duration::from_secs(60));
     let health = router.health().await;
@@ -133,12 +137,15 @@ async fn exact_rpm(redis: Option<&str>) {
 async fn shared_id(redis: Option<&str>) {
     let (router, _) = router(redis).await;
     for _ in 0..2 {
-        let permit = admitted(router.select("twin-a", 0, &[]).await);
+        let permit = admitted(router.select("twin-a", 0, &[], &Needs::chat()).await);
         assert_eq!(permit.deployment().id, "twin");
         router.finish(permit, success(0)).await;
     }
-    assert_eq!(refusal(router.select("twin-a", 0, &[]).await).1, "rpm");
-    let permit = admitted(router.select("twin-b", 0, &[]).await);
+    assert_eq!(
+        refusal(router.select("twin-a", 0, &[], &Needs::chat()).await).1,
+        "rpm"
+    );
+    let permit = admitted(router.select("twin-b", 0, &[], &Needs::chat()).await);
     assert_eq!(permit.remaining().requests, Some(1));
     router.finish(permit, success(0)).await;
 }
@@ -148,7 +155,9 @@ async fn shared_id(redis: Option<&str>) {
 async fn abandoned(redis: Option<&str>) {
     let (router, _) = router(redis).await;
     for _ in 0..5 {
-        drop(admitted(router.select("exact", 10, &[]).await));
+        drop(admitted(
+            router.select("exact", 10, &[], &Needs::chat()).await,
+        ));
     }
     // A dropped permit finishes in the background for Redis: wait until none is in flight.
     let settled = async || loop {
@@ -165,7 +174,7 @@ async fn abandoned(redis: Option<&str>) {
         (0, 0)
     );
     for _ in 0..5 {
-        let mut permit = admitted(router.select("exact", 10, &[]).await);
+        let mut permit = admitted(router.select("exact", 10, &[], &Needs::chat()).await);
         permit.mark_sent();
         drop(permit);
     }
@@ -173,7 +182,10 @@ async fn abandoned(redis: Option<&str>) {
         tokio::time::timeout(within, settled()).await.unwrap(),
         (5, 50)
     );
-    assert_eq!(refusal(router.select("exact", 10, &[]).await).1, "rpm");
+    assert_eq!(
+        refusal(router.select("exact", 10, &[], &Needs::chat()).await).1,
+        "rpm"
+    );
 }
 
 async fn concurrent_rpm(redis: Option<&str>) {
@@ -182,7 +194,7 @@ async fn concurrent_rpm(redis: Option<&str>) {
         .map(|_| {
             let router = Arc::clone(&router);
             tokio::spawn(async move {
-                match router.select("crowd", 10, &[]).await {
+                match router.select("crowd", 10, &[], &Needs::chat()).await {
                     Selection::Admitted(permit) => {
                         tokio::task::yield_now().await;
                         router.finish(permit, success(10)).await;
@@ -192,6 +204,7 @@ async fn concurrent_rpm(redis: Option<&str>) {
                         assert!(retry_after.is_some_and(|r| r > Duration::ZERO));
                         false
                     }
+                    Selection::Unfit(reason) => panic!("unfit: {reason}"),
                     Selection::UnknownGroup => panic!("unknown group"),
                 }
             })
@@ -213,7 +226,7 @@ async fn concurrent_rpm(redis: Option<&str>) {
 
 async fn tokens(redis: Option<&str>) {
     let (router, _) = router(redis).await;
-    let first = admitted(router.select("tokens", 600, &[]).await);
+    let first = admitted(router.select("tokens", 600, &[], &Needs::chat()).await);
     assert_eq!(first.remaining().tokens, Some(400));
     // 600 more fit only when this reservation leaves the window.
     let reset = first.remaining().reset_tokens.unwrap();
@@ -221,12 +234,12 @@ async fn tokens(redis: Option<&str>) {
         reset > Duration::from_secs(50) && reset <= Duration::from_secs(60),
         "{reset:?}"
     );
-    let (retry_after, reason) = refusal(router.select("tokens", 600, &[]).await);
+    let (retry_after, reason) = refusal(router.select("tokens", 600, &[], &Needs::chat()).await);
     assert_eq!(reason, "tpm");
     assert!(retry_after > Duration::from_secs(50));
     // Settled to the real usage: 150 of 1000 used, 600 more fit.
     router.finish(first, success(150)).await;
-    let second = admitted(router.select("tokens", 600, &[]).await);
+    let second = admitted(router.select("tokens", 600, &[], &Needs::chat()).await);
     assert_eq!(second.remaining().tokens, Some(250));
     // 600 more would fit once the first's 150 leave: 150 + 600 + 600 > 1000 until then.
     assert!(second.remaining().reset_tokens.unwrap() > Duration::from_secs(50));
@@ -288,28 +301,28 @@ async fn consumers(redis: Option<&str>) {
 async fn cooldown(redis: Option<&str>) {
     let (router, _) = router(redis).await;
     // Enter: a 429 cools the deployment for cooldown_time.
-    let permit = admitted(router.select("cool", 0, &[]).await);
-    let late = admitted(router.select("cool", 0, &[]).await);
+    let permit = admitted(router.select("cool", 0, &[], &Needs::chat()).await);
+    let late = admitted(router.select("cool", 0, &[], &Needs::chat()).await);
     router
         .finish(permit, Outcome::RateLimited { retry_after: None })
         .await;
-    let (retry_after, reason) = refusal(router.select("cool", 0, &[]).await);
+    let (retry_after, reason) = refusal(router.select("cool", 0, &[], &Needs::chat()).await);
     assert_eq!(reason, "cooling_down");
     assert!(retry_after <= SHORT_COOLDOWN);
     // A late success of a request admitted before the cooldown does not end it.
     router.finish(late, success(0)).await;
     assert_eq!(
-        refusal(router.select("cool", 0, &[]).await).1,
+        refusal(router.select("cool", 0, &[], &Needs::chat()).await).1,
         "cooling_down"
     );
     // Extend: never shortened, lengthened by a longer cooldown.
     router.cool_down("cool", Duration::from_millis(1)).await;
     assert_eq!(
-        refusal(router.select("cool", 0, &[]).await).1,
+        refusal(router.select("cool", 0, &[], &Needs::chat()).await).1,
         "cooling_down"
     );
     router.cool_down("cool", Duration::from_secs(30)).await;
-    let (retry_after, _) = refusal(router.select("cool", 0, &[]).await);
+    let (retry_after, _) = refusal(router.select("cool", 0, &[], &Needs::chat()).await);
     assert!(retry_after > Duration::from_secs(20), "{retry_after:?}");
     let health = router.health().await;
     let cool = health.deployments.iter().find(|d| d.id == "cool").unwrap();
@@ -324,20 +337,20 @@ async fn cooldown(redis: Option<&str>) {
         serde_json::to_value(health.deployments[3].state).unwrap(),
         "half_open"
     );
-    let probe = admitted(router.select("cool", 0, &[]).await);
+    let probe = admitted(router.select("cool", 0, &[], &Needs::chat()).await);
     assert!(probe.is_probe());
     assert_eq!(
-        refusal(router.select("cool", 0, &[]).await).1,
+        refusal(router.select("cool", 0, &[], &Needs::chat()).await).1,
         "probe_in_flight"
     );
     // A probe never sent frees the slot for the next request.
     router.finish(probe, Outcome::NotSent).await;
-    let probe = admitted(router.select("cool", 0, &[]).await);
+    let probe = admitted(router.select("cool", 0, &[], &Needs::chat()).await);
     assert!(probe.is_probe());
     // Recover: the probe succeeds, the deployment is healthy and takes everyone.
     router.finish(probe, success(1)).await;
-    let first = admitted(router.select("cool", 0, &[]).await);
-    let second = admitted(router.select("cool", 0, &[]).await);
+    let first = admitted(router.select("cool", 0, &[], &Needs::chat()).await);
+    let second = admitted(router.select("cool", 0, &[], &Needs::chat()).await);
     assert!(!first.is_probe() && !second.is_probe());
     router.finish(first, success(1)).await;
     router.finish(second, success(1)).await;
@@ -349,11 +362,11 @@ async fn cooldown(redis: Option<&str>) {
 
     // More than allowed_fails failures cool it again.
     for _ in 0..2 {
-        let permit = admitted(router.select("cool", 0, &[]).await);
+        let permit = admitted(router.select("cool", 0, &[], &Needs::chat()).await);
         router.finish(permit, Outcome::Failed).await;
     }
     assert_eq!(
-        refusal(router.select("cool", 0, &[]).await).1,
+        refusal(router.select("cool", 0, &[], &Needs::chat()).await).1,
         "cooling_down"
     );
 }

@@ -7,6 +7,7 @@ use super::checks::{checked_profile, checked_region, checked_url, seconds};
 use crate::config::error::Invalid;
 use crate::config::model::*;
 use crate::config::raw::*;
+use crate::config::{Capabilities, Mode, ModelFamily};
 
 /// The model groups of `model_list`, and a warning for each deployment id that several groups
 /// share (LiteLLM loads that silently and shares one quota between them; here each keeps its
@@ -185,6 +186,11 @@ fn deployment(entry: &RawModelEntry, path: &str, position: usize) -> Result<Depl
         }
         None => format!("{}-{}", entry.model_name, position + 1),
     };
+    let (mode, capabilities) = served(&entry.model_info, &model, path)?;
+    let family = match provider {
+        ProviderKind::Bedrock => ModelFamily::of_bedrock_model(&model),
+        ProviderKind::OpenAi => None,
+    };
     Ok(Deployment {
         key: id.clone(),
         id,
@@ -200,7 +206,32 @@ fn deployment(entry: &RawModelEntry, path: &str, position: usize) -> Result<Depl
         tpm,
         timeout,
         max_input_tokens: entry.model_info.max_input_tokens,
+        mode,
+        family,
+        capabilities,
     })
+}
+
+/// The deployment's mode and features: `model_info.mode` (else told by the model id) and the
+/// `supports_*` flags, each defaulting to yes for a chat model and no for any other.
+fn served(info: &RawModelInfo, model: &str, path: &str) -> Result<(Mode, Capabilities), Invalid> {
+    let mode = match &info.mode {
+        Some(name) => {
+            Mode::parse(name).map_err(|m| Invalid::new(format!("{path}.model_info.mode"), m))?
+        }
+        None => Mode::of_model(model),
+    };
+    let default = match mode {
+        Mode::Chat => Capabilities::ALL,
+        Mode::Embedding | Mode::Unserved(_) => Capabilities::NONE,
+    };
+    let capabilities = Capabilities {
+        tools: info.supports_function_calling.unwrap_or(default.tools),
+        images: info.supports_vision.unwrap_or(default.images),
+        documents: info.supports_pdf_input.unwrap_or(default.documents),
+        reasoning: info.supports_reasoning.unwrap_or(default.reasoning),
+    };
+    Ok((mode, capabilities))
 }
 
 /// `bedrock/<id>` (also LiteLLM's `bedrock/converse/<id>`) or `openai/<model>`.

@@ -433,3 +433,67 @@ fn the_earliest_refusal_wins() {
         .map(|e| e.limit);
     assert_eq!(chosen, Some(5));
 }
+
+fn embedding_only() -> Unfit {
+    Unfit::Mode {
+        needed: crate::config::Mode::Chat,
+        served: crate::config::Mode::Embedding,
+    }
+}
+
+#[test]
+fn an_unfit_group_is_passed_like_a_full_one() {
+    let settings = settings(0);
+    let mut plan = RoutePlan::new("primary", &settings);
+    plan.start();
+    assert_eq!(
+        plan.unfit(embedding_only()),
+        select("backup", Reason::Fallback)
+    );
+    // The fallback is full: the chain ends in a 429, not in the unfit group's client error.
+    let step = plan.exhausted(Some(Duration::from_secs(4)), None);
+    assert_eq!(step, select("spare", Reason::Fallback));
+    let error = done(plan.exhausted(None, None));
+    assert_eq!(
+        error.verdict,
+        Verdict::NoCapacity {
+            retry_after: Duration::from_secs(4)
+        }
+    );
+}
+
+#[test]
+fn a_chain_where_nothing_can_serve_ends_in_unfit_naming_the_first_group() {
+    let settings = settings(0);
+    let mut plan = RoutePlan::new("primary", &settings);
+    plan.start();
+    plan.unfit(embedding_only());
+    plan.unfit(Unfit::Feature(crate::config::Feature::Images));
+    let error = done(plan.unfit(embedding_only()));
+    assert_eq!(
+        error.verdict,
+        Verdict::Unfit {
+            group: "primary".into(),
+            reason: embedding_only()
+        }
+    );
+    assert_eq!(
+        error.to_string(),
+        "no deployment of primary can serve the request: it serves embedding calls (model_info.mode), not chat"
+    );
+    assert_eq!(plan.counters().attempts, 0);
+}
+
+#[test]
+fn a_failed_call_outweighs_an_unfit_group() {
+    let settings = settings(0);
+    let mut plan = RoutePlan::new("primary", &settings);
+    plan.start();
+    assert_eq!(
+        plan.failed("p1", unavailable()),
+        select("backup", Reason::Fallback)
+    );
+    plan.unfit(embedding_only());
+    let error = done(plan.unfit(embedding_only()));
+    assert_eq!(error.verdict, Verdict::Failed(unavailable()));
+}

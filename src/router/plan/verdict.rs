@@ -5,6 +5,7 @@ use std::fmt;
 use std::time::Duration;
 
 use crate::provider::ProviderError;
+use crate::router::fit::Unfit;
 use crate::router::limits::Exceeded;
 
 /// One failed call: the deployment's key and what went wrong.
@@ -23,6 +24,8 @@ pub enum Verdict {
     Failed(ProviderError),
     /// The request itself is at fault (or cannot be sent): answer it as it is.
     ClientError(ProviderError),
+    /// No deployment the chain reaches can serve this request (the first group found so).
+    Unfit { group: String, reason: Unfit },
 }
 
 /// The plan's final answer: the verdict and every failed call, in order (TensorZero's
@@ -47,6 +50,10 @@ impl fmt::Display for PlanError {
                 )?;
             }
             Verdict::Failed(error) | Verdict::ClientError(error) => write!(f, "{error}")?,
+            Verdict::Unfit { group, reason } => write!(
+                f,
+                "no deployment of {group} can serve the request: {reason}"
+            )?,
         }
         for (i, call) in self.attempts.iter().enumerate() {
             let sep = if i == 0 { "; calls: " } else { "; " };

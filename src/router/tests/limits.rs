@@ -1,5 +1,6 @@
 //! Exact limits through the router: window edges, concurrency, consumers, leaked permits.
 
+use crate::router::Needs;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -16,21 +17,21 @@ async fn rpm_is_exact_at_the_window_edge() {
     );
     let (router, clock) = router(&cfg);
     for i in 0..50 {
-        let permit = admitted(router.select("g", 0, &[]).await);
+        let permit = admitted(router.select("g", 0, &[], &Needs::chat()).await);
         assert_eq!(permit.remaining().requests, Some(49 - i));
         router.finish(permit, success(0)).await;
         if i == 0 {
             clock.advance(10 * SECOND);
         }
     }
-    let (retry_after, refusals) = exhausted(router.select("g", 0, &[]).await);
+    let (retry_after, refusals) = exhausted(router.select("g", 0, &[], &Needs::chat()).await);
     assert_eq!(retry_after, Some(50 * SECOND));
     assert_eq!(refusals[0].1.reason(), "rpm");
     clock.advance(50 * SECOND - Duration::from_micros(1));
-    exhausted(router.select("g", 0, &[]).await);
+    exhausted(router.select("g", 0, &[], &Needs::chat()).await);
     clock.advance(Duration::from_micros(1));
-    let _in_flight = admitted(router.select("g", 0, &[]).await);
-    exhausted(router.select("g", 0, &[]).await);
+    let _in_flight = admitted(router.select("g", 0, &[], &Needs::chat()).await);
+    exhausted(router.select("g", 0, &[], &Needs::chat()).await);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -46,7 +47,7 @@ async fn three_hundred_concurrent_requests_against_50_rpm_admit_exactly_50() {
         .map(|_| {
             let router = Arc::clone(&router);
             tokio::spawn(async move {
-                match router.select("g", 10, &[]).await {
+                match router.select("g", 10, &[], &Needs::chat()).await {
                     Selection::Admitted(permit) => {
                         tokio::task::yield_now().await;
                         router.finish(permit, success(10)).await;
@@ -56,6 +57,7 @@ async fn three_hundred_concurrent_requests_against_50_rpm_admit_exactly_50() {
                         assert!(retry_after.is_some_and(|r| r > Duration::ZERO));
                         false
                     }
+                    Selection::Unfit(reason) => panic!("unfit: {reason}"),
                     Selection::UnknownGroup => panic!("unknown group"),
                 }
             })
@@ -149,7 +151,7 @@ async fn a_dropped_permit_releases_its_admission() {
             .admit_consumer(&cfg.gateway.consumers[0], 50)
             .await
             .unwrap();
-        let permit = admitted(router.select("g", 50, &[]).await);
+        let permit = admitted(router.select("g", 50, &[], &Needs::chat()).await);
         drop(permit);
         drop(consumer_permit);
     }
@@ -177,7 +179,7 @@ async fn a_permit_dropped_after_its_call_left_keeps_its_admission() {
             .admit_consumer(&cfg.gateway.consumers[0], 50)
             .await
             .unwrap();
-        let mut permit = admitted(router.select("g", 50, &[]).await);
+        let mut permit = admitted(router.select("g", 50, &[], &Needs::chat()).await);
         permit.mark_sent();
         consumer_permit.mark_sent();
         // The caller hangs up while the upstream has the request.
@@ -197,7 +199,7 @@ async fn a_permit_dropped_after_its_call_left_keeps_its_admission() {
     );
     assert_eq!(health.consumers[0].requests_in_window, 2);
     assert!(matches!(
-        router.select("g", 50, &[]).await,
+        router.select("g", 50, &[], &Needs::chat()).await,
         Selection::Exhausted { .. }
     ));
     assert!(
@@ -227,7 +229,9 @@ async fn walkthrough_primary_at_3_rpm_takes_exactly_3_of_10() {
                 let mut groups = vec!["primary".to_string()];
                 groups.extend(router.fallback_groups("primary"));
                 for group in groups {
-                    if let Selection::Admitted(permit) = router.select(&group, 0, &[]).await {
+                    if let Selection::Admitted(permit) =
+                        router.select(&group, 0, &[], &Needs::chat()).await
+                    {
                         let id = permit.deployment().id.clone();
                         router.finish(permit, success(1)).await;
                         return id;

@@ -114,6 +114,7 @@ pub(super) fn admitted(selection: Selection<MemoryStore>) -> DeploymentPermit<Me
     match selection {
         Selection::Admitted(permit) => permit,
         Selection::Exhausted { refusals, .. } => panic!("exhausted: {refusals:?}"),
+        Selection::Unfit(reason) => panic!("unfit: {reason}"),
         Selection::UnknownGroup => panic!("unknown group"),
     }
 }
@@ -127,6 +128,7 @@ pub(super) fn exhausted(
             refusals,
         } => (retry_after, refusals),
         Selection::Admitted(p) => panic!("admitted {}", p.deployment().id),
+        Selection::Unfit(reason) => panic!("unfit: {reason}"),
         Selection::UnknownGroup => panic!("unknown group"),
     }
 }

@@ -1,6 +1,7 @@
 //! Selection, cooldowns through the store, fallbacks and the `/health` document.
 
 use super::*;
+use crate::router::Needs;
 use crate::router::strategy::test_support::deployment;
 use crate::router::*;
 
@@ -19,18 +20,20 @@ async fn select_skips_cooling_and_over_limit_deployments() {
     );
     let (router, clock) = router(&cfg);
     router.cool_down("b", 30 * SECOND).await;
-    let permit = admitted(router.select("g", 0, &[]).await);
+    let permit = admitted(router.select("g", 0, &[], &Needs::chat()).await);
     assert_eq!(permit.deployment().id, "a");
     router.finish(permit, success(0)).await;
     clock.advance(10 * SECOND);
-    let (retry_after, refusals) = exhausted(router.select("g", 0, &[]).await);
+    let (retry_after, refusals) = exhausted(router.select("g", 0, &[], &Needs::chat()).await);
     // a frees at 60 s, b at 30 s: the earliest is 20 s from now.
     assert_eq!(retry_after, Some(20 * SECOND));
     let reasons: Vec<&str> = refusals.iter().map(|(_, r)| r.reason()).collect();
     assert_eq!(reasons, vec!["cooling_down", "rpm"]);
     clock.advance(20 * SECOND);
     assert_eq!(
-        admitted(router.select("g", 0, &[]).await).deployment().id,
+        admitted(router.select("g", 0, &[], &Needs::chat()).await)
+            .deployment()
+            .id,
         "b"
     );
 }
@@ -53,7 +56,7 @@ async fn without_pre_call_checks_only_cooldowns_refuse() {
     let (router, _clock) = router(&cfg);
     router.cool_down("b", 30 * SECOND).await;
     for _ in 0..5 {
-        let permit = admitted(router.select("g", 0, &[]).await);
+        let permit = admitted(router.select("g", 0, &[], &Needs::chat()).await);
         assert_eq!(permit.deployment().id, "a");
         router.finish(permit, success(0)).await;
     }
@@ -68,7 +71,7 @@ async fn throttled_deployment_cools_then_lets_one_probe_through() {
         settings(),
     );
     let (router, clock) = router(&cfg);
-    let permit = admitted(router.select("g", 0, &[]).await);
+    let permit = admitted(router.select("g", 0, &[], &Needs::chat()).await);
     router
         .finish(
             permit,
@@ -77,7 +80,7 @@ async fn throttled_deployment_cools_then_lets_one_probe_through() {
             },
         )
         .await;
-    let (retry_after, _) = exhausted(router.select("g", 0, &[]).await);
+    let (retry_after, _) = exhausted(router.select("g", 0, &[], &Needs::chat()).await);
     assert_eq!(
         retry_after,
         Some(45 * SECOND),
@@ -88,19 +91,19 @@ async fn throttled_deployment_cools_then_lets_one_probe_through() {
     assert_eq!(health.deployments[0].cooling_for_ms, Some(45_000));
 
     clock.advance(45 * SECOND);
-    let probe = admitted(router.select("g", 0, &[]).await);
+    let probe = admitted(router.select("g", 0, &[], &Needs::chat()).await);
     assert!(probe.is_probe());
-    let (_, refusals) = exhausted(router.select("g", 0, &[]).await);
+    let (_, refusals) = exhausted(router.select("g", 0, &[], &Needs::chat()).await);
     assert_eq!(refusals[0].1, DeploymentRefusal::ProbeInFlight);
     router.finish(probe, Outcome::Failed).await;
-    let (retry_after, _) = exhausted(router.select("g", 0, &[]).await);
+    let (retry_after, _) = exhausted(router.select("g", 0, &[], &Needs::chat()).await);
     assert_eq!(retry_after, Some(30 * SECOND), "a failed probe cools again");
 
     clock.advance(30 * SECOND);
-    let probe = admitted(router.select("g", 0, &[]).await);
+    let probe = admitted(router.select("g", 0, &[], &Needs::chat()).await);
     router.finish(probe, success(5)).await;
-    let first = admitted(router.select("g", 0, &[]).await);
-    let second = admitted(router.select("g", 0, &[]).await);
+    let first = admitted(router.select("g", 0, &[], &Needs::chat()).await);
+    let second = admitted(router.select("g", 0, &[], &Needs::chat()).await);
     assert!(
         !first.is_probe() && !second.is_probe(),
         "full traffic after recovery"
@@ -116,14 +119,14 @@ async fn allowed_fails_are_counted_per_deployment() {
     );
     let (router, _clock) = router(&cfg);
     for _ in 0..2 {
-        let permit = admitted(router.select("g", 0, &[]).await);
+        let permit = admitted(router.select("g", 0, &[], &Needs::chat()).await);
         router.finish(permit, Outcome::ClientError).await;
     }
-    let permit = admitted(router.select("g", 0, &[]).await);
+    let permit = admitted(router.select("g", 0, &[], &Needs::chat()).await);
     router.finish(permit, Outcome::Failed).await;
-    let permit = admitted(router.select("g", 0, &[]).await);
+    let permit = admitted(router.select("g", 0, &[], &Needs::chat()).await);
     router.finish(permit, Outcome::Failed).await;
-    exhausted(router.select("g", 0, &[]).await);
+    exhausted(router.select("g", 0, &[], &Needs::chat()).await);
 }
 
 #[test]
@@ -154,7 +157,7 @@ async fn health_serializes_state_and_usage() {
         settings(),
     );
     let (router, _clock) = router(&cfg);
-    let permit = admitted(router.select("g", 300, &[]).await);
+    let permit = admitted(router.select("g", 300, &[], &Needs::chat()).await);
     assert_eq!(
         permit.remaining(),
         Remaining {
@@ -178,7 +181,7 @@ async fn health_serializes_state_and_usage() {
     );
     assert_eq!(json["routing_strategy"], "simple-shuffle");
     assert!(matches!(
-        router.select("nope", 0, &[]).await,
+        router.select("nope", 0, &[], &Needs::chat()).await,
         Selection::UnknownGroup
     ));
 }
@@ -198,9 +201,12 @@ async fn excluded_deployments_are_not_tried() {
     );
     let (router, _clock) = router(&cfg);
     for _ in 0..20 {
-        let permit = admitted(router.select("g", 0, &["a"]).await);
+        let permit = admitted(router.select("g", 0, &["a"], &Needs::chat()).await);
         assert_eq!(permit.deployment().id, "b");
         router.finish(permit, success(0)).await;
     }
-    assert_eq!(exhausted(router.select("g", 0, &["a", "b"]).await).0, None);
+    assert_eq!(
+        exhausted(router.select("g", 0, &["a", "b"], &Needs::chat()).await).0,
+        None
+    );
 }

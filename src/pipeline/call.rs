@@ -1,0 +1,129 @@
+//! One call to an admitted deployment within its time budget: a complete answer is settled at
+//! once, a stream counts as answered at its first content event (a failure or a stall before
+//! it fails over like any call) and carries its settlement to the relay. A failed call is
+//! reported to the router (cooldowns, allowed fails) and logged before the plan hears of it.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use super::dispatch::Answer;
+use super::relay::StreamAnswer;
+use super::request::Shape;
+use super::settlement::{Ending, Settlement};
+use super::{Body, Pipeline, Store};
+use crate::config::Deployment;
+use crate::metrics::CallResult;
+use crate::provider::{ChunkStream, Completion, Provider, ProviderError};
+use crate::router::{ConsumerPermit, DeploymentPermit, Outcome, outcome_of};
+
+/// Where one call goes and what travels with it.
+pub(super) struct Attempt<'a> {
+    pub permit: DeploymentPermit<Store>,
+    /// Taken into the settlement when the call answers; left for the next call otherwise.
+    pub consumer: &'a mut Option<ConsumerPermit<Store>>,
+    pub budget: Duration,
+    pub shape: Shape,
+    pub request_started: Instant,
+    pub requested_group: &'a str,
+}
+
+/// Makes the call: the answer, or the error after the router has been told how it ended.
+pub(super) async fn attempt(
+    pipeline: &Arc<Pipeline>,
+    attempt: Attempt<'_>,
+    body: Body<'_>,
+) -> Result<Answer, ProviderError> {
+    let deployment = Arc::clone(attempt.permit.deployment());
+    let call_started = Instant::now();
+    let answered = call(pipeline, &deployment, body, attempt.shape, attempt.budget).await;
+    let answer = match answered {
+        Ok(answer) => answer,
+        Err(error) => {
+            let outcome = outcome_of(&error);
+            if let Some(result) = call_result(&outcome) {
+                let latency = call_started.elapsed();
+                pipeline.metrics.call(&deployment.key, result, latency);
+            }
+            pipeline.router.finish(attempt.permit, outcome).await;
+            log_failure(&deployment, &error);
+            return Err(error);
+        }
+    };
+    let settlement = Settlement::new(
+        Arc::clone(pipeline),
+        attempt.permit,
+        attempt.consumer.take(),
+        call_started,
+        attempt.request_started,
+        attempt.requested_group.to_owned(),
+    );
+    Ok(match answer {
+        Called::Complete(completion) => {
+            let usage = completion.usage.as_ref();
+            settlement.settle(Ending::Answered(usage)).await;
+            Answer::Complete(completion)
+        }
+        Called::Stream(stream) => Answer::Stream(StreamAnswer {
+            stream,
+            settlement,
+            idle_timeout: attempt.budget,
+        }),
+    })
+}
+
+/// The calls-metric label of a failed call's outcome; `None` for a call never sent.
+pub(super) fn call_result(outcome: &Outcome) -> Option<CallResult> {
+    match outcome {
+        Outcome::Success { .. } => Some(CallResult::Success),
+        Outcome::RateLimited { .. } => Some(CallResult::RateLimited),
+        Outcome::Failed => Some(CallResult::Failed),
+        Outcome::ClientError => Some(CallResult::ClientError),
+        Outcome::NotSent => None,
+    }
+}
+
+/// Logs a failed upstream call: at WARN when it says the deployment's configuration is wrong
+/// (access denied, unknown model id, bad credentials), which only an operator can fix.
+fn log_failure(deployment: &Deployment, error: &ProviderError) {
+    let (id, group) = (&deployment.id, &deployment.group);
+    if error.is_misconfiguration() {
+        tracing::warn!(deployment = %id, group = %group, error = %error, "deployment misconfigured: upstream refused it; skipping it until the config is fixed");
+    } else {
+        tracing::info!(deployment = %id, group = %group, error = %error, "upstream call failed");
+    }
+}
+
+enum Called {
+    Complete(Completion),
+    Stream(ChunkStream),
+}
+
+/// One upstream call within `budget` (for a stream: until its first content event).
+async fn call(
+    pipeline: &Pipeline,
+    deployment: &Deployment,
+    body: Body<'_>,
+    shape: Shape,
+    budget: Duration,
+) -> Result<Called, ProviderError> {
+    let drop_params = pipeline.drop_params;
+    let providers = &pipeline.providers;
+    let timed_out = || ProviderError::Timeout {
+        message: format!("no answer within {:.1}s", budget.as_secs_f64()),
+    };
+    let Body::OpenAiChat(request) = body;
+    match shape {
+        Shape::Complete => {
+            tokio::time::timeout(budget, providers.complete(deployment, request, drop_params))
+                .await
+                .map_err(|_| timed_out())?
+                .map(Called::Complete)
+        }
+        Shape::Stream => {
+            tokio::time::timeout(budget, providers.stream(deployment, request, drop_params))
+                .await
+                .map_err(|_| timed_out())?
+                .map(Called::Stream)
+        }
+    }
+}

@@ -1,0 +1,120 @@
+//! The [`Settlement`] of an answered call: it owns both permits (the deployment's and the
+//! consumer's) and the call's metrics, and settles them exactly once however the answer ended:
+//! complete, streamed to its end, cut off by the upstream, or abandoned by the client.
+//!
+//! Settling records the call (result, latency, tokens), reports the outcome to the router
+//! (limits settled to the real token counts, latency, cooldown state), settles the consumer's
+//! reservation, and counts the request's response. A client that left before the upstream
+//! reported usage settles nothing: the dropped permits keep the whole reservation (the upstream
+//! may go on generating, and bills it) and the deployment's health hears no verdict.
+//!
+//! A settlement dropped unsettled (a panic) falls back on the permits' own drop: the
+//! admission stays counted, with no metrics.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use super::{Pipeline, Store};
+use crate::metrics::CallResult;
+use crate::openai::Usage;
+use crate::provider::ProviderError;
+use crate::router::{ConsumerPermit, DeploymentPermit, Outcome};
+
+/// How an answered call ended.
+#[derive(Debug, Clone, Copy)]
+pub enum Ending<'e> {
+    /// The whole answer reached the client (a complete body, or a stream to its end).
+    Answered(Option<&'e Usage>),
+    /// The upstream failed after the first byte; the client got an error event.
+    CutOff(&'e ProviderError, Option<&'e Usage>),
+    /// The client hung up before the end.
+    Abandoned(Option<&'e Usage>),
+}
+
+/// The permits and the metrics of one answered call; see the module docs.
+pub struct Settlement {
+    pipeline: Arc<Pipeline>,
+    deployment: DeploymentPermit<Store>,
+    consumer: Option<ConsumerPermit<Store>>,
+    call_started: Instant,
+    request_started: Instant,
+    /// The group the client asked for, which the request metrics count under.
+    requested_group: String,
+}
+
+impl Settlement {
+    pub(super) fn new(
+        pipeline: Arc<Pipeline>,
+        deployment: DeploymentPermit<Store>,
+        consumer: Option<ConsumerPermit<Store>>,
+        call_started: Instant,
+        request_started: Instant,
+        requested_group: String,
+    ) -> Self {
+        Settlement {
+            pipeline,
+            deployment,
+            consumer,
+            call_started,
+            request_started,
+            requested_group,
+        }
+    }
+
+    /// The configured id of the deployment that answered, for logs.
+    pub fn deployment_id(&self) -> &str {
+        &self.deployment.deployment().id
+    }
+
+    /// Counts an error the client was answered with (by its kind) after the first byte.
+    pub fn count_error(&self, kind: &str) {
+        self.pipeline.metrics.error(kind);
+    }
+
+    /// Settles the call as `ending` says. The deployment's limits settle before this returns
+    /// (the next selection sees them); the consumer's, which may cost a store round trip, in a
+    /// task of their own, off the response's path.
+    pub async fn settle(self, ending: Ending<'_>) {
+        let Settlement {
+            pipeline,
+            deployment,
+            consumer,
+            call_started,
+            request_started,
+            requested_group,
+        } = self;
+        let latency = call_started.elapsed();
+        let (usage, result, status) = match ending {
+            Ending::Answered(usage) | Ending::Abandoned(usage) => (usage, CallResult::Success, 200),
+            Ending::CutOff(error, usage) => (usage, CallResult::Failed, error.status().as_u16()),
+        };
+        let (input, output) = usage.map_or((0, 0), |u| (u.prompt_tokens, u.completion_tokens));
+        let metrics = &pipeline.metrics;
+        let key = &deployment.deployment().key;
+        metrics.call(key, result, latency);
+        metrics.tokens(key, input, output);
+        metrics.request(&requested_group, status, request_started.elapsed());
+        if let Ending::Abandoned(None) = ending {
+            drop((deployment, consumer));
+            return;
+        }
+        let outcome = match ending {
+            Ending::CutOff(..) => Outcome::Failed,
+            Ending::Answered(_) | Ending::Abandoned(_) => Outcome::Success {
+                latency,
+                input_tokens: input,
+                output_tokens: output,
+            },
+        };
+        pipeline.router.finish(deployment, outcome).await;
+        if let Some(consumer) = consumer {
+            let pipeline = Arc::clone(&pipeline);
+            tokio::spawn(async move {
+                pipeline
+                    .router
+                    .finish_consumer(consumer, Some(input + output))
+                    .await;
+            });
+        }
+    }
+}
