@@ -310,7 +310,7 @@ impl RedisStore {
             .arg(micros(WINDOW))
             .invoke_async(&mut connection)
             .await?;
-        Ok((id, scripts::admission(reply, &limits, request.tokens)?))
+        Ok((id, scripts::admission(reply, &limits)?))
     }
 
     async fn finish(
