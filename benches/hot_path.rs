@@ -127,7 +127,10 @@ fn wire(c: &mut Criterion) {
         .deployments()
         .find(|d| d.id == "fallback-haiku-4-5")
         .cloned();
-    assert!(served_by.is_some(), "config/config.yaml has fallback-haiku-4-5");
+    assert!(
+        served_by.is_some(),
+        "config/config.yaml has fallback-haiku-4-5"
+    );
     let trace = Trace {
         requested_group: "fallback-primary".into(),
         served_by,

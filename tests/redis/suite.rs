@@ -1,8 +1,12 @@
 //! One behavioural suite, run against both stores through the [`Router`]: exact RPM, abandoned
-//! calls, 300
-//! concurrent requests against 50 RPM, TPM reserve/settle/release, a consumer's parallel limit,
-//! and the cooldown cycle (enter, extend, half-open with a single probe, recover). The cooldown
-//! parts use a 300 ms cooldown and real sleeps, the same for both stores.
+//! calls, 300 concurrent requests against 50 RPM, TPM reserve/settle/release, a refusal by RPM
+//! and TPM at once, a consumer's parallel limit, and the cooldown cycle (enter, extend, half-open
+//! with a single probe, recover).
+//!
+//! The memory store runs on tokio's paused clock, so its waits are exact and nothing waits for
+//! real time; Redis runs on the server's clock, so its waits are allowed [`REDIS_CLOCK_SLACK`]
+//! (see [`assert_wait`]). Where the suite needs time to pass (a cooldown to end) it waits for the
+//! store to say so, which on the paused clock takes no real time.
 
 use std::path::Path;
 use std::sync::Arc;
@@ -11,12 +15,16 @@ use std::time::Duration;
 
 use resilient_llm::config::{Config, load_str};
 use resilient_llm::router::{
-    AnyStore, DeploymentPermit, LimitKind, Needs, Outcome, Router, Selection,
+    AnyStore, DeploymentPermit, LimitKind, Needs, Outcome, Router, Selection, WINDOW,
 };
 
 use crate::support::redis::RedisServer;
 
 const SHORT_COOLDOWN: Duration = Duration::from_millis(300);
+
+/// How far Redis's clock, which runs during the suite, may have moved between the start of a
+/// span and the store's report of what is left of it.
+const REDIS_CLOCK_SLACK: Duration = Duration::from_secs(10);
 
 /// A config for the suite; `redis` adds the Redis settings with a prefix unique to this store.
 fn config(redis: Option<&str>) -> Config {
@@ -53,6 +61,9 @@ model_list:
   - model_name: twin-b
     litellm_params: {{model: "bedrock/model-twin", rpm: 2}}
     model_info: {{id: twin}}
+  - model_name: both
+    litellm_params: {{model: "bedrock/model-both", rpm: 2, tpm: 1000}}
+    model_info: {{id: both}}
 router_settings:
   cooldown_time: 0.3
   allowed_fails: 1
@@ -97,6 +108,20 @@ fn refusal(selection: Selection<AnyStore>) -> (Duration, &'static str) {
     }
 }
 
+/// Asserts that `wait` is what is left of a span of `span` that began in this part of the suite:
+/// all of it on the memory store, whose paused clock has not moved since; on Redis, up to
+/// [`REDIS_CLOCK_SLACK`] less.
+fn assert_wait(redis: Option<&str>, wait: Duration, span: Duration) {
+    if redis.is_none() {
+        assert_eq!(wait, span);
+    } else {
+        assert!(
+            wait <= span && wait + REDIS_CLOCK_SLACK > span,
+            "{wait:?} left of {span:?}"
+        );
+    }
+}
+
 /// Runs every behaviour against the store of `redis` (a URL) or memory (`None`).
 async fn suite(redis: Option<&str>) {
     exact_rpm(redis).await;
@@ -104,6 +129,7 @@ async fn suite(redis: Option<&str>) {
     abandoned(redis).await;
     concurrent_rpm(redis).await;
     tokens(redis).await;
+    both_limits(redis).await;
     consumers(redis).await;
     cooldown(redis).await;
 }
@@ -118,16 +144,13 @@ async fn exact_rpm(redis: Option<&str>) {
         if i < 4 {
             assert_eq!(reset, Duration::ZERO);
         } else {
-            assert!(
-                reset > Duration::from_secs(50) && reset <= Duration::from_secs(60),
-                "{reset:?}"
-            );
+            assert_wait(redis, reset, WINDOW);
         }
         router.finish(permit, success(0)).await;
     }
     let (retry_after, reason) = refusal(router.select("exact", 0, &[], &Needs::chat()).await);
     assert_eq!(reason, "rpm");
-    assert!(retry_after > Duration::from_secs(50) && retry_after <= Duration::from_secs(60));
+    assert_wait(redis, retry_after, WINDOW);
     let health = router.health().await;
     assert_eq!(health.deployments[0].requests_in_window, 5);
 }
@@ -230,19 +253,20 @@ async fn tokens(redis: Option<&str>) {
     assert_eq!(first.remaining().tokens, Some(400));
     // 600 more fit only when this reservation leaves the window.
     let reset = first.remaining().reset_tokens.unwrap();
-    assert!(
-        reset > Duration::from_secs(50) && reset <= Duration::from_secs(60),
-        "{reset:?}"
-    );
+    assert_wait(redis, reset, WINDOW);
     let (retry_after, reason) = refusal(router.select("tokens", 600, &[], &Needs::chat()).await);
     assert_eq!(reason, "tpm");
-    assert!(retry_after > Duration::from_secs(50));
+    assert_wait(redis, retry_after, WINDOW);
+    assert!(
+        retry_after <= reset,
+        "the same reservation, asked about later"
+    );
     // Settled to the real usage: 150 of 1000 used, 600 more fit.
     router.finish(first, success(150)).await;
     let second = admitted(router.select("tokens", 600, &[], &Needs::chat()).await);
     assert_eq!(second.remaining().tokens, Some(250));
     // 600 more would fit once the first's 150 leave: 150 + 600 + 600 > 1000 until then.
-    assert!(second.remaining().reset_tokens.unwrap() > Duration::from_secs(50));
+    assert_wait(redis, second.remaining().reset_tokens.unwrap(), WINDOW);
     // Released (never sent): consumes nothing.
     router.finish(second, Outcome::NotSent).await;
     let health = router.health().await;
@@ -258,6 +282,40 @@ async fn tokens(redis: Option<&str>) {
             tokens.in_flight
         ),
         (1, 150, 0)
+    );
+}
+
+/// A request refused by RPM and TPM at once is told about the limit that frees later, RPM on a
+/// tie: the Redis script computes this itself, so both stores must agree on it.
+async fn both_limits(redis: Option<&str>) {
+    // Tie: the first admission's departure makes room for both the request and its tokens.
+    let (router, _) = router(redis).await;
+    for tokens in [600, 300] {
+        let permit = admitted(router.select("both", tokens, &[], &Needs::chat()).await);
+        router.finish(permit, success(tokens)).await;
+    }
+    let (retry_after, reason) = refusal(router.select("both", 200, &[], &Needs::chat()).await);
+    assert_eq!(reason, "rpm");
+    assert_wait(redis, retry_after, WINDOW);
+
+    // TPM later: requests wait for the first (5 tokens) to leave, tokens for the second (995).
+    let (router, _) = self::router(redis).await;
+    let first = admitted(router.select("both", 5, &[], &Needs::chat()).await);
+    router.finish(first, success(5)).await;
+    // Lets the store's clock move on (no real time on the paused clock), so the second
+    // admission is strictly later; a longer delay changes nothing below.
+    tokio::time::sleep(Duration::from_millis(1)).await;
+    let second = admitted(router.select("both", 995, &[], &Needs::chat()).await);
+    router.finish(second, success(995)).await;
+    let (retry_after, reason) = refusal(router.select("both", 10, &[], &Needs::chat()).await);
+    assert_eq!(reason, "tpm");
+    assert_wait(redis, retry_after, WINDOW);
+    // With no tokens asked, only the requests limit refuses, waiting for the first to leave.
+    let (by_requests, reason) = refusal(router.select("both", 0, &[], &Needs::chat()).await);
+    assert_eq!(reason, "rpm");
+    assert!(
+        by_requests < retry_after,
+        "{by_requests:?} < {retry_after:?}"
     );
 }
 
@@ -308,7 +366,7 @@ async fn cooldown(redis: Option<&str>) {
         .await;
     let (retry_after, reason) = refusal(router.select("cool", 0, &[], &Needs::chat()).await);
     assert_eq!(reason, "cooling_down");
-    assert!(retry_after <= SHORT_COOLDOWN);
+    assert_wait(redis, retry_after, SHORT_COOLDOWN);
     // A late success of a request admitted before the cooldown does not end it.
     router.finish(late, success(0)).await;
     assert_eq!(
@@ -323,7 +381,7 @@ async fn cooldown(redis: Option<&str>) {
     );
     router.cool_down("cool", Duration::from_secs(30)).await;
     let (retry_after, _) = refusal(router.select("cool", 0, &[], &Needs::chat()).await);
-    assert!(retry_after > Duration::from_secs(20), "{retry_after:?}");
+    assert_wait(redis, retry_after, Duration::from_secs(30));
     let health = router.health().await;
     let cool = health.deployments.iter().find(|d| d.id == "cool").unwrap();
     assert_eq!(serde_json::to_value(cool.state).unwrap(), "cooling_down");
@@ -331,12 +389,23 @@ async fn cooldown(redis: Option<&str>) {
     // Half-open: a fresh deployment cooled briefly lets exactly one probe through.
     let (router, _) = self::router(redis).await;
     router.cool_down("cool", SHORT_COOLDOWN).await;
-    tokio::time::sleep(SHORT_COOLDOWN + Duration::from_millis(100)).await;
-    let health = router.health().await;
-    assert_eq!(
-        serde_json::to_value(health.deployments[3].state).unwrap(),
-        "half_open"
-    );
+    let (retry_after, reason) = refusal(router.select("cool", 0, &[], &Needs::chat()).await);
+    assert_eq!(reason, "cooling_down");
+    assert_wait(redis, retry_after, SHORT_COOLDOWN);
+    let state = async || {
+        let health = router.health().await;
+        serde_json::to_value(health.deployments[3].state).unwrap()
+    };
+    // Waits for the store to report the cooldown over (a guard, not a measurement).
+    let half_open = async || {
+        while state().await == "cooling_down" {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    };
+    tokio::time::timeout(Duration::from_secs(10), half_open())
+        .await
+        .expect("the cooldown must end");
+    assert_eq!(state().await, "half_open");
     let probe = admitted(router.select("cool", 0, &[], &Needs::chat()).await);
     assert!(probe.is_probe());
     assert_eq!(
@@ -371,7 +440,9 @@ async fn cooldown(redis: Option<&str>) {
     );
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+/// On the paused clock, so one thread: the memory store's contention across threads is the unit
+/// tests' (`src/router/tests/limits.rs`, 300 requests on 4 worker threads).
+#[tokio::test(start_paused = true)]
 async fn the_memory_store_passes_the_suite() {
     suite(None).await;
 }

@@ -2,15 +2,18 @@
 -- KEYS: log, quota, health
 -- ARGV: id, tokens, rpm, tpm, parallel (-1 = unlimited), enforce (1/0), gate (1/0), keep_ms, window_us
 -- Replies: {'ok', now, probe, requests, tokens, reset_requests_us, reset_tokens_us} | {'cooling', now, until} | {'probe_in_flight', now}
---        | {'over', now, by_rpm, by_tpm, at, tokens, at, tokens, ...} | {'parallel', now}
+--        | {'over', now, 'rpm' | 'tpm', retry_after_us} | {'parallel', now}
+-- A refusal by both RPM and TPM names the limit that frees later (RPM on a tie), as
+-- UsageWindow::check does; rpm_wait and tpm_wait are UsageWindow's rpm_wait and tpm_wait.
 local id, tokens = ARGV[1], tonumber(ARGV[2])
 local rpm, tpm, parallel = tonumber(ARGV[3]), tonumber(ARGV[4]), tonumber(ARGV[5])
 local enforce, gate = ARGV[6] == '1', ARGV[7] == '1'
 local keep_ms, window = tonumber(ARGV[8]), tonumber(ARGV[9])
 local now = now_us()
 
--- How long (us) until one more request fits under `rpm`, now that the window holds `count`.
-local function reset_after_rpm(log, now, window, count, rpm)
+-- How long (us) until one more request fits under `rpm`, now that the window holds `count`
+-- (0 when one fits now).
+local function rpm_wait(log, now, window, count, rpm)
   if rpm < 0 or count < rpm then
     return 0
   end
@@ -22,8 +25,9 @@ local function reset_after_rpm(log, now, window, count, rpm)
 end
 
 -- How long (us) until `tokens` more fit under `tpm`, now that the window holds `total`
--- (the window length when they never fit alone). Reads the log only near the limit.
-local function reset_after_tpm(log, quota, now, window, total, tpm, tokens)
+-- (0 when they fit now; the window length when they never fit alone). Reads the log only near
+-- the limit.
+local function tpm_wait(log, quota, now, window, total, tpm, tokens)
   if tpm < 0 or total + tokens <= tpm then
     return 0
   end
@@ -64,22 +68,18 @@ if enforce then
   local by_rpm = rpm >= 0 and count >= rpm
   local by_tpm = tpm >= 0 and total + tokens > tpm
   if by_rpm or by_tpm then
-    -- The entries the retry-after computation needs: all of them for tokens, else the newest rpm.
-    local from = 0
-    if not by_tpm then
-      from = count - rpm
+    -- -1: that limit does not refuse, so the other one is named.
+    local rpm_after, tpm_after = -1, -1
+    if by_rpm then
+      rpm_after = rpm_wait(KEYS[1], now, window, count, rpm)
     end
-    local entries = redis.call('ZRANGE', KEYS[1], from, -1, 'WITHSCORES')
-    local reply = {'over', now, by_rpm and 1 or 0, by_tpm and 1 or 0}
-    for i = 1, #entries, 2 do
-      reply[#reply + 1] = entries[i + 1]
-      if by_tpm then
-        reply[#reply + 1] = redis.call('HGET', KEYS[2], entries[i]) or '0'
-      else
-        reply[#reply + 1] = '0'
-      end
+    if by_tpm then
+      tpm_after = tpm_wait(KEYS[1], KEYS[2], now, window, total, tpm, tokens)
     end
-    return reply
+    if tpm_after > rpm_after then
+      return {'over', now, 'tpm', tpm_after}
+    end
+    return {'over', now, 'rpm', rpm_after}
   end
   if parallel >= 0 and in_flight >= parallel then
     return {'parallel', now}
@@ -96,5 +96,5 @@ if probe == 1 then
   redis.call('HSET', KEYS[3], 's', 'o', 'p', '1')
 end
 return {'ok', now, probe, count + 1, total + tokens,
-  reset_after_rpm(KEYS[1], now, window, count + 1, rpm),
-  reset_after_tpm(KEYS[1], KEYS[2], now, window, total + tokens, tpm, tokens)}
+  rpm_wait(KEYS[1], now, window, count + 1, rpm),
+  tpm_wait(KEYS[1], KEYS[2], now, window, total + tokens, tpm, tokens)}

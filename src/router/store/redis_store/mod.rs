@@ -10,7 +10,12 @@
 //! `expected_replicas` ([`local_limits`]), and a background task pings Redis every second; the
 //! first answer ends degraded mode (logged once). Admissions carry where they were granted (the
 //! high bit of the grant id), so each is finished where it was made.
+//!
+//! [`operations`] holds the [`StateStore`](super::StateStore) operations themselves, each one
+//! choosing between Redis and the local store; this file holds the connection, degraded mode
+//! and the Redis calls they make.
 
+mod operations;
 mod scripts;
 
 use std::collections::HashMap;
@@ -305,7 +310,7 @@ impl RedisStore {
             .arg(micros(WINDOW))
             .invoke_async(&mut connection)
             .await?;
-        Ok((id, scripts::admission(reply, &limits, request.tokens)?))
+        Ok((id, scripts::admission(reply, &limits)?))
     }
 
     async fn finish(
@@ -418,5 +423,3 @@ async fn watch(shared: Weak<Shared>) {
         }
     }
 }
-
-mod trait_impl;

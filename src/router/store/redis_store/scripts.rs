@@ -3,9 +3,12 @@
 //! of each script's reply into the same types the in-memory store returns.
 //!
 //! Only what must be atomic runs in Lua (the gate, the limit check and the reservation; the
-//! cooldown transitions). What a reply means is decided here in Rust with the shared pure logic:
-//! a refusal's `retry_after` is computed by [`UsageWindow::check`] over the entries the script
-//! returns, and cooldown states are read back into [`Cooldown`] for `gate` and `view`.
+//! cooldown transitions). The waits an admission reports (a refusal's `retry_after`, a grant's
+//! `reset_*`) are computed in the script next to the log they read, by `rpm_wait` and `tpm_wait`,
+//! which mirror [`UsageWindow`](crate::router::limits::UsageWindow)'s, so a refusal costs one
+//! short reply however full the window; the shared suite (`tests/redis/suite.rs`) holds both
+//! stores to the same answers. Cooldown states are read back into [`Cooldown`] for `gate` and
+//! `view`, so that logic is the memory store's own.
 
 use std::collections::VecDeque;
 use std::sync::LazyLock;
@@ -15,10 +18,7 @@ use redis::{Script, Value};
 
 use crate::router::clock::Timestamp;
 use crate::router::cooldown::Cooldown;
-use crate::router::limits::Remaining;
-use crate::router::limits::{
-    Exceeded, LimitKind, Limits, PARALLEL_RETRY_AFTER, UsageWindow, WINDOW,
-};
+use crate::router::limits::{Exceeded, LimitKind, Limits, PARALLEL_RETRY_AFTER, Remaining};
 use crate::router::store::DeploymentRefusal;
 
 const PRELUDE: &str = include_str!("prelude.lua");
@@ -107,8 +107,8 @@ pub(super) enum Admission {
     Refused(DeploymentRefusal),
 }
 
-/// Decodes `admit.lua`'s reply for a request of `tokens` under `limits`.
-pub(super) fn admission(reply: Value, limits: &Limits, tokens: u64) -> Result<Admission, BadReply> {
+/// Decodes `admit.lua`'s reply for a request under `limits`.
+pub(super) fn admission(reply: Value, limits: &Limits) -> Result<Admission, BadReply> {
     let items = array(reply)?;
     let now = Timestamp(number(items.get(1))?);
     match text(items.first())?.as_str() {
@@ -138,32 +138,18 @@ pub(super) fn admission(reply: Value, limits: &Limits, tokens: u64) -> Result<Ad
             retry_after: PARALLEL_RETRY_AFTER,
         }))),
         "over" => {
-            let by_rpm = number(items.get(2))? == 1;
-            let by_tpm = number(items.get(3))? == 1;
-            let mut window = UsageWindow::default();
-            for (index, pair) in items.get(4..).unwrap_or_default().chunks(2).enumerate() {
-                let at = Timestamp(number(pair.first())?);
-                window.record(index as u64, at, number(pair.get(1))?);
-            }
-            let rpm = limits.rpm.filter(|_| by_rpm);
-            let tpm = limits.tpm.filter(|_| by_tpm);
-            let exceeded = window
-                .check(now, rpm, tpm, tokens)
-                .err()
-                .unwrap_or(Exceeded {
-                    kind: if by_tpm {
-                        LimitKind::Tpm
-                    } else {
-                        LimitKind::Rpm
-                    },
-                    limit: if by_tpm {
-                        limits.tpm.unwrap_or(0)
-                    } else {
-                        limits.rpm.map_or(0, u64::from)
-                    },
-                    retry_after: WINDOW,
-                });
-            Ok(Admission::Refused(DeploymentRefusal::OverLimit(exceeded)))
+            // The limit comes from the caller's own figures, as for `parallel`, not from the
+            // script, which sees an unlimited value clamped to `i64::MAX`.
+            let (kind, limit) = match text(items.get(2))?.as_str() {
+                "rpm" => (LimitKind::Rpm, limits.rpm.map_or(0, u64::from)),
+                "tpm" => (LimitKind::Tpm, limits.tpm.unwrap_or(0)),
+                other => return Err(BadReply(format!("unknown refusing limit {other}"))),
+            };
+            Ok(Admission::Refused(DeploymentRefusal::OverLimit(Exceeded {
+                kind,
+                limit,
+                retry_after: Duration::from_micros(number(items.get(3))?),
+            })))
         }
         other => Err(BadReply(format!("unknown admission status {other}"))),
     }
@@ -226,32 +212,34 @@ mod tests {
     }
 
     #[test]
-    fn an_rpm_refusal_waits_for_the_entry_whose_departure_makes_room() {
+    fn a_refusal_names_its_limit_with_the_wait_the_script_computed() {
         let limits = Limits {
             rpm: Some(2),
-            tpm: None,
+            tpm: Some(1000),
             parallel: None,
         };
-        // now = 70 s; the newest two entries at 20 s and 30 s: room at 80 s.
-        let reply = Value::Array(vec![
-            bulk("over"),
-            Value::Int(70_000_000),
-            Value::Int(1),
-            Value::Int(0),
-            bulk("20000000"),
-            bulk("0"),
-            bulk("3e7"),
-            bulk("0"),
-        ]);
-        let Admission::Refused(DeploymentRefusal::OverLimit(e)) =
-            admission(reply, &limits, 1).unwrap()
-        else {
-            panic!("not refused");
+        let over = |limit: &str| {
+            admission(
+                Value::Array(vec![
+                    bulk("over"),
+                    Value::Int(70_000_000),
+                    bulk(limit),
+                    Value::Int(10_000_000),
+                ]),
+                &limits,
+            )
         };
-        assert_eq!(
-            (e.kind, e.limit, e.retry_after),
-            (LimitKind::Rpm, 2, Duration::from_secs(10))
-        );
+        for (name, kind, limit) in [("rpm", LimitKind::Rpm, 2), ("tpm", LimitKind::Tpm, 1000)] {
+            assert_eq!(
+                over(name).unwrap(),
+                Admission::Refused(DeploymentRefusal::OverLimit(Exceeded {
+                    kind,
+                    limit,
+                    retry_after: Duration::from_secs(10),
+                }))
+            );
+        }
+        assert!(over("parallel").is_err(), "parallel has its own reply");
     }
 
     #[test]

@@ -1,4 +1,6 @@
-//! [`StateStore`] for [`RedisStore`]: each operation in Redis, or locally while degraded.
+//! The [`StateStore`] operations of [`RedisStore`]: each one in Redis, or on the local store at
+//! 1/N of every limit while degraded. A grant is finished where it was made (the grant id's
+//! high bit says which), so a grant from Redis is finished there even while degraded.
 
 use std::time::Duration;
 
