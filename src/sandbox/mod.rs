@@ -8,21 +8,18 @@
 
 mod auth;
 mod aws_files;
-mod bedrock;
-mod body;
+pub mod bedrock;
 pub mod catalogue;
-mod converse;
 mod cris;
+pub mod emulated_model;
 pub mod error;
-pub mod eventstream;
 mod faults;
-mod invocation;
-mod invoke;
 pub mod logs;
+mod model_call;
 mod openai;
 mod pace;
 mod quota;
-pub mod reply;
+mod request_fields;
 mod routes;
 mod state;
 pub mod stats;

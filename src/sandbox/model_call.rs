@@ -25,9 +25,9 @@ use crate::config::sandbox::FaultPhase;
 use super::auth::Caller;
 use super::catalogue::ResolvedModel;
 use super::cris;
+use super::emulated_model::{self, Prompt, Reply};
 use super::error::BedrockError;
 use super::faults::{self, Effect, FaultContext};
-use super::reply::{self, Prompt, Reply};
 use super::state::{Mutable, Sandbox};
 use super::stats::Outcome;
 
@@ -193,7 +193,7 @@ impl Sandbox {
         } else {
             (None, None)
         };
-        let reply = reply::generate(self.settings.seed, call.model_id, &region, prompt);
+        let reply = emulated_model::generate(self.settings.seed, call.model_id, &region, prompt);
         Ok(Admitted {
             request_id: String::new(),
             region,

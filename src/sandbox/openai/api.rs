@@ -12,14 +12,14 @@ use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
 use serde_json::{Map, Value, json};
 
-use super::auth;
-use super::body::{self, invalid};
-use super::catalogue::{self, CatalogueModel, ModelFamily, OnDemand, ResolvedModel};
-use super::error::BedrockError;
-use super::invocation::{Admitted, Call, Operation};
-use super::pace::{self, Pace, Step, chunks};
-use super::reply::{self, Prompt, Reply, Tool, ToolChoice};
-use super::state::Sandbox;
+use crate::sandbox::auth;
+use crate::sandbox::catalogue::{self, CatalogueModel, ModelFamily, OnDemand, ResolvedModel};
+use crate::sandbox::emulated_model::{self, Prompt, Reply, Tool, ToolChoice};
+use crate::sandbox::error::BedrockError;
+use crate::sandbox::model_call::{Admitted, Call, Operation};
+use crate::sandbox::pace::{self, Pace, Step, chunks};
+use crate::sandbox::request_fields::{self, invalid};
+use crate::sandbox::state::Sandbox;
 
 /// The model behind names the catalogue does not know.
 const GENERIC: CatalogueModel = CatalogueModel {
@@ -152,7 +152,12 @@ fn stream_plan(admitted: &Admitted, options: &Options, created: i64, pace: Pace)
         Some(calls) => vec![(json!({ "tool_calls": calls }), reply.output_tokens)],
         None => chunks(&reply.text)
             .into_iter()
-            .map(|p| (json!({ "content": p }), reply::estimate_tokens(p.len())))
+            .map(|p| {
+                (
+                    json!({ "content": p }),
+                    emulated_model::estimate_tokens(p.len()),
+                )
+            })
             .collect(),
     };
     let fault_at = admitted.mid_stream_fault.as_ref().map(|_| pieces.len() / 2);
@@ -209,7 +214,7 @@ fn message_text(content: Option<&Value>) -> String {
 fn parse_tools(map: &Map<String, Value>) -> Result<(Vec<Tool>, ToolChoice), BedrockError> {
     let specs = match map.get("tools") {
         None | Some(Value::Null) => return Ok((Vec::new(), ToolChoice::Auto)),
-        Some(_) => body::array(map, "tools", "tools")?,
+        Some(_) => request_fields::array(map, "tools", "tools")?,
     };
     let mut tools = Vec::new();
     for (i, spec) in specs.iter().enumerate() {
@@ -249,7 +254,7 @@ fn parse_tools(map: &Map<String, Value>) -> Result<(Vec<Tool>, ToolChoice), Bedr
 
 /// Reads a chat-completion request.
 fn parse_request(raw: &[u8], seed: u64) -> Result<(Options, Prompt), BedrockError> {
-    let map = body::object(raw)?;
+    let map = request_fields::object(raw)?;
     let model = map
         .get("model")
         .and_then(Value::as_str)
@@ -257,7 +262,7 @@ fn parse_request(raw: &[u8], seed: u64) -> Result<(Options, Prompt), BedrockErro
     let model = model
         .ok_or_else(|| invalid("model", "Member must not be null"))?
         .to_owned();
-    let messages = body::array(&map, "messages", "messages")?;
+    let messages = request_fields::array(&map, "messages", "messages")?;
     if messages.is_empty() {
         return Err(invalid(
             "messages",
@@ -280,12 +285,15 @@ fn parse_request(raw: &[u8], seed: u64) -> Result<(Options, Prompt), BedrockErro
     }
     let last = messages.last();
     let tool_result = last.filter(|m| m.get("role").and_then(Value::as_str) == Some("tool"));
-    let max_tokens =
-        match body::optional_count(&map, "max_completion_tokens", "max_completion_tokens")? {
-            Some(n) => Some(n),
-            None => body::optional_count(&map, "max_tokens", "max_tokens")?,
-        };
-    body::optional_number(&map, "temperature", "temperature", (0.0, 2.0))?;
+    let max_tokens = match request_fields::optional_count(
+        &map,
+        "max_completion_tokens",
+        "max_completion_tokens",
+    )? {
+        Some(n) => Some(n),
+        None => request_fields::optional_count(&map, "max_tokens", "max_tokens")?,
+    };
+    request_fields::optional_number(&map, "temperature", "temperature", (0.0, 2.0))?;
     let (tools, tool_choice) = parse_tools(&map)?;
     let stream = map.get("stream").and_then(Value::as_bool).unwrap_or(false);
     let include_usage = map
@@ -293,13 +301,13 @@ fn parse_request(raw: &[u8], seed: u64) -> Result<(Options, Prompt), BedrockErro
         .and_then(|o| o.get("include_usage"))
         .and_then(Value::as_bool);
     let prompt = Prompt {
-        input_tokens: reply::estimate_tokens(chars),
+        input_tokens: emulated_model::estimate_tokens(chars),
         max_tokens,
-        stop_sequences: body::optional_strings(&map, "stop", "stop")?,
+        stop_sequences: request_fields::optional_strings(&map, "stop", "stop")?,
         tools,
         tool_choice,
         tool_result: tool_result.map(|m| message_text(m.get("content"))),
-        digest: reply::digest(&[&seed.to_le_bytes(), raw]),
+        digest: emulated_model::digest(&[&seed.to_le_bytes(), raw]),
     };
     Ok((
         Options {
