@@ -2,10 +2,14 @@
 //! `aws sts get-caller-identity` and the SDKs' identity checks work against it.
 //!
 //! The caller itself comes from the SigV4 scope, read by the shared `sandbox::auth` (every AWS
-//! service here signs the same way); nothing about credentials is STS-specific.
+//! service here signs the same way), so no credential handling is STS's own.
 //!
-//! - `api`: the `GetCallerIdentity` reply and the awsQuery XML errors for other actions.
+//! - `api`: `GetCallerIdentity`'s XML reply (a stable IAM user id), and the awsQuery XML error
+//!   for any other action.
+//! - `form`: the awsQuery form body: is this call STS's, and its decoded parameters.
 
 mod api;
+mod form;
 
 pub use api::{caller_identity_xml, handle};
+pub(super) use form::is_query_call;
