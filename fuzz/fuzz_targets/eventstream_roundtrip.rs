@@ -11,7 +11,7 @@ use aws_smithy_types::event_stream::{Header, HeaderValue, Message};
 use bytes::Bytes;
 use libfuzzer_sys::arbitrary::{Result, Unstructured};
 use libfuzzer_sys::fuzz_target;
-use resilient_llm::sandbox::eventstream::event_frame;
+use resilient_llm::sandbox::bedrock::eventstream::event_frame;
 
 const PRELUDE: usize = 12;
 

@@ -83,7 +83,7 @@ pub fn run(cli: Cli) -> Result<(), CommandError> {
                 args.port,
                 args.aws_config_dir,
             ))
-            .map_err(CommandError::Runtime),
+            .map_err(|error| CommandError::Runtime(error.into())),
     }
 }
 

@@ -1,10 +1,10 @@
-//! Who is calling: the account behind a request.
+//! Who is calling an AWS API: the account behind a request.
 //!
 //! AWS clients sign with SigV4; the access key id and the source Region are read from the
 //! credential scope of `Authorization: AWS4-HMAC-SHA256 Credential=<AKID>/<date>/<region>/…`
 //! (the signature itself is not checked). Bedrock API keys (`Authorization: Bearer …`) select
-//! the first account. The OpenAI route matches the bearer against the accounts'
-//! `openai_api_key`s, or takes any bearer for the first account when none is configured.
+//! the first account. Every AWS service here (Bedrock Runtime, CloudWatch Logs, STS) reads its
+//! caller this way; the OpenAI route's keys are its own (`openai::api_keys`).
 
 use axum::http::HeaderMap;
 
@@ -47,14 +47,16 @@ pub fn parse_sigv4(authorization: &str) -> Option<(&str, &str)> {
     Some((key, region))
 }
 
-fn authorization(headers: &HeaderMap) -> Option<&str> {
+/// The trimmed `Authorization` header, if it is text.
+pub fn authorization(headers: &HeaderMap) -> Option<&str> {
     headers
         .get("authorization")
         .and_then(|v| v.to_str().ok())
         .map(str::trim)
 }
 
-fn first_account(settings: &SandboxSettings) -> Result<SandboxAccount, BedrockError> {
+/// The first configured account: the one a bare bearer token selects.
+pub fn first_account(settings: &SandboxSettings) -> Result<SandboxAccount, BedrockError> {
     settings
         .accounts
         .first()
@@ -80,34 +82,6 @@ pub fn aws_caller(settings: &SandboxSettings, headers: &HeaderMap) -> Result<Cal
     Ok(Caller {
         account: account.clone(),
         source_region: region.into(),
-    })
-}
-
-/// The caller of `/v1/chat/completions`.
-pub fn openai_caller(
-    settings: &SandboxSettings,
-    headers: &HeaderMap,
-) -> Result<Caller, BedrockError> {
-    let bearer = authorization(headers)
-        .and_then(|v| v.strip_prefix("Bearer "))
-        .map(str::trim);
-    let keyed: Vec<&SandboxAccount> = settings
-        .accounts
-        .iter()
-        .filter(|a| a.openai_api_key.is_some())
-        .collect();
-    let account = if keyed.is_empty() {
-        first_account(settings)?
-    } else {
-        let bearer = bearer.ok_or(BedrockError::MissingAuthenticationToken)?;
-        let found = keyed
-            .into_iter()
-            .find(|a| a.openai_api_key.as_deref() == Some(bearer));
-        found.cloned().ok_or(BedrockError::UnrecognizedClient)?
-    };
-    Ok(Caller {
-        account,
-        source_region: DEFAULT_REGION.into(),
     })
 }
 
@@ -154,30 +128,6 @@ mod tests {
                 .account
                 .profile,
             "genai"
-        );
-    }
-
-    #[test]
-    fn openai_keys_select_accounts_when_configured() {
-        let mut s = SandboxSettings::default();
-        assert_eq!(
-            openai_caller(&s, &HeaderMap::new())
-                .unwrap()
-                .account
-                .profile,
-            "genai"
-        );
-        s.accounts[1].openai_api_key = Some("sk-test".into());
-        assert_eq!(
-            openai_caller(&s, &headers("Bearer sk-test"))
-                .unwrap()
-                .account
-                .profile,
-            "test"
-        );
-        assert_eq!(
-            openai_caller(&s, &headers("Bearer other")),
-            Err(BedrockError::UnrecognizedClient)
         );
     }
 }

@@ -5,32 +5,54 @@
 //! against it through an endpoint URL. Accounts, quotas, cross-Region capacity, latency and
 //! faults come from the `sandbox` section of the configuration. [`start`] runs it in-process
 //! (tests, `--sandbox`); [`serve`] is `resilient-llm sandbox serve`.
+//!
+//! One folder per emulated service speaks its wire protocol:
+//! - [`bedrock`]: Bedrock Runtime (Converse, ConverseStream's event stream, InvokeModel).
+//! - [`logs`]: CloudWatch Logs and the Logs Insights query subset.
+//! - [`sts`]: STS `GetCallerIdentity` over awsQuery.
+//! - `openai`: the OpenAI-compatible chat completions upstream.
+//!
+//! The core they share, at this level:
+//! - `routes`: the one axum router: paths, `POST /` by target or form, `/_sandbox/…` admin.
+//! - `auth`: the caller of an AWS API from its SigV4 scope (or a Bedrock API key).
+//! - `model_call`: the steps every model call takes, from any route, under one lock.
+//! - `invocation_log`: the model-invocation log record each call leaves in CloudWatch Logs.
+//! - [`emulated_model`]: the deterministic model: a request reduced to a prompt, and its reply.
+//! - `request_fields`: JSON field readers that refuse in Bedrock's ValidationException words.
+//! - [`catalogue`]: the model ids known, and how a `modelId` (id, profile, ARN) resolves.
+//! - `cris`: cross-Region inference: which Region a profile call lands in, and Region load.
+//! - `quota`: per-account, per-model RPM and TPM over exact sliding 60-second windows.
+//! - `faults`: injected faults, decided from the configured rules and the seeded RNG.
+//! - `pace`: the latency model, and streamed answers played as timed steps.
+//! - `state`: the [`Sandbox`]: settings, the mutable state behind one mutex, the log store.
+//! - [`stats`]: the call counters tests and demos assert on.
+//! - [`error`]: the Bedrock errors and their restJson1, event-stream and OpenAI shapes.
+//! - `aws_files`: the AWS `config` and `credentials` files that point clients here.
+//! - `serve`: the `sandbox serve` command's process: bind, banner, signals, [`ServeError`].
 
 mod auth;
 mod aws_files;
-mod bedrock;
-mod body;
+pub mod bedrock;
 pub mod catalogue;
-mod converse;
 mod cris;
+pub mod emulated_model;
 pub mod error;
-pub mod eventstream;
 mod faults;
-mod invocation;
-mod invoke;
+mod invocation_log;
 pub mod logs;
+mod model_call;
 mod openai;
 mod pace;
 mod quota;
-pub mod reply;
+mod request_fields;
 mod routes;
+mod serve;
 mod state;
 pub mod stats;
 pub mod sts;
 
-use std::io::{self, Write as _};
+use std::io;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
-use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -38,6 +60,7 @@ use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
 pub use aws_files::write_aws_config;
+pub use serve::{ServeError, banner, serve};
 pub use state::Sandbox;
 pub use stats::{AccountStats, CallCounts, SandboxStats};
 
@@ -128,139 +151,9 @@ pub async fn start(settings: SandboxSettings, addr: SocketAddr) -> io::Result<Sa
     })
 }
 
-/// The banner printed by `sandbox serve`; its first line is `Sandbox listening on URL`.
-pub fn banner(
-    settings: &SandboxSettings,
-    listening: &str,
-    endpoint: &str,
-    aws_config_dir: Option<&PathBuf>,
-) -> String {
-    let mut lines = vec![format!("Sandbox listening on {listening}"), String::new()];
-    lines.push("Point AWS clients at it:".into());
-    lines.push(format!("  export AWS_ENDPOINT_URL={endpoint}"));
-    match aws_config_dir {
-        Some(dir) => {
-            lines.push(format!(
-                "  export AWS_CONFIG_FILE={}",
-                dir.join("config").display()
-            ));
-            lines.push(format!(
-                "  export AWS_SHARED_CREDENTIALS_FILE={}",
-                dir.join("credentials").display()
-            ));
-        }
-        None => {
-            if let Some(first) = settings.accounts.first() {
-                lines.push(format!(
-                    "  export AWS_ACCESS_KEY_ID={}",
-                    first.access_key_id
-                ));
-                lines.push(format!(
-                    "  export AWS_SECRET_ACCESS_KEY={}",
-                    first.secret_access_key
-                ));
-                lines.push("  export AWS_REGION=us-east-1".into());
-            }
-        }
-    }
-    lines.push(String::new());
-    lines.push("Profiles (account id, access key id):".into());
-    for account in &settings.accounts {
-        lines.push(format!(
-            "  {:<12} {}  {}",
-            account.profile, account.account_id, account.access_key_id
-        ));
-    }
-    lines.push(String::new());
-    lines.push(format!("OpenAI-compatible: {endpoint}/v1/chat/completions"));
-    lines.push(format!(
-        "Stats: GET {endpoint}/_sandbox/stats   Reset: POST {endpoint}/_sandbox/reset"
-    ));
-    lines.join("\n")
-}
-
-/// `resilient-llm sandbox serve`: runs until SIGINT or SIGTERM.
-pub async fn serve(
-    settings: SandboxSettings,
-    host: &str,
-    port: u16,
-    aws_config_dir: Option<PathBuf>,
-) -> anyhow::Result<()> {
-    let ip: IpAddr = match host {
-        "localhost" => IpAddr::V4(Ipv4Addr::LOCALHOST),
-        other => other
-            .parse()
-            .map_err(|_| anyhow::anyhow!("--host `{other}` is not an IP address"))?,
-    };
-    let handle = start(settings.clone(), SocketAddr::new(ip, port))
-        .await
-        .map_err(|e| {
-            anyhow::anyhow!("cannot listen on {host}:{port}: {e} (is the port in use?)")
-        })?;
-    let endpoint = handle.endpoint();
-    if let Some(dir) = &aws_config_dir {
-        write_aws_config(&settings, &endpoint, "us-east-1", dir).map_err(|e| {
-            anyhow::anyhow!("cannot write AWS config files to {}: {e}", dir.display())
-        })?;
-    }
-    let listening = format!("http://{host}:{}", handle.addr().port());
-    let mut stdout = io::stdout().lock();
-    writeln!(
-        stdout,
-        "{}",
-        banner(&settings, &listening, &endpoint, aws_config_dir.as_ref())
-    )?;
-    stdout.flush()?;
-    drop(stdout);
-    shutdown_signal().await;
-    handle.shutdown().await;
-    Ok(())
-}
-
-async fn shutdown_signal() {
-    #[cfg(unix)]
-    {
-        use tokio::signal::unix::{SignalKind, signal};
-        match signal(SignalKind::terminate()) {
-            Ok(mut term) => {
-                tokio::select! {
-                    _ = tokio::signal::ctrl_c() => {}
-                    _ = term.recv() => {}
-                }
-            }
-            Err(_) => {
-                let _ = tokio::signal::ctrl_c().await;
-            }
-        }
-    }
-    #[cfg(not(unix))]
-    {
-        let _ = tokio::signal::ctrl_c().await;
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn banner_opens_with_the_listening_line_and_names_every_profile() {
-        let settings = SandboxSettings::default();
-        let dir = PathBuf::from("/tmp/sbx");
-        let text = banner(
-            &settings,
-            "http://127.0.0.1:4566",
-            "http://127.0.0.1:4566",
-            Some(&dir),
-        );
-        assert_eq!(
-            text.lines().next(),
-            Some("Sandbox listening on http://127.0.0.1:4566")
-        );
-        assert!(text.contains("AWS_ENDPOINT_URL=http://127.0.0.1:4566"));
-        assert!(text.contains("AWS_SHARED_CREDENTIALS_FILE=/tmp/sbx/credentials"));
-        assert!(text.contains("222222222222"));
-    }
 
     #[test]
     fn endpoints_of_wildcard_binds_use_loopback() {

@@ -59,21 +59,6 @@ async fn chat_completions(
     openai::handle(sandbox, headers, body).await
 }
 
-fn is_form(headers: &HeaderMap) -> bool {
-    headers
-        .get("content-type")
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.starts_with("application/x-www-form-urlencoded"))
-}
-
-/// The `Action` of an awsQuery form body.
-fn form_action(body: &[u8]) -> Option<&str> {
-    std::str::from_utf8(body)
-        .ok()?
-        .split('&')
-        .find_map(|pair| pair.strip_prefix("Action="))
-}
-
 /// `POST /`: CloudWatch Logs (awsJson1_1) or STS (awsQuery).
 async fn aws_query_or_json(
     State(sandbox): State<Arc<Sandbox>>,
@@ -90,7 +75,7 @@ async fn aws_query_or_json(
         return logs::handle(&sandbox.logs, account_id, target, body).await;
     }
     // STS answers every awsQuery form itself, unknown actions included.
-    if is_form(&headers) && form_action(&body).is_some() {
+    if sts::is_query_call(&headers, &body) {
         return sts::handle(account_id, &caller.account.profile, &body);
     }
     let mut response = (
@@ -144,19 +129,4 @@ fn json_response(status: StatusCode, value: serde_json::Value) -> Response {
         .headers_mut()
         .insert("content-type", HeaderValue::from_static("application/json"));
     response
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn form_actions_are_found_among_parameters() {
-        assert_eq!(
-            form_action(b"Action=GetCallerIdentity&Version=2011-06-15"),
-            Some("GetCallerIdentity")
-        );
-        assert_eq!(form_action(b"Version=2011-06-15&Action=X"), Some("X"));
-        assert_eq!(form_action(b"Version=1"), None);
-    }
 }

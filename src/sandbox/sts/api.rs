@@ -1,4 +1,5 @@
-//! STS in the sandbox (awsQuery): `GetCallerIdentity` names the account of the calling key.
+//! The STS operations: `GetCallerIdentity` names the account of the calling key; any other
+//! action gets the awsQuery XML error STS sends for it.
 //!
 //! The caller is an IAM user `arn:aws:iam::ACCOUNT:user/PRINCIPAL` whose user id is derived
 //! from the account and principal, so it is stable across runs like a real one.
@@ -7,6 +8,8 @@ use std::hash::{BuildHasher, RandomState};
 
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
+
+use super::form::form_value;
 
 /// The namespace of every STS reply.
 const XMLNS: &str = "https://sts.amazonaws.com/doc/2011-06-15/";
@@ -56,40 +59,6 @@ fn xml_response(status: StatusCode, body: String) -> Response {
         .headers_mut()
         .insert(header::CONTENT_TYPE, HeaderValue::from_static("text/xml"));
     response
-}
-
-/// The decoded value of `key` in an `application/x-www-form-urlencoded` body.
-fn form_value(form: &str, key: &str) -> Option<String> {
-    form.split('&')
-        .filter_map(|pair| pair.split_once('=').or(Some((pair, ""))))
-        .find(|(k, _)| percent_decode(k) == key)
-        .map(|(_, v)| percent_decode(v))
-}
-
-fn percent_decode(text: &str) -> String {
-    let bytes = text.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        let hex = bytes
-            .get(i + 1..i + 3)
-            .and_then(|h| std::str::from_utf8(h).ok());
-        match (bytes[i], hex.and_then(|h| u8::from_str_radix(h, 16).ok())) {
-            (b'%', Some(byte)) => {
-                out.push(byte);
-                i += 3;
-            }
-            (b'+', _) => {
-                out.push(b' ');
-                i += 1;
-            }
-            (byte, _) => {
-                out.push(byte);
-                i += 1;
-            }
-        }
-    }
-    String::from_utf8_lossy(&out).into_owned()
 }
 
 fn escape(text: &str) -> String {
@@ -182,16 +151,11 @@ mod tests {
     }
 
     #[test]
-    fn principals_are_escaped_and_forms_decoded() {
+    fn principals_are_escaped() {
         assert!(
             caller_identity_xml("1", "a<b&c", "r")
                 .contains("<Arn>arn:aws:iam::1:user/a&lt;b&amp;c</Arn>")
         );
-        assert_eq!(
-            form_value("Version=1&Action=Get%43aller+x", "Action").as_deref(),
-            Some("GetCaller x")
-        );
-        assert_eq!(form_value("Version=1", "Action"), None);
     }
 
     #[tokio::test]

@@ -4,10 +4,10 @@
 
 use serde_json::{Map, Value, json};
 
-use super::body::{self, invalid};
-use super::catalogue::ModelFamily;
-use super::error::BedrockError;
-use super::reply::{self, Prompt, Reply};
+use crate::sandbox::catalogue::ModelFamily;
+use crate::sandbox::emulated_model::{self, Prompt, Reply};
+use crate::sandbox::error::BedrockError;
+use crate::sandbox::request_fields::{self, invalid};
 
 /// Characters of text in a message `content` (a string or a list of blocks).
 fn content_chars(content: &Value) -> usize {
@@ -15,11 +15,11 @@ fn content_chars(content: &Value) -> usize {
         Value::Array(blocks) => blocks
             .iter()
             .map(|b| match b.get("text") {
-                Some(text) => body::text_chars(text),
-                None => body::text_chars(b),
+                Some(text) => request_fields::text_chars(text),
+                None => request_fields::text_chars(b),
             })
             .sum(),
-        other => body::text_chars(other),
+        other => request_fields::text_chars(other),
     }
 }
 
@@ -84,35 +84,43 @@ pub fn parse_request(
     seed: u64,
     model_id: &str,
 ) -> Result<Prompt, BedrockError> {
-    let map = body::object(raw)?;
-    let digest = reply::digest(&[&seed.to_le_bytes(), model_id.as_bytes(), raw]);
+    let map = request_fields::object(raw)?;
+    let digest = emulated_model::digest(&[&seed.to_le_bytes(), model_id.as_bytes(), raw]);
     let (chars, max_tokens, stop_sequences) = match family {
         ModelFamily::Anthropic => {
             check_anthropic_keys(&map)?;
             if !map.get("anthropic_version").is_some_and(Value::is_string) {
                 return Err(invalid("anthropic_version", "Member must not be null"));
             }
-            let max_tokens = body::optional_count(&map, "max_tokens", "max_tokens")?;
+            let max_tokens = request_fields::optional_count(&map, "max_tokens", "max_tokens")?;
             let max_tokens =
                 max_tokens.ok_or_else(|| invalid("max_tokens", "Member must not be null"))?;
-            let chars = message_chars(body::array(&map, "messages", "messages")?, "content")?
-                + map.get("system").map(content_chars).unwrap_or(0);
+            let chars = message_chars(
+                request_fields::array(&map, "messages", "messages")?,
+                "content",
+            )? + map.get("system").map(content_chars).unwrap_or(0);
             (
                 chars,
                 Some(max_tokens),
-                body::optional_strings(&map, "stop_sequences", "stop_sequences")?,
+                request_fields::optional_strings(&map, "stop_sequences", "stop_sequences")?,
             )
         }
         ModelFamily::AmazonNova => {
-            let chars = message_chars(body::array(&map, "messages", "messages")?, "content")?
-                + map.get("system").map(content_chars).unwrap_or(0);
+            let chars = message_chars(
+                request_fields::array(&map, "messages", "messages")?,
+                "content",
+            )? + map.get("system").map(content_chars).unwrap_or(0);
             let empty = Map::new();
-            let config = body::optional_object(&map, "inferenceConfig", "inferenceConfig")?
-                .unwrap_or(&empty);
-            let max = match body::optional_count(config, "maxTokens", "inferenceConfig.maxTokens")?
-            {
+            let config =
+                request_fields::optional_object(&map, "inferenceConfig", "inferenceConfig")?
+                    .unwrap_or(&empty);
+            let max = match request_fields::optional_count(
+                config,
+                "maxTokens",
+                "inferenceConfig.maxTokens",
+            )? {
                 Some(n) => Some(n),
-                None => body::optional_count(
+                None => request_fields::optional_count(
                     config,
                     "max_new_tokens",
                     "inferenceConfig.max_new_tokens",
@@ -121,7 +129,11 @@ pub fn parse_request(
             (
                 chars,
                 max,
-                body::optional_strings(config, "stopSequences", "inferenceConfig.stopSequences")?,
+                request_fields::optional_strings(
+                    config,
+                    "stopSequences",
+                    "inferenceConfig.stopSequences",
+                )?,
             )
         }
         ModelFamily::MetaLlama => {
@@ -131,13 +143,13 @@ pub fn parse_request(
                 .ok_or_else(|| invalid("prompt", "Member must not be null"))?;
             (
                 prompt.chars().count(),
-                body::optional_count(&map, "max_gen_len", "max_gen_len")?,
+                request_fields::optional_count(&map, "max_gen_len", "max_gen_len")?,
                 Vec::new(),
             )
         }
     };
     Ok(Prompt {
-        input_tokens: reply::estimate_tokens(chars),
+        input_tokens: emulated_model::estimate_tokens(chars),
         max_tokens,
         stop_sequences,
         digest,

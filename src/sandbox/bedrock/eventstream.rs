@@ -11,11 +11,12 @@ use aws_smithy_types::event_stream::{Header, HeaderValue, Message};
 use bytes::Bytes;
 use serde_json::{Value, json};
 
+use crate::sandbox::emulated_model::estimate_tokens;
+use crate::sandbox::error::BedrockError;
+use crate::sandbox::model_call::Admitted;
+use crate::sandbox::pace::{Pace, Step, chunks};
+
 use super::converse;
-use super::error::BedrockError;
-use super::invocation::Admitted;
-use super::pace::{Pace, Step, chunks};
-use super::reply::estimate_tokens;
 
 fn encode(headers: Vec<Header>, payload: &Value) -> Bytes {
     let message = Message::new_from_parts(headers, payload.to_string());
@@ -139,7 +140,7 @@ pub fn plan(admitted: &Admitted, pace: Pace) -> Vec<Step> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::sandbox::reply::{Reply, StopReason};
+    use crate::sandbox::emulated_model::{Reply, StopReason};
     use aws_smithy_eventstream::frame::read_message_from;
     use std::time::Duration;
 

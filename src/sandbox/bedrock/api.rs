@@ -9,15 +9,16 @@ use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
 use serde_json::Value;
 
-use super::auth;
-use super::catalogue;
+use crate::sandbox::auth;
+use crate::sandbox::catalogue;
+use crate::sandbox::error::BedrockError;
+use crate::sandbox::model_call::{Admitted, Call, Operation};
+use crate::sandbox::pace::{self, Pace};
+use crate::sandbox::state::Sandbox;
+
 use super::converse;
-use super::error::BedrockError;
 use super::eventstream;
-use super::invocation::{Admitted, Call, Operation};
-use super::invoke;
-use super::pace::{self, Pace};
-use super::state::Sandbox;
+use super::invoke_model;
 
 /// The operation named by the last path segment.
 fn operation(action: &str) -> Option<Operation> {
@@ -51,7 +52,7 @@ pub async fn handle(
     });
     let prompt = match (&model, operation) {
         (Ok(resolved), Operation::InvokeModel) => {
-            invoke::parse_request(resolved.model.family, &body, seed, &model_id)
+            invoke_model::parse_request(resolved.model.family, &body, seed, &model_id)
         }
         (Err(error), Operation::InvokeModel) => Err(error.clone()),
         (_, Operation::Converse | Operation::ConverseStream | Operation::ChatCompletions) => {
@@ -81,7 +82,7 @@ pub async fn handle(
     let latency = pace.total(admitted.reply.output_tokens);
     pace::wait(latency).await;
     let json: Value = match family {
-        Some(family) if operation == Operation::InvokeModel => invoke::response(
+        Some(family) if operation == Operation::InvokeModel => invoke_model::response(
             family,
             &model_id,
             &admitted.request_id,

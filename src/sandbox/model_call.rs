@@ -1,4 +1,5 @@
-//! One model invocation, whatever the wire format: the steps every call goes through.
+//! One model call, whatever the route (Converse, ConverseStream, InvokeModel, OpenAI chat
+//! completions) once its body is parsed: the steps [`Sandbox::invoke`] takes every call through.
 //!
 //! 1. The body and the model id must be valid (else ValidationException: an unknown id is
 //!    "The provided model identifier is invalid.", a profile-only model's base id is refused).
@@ -10,14 +11,15 @@
 //!    one ThrottlingException, worded as Bedrock words it ("Too many requests" past the RPM,
 //!    "Too many tokens" past the TPM).
 //! 5. Injected faults are drawn (before the reply; for streams also mid-stream and stalls).
-//! 6. The reply is generated. Every outcome is counted and logged in the invocation-log schema.
+//! 6. The reply is generated. Every outcome is counted, and logged as an
+//!    `invocation_log` record.
 //!
-//! All of it happens under one lock, so concurrent calls see exact quotas and Region load.
+//! Steps 1–6 happen under one lock, so concurrent calls see exact quotas and Region load; the
+//! log record is written once it is released.
 
 use std::time::Duration;
 
 use rand::Rng;
-use serde_json::{Value, json};
 use tokio::time::Instant;
 
 use crate::config::sandbox::FaultPhase;
@@ -25,9 +27,10 @@ use crate::config::sandbox::FaultPhase;
 use super::auth::Caller;
 use super::catalogue::ResolvedModel;
 use super::cris;
+use super::emulated_model::{self, Prompt, Reply};
 use super::error::BedrockError;
 use super::faults::{self, Effect, FaultContext};
-use super::reply::{self, Prompt, Reply};
+use super::invocation_log::LogRecord;
 use super::state::{Mutable, Sandbox};
 use super::stats::Outcome;
 
@@ -42,7 +45,8 @@ pub enum Operation {
 }
 
 impl Operation {
-    fn name(self) -> &'static str {
+    /// The `operation` field of the invocation log.
+    pub fn name(self) -> &'static str {
         match self {
             Self::Converse => "Converse",
             Self::ConverseStream => "ConverseStream",
@@ -85,10 +89,11 @@ pub struct Rejected {
     pub error: BedrockError,
 }
 
-/// Where a call got to before it ended.
-struct Progress {
-    region: Option<String>,
-    input_tokens: u64,
+/// Where a call got to before it ended: what its log record reports.
+pub struct Progress {
+    /// The inference Region, once one was chosen.
+    pub region: Option<String>,
+    pub input_tokens: u64,
 }
 
 impl Sandbox {
@@ -193,7 +198,7 @@ impl Sandbox {
         } else {
             (None, None)
         };
-        let reply = reply::generate(self.settings.seed, call.model_id, &region, prompt);
+        let reply = emulated_model::generate(self.settings.seed, call.model_id, &region, prompt);
         Ok(Admitted {
             request_id: String::new(),
             region,
@@ -229,19 +234,6 @@ impl Sandbox {
         let weights = cris::weights(destinations, |r| recent.get(r).copied().unwrap_or(0), down);
         cris::pick(&weights, rng.random()).ok_or(BedrockError::ServiceUnavailable)
     }
-
-    fn write_log(&self, caller: &Caller, event: Value) {
-        let visible_at = Instant::now() + self.settings.log_delay;
-        let account = &caller.account;
-        let timestamp_ms = chrono::Utc::now().timestamp_millis();
-        self.logs.put(
-            &account.account_id,
-            &account.log_group,
-            timestamp_ms,
-            visible_at,
-            event,
-        );
-    }
 }
 
 fn outcome_of(error: &BedrockError) -> Outcome {
@@ -276,47 +268,6 @@ fn request_id(state: &mut Mutable) -> String {
     )
 }
 
-/// One record of the Bedrock model-invocation log.
-struct LogRecord<'a> {
-    call: &'a Call<'a>,
-    request_id: &'a str,
-    progress: &'a Progress,
-    output_tokens: u64,
-    error: Option<&'static str>,
-}
-
-impl LogRecord<'_> {
-    fn to_json(&self) -> Value {
-        let caller = self.call.caller;
-        let account_id = &caller.account.account_id;
-        let source = &caller.source_region;
-        let model_id = match &self.call.model {
-            Ok(model) => model.log_model_id(source, account_id),
-            Err(_) => self.call.model_id.to_owned(),
-        };
-        let mut record = json!({
-            "schemaType": "ModelInvocationLog",
-            "schemaVersion": "1.0",
-            "timestamp": chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
-            "accountId": account_id,
-            "identity": { "arn": caller.principal_arn() },
-            "region": source,
-            "requestId": self.request_id,
-            "operation": self.call.operation.name(),
-            "modelId": model_id,
-            "input": { "inputContentType": "application/json", "inputTokenCount": self.progress.input_tokens },
-            "output": { "outputContentType": "application/json", "outputTokenCount": self.output_tokens },
-        });
-        if let Some(region) = &self.progress.region {
-            record["inferenceRegion"] = json!(region);
-        }
-        if let Some(code) = self.error {
-            record["errorCode"] = json!(code);
-        }
-        record
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -347,54 +298,6 @@ mod tests {
             prompt: Ok(prompt()),
             streaming: false,
         }
-    }
-
-    #[test]
-    fn log_records_follow_the_invocation_log_schema() {
-        let settings = SandboxSettings::default();
-        let caller = caller(&settings);
-        let c = call(&caller, "us.anthropic.claude-sonnet-4-6");
-        let progress = Progress {
-            region: Some("us-east-2".into()),
-            input_tokens: 10,
-        };
-        let record = LogRecord {
-            call: &c,
-            request_id: "r-1",
-            progress: &progress,
-            output_tokens: 7,
-            error: None,
-        };
-        let json = record.to_json();
-        assert_eq!(json["schemaType"], "ModelInvocationLog");
-        assert_eq!(
-            json["modelId"],
-            "arn:aws:bedrock:us-east-1:111111111111:inference-profile/us.anthropic.claude-sonnet-4-6"
-        );
-        assert_eq!(
-            (json["region"].as_str(), json["inferenceRegion"].as_str()),
-            (Some("us-east-1"), Some("us-east-2"))
-        );
-        assert_eq!(
-            (
-                json["input"]["inputTokenCount"].as_u64(),
-                json["output"]["outputTokenCount"].as_u64()
-            ),
-            (Some(10), Some(7))
-        );
-        assert!(json.get("errorCode").is_none());
-        let throttled = Progress {
-            region: None,
-            input_tokens: 10,
-        };
-        let record = LogRecord {
-            progress: &throttled,
-            error: Some("ThrottlingException"),
-            ..record
-        };
-        let json = record.to_json();
-        assert_eq!(json["errorCode"], "ThrottlingException");
-        assert!(json.get("inferenceRegion").is_none());
     }
 
     #[test]

@@ -1,5 +1,5 @@
 //! The Converse wire format: request bodies to a [`Prompt`], replies to the Converse JSON.
-//! ConverseStream shares the request shape; its framing lives in `stream`.
+//! ConverseStream shares the request shape; its framing lives in `eventstream`.
 //!
 //! Besides the shapes, the rules Bedrock enforces on every model, in its own words: a
 //! conversation starts with a user turn, text blocks are not blank, and `toolUse` /
@@ -7,14 +7,14 @@
 
 use serde_json::{Map, Value, json};
 
-use super::body::{self, invalid};
-use super::error::BedrockError;
-use super::reply::{self, IMAGE_TOKENS, Prompt, Reply, Tool, ToolChoice};
+use crate::sandbox::emulated_model::{self, IMAGE_TOKENS, Prompt, Reply, Tool, ToolChoice};
+use crate::sandbox::error::BedrockError;
+use crate::sandbox::request_fields::{self, invalid};
 
 /// Reads a Converse / ConverseStream request body.
 pub fn parse_request(raw: &[u8], seed: u64, model_id: &str) -> Result<Prompt, BedrockError> {
-    let map = body::object(raw)?;
-    let messages = body::array(&map, "messages", "messages")?;
+    let map = request_fields::object(raw)?;
+    let messages = request_fields::array(&map, "messages", "messages")?;
     if messages.is_empty() {
         return Err(invalid(
             "messages",
@@ -37,7 +37,7 @@ pub fn parse_request(raw: &[u8], seed: u64, model_id: &str) -> Result<Prompt, Be
                 "Member must satisfy enum value set: [user, assistant]",
             ));
         }
-        let blocks = body::array(message, "content", &format!("{path}.content"))?;
+        let blocks = request_fields::array(message, "content", &format!("{path}.content"))?;
         tool_result = None;
         for (j, block) in blocks.iter().enumerate() {
             let content = read_block(block, &format!("{path}.content.{j}"))?;
@@ -52,7 +52,7 @@ pub fn parse_request(raw: &[u8], seed: u64, model_id: &str) -> Result<Prompt, Be
             return Err(BedrockError::Validation(ASSISTANT_FIRST.into()));
         }
     }
-    if tool_blocks && body::optional_object(&map, "toolConfig", "toolConfig")?.is_none() {
+    if tool_blocks && request_fields::optional_object(&map, "toolConfig", "toolConfig")?.is_none() {
         return Err(BedrockError::Validation(TOOL_CONFIG_REQUIRED.into()));
     }
     if let Some(system) = map.get("system") {
@@ -61,31 +61,32 @@ pub fn parse_request(raw: &[u8], seed: u64, model_id: &str) -> Result<Prompt, Be
             .ok_or_else(|| invalid("system", "Member must be an array"))?;
         chars += blocks
             .iter()
-            .map(|b| body::text_chars(b.get("text").unwrap_or(&Value::Null)))
+            .map(|b| request_fields::text_chars(b.get("text").unwrap_or(&Value::Null)))
             .sum::<usize>();
     }
-    let config = body::optional_object(&map, "inferenceConfig", "inferenceConfig")?;
+    let config = request_fields::optional_object(&map, "inferenceConfig", "inferenceConfig")?;
     let empty = Map::new();
     let config = config.unwrap_or(&empty);
-    let max_tokens = body::optional_count(config, "maxTokens", "inferenceConfig.maxTokens")?;
-    body::optional_number(
+    let max_tokens =
+        request_fields::optional_count(config, "maxTokens", "inferenceConfig.maxTokens")?;
+    request_fields::optional_number(
         config,
         "temperature",
         "inferenceConfig.temperature",
         (0.0, 1.0),
     )?;
-    body::optional_number(config, "topP", "inferenceConfig.topP", (0.0, 1.0))?;
+    request_fields::optional_number(config, "topP", "inferenceConfig.topP", (0.0, 1.0))?;
     let stop_sequences =
-        body::optional_strings(config, "stopSequences", "inferenceConfig.stopSequences")?;
+        request_fields::optional_strings(config, "stopSequences", "inferenceConfig.stopSequences")?;
     let (tools, tool_choice, tool_chars) = read_tool_config(&map)?;
     Ok(Prompt {
-        input_tokens: reply::estimate_tokens(chars + tool_chars) + images * IMAGE_TOKENS,
+        input_tokens: emulated_model::estimate_tokens(chars + tool_chars) + images * IMAGE_TOKENS,
         max_tokens,
         stop_sequences,
         tools,
         tool_choice,
         tool_result,
-        digest: reply::digest(&[&seed.to_le_bytes(), model_id.as_bytes(), raw]),
+        digest: emulated_model::digest(&[&seed.to_le_bytes(), model_id.as_bytes(), raw]),
     })
 }
 
@@ -136,7 +137,7 @@ fn read_block(block: &Value, path: &str) -> Result<BlockContent, BedrockError> {
     {
         content.images = 1;
     } else if let Some(tool_use) = block.get("toolUse") {
-        content.chars = body::text_chars(tool_use.get("input").unwrap_or(&Value::Null));
+        content.chars = request_fields::text_chars(tool_use.get("input").unwrap_or(&Value::Null));
         content.is_tool_block = true;
     } else if let Some(result) = block.get("toolResult") {
         content.is_tool_block = true;
@@ -170,10 +171,10 @@ fn read_block(block: &Value, path: &str) -> Result<BlockContent, BedrockError> {
 fn read_tool_config(
     map: &Map<String, Value>,
 ) -> Result<(Vec<Tool>, ToolChoice, usize), BedrockError> {
-    let Some(config) = body::optional_object(map, "toolConfig", "toolConfig")? else {
+    let Some(config) = request_fields::optional_object(map, "toolConfig", "toolConfig")? else {
         return Ok((Vec::new(), ToolChoice::Auto, 0));
     };
-    let specs = body::array(config, "tools", "toolConfig.tools")?;
+    let specs = request_fields::array(config, "tools", "toolConfig.tools")?;
     let mut tools = Vec::new();
     for (i, tool) in specs.iter().enumerate() {
         let path = format!("toolConfig.tools.{i}.toolSpec");
@@ -214,7 +215,10 @@ fn read_tool_config(
     Ok((
         tools,
         choice,
-        config.get("tools").map(body::text_chars).unwrap_or(0),
+        config
+            .get("tools")
+            .map(request_fields::text_chars)
+            .unwrap_or(0),
     ))
 }
 

@@ -1,0 +1,17 @@
+//! Bedrock Runtime in the sandbox: `Converse`, `ConverseStream` and `InvokeModel` over restJson1
+//! and the event-stream framing, as the AWS SDK's `bedrockruntime` client speaks them.
+//!
+//! Each file is one wire concern; the model behind them (quotas, Regions, faults, the reply)
+//! is the shared core in `sandbox/`, which the OpenAI-compatible route uses too.
+//!
+//! - `api`: the `POST /model/{modelId}/{action}` handler: authenticate, parse, invoke, answer.
+//! - `converse`: the Converse request body to a `Prompt`, and the Converse response JSON.
+//! - `invoke_model`: InvokeModel's model-native bodies (Anthropic, Nova, Llama) both ways.
+//! - [`eventstream`]: ConverseStream's `application/vnd.amazon.eventstream` frames, timed.
+
+mod api;
+mod converse;
+pub mod eventstream;
+mod invoke_model;
+
+pub(super) use api::{handle, unknown_operation};
