@@ -10,7 +10,8 @@ use std::fmt::Write;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-use crate::config::Config;
+use crate::config::{Config, Deployment};
+use crate::router::{DeploymentRefusal, LimitKind};
 
 /// Upper bounds of the latency histograms, in seconds.
 const BUCKETS: [f64; 14] = [
@@ -131,6 +132,19 @@ struct GroupMetrics {
 /// Why the router passed over a deployment at admission, for the skips counter.
 const SKIP_REASONS: [&str; 5] = ["cooling_down", "probe_in_flight", "rpm", "tpm", "parallel"];
 
+/// The slot of `refusal` in [`SKIP_REASONS`]; exhaustive, so a new refusal needs a label.
+fn skip_slot(refusal: &DeploymentRefusal) -> usize {
+    match refusal {
+        DeploymentRefusal::CoolingDown { .. } => 0,
+        DeploymentRefusal::ProbeInFlight => 1,
+        DeploymentRefusal::OverLimit(exceeded) => match exceeded.kind {
+            LimitKind::Rpm => 2,
+            LimitKind::Tpm => 3,
+            LimitKind::Parallel => 4,
+        },
+    }
+}
+
 #[derive(Debug, Default)]
 struct DeploymentMetrics {
     admissions: AtomicU64,
@@ -193,9 +207,15 @@ impl Metrics {
         self.group_index.get(name).map(|i| &self.groups[*i].1)
     }
 
-    fn deployment(&self, id: &str) -> Option<&DeploymentMetrics> {
+    /// The metrics of `deployment`, by its index (the config's deployments are numbered in
+    /// the order this table was built in).
+    fn deployment(&self, deployment: &Deployment) -> Option<&DeploymentMetrics> {
+        self.deployments.get(deployment.index).map(|(_, _, d)| d)
+    }
+
+    fn deployment_by_key(&self, key: &str) -> Option<&DeploymentMetrics> {
         self.deployment_index
-            .get(id)
+            .get(key)
             .map(|i| &self.deployments[*i].2)
     }
 
@@ -214,28 +234,23 @@ impl Metrics {
         g.latency.observe(latency);
     }
 
-    /// The router admitted a request to the deployment keyed `id` ([`crate::config::Deployment::key`]).
-    pub fn admission(&self, id: &str) {
-        if let Some(d) = self.deployment(id) {
+    /// The router admitted a request to `deployment`.
+    pub fn admission(&self, deployment: &Deployment) {
+        if let Some(d) = self.deployment(deployment) {
             d.admissions.fetch_add(1, Ordering::Relaxed);
         }
     }
 
-    /// The router passed over deployment `id` for `reason` (a [`DeploymentRefusal::reason`]).
-    ///
-    /// [`DeploymentRefusal::reason`]: crate::router::DeploymentRefusal::reason
-    pub fn skip(&self, id: &str, reason: &str) {
-        if let (Some(d), Some(slot)) = (
-            self.deployment(id),
-            SKIP_REASONS.iter().position(|r| *r == reason),
-        ) {
-            d.skips[slot].fetch_add(1, Ordering::Relaxed);
+    /// The router passed over the deployment keyed `key` ([`Deployment::key`]) for `refusal`.
+    pub fn skip(&self, key: &str, refusal: &DeploymentRefusal) {
+        if let Some(d) = self.deployment_by_key(key) {
+            d.skips[skip_slot(refusal)].fetch_add(1, Ordering::Relaxed);
         }
     }
 
-    /// One upstream call of deployment `id` ended.
-    pub fn call(&self, id: &str, result: CallResult, latency: Duration) {
-        if let Some(d) = self.deployment(id) {
+    /// One upstream call of `deployment` ended.
+    pub fn call(&self, deployment: &Deployment, result: CallResult, latency: Duration) {
+        if let Some(d) = self.deployment(deployment) {
             let slot = CallResult::ALL
                 .iter()
                 .position(|r| *r == result)
@@ -248,9 +263,9 @@ impl Metrics {
         }
     }
 
-    /// Tokens used by deployment `id`.
-    pub fn tokens(&self, id: &str, input: u64, output: u64) {
-        if let Some(d) = self.deployment(id) {
+    /// Tokens used by `deployment`.
+    pub fn tokens(&self, deployment: &Deployment, input: u64, output: u64) {
+        if let Some(d) = self.deployment(deployment) {
             d.input_tokens.fetch_add(input, Ordering::Relaxed);
             d.output_tokens.fetch_add(output, Ordering::Relaxed);
         }
@@ -554,6 +569,32 @@ fn header(out: &mut String, name: &str, kind: &str, help: &str) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::router::Exceeded;
+
+    #[test]
+    fn each_refusal_counts_under_its_own_reason() {
+        let over = |kind| {
+            DeploymentRefusal::OverLimit(Exceeded {
+                kind,
+                limit: 1,
+                retry_after: Duration::ZERO,
+            })
+        };
+        let refusals = [
+            DeploymentRefusal::CoolingDown {
+                retry_after: Duration::ZERO,
+            },
+            DeploymentRefusal::ProbeInFlight,
+            over(LimitKind::Rpm),
+            over(LimitKind::Tpm),
+            over(LimitKind::Parallel),
+        ];
+        let slots: Vec<usize> = refusals.iter().map(skip_slot).collect();
+        assert_eq!(slots, [0, 1, 2, 3, 4]);
+        for refusal in &refusals {
+            assert_eq!(SKIP_REASONS[skip_slot(refusal)], refusal.reason());
+        }
+    }
 
     #[test]
     fn histogram_buckets_are_cumulative() {

@@ -95,10 +95,10 @@ async fn gateway_serve(config: Config, args: crate::cli::GatewayServeArgs) -> an
         let sandbox = crate::sandbox::start(config.sandbox.clone(), "127.0.0.1:0".parse()?).await?;
         println!("Sandbox (in-process) at {}", sandbox.endpoint());
         let clients = crate::aws::Clients::for_sandbox(&config, &sandbox.endpoint());
-        crate::gateway::serve(config, &clients, &host, port).await
+        Ok(crate::gateway::serve(config, &clients, &host, port).await?)
     } else {
         let clients = crate::aws::Clients::new(&config.aws);
-        crate::gateway::serve(config, &clients, &host, port).await
+        Ok(crate::gateway::serve(config, &clients, &host, port).await?)
     }
 }
 

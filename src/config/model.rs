@@ -160,7 +160,10 @@ pub struct Deployment {
     /// Stable id as configured: `model_info.id`, else `<group>-<index>` derived from its
     /// position. What clients see (`x-litellm-model-id`); not unique across groups.
     pub id: String,
-    /// The key of its limits, cooldown, Redis keys, clients and metrics: unique in the config.
+    /// Its place among the config's deployments (in [`Config::deployments`] order): the slot of
+    /// its metrics, SDK client and upstream target, resolved once at load.
+    pub index: usize,
+    /// The key of its limits, cooldown and Redis keys: unique in the config.
     /// The id, or `<group>/<id>` when deployments of several groups share the id (LiteLLM's
     /// sample does), so the two never share a quota.
     pub key: String,

@@ -11,6 +11,7 @@ mod ratelimit;
 mod request_id;
 mod respond;
 mod routes;
+mod start_error;
 mod state;
 
 use std::net::SocketAddr;
@@ -18,7 +19,6 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
-use anyhow::Context;
 use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
@@ -29,6 +29,7 @@ pub use error::ApiError;
 pub use listen::ConnectionLimits;
 pub use ratelimit::openai_duration;
 pub use respond::trace_headers;
+pub use start_error::StartError;
 pub use state::AppState;
 
 use crate::aws::Clients;
@@ -94,7 +95,7 @@ pub async fn start(
     config: Arc<Config>,
     clients: &Clients,
     addr: SocketAddr,
-) -> anyhow::Result<GatewayHandle> {
+) -> Result<GatewayHandle, StartError> {
     let defaults = ConnectionLimits::default();
     let limits = ConnectionLimits {
         header_read_timeout: config.gateway.header_timeout,
@@ -113,14 +114,11 @@ pub async fn start_with_limits(
     clients: &Clients,
     addr: SocketAddr,
     limits: ConnectionLimits,
-) -> anyhow::Result<GatewayHandle> {
+) -> Result<GatewayHandle, StartError> {
     let state = Arc::new(AppState::build(Arc::clone(&config), clients).await?);
-    let listener = TcpListener::bind(addr).await.with_context(|| {
-        format!(
-            "cannot listen on {addr} (is another gateway running there? pick another with --port)"
-        )
-    })?;
-    let addr = listener.local_addr()?;
+    let listen_error = |error| StartError::Listen { addr, error };
+    let listener = TcpListener::bind(addr).await.map_err(listen_error)?;
+    let addr = listener.local_addr().map_err(listen_error)?;
     let (stop, stopped) = oneshot::channel::<()>();
     let (on_closed, closed) = oneshot::channel::<()>();
     let app = routes::router(Arc::clone(&state));
@@ -145,10 +143,10 @@ pub async fn serve(
     clients: &Clients,
     host: &str,
     port: u16,
-) -> anyhow::Result<()> {
+) -> Result<(), StartError> {
     let addr: SocketAddr = format!("{host}:{port}")
         .parse()
-        .with_context(|| format!("{host}:{port} is not a valid listen address"))?;
+        .map_err(|_| StartError::Address(format!("{host}:{port}")))?;
     let mut handle = start(Arc::clone(&config), clients, addr).await?;
     let groups: Vec<String> = config
         .groups

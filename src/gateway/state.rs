@@ -1,14 +1,12 @@
 //! The gateway's shared immutable state: the config and the request pipeline (router,
 //! providers, metrics), built once.
 
-use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
 use std::time::Duration;
 
-use anyhow::Context;
-
 use super::body::BodyBudget;
+use super::start_error::StartError;
 use crate::aws::Clients;
 use crate::config::{Config, ProviderKind};
 use crate::pipeline::Pipeline;
@@ -29,8 +27,8 @@ pub struct AppState {
 impl AppState {
     /// Builds the state: one Bedrock client per deployment (from the factory, SDK retries off)
     /// and one pooled HTTP client for every OpenAI-compatible upstream.
-    pub async fn build(config: Arc<Config>, clients: &Clients) -> anyhow::Result<Self> {
-        let mut bedrock = HashMap::new();
+    pub async fn build(config: Arc<Config>, clients: &Clients) -> Result<Self, StartError> {
+        let mut bedrock = Vec::new();
         for deployment in config
             .deployments()
             .filter(|d| d.provider == ProviderKind::Bedrock)
@@ -38,8 +36,12 @@ impl AppState {
             let client = clients
                 .bedrock_for_deployment(deployment)
                 .await
-                .with_context(|| format!("deployment {} ({})", deployment.id, deployment.model))?;
-            bedrock.insert(deployment.key.clone(), client);
+                .map_err(|error| StartError::BedrockClient {
+                    id: deployment.id.clone(),
+                    model: deployment.model.clone(),
+                    error,
+                })?;
+            bedrock.push((deployment.index, client));
         }
         let http = reqwest::Client::builder()
             .pool_max_idle_per_host(512)
@@ -51,7 +53,7 @@ impl AppState {
             .redirect(reqwest::redirect::Policy::none())
             .retry(reqwest::retry::never())
             .build()
-            .context("cannot build the HTTP client for OpenAI-compatible upstreams")?;
+            .map_err(StartError::HttpClient)?;
         let providers = Providers {
             bedrock: BedrockProvider::new(bedrock),
             openai: OpenAiProvider::new(http).with_deployments(
@@ -64,7 +66,7 @@ impl AppState {
         // An unreachable Redis is not fatal: the store starts degraded on local limits.
         let store = AnyStore::from_config(&config)
             .await
-            .context("cannot use the Redis state store")?;
+            .map_err(StartError::Store)?;
         Ok(AppState {
             pipeline: Arc::new(Pipeline::new(&config, store, providers)),
             body_budget: BodyBudget::new(config.gateway.max_buffered_body_bytes),

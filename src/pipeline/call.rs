@@ -42,7 +42,7 @@ pub(super) async fn attempt(
             let outcome = outcome_of(&error);
             if let Some(result) = call_result(&outcome) {
                 let latency = call_started.elapsed();
-                pipeline.metrics.call(&deployment.key, result, latency);
+                pipeline.metrics.call(&deployment, result, latency);
             }
             pipeline.router.finish(attempt.permit, outcome).await;
             log_failure(&deployment, &error);

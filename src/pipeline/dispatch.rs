@@ -145,7 +145,7 @@ impl Pipeline {
             Selection::UnknownGroup => return Tried::Next(plan.exhausted(None, None)),
         };
         self.count_skips(permit.skipped());
-        self.metrics.admission(&permit.deployment().key);
+        self.metrics.admission(permit.deployment());
         let deployment = Arc::clone(permit.deployment());
         let remaining = permit.remaining();
         let budget = deployment.timeout.unwrap_or(self.router.settings().timeout);
@@ -180,7 +180,7 @@ impl Pipeline {
 
     fn count_skips(&self, skipped: &[(String, DeploymentRefusal)]) {
         for (key, refusal) in skipped {
-            self.metrics.skip(key, refusal.reason());
+            self.metrics.skip(key, refusal);
         }
     }
 

@@ -90,9 +90,9 @@ impl Settlement {
         };
         let (input, output) = usage.map_or((0, 0), |u| (u.prompt_tokens, u.completion_tokens));
         let metrics = &pipeline.metrics;
-        let key = &deployment.deployment().key;
-        metrics.call(key, result, latency);
-        metrics.tokens(key, input, output);
+        let served_by = deployment.deployment();
+        metrics.call(served_by, result, latency);
+        metrics.tokens(served_by, input, output);
         metrics.request(&requested_group, status, request_started.elapsed());
         if let Ending::Abandoned(None) = ending {
             drop((deployment, consumer));

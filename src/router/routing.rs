@@ -15,6 +15,7 @@
 //!    off only cooldowns refuse); the first admitted wins. A refusal consumes nothing.
 //! 5. None admitted: `Exhausted` with the earliest time any of them frees up.
 
+use std::collections::HashMap;
 use std::collections::hash_map::RandomState;
 use std::hash::BuildHasher;
 use std::sync::Arc;
@@ -56,6 +57,8 @@ pub enum Selection<S: StateStore> {
 #[derive(Debug)]
 pub struct Router<S: StateStore> {
     groups: Vec<ModelGroup>,
+    /// Group name → its place in `groups` (and `token_ceilings`), resolved once.
+    group_index: HashMap<String, usize>,
     consumers: Vec<Consumer>,
     settings: RouterSettings,
     store: Arc<S>,
@@ -76,6 +79,12 @@ impl<S: StateStore> Router<S> {
             .map(|g| token_ceiling(config, &g.name))
             .collect();
         Router {
+            group_index: config
+                .groups
+                .iter()
+                .enumerate()
+                .map(|(i, g)| (g.name.clone(), i))
+                .collect(),
             groups: config.groups.clone(),
             consumers: config.gateway.consumers.clone(),
             settings: config.router.clone(),
@@ -91,10 +100,9 @@ impl<S: StateStore> Router<S> {
     /// one of them has no TPM limit (or the group is unknown). A request needing more can
     /// never be served, however long it waits.
     pub fn token_ceiling(&self, group: &str) -> Option<u64> {
-        self.groups
-            .iter()
-            .position(|g| g.name == group)
-            .and_then(|i| self.token_ceilings.get(i).copied().flatten())
+        self.group_index
+            .get(group)
+            .and_then(|i| self.token_ceilings.get(*i).copied().flatten())
     }
 
     /// The same router with deterministic random choices (tests, reproducible demos).
@@ -116,7 +124,7 @@ impl<S: StateStore> Router<S> {
 
     /// The model group called `name`.
     pub fn group(&self, name: &str) -> Option<&ModelGroup> {
-        self.groups.iter().find(|g| g.name == name)
+        self.group_index.get(name).map(|i| &self.groups[*i])
     }
 
     /// Admits a request under `consumer`'s own quota (rpm, tpm reserving `estimated_tokens`,

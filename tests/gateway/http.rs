@@ -336,3 +336,37 @@ async fn an_open_gateway_needs_no_key() {
     let reply = stack.chat(None, "chat", false).await;
     assert_eq!(reply.status, 200, "{}", reply.text);
 }
+
+/// A second gateway on a port already taken does not start, and says where and why.
+#[tokio::test]
+async fn a_gateway_on_a_taken_port_names_the_address() {
+    let stack = Stack::start(&format!(
+        r#"
+model_list:
+  - model_name: chat
+    litellm_params: {{model: "bedrock/{HAIKU}", aws_profile_name: genai}}
+{FAST_SANDBOX}"#
+    ))
+    .await;
+    let taken = stack.gateway.addr();
+    let config = std::sync::Arc::new(crate::harness::config_for(
+        &format!(
+            "model_list:\n  - model_name: chat\n    litellm_params: {{model: \"bedrock/{HAIKU}\"}}\n"
+        ),
+        &stack.sandbox.endpoint(),
+    ));
+    let clients = resilient_llm::aws::Clients::for_sandbox(&config, &stack.sandbox.endpoint());
+    let Err(error) = resilient_llm::gateway::start(config, &clients, taken).await else {
+        panic!("a second gateway started on {taken}");
+    };
+    assert!(
+        matches!(error, resilient_llm::gateway::StartError::Listen { addr, .. } if addr == taken),
+        "{error:?}"
+    );
+    let message = error.to_string();
+    assert!(
+        message.starts_with(&format!("cannot listen on {taken}: ")),
+        "{message}"
+    );
+    assert!(message.contains("pick another with --port"), "{message}");
+}

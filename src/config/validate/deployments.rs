@@ -79,7 +79,17 @@ pub(super) fn groups(
         }
     }
     qualify_shared_keys(&mut groups, &paths, &shared)?;
+    number(&mut groups);
     Ok((groups, warnings))
+}
+
+/// Gives each deployment its place in config order ([`Deployment::index`]), what the per-
+/// deployment tables (metrics, SDK clients, upstream targets) are indexed by.
+fn number(groups: &mut [ModelGroup]) {
+    let deployments = groups.iter_mut().flat_map(|g| g.deployments.iter_mut());
+    for (index, deployment) in deployments.enumerate() {
+        Arc::make_mut(deployment).index = index;
+    }
 }
 
 /// Gives every deployment whose id is in `shared` the key `<group>/<id>`, and checks that the
@@ -192,6 +202,7 @@ fn deployment(entry: &RawModelEntry, path: &str, position: usize) -> Result<Depl
         ProviderKind::OpenAi => None,
     };
     Ok(Deployment {
+        index: 0,
         key: id.clone(),
         id,
         group: entry.model_name.clone(),

@@ -4,7 +4,7 @@
 //! [`convert_response`], [`convert_stream_event`], [`convert_stop_reason`] and the error
 //! conversions), each unit-tested beside its code.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::VecDeque;
 
 use aws_sdk_bedrockruntime::Client;
 use aws_sdk_bedrockruntime::primitives::event_stream::EventReceiver;
@@ -40,19 +40,28 @@ pub use response::{
 /// deployment) with the SDK's retries off: the router owns retries.
 #[derive(Debug, Clone, Default)]
 pub struct BedrockProvider {
-    /// Deployment id → its client.
-    clients: HashMap<String, Client>,
+    /// By [`Deployment::index`]: its client, for a Bedrock deployment.
+    clients: Vec<Option<Client>>,
 }
 
 impl BedrockProvider {
-    /// A provider over one client per Bedrock deployment, keyed by deployment key ([`Deployment::key`]).
-    pub fn new(clients: HashMap<String, Client>) -> Self {
-        BedrockProvider { clients }
+    /// A provider over one client per Bedrock deployment, each with its
+    /// [`Deployment::index`].
+    pub fn new(clients: impl IntoIterator<Item = (usize, Client)>) -> Self {
+        let mut slots: Vec<Option<Client>> = Vec::new();
+        for (index, client) in clients {
+            if slots.len() <= index {
+                slots.resize(index + 1, None);
+            }
+            slots[index] = Some(client);
+        }
+        BedrockProvider { clients: slots }
     }
 
     fn client(&self, deployment: &Deployment) -> Result<&Client, ProviderError> {
         self.clients
-            .get(&deployment.key)
+            .get(deployment.index)
+            .and_then(Option::as_ref)
             .ok_or_else(|| ProviderError::Upstream {
                 message: format!(
                     "no Bedrock client was built for deployment {}",

@@ -8,7 +8,7 @@
 mod error;
 mod sse;
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::VecDeque;
 use std::time::SystemTime;
 
 use bytes::Bytes;
@@ -115,8 +115,8 @@ impl Target {
 pub struct OpenAiProvider {
     /// One pool for every deployment: keep-alive and HTTP/2 connections are reused.
     client: reqwest::Client,
-    /// Precomputed targets by deployment key; others are worked out per call.
-    targets: HashMap<String, Target>,
+    /// Precomputed targets by [`Deployment::index`]; others are worked out per call.
+    targets: Vec<Option<Target>>,
 }
 
 impl OpenAiProvider {
@@ -124,7 +124,7 @@ impl OpenAiProvider {
     pub fn new(client: reqwest::Client) -> Self {
         OpenAiProvider {
             client,
-            targets: HashMap::new(),
+            targets: Vec::new(),
         }
     }
 
@@ -135,7 +135,11 @@ impl OpenAiProvider {
     ) -> Self {
         for deployment in deployments {
             if let Ok(target) = Target::of(deployment) {
-                self.targets.insert(deployment.key.clone(), target);
+                let index = deployment.index;
+                if self.targets.len() <= index {
+                    self.targets.resize_with(index + 1, || None);
+                }
+                self.targets[index] = Some(target);
             }
         }
         self
@@ -149,7 +153,7 @@ impl OpenAiProvider {
         stream: bool,
     ) -> Result<reqwest::Response, ProviderError> {
         let computed;
-        let target = match self.targets.get(&deployment.key) {
+        let target = match self.targets.get(deployment.index).and_then(Option::as_ref) {
             Some(target) => target,
             None => {
                 computed = Target::of(deployment)?;

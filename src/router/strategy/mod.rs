@@ -61,6 +61,7 @@ pub(crate) mod test_support {
         tpm: Option<u64>,
     ) -> Arc<Deployment> {
         Arc::new(Deployment {
+            index: 0,
             id: id.to_string(),
             key: id.to_string(),
             group: "g".to_string(),
