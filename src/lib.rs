@@ -10,6 +10,7 @@ pub mod commands;
 pub mod config;
 pub mod demo;
 pub mod gateway;
+pub mod insights;
 pub mod openai;
 pub mod provider;
 pub mod render;

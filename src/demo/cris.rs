@@ -14,19 +14,10 @@ use serde_json::{Value, json};
 
 pub(super) use calls::{Attempt, Tally, converse, send_all, setup_failure};
 
-use super::regions::explain::Advice;
-use super::regions::{self, LogsTarget, Polled};
+use super::regions::{self, Polled, poll_interval};
 use super::{DemoEnv, DemoOutcome};
+use crate::insights::{self, Advice, LogsTarget};
 use crate::render::{Output, Table, Tone, seconds};
-
-/// How often to poll CloudWatch Logs in this environment.
-pub(super) fn poll_interval(env: &DemoEnv) -> Duration {
-    if env.is_sandbox() {
-        regions::SANDBOX_POLL
-    } else {
-        regions::AWS_POLL
-    }
-}
 
 /// Runs the demo.
 pub async fn run(
@@ -94,7 +85,7 @@ pub async fn run(
         log_group: &env.config.aws.log_group,
         advice,
     };
-    let since_ms = regions::epoch_ms(since);
+    let since_ms = insights::epoch_ms(since);
     let query = regions::cris_query(&model, since_ms);
     out.log(
         Tone::Dim,
@@ -203,8 +194,8 @@ fn verdict(requests: u32, tally: &Tally, polled: &Polled) -> DemoOutcome {
 
 #[cfg(test)]
 mod tests {
-    use super::regions::Distribution;
     use super::*;
+    use crate::insights::Distribution;
 
     #[test]
     fn verdict_needs_every_call_logged_and_two_regions() {

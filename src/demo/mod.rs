@@ -10,7 +10,7 @@ pub mod cris;
 mod env;
 pub mod fallback;
 pub mod isolate;
-pub mod regions;
+mod regions;
 pub mod shard;
 
 pub use env::{DemoEnv, Needs};

@@ -9,9 +9,9 @@ use std::time::{Duration, SystemTime};
 use serde_json::{Value, json};
 
 use super::cris::{self, Attempt, Tally};
-use super::regions::explain::{Advice, Failure};
-use super::regions::{self, LogsTarget, Polled};
+use super::regions::{self, Polled};
 use super::{DemoEnv, DemoOutcome};
+use crate::insights::{self, Advice, Failure, LogsTarget};
 use crate::render::{Output, Table, Tone, percent, seconds};
 
 /// One account of the run.
@@ -91,7 +91,7 @@ pub async fn run(
         }
     }
 
-    let since_ms = regions::epoch_ms(since);
+    let since_ms = insights::epoch_ms(since);
     let query = regions::cris_query(&model, since_ms);
     out.heading("REGION DISTRIBUTION PER ACCOUNT (each account's own CloudWatch Logs)");
     let mut polled = Vec::new();
@@ -112,7 +112,7 @@ pub async fn run(
             since_ms,
             tally.success,
             wait,
-            cris::poll_interval(env),
+            regions::poll_interval(env),
             out,
         )
         .await?;
@@ -286,8 +286,8 @@ fn verdict(requests: u32, shards: &[Shard], tallies: &[Tally], polled: &[Polled]
 
 #[cfg(test)]
 mod tests {
-    use super::regions::Distribution;
     use super::*;
+    use crate::insights::Distribution;
 
     fn shard(profile: &str) -> Shard {
         Shard {

@@ -11,7 +11,7 @@ use futures_util::StreamExt;
 use futures_util::stream::FuturesUnordered;
 use serde_json::{Value, json};
 
-use crate::demo::regions::explain::Failure;
+use crate::insights::Failure;
 use crate::render::{Output, Tone, seconds};
 
 /// What every demo call asks.
