@@ -7,7 +7,7 @@ use serde_json::json;
 
 use super::check::{WindowsBefore, apply_sandbox_check, sandbox_check};
 use super::client::{Call, GatewayClient, average, group_rpm, key_for, require_group};
-use super::fallback::{Route, request_json, routing_table, rpm_text, usage_table};
+use super::routing::{Route, request_json, routing_table, rpm_text, usage_table};
 use super::{DemoEnv, DemoOutcome};
 use crate::render::{Output, Table, Tone, seconds};
 

@@ -3,17 +3,14 @@
 //! Region split Bedrock chose, read back from the model-invocation logs with the walkthrough's
 //! Logs Insights query.
 //!
-//! The call machinery ([`converse`], [`send_all`], [`Tally`]) is shared with account sharding,
-//! which makes the same calls round-robin across accounts.
-
-mod calls;
+//! The calls themselves are [`super::converse`]'s, shared with account sharding, which makes
+//! the same calls round-robin across accounts.
 
 use std::time::{Duration, SystemTime};
 
 use serde_json::{Value, json};
 
-pub(super) use calls::{Attempt, Tally, converse, send_all, setup_failure};
-
+use super::converse::{Attempt, Tally, converse, send_all, setup_failure};
 use super::regions::{self, Polled, poll_interval};
 use super::{DemoEnv, DemoOutcome};
 use crate::insights::{self, Advice, LogsTarget};

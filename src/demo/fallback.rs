@@ -3,13 +3,13 @@
 
 use std::time::Instant;
 
-use serde_json::{Value, json};
+use serde_json::json;
 
 use super::check::{WindowsBefore, apply_sandbox_check, sandbox_check};
 use super::client::{Call, GatewayClient, average, group_rpm, key_for, require_group};
+use super::routing::{Route, request_json, routing_table, rpm_text, usage_table};
 use super::{DemoEnv, DemoOutcome};
-use crate::config::{Deployment, ModelGroup};
-use crate::render::{Output, Table, Tone, percent, seconds};
+use crate::render::{Output, Table, Tone, seconds};
 
 /// The model group the demo calls.
 pub const PRIMARY_GROUP: &str = "fallback-primary";
@@ -251,133 +251,6 @@ fn narrate(out: &Output, call: &Call) {
             ),
         ),
     }
-}
-
-/// The part a deployment plays in a gateway demo's routing table.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(super) enum Role {
-    /// In the group the demo calls.
-    Primary,
-    /// In a group the gateway falls back to.
-    Fallback,
-}
-
-impl Role {
-    /// The table's `Type` cell.
-    pub fn title(self) -> &'static str {
-        match self {
-            Role::Primary => "Primary",
-            Role::Fallback => "Fallback",
-        }
-    }
-
-    /// The name used in `--json`.
-    fn as_str(self) -> &'static str {
-        match self {
-            Role::Primary => "primary",
-            Role::Fallback => "fallback",
-        }
-    }
-}
-
-/// One row of the routing table a gateway demo prints before sending: a deployment, the part
-/// it plays and why it is there.
-pub(super) struct Route<'a> {
-    pub deployment: &'a Deployment,
-    pub role: Role,
-    pub purpose: String,
-}
-
-impl Route<'_> {
-    /// The row in `--json` (`rpm` is null for an unlimited deployment).
-    pub fn to_json(&self) -> Value {
-        let d = self.deployment;
-        json!({"model_group": d.group, "deployment": d.id, "model": d.model, "rpm": d.rpm, "role": self.role.as_str(), "purpose": self.purpose})
-    }
-}
-
-/// The primary group's deployments, then the fallback groups', in config order, each with the
-/// purpose `primary_purpose` or `fallback_purpose` gives it (from its position in its group).
-pub(super) fn routing_table<'a>(
-    primary: &'a ModelGroup,
-    fallbacks: impl IntoIterator<Item = &'a ModelGroup>,
-    primary_purpose: impl Fn(usize) -> String,
-    fallback_purpose: impl Fn(usize) -> String,
-) -> Vec<Route<'a>> {
-    let rows = |group: &'a ModelGroup, role: Role, purpose: &dyn Fn(usize) -> String| {
-        group
-            .deployments
-            .iter()
-            .enumerate()
-            .map(|(i, d)| Route {
-                deployment: d,
-                role,
-                purpose: purpose(i),
-            })
-            .collect::<Vec<_>>()
-    };
-    let mut routes = rows(primary, Role::Primary, &primary_purpose);
-    for group in fallbacks {
-        routes.extend(rows(group, Role::Fallback, &fallback_purpose));
-    }
-    routes
-}
-
-/// A table cell for a deployment's RPM limit.
-pub(super) fn rpm_text(rpm: Option<u32>) -> String {
-    rpm.map_or_else(|| "unlimited".into(), |r| r.to_string())
-}
-
-/// One narrated request in `--json`: its number, `outcome` (the narration's verdict), where the
-/// gateway says it went, its HTTP status (0 when the gateway never answered) and its time.
-pub(super) fn request_json(call: &Call, outcome: &str) -> Value {
-    json!({
-        "request": call.number,
-        "outcome": outcome,
-        "deployment": call.deployment,
-        "model_group": call.group,
-        "model": call.model,
-        "status": call.status,
-        "time_s": call.elapsed.as_secs_f64(),
-        "error": call.error,
-    })
-}
-
-/// The walkthrough's "Model Usage Distribution", by deployment, with bars; and its JSON.
-pub fn usage_table(calls: &[&Call], total: u64) -> (Table, serde_json::Value) {
-    let mut counts: Vec<(String, String, String, u64)> = Vec::new();
-    for call in calls {
-        let deployment = call.deployment.clone().unwrap_or_default();
-        match counts.iter_mut().find(|(d, ..)| *d == deployment) {
-            Some(entry) => entry.3 += 1,
-            None => counts.push((
-                deployment,
-                call.group.clone().unwrap_or_default(),
-                call.model.clone().unwrap_or_default(),
-                1,
-            )),
-        }
-    }
-    counts.sort_by(|a, b| b.3.cmp(&a.3).then(a.0.cmp(&b.0)));
-    let mut table = Table::new(["Deployment", "Model group", "Model", "Requests", "Share"])
-        .titled("Model Usage Distribution");
-    for (deployment, group, model, n) in &counts {
-        table.row_with_bar(
-            [
-                deployment.clone(),
-                group.clone(),
-                model.clone(),
-                n.to_string(),
-                percent(*n, total),
-            ],
-            *n as f64 / total.max(1) as f64,
-        );
-    }
-    let json = counts
-        .iter()
-        .map(|(deployment, group, model, n)| json!({"deployment": deployment, "model_group": group, "model": model, "requests": n}))
-        .collect();
-    (table, serde_json::Value::Array(json))
 }
 
 #[cfg(test)]

@@ -7,7 +7,7 @@ use serde_json::{Value, json};
 
 use super::check::{WindowsBefore, apply_sandbox_check, sandbox_check};
 use super::client::{Call, GatewayClient, average, key_for, prompt, require_group};
-use super::fallback::{request_json, rpm_text};
+use super::routing::{request_json, rpm_text};
 use super::{DemoEnv, DemoOutcome};
 use crate::config::Consumer;
 use crate::render::{Output, Table, Tone, percent, seconds};

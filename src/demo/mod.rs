@@ -6,11 +6,13 @@
 pub mod balance;
 mod check;
 mod client;
+mod converse;
 pub mod cris;
 mod env;
 pub mod fallback;
 pub mod isolate;
 mod regions;
+mod routing;
 pub mod shard;
 
 pub use env::{DemoEnv, Needs};

@@ -8,7 +8,7 @@ use std::time::{Duration, SystemTime};
 
 use serde_json::{Value, json};
 
-use super::cris::{self, Attempt, Tally};
+use super::converse::{self, Attempt, Tally};
 use super::regions::{self, Polled};
 use super::{DemoEnv, DemoOutcome};
 use crate::insights::{self, Advice, Failure, LogsTarget};
@@ -65,10 +65,10 @@ pub async fn run(
     let calls = (0..requests)
         .map(|i| {
             let shard = i as usize % shards.len();
-            cris::converse(clients[shard].clone(), model.clone(), i + 1, shard)
+            converse::converse(clients[shard].clone(), model.clone(), i + 1, shard)
         })
         .collect();
-    let attempts = cris::send_all(
+    let attempts = converse::send_all(
         calls,
         |a| shards.get(a.shard).map(|s| s.profile.clone()),
         out,
@@ -82,7 +82,7 @@ pub async fn run(
     out.table(&analysis_table(&shards, &tallies));
     for (s, shard) in shards.iter().enumerate() {
         let mine: Vec<Attempt> = attempts.iter().filter(|a| a.shard == s).cloned().collect();
-        if let Some(failure) = cris::setup_failure(&mine) {
+        if let Some(failure) = converse::setup_failure(&mine) {
             let advice = Advice {
                 profile: Some(&shard.profile),
                 region: &region,

@@ -1,4 +1,4 @@
-//! The demo calls shared by cross-Region inference and account sharding: one Converse call
+//! The Bedrock calls shared by cross-Region inference and account sharding: one Converse call
 //! ([`converse`]), all of them at once with a line per call as it lands ([`send_all`]), and
 //! their counts ([`Tally`]).
 
