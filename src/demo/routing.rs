@@ -1,7 +1,7 @@
 //! The routing a gateway demo shows, shared by fallback, load balancing and quota isolation:
 //! the routing table printed before the requests go out ([`Route`], [`routing_table`],
-//! [`rpm_text`]), where the requests landed ([`usage_table`]), and each request in `--json`
-//! ([`request_json`]).
+//! [`rpm_text`]), where the requests landed ([`usage_table`], [`refusals`]), and each request
+//! in `--json` ([`request_json`]).
 
 use serde_json::{Value, json};
 
@@ -82,6 +82,16 @@ pub fn routing_table<'a>(
 /// A table cell for a deployment's RPM limit.
 pub fn rpm_text(rpm: Option<u32>) -> String {
     rpm.map_or_else(|| "unlimited".into(), |r| r.to_string())
+}
+
+/// `, 9 refused (no capacity left)`, or nothing for none: the requests past every route's
+/// limit, which the gateway refuses with 429 (right, not a failure of the pattern).
+pub fn refusals(n: u64) -> String {
+    if n > 0 {
+        format!(", {n} refused (no capacity left)")
+    } else {
+        String::new()
+    }
 }
 
 /// One narrated request in `--json`: its number, `outcome` (the narration's verdict), where the
@@ -188,5 +198,7 @@ mod tests {
     fn an_unlimited_deployment_says_so() {
         assert_eq!(rpm_text(None), "unlimited");
         assert_eq!(rpm_text(Some(3)), "3");
+        assert_eq!(refusals(0), "");
+        assert_eq!(refusals(9), ", 9 refused (no capacity left)");
     }
 }
