@@ -19,6 +19,8 @@ pub use env::{DemoEnv, Needs};
 
 use serde_json::Value;
 
+use crate::render::Tone;
+
 /// What a demo observed, and whether that is what the walkthrough expects.
 #[derive(Debug, Clone)]
 pub struct DemoOutcome {
@@ -41,6 +43,16 @@ pub struct DemoOutcome {
 }
 
 impl DemoOutcome {
+    /// The closing line of a demo that calls Bedrock directly: `working` (`ACCOUNT SHARDING
+    /// WORKING`) when it passed, `NOT AS EXPECTED` when not, then what was observed.
+    pub fn headline(&self, working: &str) -> (Tone, String) {
+        if self.passed {
+            (Tone::Good, format!("{working}: {}", self.observed))
+        } else {
+            (Tone::Warn, format!("NOT AS EXPECTED: {}", self.observed))
+        }
+    }
+
     /// The outcome as JSON (the figures plus the verdict).
     pub fn to_json(&self) -> Value {
         serde_json::json!({
@@ -52,5 +64,34 @@ impl DemoOutcome {
             "diagnosis": self.diagnosis,
             "figures": self.figures,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_headline_names_the_pattern_only_when_it_worked() {
+        let outcome = |passed| DemoOutcome {
+            id: "cris",
+            pattern: "cross-Region inference",
+            expected: String::new(),
+            observed: "2/2 succeed".into(),
+            passed,
+            diagnosis: Vec::new(),
+            figures: Value::Null,
+        };
+        assert_eq!(
+            outcome(true).headline("CROSS-REGION INFERENCE WORKING"),
+            (
+                Tone::Good,
+                "CROSS-REGION INFERENCE WORKING: 2/2 succeed".to_string()
+            )
+        );
+        assert_eq!(
+            outcome(false).headline("CROSS-REGION INFERENCE WORKING"),
+            (Tone::Warn, "NOT AS EXPECTED: 2/2 succeed".to_string())
+        );
     }
 }
