@@ -3,6 +3,7 @@
 //! One library shared by the binary, the tests and the benches. Data flows one way:
 //! `cli` → `commands` → `config::load` → `aws::Clients` / `gateway` → `router` → `provider`,
 //! with `sandbox` as an emulator of the AWS slice we use that only tests and `--sandbox` start.
+//! `demo` and `report` read the Bedrock invocation logs through `insights`.
 
 pub mod aws;
 pub mod cli;

@@ -2,6 +2,12 @@
 //! account sharding call Bedrock directly; fallback, load balancing and quota isolation go
 //! through the gateway. Each demo returns a [`DemoOutcome`] (its verdict and figures), which
 //! `demo all` gathers into a summary table and `--json` prints as one document.
+//!
+//! No demo imports another: what they share lives beside them. The direct demos (`cris`,
+//! `shard`) share `converse` (the Bedrock calls) and `regions` (reading their Region split back
+//! from the logs, through [`crate::insights`]); the gateway demos (`fallback`, `balance`,
+//! `isolate`) share `client` (the gateway calls), `routing` (the routing and usage tables) and
+//! `check` (what makes a verdict trustworthy).
 
 pub mod balance;
 mod check;
