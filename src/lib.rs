@@ -4,6 +4,7 @@
 //! `cli` → `commands` → `config::load` → `aws::Clients` / `gateway` (the HTTP surfaces) →
 //! `pipeline` (admission, the route plan's loop, settlement) → `router` → `provider`,
 //! with `sandbox` as an emulator of the AWS slice we use that only tests and `--sandbox` start.
+//! `demo` and `report` read the Bedrock invocation logs through `insights`.
 
 pub mod aws;
 pub mod cli;
@@ -11,6 +12,7 @@ pub mod commands;
 pub mod config;
 pub mod demo;
 pub mod gateway;
+pub mod insights;
 pub mod metrics;
 pub mod openai;
 pub mod pipeline;

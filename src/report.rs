@@ -2,16 +2,17 @@
 //! for one model (any id or ARN containing `--model`) or all, over the last `--since`, grouped
 //! by the Region they ran in, the model, or the account, as a table with bars or one JSON
 //! document.
+//!
+//! The query runs through [`crate::insights`]; the options come as a [`RegionsReport`], which
+//! the command boundary builds from the command line.
 
 use std::time::{Duration, Instant, SystemTime};
 
 use serde_json::{Value, json};
 
 use crate::aws::Clients;
-use crate::cli::{GroupBy, RegionsArgs};
 use crate::config::Config;
-use crate::demo::regions::explain::Advice;
-use crate::demo::regions::{self, Distribution, LogsTarget, NO_VALUE};
+use crate::insights::{self, Advice, Distribution, LogsTarget, NO_VALUE};
 use crate::render::{Output, Table, Tone, percent};
 
 /// How often to ask whether the query finished.
@@ -71,27 +72,50 @@ pub fn parse_since(text: &str) -> Result<Duration, BadSince> {
     }
 }
 
+/// What `report regions` counts invocations by.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Grouping {
+    Region,
+    Model,
+    Account,
+}
+
+/// What `report regions` is asked for.
+#[derive(Debug, Clone)]
+pub struct RegionsReport {
+    /// Only models whose id or ARN contains this; every model when `None`.
+    pub model: Option<String>,
+    /// How far back to look.
+    pub since: Since,
+    /// The AWS profile; the configured default when `None`.
+    pub profile: Option<String>,
+    /// What to count by.
+    pub by: Grouping,
+    /// How long to wait for the query to complete (whole seconds, as `--wait` gives it).
+    pub wait: Duration,
+}
+
 /// The log field a grouping counts by.
-pub fn group_field(by: GroupBy) -> &'static str {
+pub fn group_field(by: Grouping) -> &'static str {
     match by {
-        GroupBy::Region => "inferenceRegion",
-        GroupBy::Model => "modelId",
-        GroupBy::Account => "accountId",
+        Grouping::Region => "inferenceRegion",
+        Grouping::Model => "modelId",
+        Grouping::Account => "accountId",
     }
 }
 
-fn group_header(by: GroupBy) -> &'static str {
+fn group_header(by: Grouping) -> &'static str {
     match by {
-        GroupBy::Region => "Region",
-        GroupBy::Model => "Model",
-        GroupBy::Account => "Account",
+        Grouping::Region => "Region",
+        Grouping::Model => "Model",
+        Grouping::Account => "Account",
     }
 }
 
 /// The Insights query: optionally only models whose id contains `model`, counted by `field`.
 pub fn report_query(model: Option<&str>, field: &str) -> String {
     let filter = model
-        .map(|m| format!("filter modelId like /{}/ | ", regions::escape_regex(m)))
+        .map(|m| format!("filter modelId like /{}/ | ", insights::escape_regex(m)))
         .unwrap_or_default();
     format!("{filter}stats count(*) as {COUNT} by {field} | sort {field}")
 }
@@ -101,7 +125,7 @@ pub fn report_query(model: Option<&str>, field: &str) -> String {
 pub async fn regions(
     config: &Config,
     clients: &Clients,
-    args: &RegionsArgs,
+    args: &RegionsReport,
     out: &Output,
 ) -> anyhow::Result<Value> {
     let window = args.since.window;
@@ -120,15 +144,10 @@ pub async fn regions(
     let since = SystemTime::now()
         .checked_sub(window)
         .unwrap_or(SystemTime::UNIX_EPOCH);
-    let since_s = regions::epoch_ms(since) / 1000;
+    let since_s = insights::epoch_ms(since) / 1000;
     let bar = out.progress(1, &format!("Querying {log_group} in {region}"));
     let results = target
-        .query(
-            &query,
-            since_s,
-            POLL,
-            Instant::now() + Duration::from_secs(args.wait),
-        )
+        .query(&query, since_s, POLL, Instant::now() + args.wait)
         .await;
     if matches!(results, Ok(Some(_))) {
         bar.inc(1);
@@ -139,7 +158,7 @@ pub async fn regions(
     let Some(results) = results? else {
         anyhow::bail!(
             "the Logs Insights query on {log_group} did not complete within {}s: raise --wait",
-            args.wait
+            args.wait.as_secs()
         );
     };
     let distribution = Distribution::from_results(&results, field, COUNT);
@@ -190,7 +209,7 @@ fn share(part: u64, whole: u64) -> f64 {
 }
 
 /// Every row, including records without the field (throttled or failed calls have no Region).
-fn table(distribution: &Distribution, by: GroupBy) -> Table {
+fn table(distribution: &Distribution, by: Grouping) -> Table {
     let total = distribution.total();
     let mut table = Table::new([group_header(by), "Invocations", "Percentage"]);
     for (key, n) in &distribution.rows {
@@ -237,7 +256,7 @@ mod tests {
         assert_eq!(
             report_query(
                 Some("us.anthropic.claude-opus-4-6-v1"),
-                group_field(GroupBy::Account)
+                group_field(Grouping::Account)
             ),
             "filter modelId like /us\\.anthropic\\.claude-opus-4-6-v1/ | stats count(*) as invocations by accountId | sort accountId"
         );

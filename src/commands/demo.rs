@@ -7,10 +7,11 @@ use std::time::Duration;
 use anyhow::Context;
 use serde_json::json;
 
-use crate::cli::{AllDemoArgs, DemoCommand, DirectDemoArgs, GatewayDemoArgs, RegionsArgs};
+use crate::cli::{AllDemoArgs, DemoCommand, DirectDemoArgs, GatewayDemoArgs, GroupBy, RegionsArgs};
 use crate::config::Config;
 use crate::demo::{self, DemoEnv, DemoOutcome, Needs};
 use crate::render::{Output, Table, Tone};
+use crate::report::{Grouping, RegionsReport};
 
 use super::UsageError;
 
@@ -202,9 +203,24 @@ async fn run_all(config: Arc<Config>, args: AllDemoArgs, out: Output) -> anyhow:
 /// Runs `report regions`.
 pub async fn report_regions(config: Config, args: RegionsArgs, out: Output) -> anyhow::Result<()> {
     let clients = crate::aws::Clients::new(&config.aws);
-    let document = crate::report::regions(&config, &clients, &args, &out).await?;
+    let document = crate::report::regions(&config, &clients, &regions_report(args), &out).await?;
     if out.is_json() {
         out.json(&document);
     }
     Ok(())
+}
+
+/// The report's options from the command line's.
+fn regions_report(args: RegionsArgs) -> RegionsReport {
+    RegionsReport {
+        model: args.model,
+        since: args.since,
+        profile: args.profile,
+        by: match args.by {
+            GroupBy::Region => Grouping::Region,
+            GroupBy::Model => Grouping::Model,
+            GroupBy::Account => Grouping::Account,
+        },
+        wait: Duration::from_secs(args.wait),
+    }
 }

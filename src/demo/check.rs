@@ -8,9 +8,11 @@
 //! 2. [`SandboxCheck`]: with an in-process sandbox, its own counters (`GET /_sandbox/stats`)
 //!    against what the gateway's headers claimed: calls served per account and model id. A
 //!    header naming the wrong deployment cannot pass.
+//!
+//! [`Sent::check`] runs both over a verdict reached from the demo's own counts.
 
 use std::collections::BTreeMap;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
@@ -255,6 +257,54 @@ pub fn apply_sandbox_check(
                 diagnosis.extend(disagreements);
             }
             check.to_json()
+        }
+    }
+}
+
+/// A gateway demo's requests as they landed (`C`: a [`Call`], or one with its consumer), and
+/// the gateway's windows just before they went out.
+pub struct Sent<C> {
+    pub calls: Vec<C>,
+    pub before: WindowsBefore,
+    /// When the requests went out.
+    pub at: Instant,
+}
+
+/// A verdict once both checks have had their say.
+#[derive(Debug, Clone)]
+pub struct Checked {
+    pub passed: bool,
+    /// Why it failed, when the checks can tell.
+    pub diagnosis: Vec<String>,
+    /// The sandbox check in `--json` (`null` against real AWS).
+    pub sandbox: Value,
+}
+
+impl<C> Sent<C> {
+    /// Checks a verdict reached from the demo's own counts (`counts_match`): when they do not
+    /// match, the windows before the run may say why (`short` names what fell short); with a
+    /// sandbox, its counters must agree with the headers of the calls `served`.
+    pub async fn check(
+        &self,
+        env: &DemoEnv,
+        counts_match: bool,
+        short: Option<String>,
+        served: &[&Call],
+    ) -> Checked {
+        let mut passed = counts_match;
+        let mut diagnosis = Vec::new();
+        if !passed {
+            diagnosis.extend(self.before.stale(self.at.elapsed(), short.as_deref()));
+        }
+        let sandbox = apply_sandbox_check(
+            sandbox_check(env, served).await,
+            &mut passed,
+            &mut diagnosis,
+        );
+        Checked {
+            passed,
+            diagnosis,
+            sandbox,
         }
     }
 }

@@ -3,46 +3,78 @@
 //! Region split Bedrock chose, read back from the model-invocation logs with the walkthrough's
 //! Logs Insights query.
 //!
-//! The call machinery ([`converse`], [`send_all`], [`Tally`]) is shared with account sharding,
-//! which makes the same calls round-robin across accounts.
-
-mod calls;
+//! The calls themselves are [`super::converse`]'s, shared with account sharding, which makes
+//! the same calls round-robin across accounts.
 
 use std::time::{Duration, SystemTime};
 
 use serde_json::{Value, json};
 
-pub(super) use calls::{Attempt, Tally, converse, send_all, setup_failure};
-
-use super::regions::explain::Advice;
-use super::regions::{self, LogsTarget, Polled};
+use super::converse::{Attempt, Tally, converse, send_all, setup_failure};
+use super::regions::{self, Polled, poll_interval};
 use super::{DemoEnv, DemoOutcome};
+use crate::insights::{self, Advice, LogsTarget};
 use crate::render::{Output, Table, Tone, seconds};
 
-/// How often to poll CloudWatch Logs in this environment.
-pub(super) fn poll_interval(env: &DemoEnv) -> Duration {
-    if env.is_sandbox() {
-        regions::SANDBOX_POLL
-    } else {
-        regions::AWS_POLL
-    }
-}
-
-/// Runs the demo.
+/// Runs the demo: the plan, the calls as they land, the Region split from the logs, and the
+/// verdict.
 pub async fn run(
     env: &DemoEnv,
     requests: u32,
     wait: Duration,
     out: &Output,
 ) -> anyhow::Result<DemoOutcome> {
-    let model = env.config.cris.model_id.clone();
-    let profile = env.clients.default_profile().map(str::to_string);
-    let region = env.clients.default_region().to_string();
-    let advice = Advice {
-        profile: profile.as_deref(),
-        region: &region,
+    let setup = Setup {
+        model: env.config.cris.model_id.clone(),
+        profile: env.clients.default_profile().map(str::to_string),
+        region: env.clients.default_region().to_string(),
     };
+    announce(&setup, requests, out);
 
+    let client = env.clients.bedrock(None, None).await?;
+    let since = SystemTime::now();
+    let calls = (1..=requests)
+        .map(|n| converse(client.clone(), setup.model.clone(), n, 0))
+        .collect();
+    let attempts = send_all(calls, |_| None, out).await;
+    if let Some(failure) = setup_failure(&attempts) {
+        anyhow::bail!(setup.advice().bedrock(failure, &setup.model));
+    }
+    let tally = Tally::of(&attempts);
+    let (tone, line) = tally_line(&tally);
+    out.log(tone, &line);
+
+    let since_ms = insights::epoch_ms(since);
+    let logged = read_regions(env, &setup, since_ms, tally.success, wait, out).await?;
+    let outcome = verdict(requests, &tally, &logged.polled);
+    let (tone, line) = outcome.headline("CROSS-REGION INFERENCE WORKING");
+    out.log(tone, &line);
+    let figures = figures(env, &setup, requests, &tally, &logged, &attempts);
+    Ok(DemoOutcome { figures, ..outcome })
+}
+
+/// What the run calls, from where, as whom.
+struct Setup {
+    /// The inference profile (`cris.model_id`).
+    model: String,
+    /// The default profile; `None` for the default credential chain.
+    profile: Option<String>,
+    /// The source Region.
+    region: String,
+}
+
+impl Setup {
+    /// Who makes the calls, for explaining a failure.
+    fn advice(&self) -> Advice<'_> {
+        Advice {
+            profile: self.profile.as_deref(),
+            region: &self.region,
+        }
+    }
+}
+
+/// The opening: the walkthrough's plan table, and what is about to be sent.
+fn announce(setup: &Setup, requests: u32, out: &Output) {
     out.heading("PATTERN 1: CROSS-REGION INFERENCE");
     let mut plan = Table::new([
         "Model Endpoint",
@@ -51,34 +83,35 @@ pub async fn run(
         "Profile",
     ]);
     plan.row([
-        model.clone(),
+        setup.model.clone(),
         requests.to_string(),
-        region.clone(),
-        profile.clone().unwrap_or_else(|| "(default chain)".into()),
+        setup.region.clone(),
+        setup
+            .profile
+            .clone()
+            .unwrap_or_else(|| "(default chain)".into()),
     ]);
     out.table(&plan);
     out.log(
         Tone::Info,
-        &format!("Sending {requests} concurrent requests to {model}..."),
-    );
-
-    let client = env.clients.bedrock(None, None).await?;
-    let since = SystemTime::now();
-    let calls = (1..=requests)
-        .map(|n| converse(client.clone(), model.clone(), n, 0))
-        .collect();
-    let attempts = send_all(calls, |_| None, out).await;
-    if let Some(failure) = setup_failure(&attempts) {
-        anyhow::bail!(advice.bedrock(failure, &model));
-    }
-    let tally = Tally::of(&attempts);
-    out.log(
-        if tally.success == tally.total {
-            Tone::Good
-        } else {
-            Tone::Warn
-        },
         &format!(
+            "Sending {requests} concurrent requests to {}...",
+            setup.model
+        ),
+    );
+}
+
+/// The line after the calls: how many succeeded, were throttled or failed, and how long they
+/// took; a warning unless all succeeded.
+fn tally_line(tally: &Tally) -> (Tone, String) {
+    let tone = if tally.success == tally.total {
+        Tone::Good
+    } else {
+        Tone::Warn
+    };
+    (
+        tone,
+        format!(
             "{}/{} succeeded, {} throttled, {} failed; average {}",
             tally.success,
             tally.total,
@@ -86,65 +119,64 @@ pub async fn run(
             tally.failed,
             seconds(tally.avg_time())
         ),
-    );
+    )
+}
 
+/// The walkthrough's query and what polling it found.
+struct Logged {
+    query: String,
+    polled: Polled,
+}
+
+/// Reads back where the calls since `since_ms` ran: the walkthrough's query, polled until it
+/// counts the `expected` successful calls or `wait` runs out, then the Region table.
+async fn read_regions(
+    env: &DemoEnv,
+    setup: &Setup,
+    since_ms: i64,
+    expected: u64,
+    wait: Duration,
+    out: &Output,
+) -> anyhow::Result<Logged> {
     let logs = env.clients.logs(None, None).await?;
     let target = LogsTarget {
         client: &logs,
         log_group: &env.config.aws.log_group,
-        advice,
+        advice: setup.advice(),
     };
-    let since_ms = regions::epoch_ms(since);
-    let query = regions::cris_query(&model, since_ms);
+    let query = regions::cris_query(&setup.model, since_ms);
     out.log(
         Tone::Dim,
         &format!(
-            "CloudWatch Logs Insights on {} in {region}: {query}",
-            env.config.aws.log_group
+            "CloudWatch Logs Insights on {} in {}: {query}",
+            env.config.aws.log_group, setup.region
         ),
     );
-    let polled = regions::poll_regions(
-        &target,
-        &query,
-        since_ms,
-        tally.success,
-        wait,
-        poll_interval(env),
-        out,
-    )
-    .await?;
+    let interval = poll_interval(env);
+    let polled =
+        regions::poll_regions(&target, &query, since_ms, expected, wait, interval, out).await?;
     out.heading("REGION DISTRIBUTION");
-    regions::show_regions(
-        &polled,
-        tally.success,
-        out,
-        &format!("{model} from {region}:"),
-    );
+    let title = format!("{} from {}:", setup.model, setup.region);
+    regions::show_regions(&polled, expected, out, &title);
+    Ok(Logged { query, polled })
+}
 
-    let outcome = verdict(requests, &tally, &polled);
-    let tone = if outcome.passed {
-        Tone::Good
-    } else {
-        Tone::Warn
-    };
-    out.log(
-        tone,
-        &format!(
-            "{}: {}",
-            if outcome.passed {
-                "CROSS-REGION INFERENCE WORKING"
-            } else {
-                "NOT AS EXPECTED"
-            },
-            outcome.observed
-        ),
-    );
-    let figures = json!({
-        "model_id": model,
-        "source_region": region,
-        "profile": profile,
+/// Every figure of the run, for `--json`.
+fn figures(
+    env: &DemoEnv,
+    setup: &Setup,
+    requests: u32,
+    tally: &Tally,
+    logged: &Logged,
+    attempts: &[Attempt],
+) -> Value {
+    let polled = &logged.polled;
+    json!({
+        "model_id": setup.model,
+        "source_region": setup.region,
+        "profile": setup.profile,
         "log_group": env.config.aws.log_group,
-        "query": query,
+        "query": logged.query,
         "requests": requests,
         "successes": tally.success,
         "throttled": tally.throttled,
@@ -155,8 +187,7 @@ pub async fn run(
         "logs_complete": polled.complete,
         "logs_waited_s": polled.waited.as_secs_f64(),
         "attempts": attempts.iter().map(Attempt::to_json).collect::<Vec<_>>(),
-    });
-    Ok(DemoOutcome { figures, ..outcome })
+    })
 }
 
 /// Compares the run with the walkthrough: every call succeeds, the logs count each one, and
@@ -203,8 +234,8 @@ fn verdict(requests: u32, tally: &Tally, polled: &Polled) -> DemoOutcome {
 
 #[cfg(test)]
 mod tests {
-    use super::regions::Distribution;
     use super::*;
+    use crate::insights::Distribution;
 
     #[test]
     fn verdict_needs_every_call_logged_and_two_regions() {
@@ -238,6 +269,35 @@ mod tests {
             !v.passed && v.observed.contains("logs count 1 of 2"),
             "{}",
             v.observed
+        );
+    }
+
+    #[test]
+    fn the_tally_line_warns_unless_every_call_succeeded() {
+        let all = Tally {
+            total: 2,
+            success: 2,
+            success_time: Duration::from_millis(3000),
+            ..Tally::default()
+        };
+        assert_eq!(
+            tally_line(&all),
+            (
+                Tone::Good,
+                "2/2 succeeded, 0 throttled, 0 failed; average 1.50s".to_string()
+            )
+        );
+        let throttled = Tally {
+            total: 3,
+            throttled: 1,
+            ..all
+        };
+        assert_eq!(
+            tally_line(&throttled),
+            (
+                Tone::Warn,
+                "2/3 succeeded, 1 throttled, 0 failed; average 1.50s".to_string()
+            )
         );
     }
 }

@@ -5,32 +5,100 @@ use std::time::Instant;
 
 use serde_json::{Value, json};
 
-use super::check::{WindowsBefore, apply_sandbox_check, sandbox_check};
+use super::check::{Sent, WindowsBefore};
 use super::client::{Call, GatewayClient, average, group_rpm, key_for, require_group};
+use super::routing::{Route, refusals, request_json, routing_table, rpm_text, usage_table};
 use super::{DemoEnv, DemoOutcome};
-use crate::config::{Deployment, ModelGroup};
-use crate::render::{Output, Table, Tone, percent, seconds};
+use crate::config::{Config, ModelGroup};
+use crate::render::{Output, Table, Tone, seconds};
 
 /// The model group the demo calls.
 pub const PRIMARY_GROUP: &str = "fallback-primary";
 
-/// Sends `requests` concurrent requests to the primary group and narrates where each landed.
+/// Sends `requests` concurrent requests to the primary group and narrates where each landed:
+/// the routing table, the requests as they land, where they went, and the verdict.
 pub async fn run(env: &DemoEnv, requests: u32, out: &Output) -> anyhow::Result<DemoOutcome> {
-    let config = &env.config;
-    let primary = require_group(config, PRIMARY_GROUP, "fallback")?;
-    let fallback_groups = config.router.fallbacks_for(PRIMARY_GROUP);
-    anyhow::ensure!(
-        !fallback_groups.is_empty(),
-        "demo fallback needs router_settings.fallbacks for {PRIMARY_GROUP:?} in {}",
-        config.source.display()
-    );
+    let groups = Groups::of(&env.config)?;
     let client = GatewayClient::new(&env.gateway_url)?;
     client.check_reachable().await?;
+    let routes = announce(env, &groups, requests, out);
+    let sent = send(&client, &env.config, &groups, requests, out).await;
 
+    let succeeded: Vec<&Call> = sent.calls.iter().filter(|c| c.succeeded()).collect();
+    let observed = Observed::of(&sent.calls);
+    let by_deployment = show_results(&observed, requests, &succeeded, out);
+
+    let primary_rpm = group_rpm(groups.primary);
+    let expected = expected(u64::from(requests), primary_rpm, groups.fallback_rpm());
+    let short = observed.shortfall(&expected);
+    let checked = sent
+        .check(env, observed.matches(&expected), short, &succeeded)
+        .await;
+    let (tone, line) = headline(checked.passed, requests, primary_rpm, &observed, &expected);
+    out.log(tone, &line);
+    Ok(DemoOutcome {
+        id: "fallback",
+        pattern: "fallback on rate limit",
+        expected: expected.words(requests),
+        observed: observed.words(requests),
+        passed: checked.passed,
+        diagnosis: checked.diagnosis,
+        figures: json!({
+            "requests": requests,
+            "successful": observed.succeeded,
+            "failed": observed.failed,
+            "sandbox_check": checked.sandbox,
+            "primary": observed.primary,
+            "fallback": observed.fallback,
+            "avg_time_s": average(&succeeded).as_secs_f64(),
+            "by_deployment": by_deployment,
+            "routing_table": routes.iter().map(Route::to_json).collect::<Vec<_>>(),
+            "attempts": sent.calls.iter().map(|c| request_json(c, Landing::of(c).as_str())).collect::<Vec<_>>(),
+        }),
+    })
+}
+
+/// The groups the demo sends to, from the config.
+struct Groups<'a> {
+    primary: &'a ModelGroup,
+    /// The primary's fallbacks as `router_settings.fallbacks` names them.
+    fallback_names: &'a [String],
+    /// Those of them the config defines, in that order.
+    fallbacks: Vec<&'a ModelGroup>,
+}
+
+impl<'a> Groups<'a> {
+    /// The primary group and its fallbacks, or an error naming what the config lacks.
+    fn of(config: &'a Config) -> anyhow::Result<Self> {
+        let primary = require_group(config, PRIMARY_GROUP, "fallback")?;
+        let fallback_names = config.router.fallbacks_for(PRIMARY_GROUP);
+        anyhow::ensure!(
+            !fallback_names.is_empty(),
+            "demo fallback needs router_settings.fallbacks for {PRIMARY_GROUP:?} in {}",
+            config.source.display()
+        );
+        Ok(Groups {
+            primary,
+            fallback_names,
+            fallbacks: fallback_names
+                .iter()
+                .filter_map(|g| config.group(g))
+                .collect(),
+        })
+    }
+
+    /// The fallback groups' RPM together (`None`: one of them has no limit).
+    fn fallback_rpm(&self) -> Option<u64> {
+        self.fallbacks.iter().map(|g| group_rpm(g)).sum()
+    }
+}
+
+/// The opening: the routing table, and what is about to be sent where.
+fn announce<'a>(env: &DemoEnv, groups: &Groups<'a>, requests: u32, out: &Output) -> Vec<Route<'a>> {
     out.heading("PATTERN 3: FALLBACK ON RATE LIMIT");
     let routes = routing_table(
-        primary,
-        fallback_groups.iter().filter_map(|g| config.group(g)),
+        groups.primary,
+        groups.fallbacks.iter().copied(),
         |_| "Low limit to trigger fallback".into(),
         |_| "Higher capacity backup".into(),
     );
@@ -42,73 +110,63 @@ pub async fn run(env: &DemoEnv, requests: u32, out: &Output) -> anyhow::Result<D
             env.gateway_url
         ),
     );
+    routes
+}
 
+/// Reads the windows of every group involved, then sends the requests at once and narrates
+/// each as it lands.
+async fn send(
+    client: &GatewayClient,
+    config: &Config,
+    groups: &Groups<'_>,
+    requests: u32,
+    out: &Output,
+) -> Sent<Call> {
     let key = key_for(config, PRIMARY_GROUP);
     let mut watched = vec![PRIMARY_GROUP];
-    watched.extend(fallback_groups.iter().map(String::as_str));
+    watched.extend(groups.fallback_names.iter().map(String::as_str));
     let before = WindowsBefore::read(client.health(key.as_deref()).await.as_ref(), &watched, &[]);
-    let sent = Instant::now();
+    let at = Instant::now();
     let calls = client
         .send_concurrently(key.as_deref(), PRIMARY_GROUP, requests, |call| {
             narrate(out, call);
         })
         .await;
+    Sent { calls, before, at }
+}
 
-    let succeeded: Vec<&Call> = calls.iter().filter(|c| c.succeeded()).collect();
-    let landed =
-        |landing: Landing| calls.iter().filter(|c| Landing::of(c) == landing).count() as u64;
-    let on_primary = landed(Landing::Primary);
-    let on_fallback = landed(Landing::Fallback);
-    let failed = calls.len() - succeeded.len();
-
+/// The walkthrough's results: the counts, then the usage by deployment; returns the usage in
+/// `--json`.
+fn show_results(observed: &Observed, requests: u32, succeeded: &[&Call], out: &Output) -> Value {
     out.heading("FALLBACK DEMONSTRATION RESULTS");
     out.line(&format!("Total Requests: {requests}"));
-    out.line(&format!("Successful: {}", succeeded.len()));
-    out.line(&format!("Failed: {failed}"));
-    out.line(&format!("Primary Model Used: {on_primary}"));
-    out.line(&format!("Fallback Triggered: {on_fallback}"));
+    out.line(&format!("Successful: {}", observed.succeeded));
+    out.line(&format!("Failed: {}", observed.failed));
+    out.line(&format!("Primary Model Used: {}", observed.primary));
+    out.line(&format!("Fallback Triggered: {}", observed.fallback));
     out.line("");
-    let distribution = usage_table(&succeeded, u64::from(requests));
-    out.table(&distribution.0);
+    let (table, by_deployment) = usage_table(succeeded, u64::from(requests));
+    out.table(&table);
+    by_deployment
+}
 
-    let primary_rpm = group_rpm(primary);
-    let fallback_rpm: Option<u64> = fallback_groups
-        .iter()
-        .filter_map(|g| config.group(g))
-        .map(group_rpm)
-        .sum();
-    let Expected {
-        primary: expected_primary,
-        fallback: expected_fallback,
-        refused: expected_refused,
-    } = expected(u64::from(requests), primary_rpm, fallback_rpm);
-    let refused = calls.iter().filter(|c| c.rate_limited()).count() as u64;
-    let expected_served = expected_primary + expected_fallback;
-    let refusals = |n: u64| {
-        if n > 0 {
-            format!(", {n} refused (no capacity left)")
-        } else {
-            String::new()
-        }
-    };
-    let mut passed = failed as u64 == refused
-        && refused == expected_refused
-        && on_primary == expected_primary
-        && on_fallback == expected_fallback;
-    let mut diagnosis = Vec::new();
-    if !passed {
-        let short = (failed as u64 == refused && on_primary < expected_primary).then(|| {
-            format!("the primary served {on_primary} of the {expected_primary} requests its RPM allows, although every request succeeded")
-        });
-        diagnosis.extend(before.stale(sent.elapsed(), short.as_deref()));
-    }
-    let sandbox = apply_sandbox_check(
-        sandbox_check(env, &succeeded).await,
-        &mut passed,
-        &mut diagnosis,
-    );
+/// The closing line: the fallback at work, everything served by the primary (and why no
+/// fallback was needed), or what was expected against what was seen.
+fn headline(
+    passed: bool,
+    requests: u32,
+    primary_rpm: Option<u64>,
+    observed: &Observed,
+    expected: &Expected,
+) -> (Tone, String) {
+    let on_fallback = observed.fallback;
     if passed && on_fallback > 0 {
-        out.log(Tone::Good, &format!("FALLBACK WORKING: {on_fallback} requests successfully failed over to the fallback model!"));
+        (
+            Tone::Good,
+            format!(
+                "FALLBACK WORKING: {on_fallback} requests successfully failed over to the fallback model!"
+            ),
+        )
     } else if passed {
         let fit = match primary_rpm {
             Some(rpm) => format!(
@@ -116,40 +174,23 @@ pub async fn run(env: &DemoEnv, requests: u32, out: &Output) -> anyhow::Result<D
             ),
             None => "it has no RPM limit, so no fallback was needed".to_string(),
         };
-        out.log(
+        (
             Tone::Good,
-            &format!("ALL {requests} SERVED BY THE PRIMARY: {fit}"),
-        );
+            format!("ALL {requests} SERVED BY THE PRIMARY: {fit}"),
+        )
     } else {
-        out.log(Tone::Bad, &format!("NOT AS EXPECTED: expected {expected_primary} primary and {expected_fallback} fallback{}, observed {on_primary} primary, {on_fallback} fallback, {} succeeding", refusals(expected_refused), succeeded.len()));
+        (
+            Tone::Bad,
+            format!(
+                "NOT AS EXPECTED: expected {} primary and {} fallback{}, observed {} primary, {on_fallback} fallback, {} succeeding",
+                expected.primary,
+                expected.fallback,
+                refusals(expected.refused),
+                observed.primary,
+                observed.succeeded
+            ),
+        )
     }
-    Ok(DemoOutcome {
-        id: "fallback",
-        pattern: "fallback on rate limit",
-        expected: format!(
-            "{expected_primary} primary, {expected_fallback} fallback, {expected_served}/{requests} succeed{}",
-            refusals(expected_refused)
-        ),
-        observed: format!(
-            "{on_primary} primary, {on_fallback} fallback, {}/{requests} succeed{}",
-            succeeded.len(),
-            refusals(refused)
-        ),
-        passed,
-        diagnosis,
-        figures: json!({
-            "requests": requests,
-            "successful": succeeded.len(),
-            "failed": failed,
-            "sandbox_check": sandbox,
-            "primary": on_primary,
-            "fallback": on_fallback,
-            "avg_time_s": average(&succeeded).as_secs_f64(),
-            "by_deployment": distribution.1,
-            "routing_table": routes.iter().map(Route::to_json).collect::<Vec<_>>(),
-            "attempts": calls.iter().map(|c| request_json(c, Landing::of(c).as_str())).collect::<Vec<_>>(),
-        }),
-    })
 }
 
 /// The walkthrough's routing table: each deployment with its RPM, role and purpose.
@@ -176,6 +217,19 @@ struct Expected {
     refused: u64,
 }
 
+impl Expected {
+    /// `3 primary, 7 fallback, 10/10 succeed`, with the refusals when there are any.
+    fn words(&self, requests: u32) -> String {
+        format!(
+            "{} primary, {} fallback, {}/{requests} succeed{}",
+            self.primary,
+            self.fallback,
+            self.primary + self.fallback,
+            refusals(self.refused)
+        )
+    }
+}
+
 /// The primary takes up to its RPM, the fallbacks the rest up to theirs, the gateway refuses
 /// what is left (`None` RPM: no limit).
 fn expected(requests: u64, primary_rpm: Option<u64>, fallback_rpm: Option<u64>) -> Expected {
@@ -186,6 +240,61 @@ fn expected(requests: u64, primary_rpm: Option<u64>, fallback_rpm: Option<u64>) 
         primary,
         fallback,
         refused: rest - fallback,
+    }
+}
+
+/// Where the requests landed, counted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Observed {
+    primary: u64,
+    fallback: u64,
+    succeeded: u64,
+    failed: u64,
+    /// The failures that were 429s: refused for want of capacity anywhere.
+    refused: u64,
+}
+
+impl Observed {
+    /// Counts `calls` by where the gateway says they went.
+    fn of(calls: &[Call]) -> Observed {
+        let landed =
+            |landing: Landing| calls.iter().filter(|c| Landing::of(c) == landing).count() as u64;
+        let succeeded = calls.iter().filter(|c| c.succeeded()).count() as u64;
+        Observed {
+            primary: landed(Landing::Primary),
+            fallback: landed(Landing::Fallback),
+            succeeded,
+            failed: calls.len() as u64 - succeeded,
+            refused: calls.iter().filter(|c| c.rate_limited()).count() as u64,
+        }
+    }
+
+    /// Whether the run is the walkthrough's: the split the RPMs decide, and every failure a
+    /// refusal past every limit.
+    fn matches(&self, expected: &Expected) -> bool {
+        self.failed == self.refused
+            && self.refused == expected.refused
+            && self.primary == expected.primary
+            && self.fallback == expected.fallback
+    }
+
+    /// What fell short when every failure was a refusal but the primary served fewer than its
+    /// RPM allows (a sign of windows still full from an earlier run).
+    fn shortfall(&self, expected: &Expected) -> Option<String> {
+        (self.failed == self.refused && self.primary < expected.primary).then(|| {
+            format!("the primary served {} of the {} requests its RPM allows, although every request succeeded", self.primary, expected.primary)
+        })
+    }
+
+    /// `3 primary, 7 fallback, 10/10 succeed`, with the refusals when there are any.
+    fn words(&self, requests: u32) -> String {
+        format!(
+            "{} primary, {} fallback, {}/{requests} succeed{}",
+            self.primary,
+            self.fallback,
+            self.succeeded,
+            refusals(self.refused)
+        )
     }
 }
 
@@ -253,133 +362,6 @@ fn narrate(out: &Output, call: &Call) {
     }
 }
 
-/// The part a deployment plays in a gateway demo's routing table.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(super) enum Role {
-    /// In the group the demo calls.
-    Primary,
-    /// In a group the gateway falls back to.
-    Fallback,
-}
-
-impl Role {
-    /// The table's `Type` cell.
-    pub fn title(self) -> &'static str {
-        match self {
-            Role::Primary => "Primary",
-            Role::Fallback => "Fallback",
-        }
-    }
-
-    /// The name used in `--json`.
-    fn as_str(self) -> &'static str {
-        match self {
-            Role::Primary => "primary",
-            Role::Fallback => "fallback",
-        }
-    }
-}
-
-/// One row of the routing table a gateway demo prints before sending: a deployment, the part
-/// it plays and why it is there.
-pub(super) struct Route<'a> {
-    pub deployment: &'a Deployment,
-    pub role: Role,
-    pub purpose: String,
-}
-
-impl Route<'_> {
-    /// The row in `--json` (`rpm` is null for an unlimited deployment).
-    pub fn to_json(&self) -> Value {
-        let d = self.deployment;
-        json!({"model_group": d.group, "deployment": d.id, "model": d.model, "rpm": d.rpm, "role": self.role.as_str(), "purpose": self.purpose})
-    }
-}
-
-/// The primary group's deployments, then the fallback groups', in config order, each with the
-/// purpose `primary_purpose` or `fallback_purpose` gives it (from its position in its group).
-pub(super) fn routing_table<'a>(
-    primary: &'a ModelGroup,
-    fallbacks: impl IntoIterator<Item = &'a ModelGroup>,
-    primary_purpose: impl Fn(usize) -> String,
-    fallback_purpose: impl Fn(usize) -> String,
-) -> Vec<Route<'a>> {
-    let rows = |group: &'a ModelGroup, role: Role, purpose: &dyn Fn(usize) -> String| {
-        group
-            .deployments
-            .iter()
-            .enumerate()
-            .map(|(i, d)| Route {
-                deployment: d,
-                role,
-                purpose: purpose(i),
-            })
-            .collect::<Vec<_>>()
-    };
-    let mut routes = rows(primary, Role::Primary, &primary_purpose);
-    for group in fallbacks {
-        routes.extend(rows(group, Role::Fallback, &fallback_purpose));
-    }
-    routes
-}
-
-/// A table cell for a deployment's RPM limit.
-pub(super) fn rpm_text(rpm: Option<u32>) -> String {
-    rpm.map_or_else(|| "unlimited".into(), |r| r.to_string())
-}
-
-/// One narrated request in `--json`: its number, `outcome` (the narration's verdict), where the
-/// gateway says it went, its HTTP status (0 when the gateway never answered) and its time.
-pub(super) fn request_json(call: &Call, outcome: &str) -> Value {
-    json!({
-        "request": call.number,
-        "outcome": outcome,
-        "deployment": call.deployment,
-        "model_group": call.group,
-        "model": call.model,
-        "status": call.status,
-        "time_s": call.elapsed.as_secs_f64(),
-        "error": call.error,
-    })
-}
-
-/// The walkthrough's "Model Usage Distribution", by deployment, with bars; and its JSON.
-pub fn usage_table(calls: &[&Call], total: u64) -> (Table, serde_json::Value) {
-    let mut counts: Vec<(String, String, String, u64)> = Vec::new();
-    for call in calls {
-        let deployment = call.deployment.clone().unwrap_or_default();
-        match counts.iter_mut().find(|(d, ..)| *d == deployment) {
-            Some(entry) => entry.3 += 1,
-            None => counts.push((
-                deployment,
-                call.group.clone().unwrap_or_default(),
-                call.model.clone().unwrap_or_default(),
-                1,
-            )),
-        }
-    }
-    counts.sort_by(|a, b| b.3.cmp(&a.3).then(a.0.cmp(&b.0)));
-    let mut table = Table::new(["Deployment", "Model group", "Model", "Requests", "Share"])
-        .titled("Model Usage Distribution");
-    for (deployment, group, model, n) in &counts {
-        table.row_with_bar(
-            [
-                deployment.clone(),
-                group.clone(),
-                model.clone(),
-                n.to_string(),
-                percent(*n, total),
-            ],
-            *n as f64 / total.max(1) as f64,
-        );
-    }
-    let json = counts
-        .iter()
-        .map(|(deployment, group, model, n)| json!({"deployment": deployment, "model_group": group, "model": model, "requests": n}))
-        .collect();
-    (table, serde_json::Value::Array(json))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -396,5 +378,102 @@ mod tests {
         assert_eq!(expected(30, Some(3), Some(25)), e(3, 25, 2));
         assert_eq!(expected(30, None, Some(25)), e(30, 0, 0));
         assert_eq!(expected(30, Some(3), None), e(3, 27, 0));
+    }
+
+    fn call(number: u32, status: u16, group: Option<&str>) -> Call {
+        Call {
+            number,
+            status,
+            deployment: None,
+            group: group.map(str::to_string),
+            model: None,
+            elapsed: std::time::Duration::ZERO,
+            error: None,
+        }
+    }
+
+    fn observed(primary: u64, fallback: u64, failed: u64, refused: u64) -> Observed {
+        Observed {
+            primary,
+            fallback,
+            succeeded: primary + fallback,
+            failed,
+            refused,
+        }
+    }
+
+    #[test]
+    fn landings_are_counted_by_the_group_the_gateway_names() {
+        let calls = [
+            call(1, 200, Some(PRIMARY_GROUP)),
+            call(2, 200, Some("fallback-backup")),
+            call(3, 429, None),
+            call(4, 500, None),
+        ];
+        assert_eq!(Observed::of(&calls), observed(1, 1, 2, 1));
+    }
+
+    #[test]
+    fn the_verdict_wants_the_rpm_split_and_no_failure_but_refusals() {
+        let walkthrough = expected(10, Some(3), Some(25));
+        let seen = observed(3, 7, 0, 0);
+        assert!(seen.matches(&walkthrough));
+        assert_eq!(seen.words(10), "3 primary, 7 fallback, 10/10 succeed");
+        assert_eq!(walkthrough.words(10), seen.words(10));
+        // Windows still full from an earlier run: the primary serves fewer.
+        let stale = observed(1, 9, 0, 0);
+        assert!(!stale.matches(&walkthrough));
+        assert_eq!(
+            stale.shortfall(&walkthrough).as_deref(),
+            Some(
+                "the primary served 1 of the 3 requests its RPM allows, although every request succeeded"
+            )
+        );
+        // A failure that is no refusal is no stale window.
+        let broken = observed(3, 6, 1, 0);
+        assert!(!broken.matches(&walkthrough) && broken.shortfall(&walkthrough).is_none());
+        // Past every limit the refusals are expected.
+        let full = expected(30, Some(3), Some(25));
+        assert!(observed(3, 25, 2, 2).matches(&full));
+        assert_eq!(
+            full.words(30),
+            "3 primary, 25 fallback, 28/30 succeed, 2 refused (no capacity left)"
+        );
+    }
+
+    #[test]
+    fn the_headline_says_whether_a_fallback_was_seen() {
+        let walkthrough = expected(10, Some(3), Some(25));
+        assert_eq!(
+            headline(true, 10, Some(3), &observed(3, 7, 0, 0), &walkthrough),
+            (
+                Tone::Good,
+                "FALLBACK WORKING: 7 requests successfully failed over to the fallback model!"
+                    .to_string()
+            )
+        );
+        let few = expected(2, Some(3), Some(25));
+        assert_eq!(
+            headline(true, 2, Some(3), &observed(2, 0, 0, 0), &few).1,
+            "ALL 2 SERVED BY THE PRIMARY: 2 requests fit its 3 RPM, so no fallback was needed (send more than 3 with --requests to see one)"
+        );
+        assert_eq!(
+            headline(
+                true,
+                2,
+                None,
+                &observed(2, 0, 0, 0),
+                &expected(2, None, None)
+            )
+            .1,
+            "ALL 2 SERVED BY THE PRIMARY: it has no RPM limit, so no fallback was needed"
+        );
+        assert_eq!(
+            headline(false, 10, Some(3), &observed(1, 9, 0, 0), &walkthrough),
+            (
+                Tone::Bad,
+                "NOT AS EXPECTED: expected 3 primary and 7 fallback, observed 1 primary, 9 fallback, 10 succeeding".to_string()
+            )
+        );
     }
 }

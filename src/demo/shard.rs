@@ -8,10 +8,11 @@ use std::time::{Duration, SystemTime};
 
 use serde_json::{Value, json};
 
-use super::cris::{self, Attempt, Tally};
-use super::regions::explain::{Advice, Failure};
-use super::regions::{self, LogsTarget, Polled};
+use super::converse::{self, Attempt, Tally};
+use super::regions::{self, Polled};
 use super::{DemoEnv, DemoOutcome};
+use crate::config::Config;
+use crate::insights::{self, Advice, Failure, LogsTarget};
 use crate::render::{Output, Table, Tone, percent, seconds};
 
 /// One account of the run.
@@ -27,128 +28,200 @@ impl Shard {
     }
 }
 
-/// Runs the demo.
+/// Runs the demo: each profile's account, the calls round-robin as they land, each account's
+/// totals, each account's own Region split from its logs, and the verdict.
 pub async fn run(
     env: &DemoEnv,
     requests: u32,
     wait: Duration,
     out: &Output,
 ) -> anyhow::Result<DemoOutcome> {
-    let profiles = &env.config.aws.profiles;
+    let setup = Setup::announce(env, requests, out).await?;
+    let sent = send(env, &setup, requests, out).await?;
+    let tallies: Vec<Tally> = (0..setup.shards.len())
+        .map(|s| Tally::of(sent.attempts.iter().filter(|a| a.shard == s)))
+        .collect();
+    analyse(&setup, &tallies, &sent.attempts, out)?;
+
+    let since_ms = insights::epoch_ms(sent.since);
+    let logged = read_regions(env, &setup, &tallies, since_ms, wait, out).await?;
+    let outcome = verdict(requests, &setup.shards, &tallies, &logged.polled);
+    let (tone, line) = outcome.headline("ACCOUNT SHARDING WORKING");
+    out.log(tone, &line);
+    let figures = figures(env, &setup, requests, &tallies, &logged, &sent.attempts);
+    Ok(DemoOutcome { figures, ..outcome })
+}
+
+/// What the run calls, from where, and through which accounts.
+struct Setup {
+    /// The inference profile (`cris.model_id`).
+    model: String,
+    /// The source Region.
+    region: String,
+    shards: Vec<Shard>,
+}
+
+impl Setup {
+    /// The opening: checks there are two profiles or more, shows which account each is, and
+    /// says what is about to be sent.
+    async fn announce(env: &DemoEnv, requests: u32, out: &Output) -> anyhow::Result<Setup> {
+        let profiles = sharded_profiles(&env.config)?;
+        let model = env.config.cris.model_id.clone();
+        let region = env.clients.default_region().to_string();
+
+        out.heading("PATTERN 2: ACCOUNT SHARDING");
+        let shards = identify(env, profiles, &region, out).await?;
+        out.log(
+            Tone::Info,
+            &format!(
+                "Sending {requests} concurrent requests to {model}, round-robin over {} accounts...",
+                shards.len()
+            ),
+        );
+        Ok(Setup {
+            model,
+            region,
+            shards,
+        })
+    }
+
+    /// Who makes the calls of `shard`, for explaining a failure.
+    fn advice<'a>(&'a self, shard: &'a Shard) -> Advice<'a> {
+        Advice {
+            profile: Some(&shard.profile),
+            region: &self.region,
+        }
+    }
+}
+
+/// The profiles to shard over, or an error when the config names fewer than two.
+fn sharded_profiles(config: &Config) -> anyhow::Result<&[String]> {
+    let profiles = &config.aws.profiles;
     anyhow::ensure!(
         profiles.len() >= 2,
         "account sharding needs two or more AWS profiles, but {} names {}: set aws.profile_name and aws.secondary_profile_name (or aws.profiles: [a, b, …])",
-        env.config.source.display(),
+        config.source.display(),
         match profiles.first() {
             Some(p) => format!("only {p:?}"),
             None => "none".to_string(),
         }
     );
-    let model = env.config.cris.model_id.clone();
-    let region = env.clients.default_region().to_string();
+    Ok(profiles)
+}
 
-    out.heading("PATTERN 2: ACCOUNT SHARDING");
-    let shards = identify(env, profiles, &region, out).await?;
-    out.log(
-        Tone::Info,
-        &format!(
-            "Sending {requests} concurrent requests to {model}, round-robin over {} accounts...",
-            shards.len()
-        ),
-    );
+/// The calls as they landed, and when they went out.
+struct Sent {
+    since: SystemTime,
+    attempts: Vec<Attempt>,
+}
 
+/// Sends the calls at once, round-robin over the accounts, each reported as it lands.
+async fn send(env: &DemoEnv, setup: &Setup, requests: u32, out: &Output) -> anyhow::Result<Sent> {
+    let shards = &setup.shards;
     let mut clients = Vec::new();
-    for shard in &shards {
+    for shard in shards {
         clients.push(env.clients.bedrock(Some(&shard.profile), None).await?);
     }
     let since = SystemTime::now();
     let calls = (0..requests)
         .map(|i| {
             let shard = i as usize % shards.len();
-            cris::converse(clients[shard].clone(), model.clone(), i + 1, shard)
+            converse::converse(clients[shard].clone(), setup.model.clone(), i + 1, shard)
         })
         .collect();
-    let attempts = cris::send_all(
+    let attempts = converse::send_all(
         calls,
         |a| shards.get(a.shard).map(|s| s.profile.clone()),
         out,
     )
     .await;
-    let tallies: Vec<Tally> = (0..shards.len())
-        .map(|s| Tally::of(attempts.iter().filter(|a| a.shard == s)))
-        .collect();
+    Ok(Sent { since, attempts })
+}
 
+/// The walkthrough's analysis: each account's totals; then, if an account's every call failed
+/// the same way (credentials, access), stops and explains.
+fn analyse(
+    setup: &Setup,
+    tallies: &[Tally],
+    attempts: &[Attempt],
+    out: &Output,
+) -> anyhow::Result<()> {
     out.heading("ACCOUNT SHARDING ANALYSIS");
-    out.table(&analysis_table(&shards, &tallies));
-    for (s, shard) in shards.iter().enumerate() {
+    out.table(&analysis_table(&setup.shards, tallies));
+    for (s, shard) in setup.shards.iter().enumerate() {
         let mine: Vec<Attempt> = attempts.iter().filter(|a| a.shard == s).cloned().collect();
-        if let Some(failure) = cris::setup_failure(&mine) {
-            let advice = Advice {
-                profile: Some(&shard.profile),
-                region: &region,
-            };
-            anyhow::bail!(advice.bedrock(failure, &model));
+        if let Some(failure) = converse::setup_failure(&mine) {
+            anyhow::bail!(setup.advice(shard).bedrock(failure, &setup.model));
         }
     }
+    Ok(())
+}
 
-    let since_ms = regions::epoch_ms(since);
-    let query = regions::cris_query(&model, since_ms);
+/// The walkthrough's query and what polling it found in each account's logs.
+struct Logged {
+    query: String,
+    /// One per account, in order.
+    polled: Vec<Polled>,
+}
+
+/// Reads back, from each account's own logs, where its calls since `since_ms` ran: the
+/// walkthrough's query, polled until it counts the account's successful calls or `wait` runs
+/// out, then the account's Region table.
+async fn read_regions(
+    env: &DemoEnv,
+    setup: &Setup,
+    tallies: &[Tally],
+    since_ms: i64,
+    wait: Duration,
+    out: &Output,
+) -> anyhow::Result<Logged> {
+    let query = regions::cris_query(&setup.model, since_ms);
     out.heading("REGION DISTRIBUTION PER ACCOUNT (each account's own CloudWatch Logs)");
     let mut polled = Vec::new();
-    for (shard, tally) in shards.iter().zip(&tallies) {
+    for (shard, tally) in setup.shards.iter().zip(tallies) {
         let logs = env.clients.logs(Some(&shard.profile), None).await?;
-        let advice = Advice {
-            profile: Some(&shard.profile),
-            region: &region,
-        };
         let target = LogsTarget {
             client: &logs,
             log_group: &env.config.aws.log_group,
-            advice,
+            advice: setup.advice(shard),
         };
+        let interval = regions::poll_interval(env);
         let found = regions::poll_regions(
             &target,
             &query,
             since_ms,
             tally.success,
             wait,
-            cris::poll_interval(env),
+            interval,
             out,
         )
         .await?;
         regions::show_regions(&found, tally.success, out, &format!("{}:", shard.label()));
         polled.push(found);
     }
+    Ok(Logged { query, polled })
+}
 
-    let outcome = verdict(requests, &shards, &tallies, &polled);
-    let tone = if outcome.passed {
-        Tone::Good
-    } else {
-        Tone::Warn
-    };
-    out.log(
-        tone,
-        &format!(
-            "{}: {}",
-            if outcome.passed {
-                "ACCOUNT SHARDING WORKING"
-            } else {
-                "NOT AS EXPECTED"
-            },
-            outcome.observed
-        ),
-    );
-    let figures = json!({
-        "model_id": model,
-        "source_region": region,
+/// Every figure of the run, for `--json`.
+fn figures(
+    env: &DemoEnv,
+    setup: &Setup,
+    requests: u32,
+    tallies: &[Tally],
+    logged: &Logged,
+    attempts: &[Attempt],
+) -> Value {
+    let accounts = setup.shards.iter().zip(tallies).zip(&logged.polled);
+    json!({
+        "model_id": setup.model,
+        "source_region": setup.region,
         "log_group": env.config.aws.log_group,
-        "query": query,
+        "query": logged.query,
         "requests": requests,
-        "accounts": shards.iter().zip(&tallies).zip(&polled).map(|((s, t), p)| account_json(s, t, p)).collect::<Vec<_>>(),
-        "total": tally_json(&sum(&tallies)),
+        "accounts": accounts.map(|((s, t), p)| account_json(s, t, p)).collect::<Vec<_>>(),
+        "total": tally_json(&sum(tallies)),
         "attempts": attempts.iter().map(Attempt::to_json).collect::<Vec<_>>(),
-    });
-    Ok(DemoOutcome { figures, ..outcome })
+    })
 }
 
 /// Asks STS which account each profile is, and says so.
@@ -286,8 +359,8 @@ fn verdict(requests: u32, shards: &[Shard], tallies: &[Tally], polled: &[Polled]
 
 #[cfg(test)]
 mod tests {
-    use super::regions::Distribution;
     use super::*;
+    use crate::insights::Distribution;
 
     fn shard(profile: &str) -> Shard {
         Shard {
@@ -349,6 +422,26 @@ mod tests {
             )
             .passed
         );
+    }
+
+    #[test]
+    fn sharding_needs_two_profiles_and_says_which_it_found() {
+        let mut config = crate::config::load(std::path::Path::new(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/config/config.yaml"
+        )))
+        .unwrap_or_else(|e| panic!("{e}"));
+        config.aws.profiles = vec!["genai".into(), "test".into()];
+        assert_eq!(sharded_profiles(&config).unwrap(), ["genai", "test"]);
+        config.aws.profiles.truncate(1);
+        let err = sharded_profiles(&config).unwrap_err().to_string();
+        assert!(
+            err.contains("names only \"genai\": set aws.profile_name"),
+            "{err}"
+        );
+        config.aws.profiles.clear();
+        let err = sharded_profiles(&config).unwrap_err().to_string();
+        assert!(err.contains("names none:"), "{err}");
     }
 
     #[test]

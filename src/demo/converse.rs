@@ -1,4 +1,4 @@
-//! The demo calls shared by cross-Region inference and account sharding: one Converse call
+//! The Bedrock calls shared by cross-Region inference and account sharding: one Converse call
 //! ([`converse`]), all of them at once with a line per call as it lands ([`send_all`]), and
 //! their counts ([`Tally`]).
 
@@ -11,7 +11,7 @@ use futures_util::StreamExt;
 use futures_util::stream::FuturesUnordered;
 use serde_json::{Value, json};
 
-use crate::demo::regions::explain::Failure;
+use crate::insights::Failure;
 use crate::render::{Output, Tone, seconds};
 
 /// What every demo call asks.
