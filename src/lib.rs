@@ -3,11 +3,14 @@
 //! One library shared by the binary, the tests and the benches. Data flows one way:
 //! `cli` → `commands` → `config::load` → `aws::Clients` / `gateway` → `router` → `provider`,
 //! with `sandbox` as an emulator of the AWS slice we use that only tests and `--sandbox` start.
+//! `content` is the canonical request model between the two: a client surface (`openai`)
+//! converts into it, an upstream (`provider::bedrock`) converts out of it.
 
 pub mod aws;
 pub mod cli;
 pub mod commands;
 pub mod config;
+pub mod content;
 pub mod demo;
 pub mod gateway;
 pub mod openai;
