@@ -22,6 +22,9 @@ use resilient_llm::router::{MemoryStore, Needs, Outcome, Remaining, Router, Sele
 
 const BODY: &[u8] = br#"{"model":"balanced","messages":[{"role":"system","content":"You are terse."},{"role":"user","content":"Say hello in five words."}],"max_tokens":64,"temperature":0.2,"stream":false}"#;
 
+/// A tool round trip: tools, an assistant tool call, its result and a follow-up.
+const TOOL_BODY: &[u8] = br#"{"model":"balanced","messages":[{"role":"system","content":"You are terse."},{"role":"user","content":"Weather in Paris?"},{"role":"assistant","content":"Let me look.","tool_calls":[{"id":"t1","type":"function","function":{"name":"weather","arguments":"{\"city\":\"Paris\",\"days\":3}"}}]},{"role":"tool","tool_call_id":"t1","content":"sunny, 24C"},{"role":"user","content":"And tomorrow?"}],"tools":[{"type":"function","function":{"name":"weather","description":"The forecast for a city","parameters":{"type":"object","properties":{"city":{"type":"string"},"days":{"type":"integer","minimum":1}},"required":["city"]}}}],"tool_choice":"auto","max_tokens":64}"#;
+
 const REPLY: &str = r#"{"id":"chatcmpl-0123456789abcdef","object":"chat.completion","created":1795742636,"model":"us.anthropic.claude-sonnet-4-6","choices":[{"index":0,"message":{"role":"assistant","content":"Hello there, nice to meet you."},"finish_reason":"stop"}],"usage":{"prompt_tokens":12,"completion_tokens":8,"total_tokens":20}}"#;
 
 fn config() -> Config {
@@ -122,6 +125,10 @@ fn wire(c: &mut Criterion) {
     let request = parse_chat_request(BODY).unwrap();
     c.bench_function("convert: OpenAI request → Converse", |b| {
         b.iter(|| convert_request(black_box(&request), false).unwrap())
+    });
+    let tool_request = parse_chat_request(TOOL_BODY).unwrap();
+    c.bench_function("convert: OpenAI tool round trip → Converse", |b| {
+        b.iter(|| convert_request(black_box(&tool_request), false).unwrap())
     });
     let served_by = config()
         .deployments()

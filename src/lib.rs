@@ -5,11 +5,14 @@
 //! `pipeline` (admission, the route plan's loop, settlement) → `router` → `provider`,
 //! with `sandbox` as an emulator of the AWS slice we use that only tests and `--sandbox` start.
 //! `demo` and `report` read the Bedrock invocation logs through `insights`.
+//! `content` is the canonical request model between the two: a client surface (`openai`)
+//! converts into it, an upstream (`provider::bedrock`) converts out of it.
 
 pub mod aws;
 pub mod cli;
 pub mod commands;
 pub mod config;
+pub mod content;
 pub mod demo;
 pub mod gateway;
 pub mod insights;

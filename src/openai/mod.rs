@@ -2,13 +2,16 @@
 //!
 //! [`parse_chat_request`] turns a body into a validated [`ChatRequest`] in one serde pass;
 //! [`ChatCompletion`], [`ChatChunk`] and [`ErrorBody`] are what goes back to clients (and what
-//! an OpenAI-compatible upstream sends us).
+//! an OpenAI-compatible upstream sends us). [`to_conversation`] and [`assistant_message`]
+//! translate to and from the canonical content model ([`crate::content`]).
 
+mod canonical;
 mod parse;
 mod request;
 mod response;
 mod wire;
 
+pub use canonical::{assistant_message, to_conversation};
 pub use parse::{MAX_TOKENS_CAP, RequestError, parse_chat_request};
 pub use request::{
     ChatRequest, ContentPart, FunctionCall, FunctionDefinition, ImageUrl, Message, Role,

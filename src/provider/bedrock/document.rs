@@ -21,6 +21,22 @@ pub fn json_to_document(value: &Value) -> Document {
     }
 }
 
+/// A JSON value as a Smithy document, moving its strings instead of copying them.
+pub fn json_into_document(value: Value) -> Document {
+    match value {
+        Value::Null => Document::Null,
+        Value::Bool(b) => Document::Bool(b),
+        Value::Number(n) => Document::Number(json_number(&n)),
+        Value::String(s) => Document::String(s),
+        Value::Array(items) => Document::Array(items.into_iter().map(json_into_document).collect()),
+        Value::Object(map) => Document::Object(
+            map.into_iter()
+                .map(|(k, v)| (k, json_into_document(v)))
+                .collect::<HashMap<_, _>>(),
+        ),
+    }
+}
+
 fn json_number(n: &serde_json::Number) -> Number {
     if let Some(u) = n.as_u64() {
         Number::PosInt(u)
@@ -66,6 +82,11 @@ mod tests {
         });
         let document = json_to_document(&value);
         assert_eq!(document_to_json(&document), value);
+        assert_eq!(
+            json_into_document(value),
+            document,
+            "owned and borrowed agree"
+        );
         assert_eq!(
             json_to_document(&json!(-3)),
             Document::Number(Number::NegInt(-3))

@@ -2,7 +2,9 @@
 //!
 //! The I/O lives here; the wire mapping is in pure `convert_*` functions ([`convert_request`],
 //! [`convert_response`], [`convert_stream_event`], [`convert_stop_reason`] and the error
-//! conversions), each unit-tested beside its code.
+//! conversions), each unit-tested beside its code. Requests and whole replies pass through
+//! the canonical content model ([`crate::content`]): [`convert_conversation`] and
+//! [`convert_block`] map it to Converse, [`convert_output_block`] maps a reply's blocks back.
 
 use std::collections::VecDeque;
 
@@ -18,18 +20,21 @@ use crate::provider::{
     ChunkStream, Completion, Provider, ProviderError, StreamItem, completion_id, unix_now,
 };
 
+mod blocks;
 mod document;
 mod error;
 mod request;
 mod response;
+mod tools;
 
-pub use document::{document_to_json, json_to_document};
+pub use blocks::{convert_block, convert_output_block, convert_system_block};
+pub use document::{document_to_json, json_into_document, json_to_document};
 pub use error::{
     Fault, converse_fault, converse_stream_fault, convert_converse_error,
     convert_converse_stream_error, convert_error, convert_fault, convert_stream_event_error,
     is_context_window_message, stream_event_fault,
 };
-pub use request::{ConverseRequest, convert_request};
+pub use request::{ConverseRequest, convert_conversation, convert_request};
 pub use response::{
     StreamState, convert_response, convert_stop_reason, convert_stream_event, convert_usage,
 };

@@ -1,15 +1,18 @@
 //! Converse replies and ConverseStream events → OpenAI completions and chunks.
+//!
+//! A whole reply's content passes through the canonical blocks ([`crate::content`]); stream
+//! events are deltas of blocks, not blocks, and map straight to chunks.
 
 use aws_sdk_bedrockruntime::operation::converse::ConverseOutput;
 use aws_sdk_bedrockruntime::types::{
-    ContentBlock, ContentBlockDelta, ContentBlockStart, ConverseOutput as ConverseReply,
-    ConverseStreamOutput, StopReason, TokenUsage,
+    ContentBlockDelta, ContentBlockStart, ConverseOutput as ConverseReply, ConverseStreamOutput,
+    StopReason, TokenUsage,
 };
 
-use super::document::document_to_json;
+use super::blocks::convert_output_block;
 use crate::openai::{
-    AssistantMessage, ChatChunk, ChatCompletion, Choice, Delta, FinishReason, FunctionCall,
-    FunctionCallDelta, Role, ToolCall, ToolCallDelta, ToolType, Usage,
+    ChatChunk, ChatCompletion, Choice, Delta, FinishReason, FunctionCallDelta, Role, ToolCallDelta,
+    ToolType, Usage, assistant_message,
 };
 use crate::provider::StreamItem;
 
@@ -43,32 +46,24 @@ pub fn convert_usage(usage: &TokenUsage) -> Usage {
     Usage::new(input, output)
 }
 
-/// A Converse reply as a `chat.completion`, `model` being the deployment's model id.
+/// A Converse reply as a `chat.completion`, `model` being the deployment's model id; its
+/// content goes through the canonical blocks ([`convert_output_block`], then
+/// [`assistant_message`]).
 pub fn convert_response(
     output: &ConverseOutput,
     id: String,
     created: u64,
     model: &str,
 ) -> ChatCompletion {
-    let mut text: Option<String> = None;
-    let mut tool_calls = Vec::new();
-    if let Some(ConverseReply::Message(message)) = output.output() {
-        for block in message.content() {
-            match block {
-                ContentBlock::Text(t) => text.get_or_insert_with(String::new).push_str(t),
-                ContentBlock::ToolUse(tool_use) => tool_calls.push(ToolCall {
-                    id: tool_use.tool_use_id().to_owned(),
-                    kind: ToolType::Function,
-                    function: FunctionCall {
-                        name: tool_use.name().to_owned(),
-                        arguments: document_to_json(tool_use.input()).to_string(),
-                    },
-                }),
-                // Reasoning, citations and the rest have no chat-completions field.
-                _ => {}
-            }
-        }
-    }
+    let content = match output.output() {
+        Some(ConverseReply::Message(message)) => message
+            .content()
+            .iter()
+            .filter_map(convert_output_block)
+            .collect(),
+        // No output, or an output kind newer than this SDK (`#[non_exhaustive]`): no message.
+        _ => Vec::new(),
+    };
     ChatCompletion {
         id,
         object: "chat.completion",
@@ -76,11 +71,7 @@ pub fn convert_response(
         model: model.to_owned(),
         choices: vec![Choice {
             index: 0,
-            message: AssistantMessage {
-                role: Role::Assistant,
-                content: text,
-                tool_calls: (!tool_calls.is_empty()).then_some(tool_calls),
-            },
+            message: assistant_message(content),
             finish_reason: Some(convert_stop_reason(output.stop_reason())),
         }],
         usage: output.usage().map(convert_usage),

@@ -1,5 +1,6 @@
 //! Unit tests of the Bedrock wire mapping, one file per `convert_*` family.
 
+mod blocks;
 mod error;
 mod request;
 mod response;

@@ -1,0 +1,261 @@
+//! Chat completions ⇄ the canonical content model ([`crate::content`]).
+//!
+//! Request side, in the order [`to_conversation`] applies it:
+//! 1. `system`/`developer` messages → system text blocks (wherever they appear).
+//! 2. `user` → user text and image blocks (images only as `data:` URLs: the upstream is not
+//!    asked to fetch anything).
+//! 3. `assistant` → assistant text blocks and one tool-use block per tool call.
+//! 4. `tool` → a tool-result block in a user turn. Consecutive turns of one role merge
+//!    ([`Conversation::push`]): this puts several tool results, and a user text after them,
+//!    into one user message.
+//! 5. Blank texts are dropped, so a message of blank texts is no turn at all.
+//! 6. `tools` (absent `parameters` meaning "no arguments") and `tool_choice` as given,
+//!    `required` being the canonical `any`.
+//! 7. `max_completion_tokens`/`max_tokens`, `temperature`, `top_p`, `stop` → inference settings.
+//!
+//! Rules of the upstream (which turn may open a conversation, when tools must be declared)
+//! are not applied here but by the upstream's conversion.
+//!
+//! Reply side, [`assistant_message`]: texts concatenate into `content`, tool uses become
+//! `tool_calls`; reasoning, images and the rest have no chat-completions field.
+
+use serde_json::Value;
+
+use super::request::{
+    ChatRequest, ContentPart, FunctionCall, Message, Role, Tool, ToolCall, ToolType,
+};
+use super::response::AssistantMessage;
+use super::wire::{Content, ToolChoice};
+use crate::content::{
+    self, Block, ContentError, Conversation, Image, ImageFormat, InferenceSettings, SystemBlock,
+    ToolResult, ToolResultContent, ToolSpec, ToolUse,
+};
+
+/// A validated chat request as a canonical conversation; see the module doc for the mapping.
+/// The first message that cannot be converted is refused, named by its path.
+pub fn to_conversation(request: &ChatRequest) -> Result<Conversation, ContentError> {
+    let mut conversation = Conversation::default();
+    for (i, message) in request.messages.iter().enumerate() {
+        match message.role {
+            Role::System | Role::Developer => conversation.system.extend(
+                convert_texts(i, message)?
+                    .into_iter()
+                    .map(SystemBlock::Text),
+            ),
+            Role::User => conversation.push(content::Role::User, convert_user(i, message)?),
+            Role::Assistant => {
+                conversation.push(content::Role::Assistant, convert_assistant(i, message)?)
+            }
+            Role::Tool => {
+                conversation.push(content::Role::User, vec![convert_tool_result(message)])
+            }
+        }
+    }
+    conversation.tools = request.tools.iter().flatten().map(convert_tool).collect();
+    conversation.tool_choice = request.tool_choice.as_ref().map(convert_tool_choice);
+    conversation.inference = convert_inference(request);
+    Ok(conversation)
+}
+
+/// The non-blank texts of a message that may hold only text (system, developer, the text of
+/// an assistant message).
+fn convert_texts(i: usize, message: &Message) -> Result<Vec<String>, ContentError> {
+    match &message.content {
+        Some(Content::Text(text)) => Ok(non_empty(text).into_iter().collect()),
+        Some(Content::Parts(parts)) => parts
+            .iter()
+            .enumerate()
+            .filter_map(|(j, part)| match part {
+                ContentPart::Text { text } => non_empty(text).map(Ok),
+                ContentPart::ImageUrl { .. } => Some(Err(ContentError::new(
+                    format!("messages[{i}].content[{j}]"),
+                    "images are only supported in user messages",
+                ))),
+            })
+            .collect(),
+        None => Ok(Vec::new()),
+    }
+}
+
+fn non_empty(text: &str) -> Option<String> {
+    (!text.trim().is_empty()).then(|| text.to_owned())
+}
+
+fn convert_user(i: usize, message: &Message) -> Result<Vec<Block>, ContentError> {
+    match &message.content {
+        Some(Content::Text(text)) => Ok(non_empty(text).map(Block::Text).into_iter().collect()),
+        Some(Content::Parts(parts)) => {
+            let mut blocks = Vec::with_capacity(parts.len());
+            for (j, part) in parts.iter().enumerate() {
+                match part {
+                    ContentPart::Text { text } => blocks.extend(non_empty(text).map(Block::Text)),
+                    ContentPart::ImageUrl { image_url } => blocks.push(Block::Image(
+                        convert_image(&image_url.url).map_err(|reason| {
+                            ContentError::new(
+                                format!("messages[{i}].content[{j}].image_url"),
+                                format!("messages[{i}].content[{j}].image_url: {reason}"),
+                            )
+                        })?,
+                    )),
+                }
+            }
+            Ok(blocks)
+        }
+        None => Ok(Vec::new()),
+    }
+}
+
+/// A `data:image/<format>;base64,<data>` URL as an image; the MIME type is case-insensitive
+/// and `image/jpg` is taken for `image/jpeg`.
+fn convert_image(url: &str) -> Result<Image, String> {
+    let Some(rest) = url.strip_prefix("data:") else {
+        return Err("only data: URLs (base64) are supported on Bedrock deployments".to_owned());
+    };
+    let Some((header, data)) = rest.split_once(',') else {
+        return Err("malformed data: URL (no comma)".to_owned());
+    };
+    let Some(mime) = header.strip_suffix(";base64") else {
+        return Err("the data: URL must be base64-encoded".to_owned());
+    };
+    let format = match mime.to_ascii_lowercase().as_str() {
+        "image/png" => ImageFormat::Png,
+        "image/jpeg" | "image/jpg" => ImageFormat::Jpeg,
+        "image/gif" => ImageFormat::Gif,
+        "image/webp" => ImageFormat::Webp,
+        other => {
+            return Err(format!(
+                "unsupported image type \"{other}\"; expected png, jpeg, gif or webp"
+            ));
+        }
+    };
+    // The Smithy decoder, as before the canonical model: its error text is part of the reply.
+    let bytes = aws_smithy_types::base64::decode(data)
+        .map_err(|e| format!("invalid base64 image data: {e}"))?;
+    Ok(Image { format, bytes })
+}
+
+fn convert_assistant(i: usize, message: &Message) -> Result<Vec<Block>, ContentError> {
+    let mut blocks: Vec<Block> = convert_texts(i, message)?
+        .into_iter()
+        .map(Block::Text)
+        .collect();
+    for (j, call) in message.tool_calls.iter().flatten().enumerate() {
+        blocks.push(Block::ToolUse(convert_tool_call(i, j, call)?));
+    }
+    Ok(blocks)
+}
+
+/// A tool call of the history; empty `arguments` (some clients send `""` for no arguments)
+/// become `{}`.
+fn convert_tool_call(i: usize, j: usize, call: &ToolCall) -> Result<ToolUse, ContentError> {
+    let arguments = call.function.arguments.trim();
+    let input: Value = if arguments.is_empty() {
+        Value::Object(serde_json::Map::new())
+    } else {
+        serde_json::from_str(arguments).map_err(|e| {
+            ContentError::new(
+                format!("messages[{i}].tool_calls[{j}].function.arguments"),
+                format!("messages[{i}].tool_calls[{j}].function.arguments: not valid JSON ({e})"),
+            )
+        })?
+    };
+    Ok(ToolUse {
+        id: call.id.clone(),
+        name: call.function.name.clone(),
+        input,
+    })
+}
+
+/// A `tool` message as one text result; text parts join with newlines, image parts (which
+/// chat completions allows nowhere but in user messages) are left out.
+fn convert_tool_result(message: &Message) -> Block {
+    let text = match &message.content {
+        Some(Content::Text(text)) => text.clone(),
+        Some(Content::Parts(parts)) => parts
+            .iter()
+            .filter_map(|part| match part {
+                ContentPart::Text { text } => Some(text.as_str()),
+                ContentPart::ImageUrl { .. } => None,
+            })
+            .collect::<Vec<_>>()
+            .join("\n"),
+        None => String::new(),
+    };
+    Block::ToolResult(ToolResult {
+        tool_use_id: message.tool_call_id.clone().unwrap_or_default(),
+        content: vec![ToolResultContent::Text(text)],
+        is_error: false,
+    })
+}
+
+/// A declared function; without `parameters` it takes none, which is an empty object schema.
+fn convert_tool(tool: &Tool) -> ToolSpec {
+    let f = &tool.function;
+    ToolSpec {
+        name: f.name.clone(),
+        description: f.description.clone(),
+        input_schema: f
+            .parameters
+            .clone()
+            .unwrap_or_else(|| serde_json::json!({"type": "object", "properties": {}})),
+    }
+}
+
+fn convert_tool_choice(choice: &ToolChoice) -> content::ToolChoice {
+    match choice {
+        ToolChoice::None => content::ToolChoice::None,
+        ToolChoice::Auto => content::ToolChoice::Auto,
+        ToolChoice::Required => content::ToolChoice::Any,
+        ToolChoice::Function { name } => content::ToolChoice::Tool { name: name.clone() },
+    }
+}
+
+fn convert_inference(request: &ChatRequest) -> InferenceSettings {
+    InferenceSettings {
+        max_tokens: request.max_output_tokens(),
+        temperature: request.temperature,
+        top_p: request.top_p,
+        stop_sequences: request
+            .stop
+            .as_ref()
+            .map(|s| s.0.clone())
+            .unwrap_or_default(),
+    }
+}
+
+/// An assistant turn's blocks as the reply message: texts concatenated (`null` when there
+/// are none), tool uses as tool calls with their input as JSON text.
+pub fn assistant_message(content: Vec<Block>) -> AssistantMessage {
+    let mut text: Option<String> = None;
+    let mut tool_calls = Vec::new();
+    for block in content {
+        match block {
+            Block::Text(t) => match &mut text {
+                Some(text) => text.push_str(&t),
+                None => text = Some(t),
+            },
+            Block::ToolUse(tool_use) => tool_calls.push(ToolCall {
+                id: tool_use.id,
+                kind: ToolType::Function,
+                function: FunctionCall {
+                    name: tool_use.name,
+                    arguments: tool_use.input.to_string(),
+                },
+            }),
+            Block::Image(_)
+            | Block::Document(_)
+            | Block::ToolResult(_)
+            | Block::Reasoning(_)
+            | Block::RedactedReasoning { .. }
+            | Block::CachePoint(_) => {}
+        }
+    }
+    AssistantMessage {
+        role: Role::Assistant,
+        content: text,
+        tool_calls: (!tool_calls.is_empty()).then_some(tool_calls),
+    }
+}
+
+#[cfg(test)]
+mod tests;
