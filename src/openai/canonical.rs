@@ -34,14 +34,15 @@ use crate::content::{
 /// A validated chat request as a canonical conversation; see the module doc for the mapping.
 /// The first message that cannot be converted is refused, named by its path.
 pub fn to_conversation(request: &ChatRequest) -> Result<Conversation, ContentError> {
-    let mut conversation = Conversation::default();
+    let mut conversation = Conversation {
+        messages: Vec::with_capacity(request.messages.len()),
+        ..Conversation::default()
+    };
     for (i, message) in request.messages.iter().enumerate() {
         match message.role {
-            Role::System | Role::Developer => conversation.system.extend(
-                convert_texts(i, message)?
-                    .into_iter()
-                    .map(SystemBlock::Text),
-            ),
+            Role::System | Role::Developer => {
+                convert_texts(i, message, SystemBlock::Text, &mut conversation.system)?
+            }
             Role::User => conversation.push(content::Role::User, convert_user(i, message)?),
             Role::Assistant => {
                 conversation.push(content::Role::Assistant, convert_assistant(i, message)?)
@@ -57,24 +58,32 @@ pub fn to_conversation(request: &ChatRequest) -> Result<Conversation, ContentErr
     Ok(conversation)
 }
 
-/// The non-blank texts of a message that may hold only text (system, developer, the text of
-/// an assistant message).
-fn convert_texts(i: usize, message: &Message) -> Result<Vec<String>, ContentError> {
+/// Appends the non-blank texts of a message that may hold only text (system, developer, the
+/// text of an assistant message) to `blocks`, each made a block by `block`.
+fn convert_texts<B>(
+    i: usize,
+    message: &Message,
+    block: fn(String) -> B,
+    blocks: &mut Vec<B>,
+) -> Result<(), ContentError> {
     match &message.content {
-        Some(Content::Text(text)) => Ok(non_empty(text).into_iter().collect()),
-        Some(Content::Parts(parts)) => parts
-            .iter()
-            .enumerate()
-            .filter_map(|(j, part)| match part {
-                ContentPart::Text { text } => non_empty(text).map(Ok),
-                ContentPart::ImageUrl { .. } => Some(Err(ContentError::new(
-                    format!("messages[{i}].content[{j}]"),
-                    "images are only supported in user messages",
-                ))),
-            })
-            .collect(),
-        None => Ok(Vec::new()),
+        Some(Content::Text(text)) => blocks.extend(non_empty(text).map(block)),
+        Some(Content::Parts(parts)) => {
+            for (j, part) in parts.iter().enumerate() {
+                match part {
+                    ContentPart::Text { text } => blocks.extend(non_empty(text).map(block)),
+                    ContentPart::ImageUrl { .. } => {
+                        return Err(ContentError::new(
+                            format!("messages[{i}].content[{j}]"),
+                            "images are only supported in user messages",
+                        ));
+                    }
+                }
+            }
+        }
+        None => {}
     }
+    Ok(())
 }
 
 fn non_empty(text: &str) -> Option<String> {
@@ -135,10 +144,8 @@ fn convert_image(url: &str) -> Result<Image, String> {
 }
 
 fn convert_assistant(i: usize, message: &Message) -> Result<Vec<Block>, ContentError> {
-    let mut blocks: Vec<Block> = convert_texts(i, message)?
-        .into_iter()
-        .map(Block::Text)
-        .collect();
+    let mut blocks = Vec::new();
+    convert_texts(i, message, Block::Text, &mut blocks)?;
     for (j, call) in message.tool_calls.iter().flatten().enumerate() {
         blocks.push(Block::ToolUse(convert_tool_call(i, j, call)?));
     }

@@ -122,19 +122,16 @@ fn convert_tool_use(tool_use: ToolUse) -> Result<ToolUseBlock, ProviderError> {
 }
 
 fn convert_tool_result(result: ToolResult) -> Result<ToolResultBlock, ProviderError> {
-    let content = result
-        .content
-        .into_iter()
-        .map(|part| match part {
-            ToolResultContent::Text(text) => Ok(ToolResultContentBlock::Text(text)),
+    let mut content = Vec::with_capacity(result.content.len());
+    for part in result.content {
+        content.push(match part {
+            ToolResultContent::Text(text) => ToolResultContentBlock::Text(text),
             ToolResultContent::Json(value) => {
-                Ok(ToolResultContentBlock::Json(json_into_document(value)))
+                ToolResultContentBlock::Json(json_into_document(value))
             }
-            ToolResultContent::Image(image) => {
-                convert_image(image).map(ToolResultContentBlock::Image)
-            }
-        })
-        .collect::<Result<Vec<_>, _>>()?;
+            ToolResultContent::Image(image) => ToolResultContentBlock::Image(convert_image(image)?),
+        });
+    }
     ToolResultBlock::builder()
         .tool_use_id(result.tool_use_id)
         .set_content(Some(content))

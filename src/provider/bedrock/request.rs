@@ -58,17 +58,19 @@ pub fn convert_conversation(
 ) -> Result<ConverseRequest, ProviderError> {
     check_first_turn(&conversation.messages)?;
     let tool_config = convert_tool_config(&mut conversation)?;
+    // Loops into exact capacities rather than collecting `Result`s, which cannot presize:
+    // this runs once per attempt on the request path.
+    let mut system = Vec::with_capacity(conversation.system.len());
+    for block in conversation.system {
+        system.push(convert_system_block(block)?);
+    }
+    let mut messages = Vec::with_capacity(conversation.messages.len());
+    for message in conversation.messages {
+        messages.push(convert_message(message)?);
+    }
     Ok(ConverseRequest {
-        system: conversation
-            .system
-            .into_iter()
-            .map(convert_system_block)
-            .collect::<Result<_, _>>()?,
-        messages: conversation
-            .messages
-            .into_iter()
-            .map(convert_message)
-            .collect::<Result<_, _>>()?,
+        system,
+        messages,
         inference_config: convert_inference_config(conversation.inference),
         tool_config,
     })
@@ -92,11 +94,10 @@ fn check_first_turn(messages: &[Message]) -> Result<(), ProviderError> {
 }
 
 fn convert_message(message: Message) -> Result<BedrockMessage, ProviderError> {
-    let content = message
-        .content
-        .into_iter()
-        .map(convert_block)
-        .collect::<Result<Vec<_>, _>>()?;
+    let mut content = Vec::with_capacity(message.content.len());
+    for block in message.content {
+        content.push(convert_block(block)?);
+    }
     BedrockMessage::builder()
         .role(convert_role(message.role))
         .set_content(Some(content))

@@ -33,10 +33,11 @@ pub(super) fn convert_tool_config(
     if choice == Some(ToolChoice::None) && !uses_tools {
         return Ok(None);
     }
-    let specs = std::mem::take(&mut conversation.tools)
-        .into_iter()
-        .map(convert_tool_spec)
-        .collect::<Result<Vec<_>, _>>()?;
+    let tools = std::mem::take(&mut conversation.tools);
+    let mut specs = Vec::with_capacity(tools.len());
+    for tool in tools {
+        specs.push(convert_tool_spec(tool)?);
+    }
     let choice = match choice {
         None | Some(ToolChoice::None) => None,
         Some(ToolChoice::Auto) => Some(BedrockToolChoice::Auto(AutoToolChoice::builder().build())),
