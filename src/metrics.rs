@@ -11,6 +11,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use crate::config::{Config, Deployment};
+use crate::provider::ErrorKind;
 use crate::router::{DeploymentRefusal, LimitKind};
 
 /// Upper bounds of the latency histograms, in seconds.
@@ -105,19 +106,6 @@ impl RefusalReason {
     }
 }
 
-/// OpenAI error types answered, for the errors counter; anything else counts as the last.
-const ERROR_TYPES: [&str; 9] = [
-    "invalid_request_error",
-    "authentication_error",
-    "permission_error",
-    "not_found_error",
-    "rate_limit_error",
-    "service_unavailable",
-    "timeout",
-    "api_error",
-    "other",
-];
-
 /// Status classes answered, for the responses counter.
 const STATUSES: [u16; 11] = [200, 400, 401, 403, 404, 413, 429, 500, 502, 503, 504];
 
@@ -166,7 +154,7 @@ pub struct Metrics {
     refusals: [AtomicU64; RefusalReason::ALL.len()],
     retries: AtomicU64,
     unknown_model: AtomicU64,
-    errors: [AtomicU64; ERROR_TYPES.len()],
+    errors: [AtomicU64; ErrorKind::ALL.len()],
 }
 
 impl Metrics {
@@ -280,13 +268,9 @@ impl Metrics {
         self.refusals[slot].fetch_add(1, Ordering::Relaxed);
     }
 
-    /// An error of OpenAI type `kind` was answered (a response or a mid-stream error event).
-    pub fn error(&self, kind: &str) {
-        let slot = ERROR_TYPES
-            .iter()
-            .position(|t| *t == kind)
-            .unwrap_or(ERROR_TYPES.len() - 1);
-        self.errors[slot].fetch_add(1, Ordering::Relaxed);
+    /// An error of `kind` was answered (a response or a mid-stream error event).
+    pub fn error(&self, kind: ErrorKind) {
+        self.errors[kind as usize].fetch_add(1, Ordering::Relaxed);
     }
 
     /// A retry of an upstream call.
@@ -498,12 +482,13 @@ impl Metrics {
             out,
             "resilient_llm_errors_total",
             "counter",
-            "Errors answered to clients, by OpenAI error type.",
+            "Errors answered to clients, by kind (named by OpenAI's error types, whatever the surface).",
         );
-        for (i, kind) in ERROR_TYPES.iter().enumerate() {
+        for (i, kind) in ErrorKind::ALL.iter().enumerate() {
             let _ = writeln!(
                 out,
-                "resilient_llm_errors_total{{type=\"{kind}\"}} {}",
+                "resilient_llm_errors_total{{type=\"{}\"}} {}",
+                kind.openai_type(),
                 self.errors[i].load(Ordering::Relaxed)
             );
         }

@@ -9,15 +9,15 @@ use http::{HeaderValue, StatusCode, header};
 
 use crate::openai::{ErrorBody, RequestError};
 use crate::pipeline::Failure;
-use crate::provider::ProviderError;
+use crate::provider::{ErrorKind, ProviderError};
 use crate::router::Refusal;
 
 /// An error answered to a client.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ApiError {
     pub status: StatusCode,
-    /// OpenAI's `type` (`invalid_request_error`, `rate_limit_error`, …).
-    pub kind: &'static str,
+    /// What kind of error it is (OpenAI's `type` names it: `invalid_request_error`, …).
+    pub kind: ErrorKind,
     pub message: String,
     pub param: Option<String>,
     pub code: Option<String>,
@@ -25,7 +25,7 @@ pub struct ApiError {
 }
 
 impl ApiError {
-    fn new(status: StatusCode, kind: &'static str, message: impl Into<String>) -> Self {
+    fn new(status: StatusCode, kind: ErrorKind, message: impl Into<String>) -> Self {
         ApiError {
             status,
             kind,
@@ -40,7 +40,7 @@ impl ApiError {
     pub fn bad_request(param: Option<String>, message: impl Into<String>) -> Self {
         ApiError {
             param,
-            ..Self::new(StatusCode::BAD_REQUEST, "invalid_request_error", message)
+            ..Self::new(StatusCode::BAD_REQUEST, ErrorKind::InvalidRequest, message)
         }
     }
 
@@ -48,13 +48,13 @@ impl ApiError {
     pub fn unauthorized(message: impl Into<String>) -> Self {
         ApiError {
             code: Some("invalid_api_key".into()),
-            ..Self::new(StatusCode::UNAUTHORIZED, "authentication_error", message)
+            ..Self::new(StatusCode::UNAUTHORIZED, ErrorKind::Authentication, message)
         }
     }
 
     /// 403: a key that may not use this model group.
     pub fn forbidden(message: impl Into<String>) -> Self {
-        Self::new(StatusCode::FORBIDDEN, "permission_error", message)
+        Self::new(StatusCode::FORBIDDEN, ErrorKind::Permission, message)
     }
 
     /// 404 for a model group that does not exist (listing nothing secret).
@@ -64,7 +64,7 @@ impl ApiError {
             code: Some("model_not_found".into()),
             ..Self::new(
                 StatusCode::NOT_FOUND,
-                "not_found_error",
+                ErrorKind::NotFound,
                 format!(
                     "The model `{model}` does not exist on this gateway; GET /v1/models lists the models you can use"
                 ),
@@ -76,7 +76,7 @@ impl ApiError {
     pub fn unknown_route(path: &str) -> Self {
         Self::new(
             StatusCode::NOT_FOUND,
-            "not_found_error",
+            ErrorKind::NotFound,
             format!("no route {path}; the API is POST /v1/chat/completions and GET /v1/models"),
         )
     }
@@ -85,7 +85,7 @@ impl ApiError {
     pub fn method_not_allowed() -> Self {
         Self::new(
             StatusCode::METHOD_NOT_ALLOWED,
-            "invalid_request_error",
+            ErrorKind::InvalidRequest,
             "method not allowed on this route",
         )
     }
@@ -94,7 +94,7 @@ impl ApiError {
     pub fn payload_too_large(limit: usize) -> Self {
         Self::new(
             StatusCode::PAYLOAD_TOO_LARGE,
-            "invalid_request_error",
+            ErrorKind::InvalidRequest,
             format!("request body is larger than the limit of {limit} bytes"),
         )
     }
@@ -105,7 +105,7 @@ impl ApiError {
             code: Some("request_timeout".into()),
             ..Self::new(
                 StatusCode::REQUEST_TIMEOUT,
-                "invalid_request_error",
+                ErrorKind::InvalidRequest,
                 format!(
                     "the request body did not arrive within {}s of its head (gateway.body_timeout)",
                     timeout.as_secs_f64()
@@ -121,7 +121,7 @@ impl ApiError {
             code: Some("server_busy".into()),
             ..Self::new(
                 StatusCode::SERVICE_UNAVAILABLE,
-                "service_unavailable",
+                ErrorKind::Unavailable,
                 format!(
                     "the gateway is holding its limit of {} MiB of request bodies; retry shortly",
                     budget / (1024 * 1024)
@@ -137,7 +137,7 @@ impl ApiError {
             code: Some("rate_limit_exceeded".into()),
             ..Self::new(
                 StatusCode::TOO_MANY_REQUESTS,
-                "rate_limit_error",
+                ErrorKind::RateLimit,
                 format!(
                     "No deployment of `{group}` or its fallbacks has capacity now (rate limits or cooldowns); retry later"
                 ),
@@ -150,7 +150,7 @@ impl ApiError {
         ApiError {
             param: Some("max_tokens".into()),
             code: Some("request_too_large".into()),
-            ..Self::new(StatusCode::BAD_REQUEST, "invalid_request_error", message)
+            ..Self::new(StatusCode::BAD_REQUEST, ErrorKind::InvalidRequest, message)
         }
     }
 
@@ -162,7 +162,7 @@ impl ApiError {
             param: Some(refusal.config_key().into()),
             ..Self::new(
                 StatusCode::TOO_MANY_REQUESTS,
-                "rate_limit_error",
+                ErrorKind::RateLimit,
                 format!("Rate limit exceeded: {refusal}"),
             )
         }
@@ -172,7 +172,7 @@ impl ApiError {
     pub fn request_timeout() -> Self {
         Self::new(
             StatusCode::GATEWAY_TIMEOUT,
-            "timeout",
+            ErrorKind::Timeout,
             "the request did not complete within the gateway's timeout",
         )
     }
@@ -181,7 +181,7 @@ impl ApiError {
     pub fn internal() -> Self {
         Self::new(
             StatusCode::INTERNAL_SERVER_ERROR,
-            "api_error",
+            ErrorKind::Internal,
             "the gateway could not write the answer; the failure is logged",
         )
     }
@@ -190,7 +190,7 @@ impl ApiError {
     pub fn shutting_down() -> Self {
         Self::new(
             StatusCode::SERVICE_UNAVAILABLE,
-            "service_unavailable",
+            ErrorKind::Unavailable,
             "the gateway is shutting down; retry on another replica",
         )
     }
@@ -200,7 +200,7 @@ impl ApiError {
         let body = error.to_error_body();
         ApiError {
             status: error.status(),
-            kind: error.openai_type(),
+            kind: error.kind(),
             message: body.error.message,
             param: body.error.param,
             code: body.error.code,
@@ -248,7 +248,7 @@ impl ApiError {
     pub fn body(&self) -> ErrorBody {
         ErrorBody::new(
             self.message.clone(),
-            self.kind,
+            self.kind.openai_type(),
             self.param.as_deref(),
             self.code.as_deref(),
         )

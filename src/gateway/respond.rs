@@ -14,7 +14,7 @@ use http::{HeaderMap, HeaderName, HeaderValue, StatusCode, header};
 use super::error::ApiError;
 use super::state::AppState;
 use crate::pipeline::{Answer, Encoder, Served, Trace};
-use crate::provider::{ProviderError, StreamItem};
+use crate::provider::{ErrorKind, ProviderError, StreamItem};
 
 /// The routing headers of a served (or refused) request, as a map of their own.
 pub fn trace_headers(trace: &Trace) -> HeaderMap {
@@ -112,7 +112,7 @@ impl Encoder for OpenAiSse {
         Some(Bytes::from_static(b"data: [DONE]\n\n"))
     }
 
-    fn failure(&mut self, error: &ProviderError) -> (Bytes, &'static str) {
+    fn failure(&mut self, error: &ProviderError) -> (Bytes, ErrorKind) {
         let api_error = ApiError::from_provider(error);
         // Should the body ever fail to serialise, the client still gets an error event.
         let json =

@@ -14,7 +14,7 @@ use tokio::sync::mpsc;
 
 use super::settlement::{Ending, Settlement};
 use crate::openai::Usage;
-use crate::provider::{ChunkStream, ProviderError, StreamItem};
+use crate::provider::{ChunkStream, ErrorKind, ProviderError, StreamItem};
 
 /// A surface's wire format for a streamed answer.
 pub trait Encoder: Send + 'static {
@@ -23,7 +23,7 @@ pub trait Encoder: Send + 'static {
     /// The bytes that close a stream that ended well (`data: [DONE]`), if any.
     fn end(&mut self) -> Option<Bytes>;
     /// The error event for a stream the upstream cut off, and the error's kind for the metrics.
-    fn failure(&mut self, error: &ProviderError) -> (Bytes, &'static str);
+    fn failure(&mut self, error: &ProviderError) -> (Bytes, ErrorKind);
 }
 
 /// A streamed answer past its first event, with the settlement it owes.

@@ -17,7 +17,7 @@ use std::time::Instant;
 use super::{Pipeline, Store};
 use crate::metrics::CallResult;
 use crate::openai::Usage;
-use crate::provider::ProviderError;
+use crate::provider::{ErrorKind, ProviderError};
 use crate::router::{ConsumerPermit, DeploymentPermit, Outcome};
 
 /// How an answered call ended.
@@ -67,7 +67,7 @@ impl Settlement {
     }
 
     /// Counts an error the client was answered with (by its kind) after the first byte.
-    pub fn count_error(&self, kind: &str) {
+    pub fn count_error(&self, kind: ErrorKind) {
         self.pipeline.metrics.error(kind);
     }
 

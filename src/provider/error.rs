@@ -9,6 +9,56 @@ use http::StatusCode;
 
 use crate::openai::ErrorBody;
 
+/// What kind of error a client is told of, whatever the surface's wording: each surface names
+/// it in its own error shape, and the errors metric counts by it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ErrorKind {
+    /// The request is wrong (400, and 405, 408, 413).
+    InvalidRequest,
+    /// No key, or a key that matches nothing (401).
+    Authentication,
+    /// A key or credentials that may not do this (403).
+    Permission,
+    /// No such model or route (404).
+    NotFound,
+    /// A limit was reached (429).
+    RateLimit,
+    /// The upstream or the gateway cannot serve now (503).
+    Unavailable,
+    /// Out of time (504).
+    Timeout,
+    /// Something went wrong that is not the client's doing (500, 502).
+    Internal,
+}
+
+impl ErrorKind {
+    /// Every kind, in the errors metric's order.
+    pub const ALL: [ErrorKind; 8] = [
+        ErrorKind::InvalidRequest,
+        ErrorKind::Authentication,
+        ErrorKind::Permission,
+        ErrorKind::NotFound,
+        ErrorKind::RateLimit,
+        ErrorKind::Unavailable,
+        ErrorKind::Timeout,
+        ErrorKind::Internal,
+    ];
+
+    /// OpenAI's error `type`; also the label of the errors metric, whatever the surface.
+    pub fn openai_type(self) -> &'static str {
+        match self {
+            ErrorKind::InvalidRequest => "invalid_request_error",
+            ErrorKind::Authentication => "authentication_error",
+            ErrorKind::Permission => "permission_error",
+            ErrorKind::NotFound => "not_found_error",
+            ErrorKind::RateLimit => "rate_limit_error",
+            ErrorKind::Unavailable => "service_unavailable",
+            ErrorKind::Timeout => "timeout",
+            ErrorKind::Internal => "api_error",
+        }
+    }
+}
+
 /// A failed upstream call.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ProviderError {
@@ -85,18 +135,20 @@ impl ProviderError {
         }
     }
 
-    /// The OpenAI error `type`; also the label of the errors metric.
-    pub fn openai_type(&self) -> &'static str {
+    /// What kind of error the client is told of.
+    pub fn kind(&self) -> ErrorKind {
         match self {
-            ProviderError::RateLimited { .. } => "rate_limit_error",
-            ProviderError::Unavailable { .. } => "service_unavailable",
-            ProviderError::Timeout { .. } => "timeout",
+            ProviderError::RateLimited { .. } => ErrorKind::RateLimit,
+            ProviderError::Unavailable { .. } => ErrorKind::Unavailable,
+            ProviderError::Timeout { .. } => ErrorKind::Timeout,
             ProviderError::ContextWindowExceeded { .. }
             | ProviderError::BadRequest { .. }
-            | ProviderError::Unsupported { .. } => "invalid_request_error",
-            ProviderError::AccessDenied { .. } => "permission_error",
-            ProviderError::NotFound { .. } => "not_found_error",
-            ProviderError::Misconfigured { .. } | ProviderError::Upstream { .. } => "api_error",
+            | ProviderError::Unsupported { .. } => ErrorKind::InvalidRequest,
+            ProviderError::AccessDenied { .. } => ErrorKind::Permission,
+            ProviderError::NotFound { .. } => ErrorKind::NotFound,
+            ProviderError::Misconfigured { .. } | ProviderError::Upstream { .. } => {
+                ErrorKind::Internal
+            }
         }
     }
 
@@ -191,7 +243,7 @@ impl ProviderError {
     pub fn to_error_body(&self) -> ErrorBody {
         ErrorBody::new(
             self.client_message(),
-            self.openai_type(),
+            self.kind().openai_type(),
             self.param(),
             self.code(),
         )
@@ -263,10 +315,17 @@ mod tests {
         assert_eq!(all.len(), expected.len(), "one row per error");
         for (error, (status, kind, code, param, misconfiguration)) in all.iter().zip(expected) {
             assert_eq!(error.status().as_u16(), status, "{error:?}");
-            assert_eq!(error.openai_type(), kind, "{error:?}");
+            assert_eq!(error.kind().openai_type(), kind, "{error:?}");
             assert_eq!(error.code(), code, "{error:?}");
             assert_eq!(error.param(), param, "{error:?}");
             assert_eq!(error.is_misconfiguration(), misconfiguration, "{error:?}");
+        }
+    }
+
+    #[test]
+    fn error_kinds_are_numbered_in_the_metric_order() {
+        for (slot, kind) in ErrorKind::ALL.iter().enumerate() {
+            assert_eq!(*kind as usize, slot, "{kind:?}");
         }
     }
 

@@ -26,7 +26,7 @@ use crate::config::{Deployment, ProviderKind};
 use crate::openai::{ChatChunk, ChatCompletion, ChatRequest, Usage};
 
 pub use bedrock::BedrockProvider;
-pub use error::ProviderError;
+pub use error::{ErrorKind, ProviderError};
 pub use openai::OpenAiProvider;
 
 /// A finished non-streaming call.
