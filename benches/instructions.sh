@@ -5,6 +5,7 @@
 #   benches/instructions.sh                          # release build of this checkout
 #   BIN=/tmp/old/resilient-llm BUILD=0 benches/instructions.sh   # another build, same requests
 #   N1=20 N2=220 benches/instructions.sh             # the two request counts (defaults)
+#   KEEP=/tmp/profile benches/instructions.sh        # keep the callgrind files (callgrind_annotate)
 #
 # The gateway runs under callgrind twice, once serving N1 requests and once N2, sequentially
 # over one keep-alive connection, then stops on SIGTERM; its start-up, warm-up and shutdown are
@@ -105,6 +106,7 @@ instructions() { # model n
   fi
   kill -TERM "$pid"
   wait "$pid" || true
+  if [ -n "${KEEP:-}" ]; then mkdir -p "$KEEP" && cp "$out" "$KEEP/"; fi
   awk '/^summary:/ {print $2}' "$out"
 }
 

@@ -8,6 +8,7 @@
 //! `content` is the canonical request model between the two: a client surface (`openai`)
 //! converts into it, an upstream (`provider::bedrock`) converts out of it.
 
+pub mod anthropic;
 pub mod aws;
 pub mod cli;
 pub mod commands;

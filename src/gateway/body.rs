@@ -18,12 +18,12 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use axum::body::Body;
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use bytes::{Bytes, BytesMut};
 use futures_util::StreamExt;
 use http::{HeaderValue, header};
 
-use super::error::ApiError;
+use super::error::{ApiError, Dialect};
 use crate::config::MEMORY_PER_BODY_BYTE;
 
 /// How long a client refused for the budget is told to wait: bodies are read in well under it.
@@ -129,9 +129,10 @@ pub struct BodyRefusal {
     close: bool,
 }
 
-impl IntoResponse for BodyRefusal {
-    fn into_response(self) -> Response {
-        let mut response = self.error.into_response();
+impl BodyRefusal {
+    /// The response in `dialect`'s shape.
+    pub fn into_response_as(self, dialect: Dialect) -> Response {
+        let mut response = self.error.into_response_as(dialect);
         if self.close {
             response
                 .headers_mut()
@@ -296,7 +297,7 @@ mod tests {
             .await
             .unwrap_err();
         assert_eq!(refusal.error.status, StatusCode::REQUEST_TIMEOUT);
-        let response = refusal.into_response();
+        let response = refusal.into_response_as(Dialect::OpenAi);
         assert_eq!(response.headers()[header::CONNECTION], "close");
         assert_eq!(budget.held(), 0);
         drop(sender);

@@ -7,18 +7,17 @@ use std::time::Instant;
 
 use axum::body::Body;
 use axum::extract::State;
-use axum::response::{IntoResponse, Response};
-use http::{HeaderMap, header};
+use axum::response::Response;
+use http::HeaderMap;
 
-use super::auth::{Caller, authenticate};
-use super::body::{self, BodyLimits};
-use super::error::ApiError;
-use super::respond::{error_response, served_response};
-use super::routes::refuse;
+use super::auth::Caller;
+use super::error::{ApiError, Dialect};
+use super::intake;
+use super::respond::{count_refused, error_response, log_served, served_response};
 use super::state::AppState;
 use crate::config::Feature;
 use crate::openai::{ChatRequest, Content, ContentPart, Role, parse_chat_request};
-use crate::pipeline::{Body as PipelineBody, Refused, RouteRequest, Shape};
+use crate::pipeline::{Body as PipelineBody, RouteRequest, Shape};
 use crate::router::Needs;
 
 pub(super) async fn chat_completions(
@@ -35,69 +34,30 @@ pub(super) async fn chat_completions(
     let body = PipelineBody::OpenAiChat(&request);
     match state.pipeline.serve(&route, body).await {
         Ok(served) => {
-            let t = &served.trace;
-            tracing::info!(
-                caller = caller.label(),
-                model_group = %t.requested_group,
-                served_by = t.deployment().unwrap_or_default(),
-                attempts = t.attempts,
-                fallbacks = t.fallbacks,
-                stream = route.shape == Shape::Stream,
-                elapsed_ms = started.elapsed().as_millis() as u64,
-                "served"
-            );
+            log_served(caller, &served.trace, route.shape, started);
             served_response(&state, served, request.include_usage())
         }
-        Err(Refused { failure, trace }) => {
-            let error = ApiError::from_failure(&failure);
-            tracing::info!(
-                caller = caller.label(),
-                model_group = %trace.requested_group,
-                status = error.status.as_u16(),
-                attempts = trace.attempts,
-                error = %error.message,
-                "refused"
-            );
-            let metrics = &state.pipeline.metrics;
-            let status = error.status.as_u16();
-            metrics.request(&trace.requested_group, status, started.elapsed());
-            metrics.error(error.kind);
-            error_response(error, &trace)
+        Err(refused) => {
+            let error = count_refused(&state, caller, &refused, started);
+            error_response(error, &refused.trace, Dialect::OpenAi)
         }
     }
 }
 
-/// The caller and the body, read within the gateway's size and time limits and parsed; an
-/// error response otherwise. The declared size is checked before the key, the key before the
-/// body is read.
+/// The caller and the parsed body; an error response otherwise.
 async fn read_request<'s>(
     state: &'s AppState,
     headers: &HeaderMap,
     body: Body,
 ) -> Result<(Caller<'s>, ChatRequest), Response> {
-    let limit = state.config.gateway.max_body_bytes;
-    let declared = headers
-        .get(header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<usize>().ok());
-    if declared.is_some_and(|n| n > limit) {
-        return Err(refuse(state, ApiError::payload_too_large(limit)));
-    }
-    let caller = authenticate(headers, &state.config.gateway).map_err(|e| refuse(state, e))?;
-    let body_limits = BodyLimits {
-        max_bytes: limit,
-        timeout: state.config.gateway.body_timeout,
-    };
-    let bytes = match body::read(body, declared, body_limits, &state.body_budget).await {
-        Ok(bytes) => bytes,
-        Err(refusal) => {
-            state.pipeline.metrics.error(refusal.error.kind);
-            return Err(refusal.into_response());
-        }
-    };
+    let (caller, bytes) = intake::read(state, headers, body, Dialect::OpenAi).await?;
     match parse_chat_request(&bytes) {
         Ok(request) => Ok((caller, request)),
-        Err(error) => Err(refuse(state, ApiError::from_request(error))),
+        Err(error) => Err(intake::refuse(
+            state,
+            ApiError::from_request(error),
+            Dialect::OpenAi,
+        )),
     }
 }
 

@@ -1,5 +1,7 @@
-//! Errors as clients see them: OpenAI's `{"error":{"message","type","param","code"}}` with the
-//! right status, a `Retry-After` where one helps, and no internal detail in 5xx bodies.
+//! Errors as clients see them, in the shape of the surface that was called ([`Dialect`]):
+//! OpenAI's `{"error":{"message","type","param","code"}}` or Anthropic's
+//! `{"type":"error","error":{"type","message"}}`, with the right status, a `Retry-After` where
+//! one helps, and no internal detail in 5xx bodies.
 
 use std::time::Duration;
 
@@ -77,7 +79,9 @@ impl ApiError {
         Self::new(
             StatusCode::NOT_FOUND,
             ErrorKind::NotFound,
-            format!("no route {path}; the API is POST /v1/chat/completions and GET /v1/models"),
+            format!(
+                "no route {path}; the API is POST /v1/chat/completions, POST /v1/messages and GET /v1/models"
+            ),
         )
     }
 
@@ -255,15 +259,68 @@ impl ApiError {
     }
 }
 
+/// The error shape of a surface.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Dialect {
+    OpenAi,
+    Anthropic,
+}
+
+impl ApiError {
+    /// The response in `dialect`'s shape.
+    pub fn into_response_as(self, dialect: Dialect) -> Response {
+        match dialect {
+            Dialect::OpenAi => self.into_response(),
+            Dialect::Anthropic => self.into_anthropic_response(),
+        }
+    }
+
+    /// Anthropic's error `type` and status for this error: a 413 is `request_too_large`,
+    /// upstreams that cannot serve are `overloaded_error` (529, which the Anthropic SDKs
+    /// retry), a timeout `timeout_error`.
+    pub fn anthropic_type(&self) -> (StatusCode, &'static str) {
+        const OVERLOADED: StatusCode = match StatusCode::from_u16(529) {
+            Ok(status) => status,
+            Err(_) => StatusCode::SERVICE_UNAVAILABLE,
+        };
+        match self.kind {
+            ErrorKind::InvalidRequest if self.status == StatusCode::PAYLOAD_TOO_LARGE => {
+                (self.status, "request_too_large")
+            }
+            ErrorKind::InvalidRequest => (self.status, "invalid_request_error"),
+            ErrorKind::Authentication => (self.status, "authentication_error"),
+            ErrorKind::Permission => (self.status, "permission_error"),
+            ErrorKind::NotFound => (self.status, "not_found_error"),
+            ErrorKind::RateLimit => (self.status, "rate_limit_error"),
+            ErrorKind::Unavailable => (OVERLOADED, "overloaded_error"),
+            ErrorKind::Timeout => (self.status, "timeout_error"),
+            ErrorKind::Internal => (self.status, "api_error"),
+        }
+    }
+
+    fn into_anthropic_response(self) -> Response {
+        let (status, kind) = self.anthropic_type();
+        let body = crate::anthropic::error_body(kind, &self.message);
+        let mut response = (status, Json(body)).into_response();
+        put_retry_after(&mut response, self.retry_after);
+        response
+    }
+}
+
+/// `Retry-After` in whole seconds, rounded up, at least 1.
+fn put_retry_after(response: &mut Response, retry_after: Option<Duration>) {
+    if let Some(after) = retry_after {
+        let seconds = after.as_secs() + u64::from(after.subsec_nanos() > 0);
+        if let Ok(value) = HeaderValue::from_str(&seconds.max(1).to_string()) {
+            response.headers_mut().insert(header::RETRY_AFTER, value);
+        }
+    }
+}
+
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let mut response = (self.status, Json(self.body())).into_response();
-        if let Some(after) = self.retry_after {
-            let seconds = after.as_secs() + u64::from(after.subsec_nanos() > 0);
-            if let Ok(value) = HeaderValue::from_str(&seconds.max(1).to_string()) {
-                response.headers_mut().insert(header::RETRY_AFTER, value);
-            }
-        }
+        put_retry_after(&mut response, self.retry_after);
         response
     }
 }
@@ -278,6 +335,33 @@ mod tests {
             ApiError::no_capacity("g", Some(Duration::from_millis(1500))).into_response();
         assert_eq!(response.status(), StatusCode::TOO_MANY_REQUESTS);
         assert_eq!(response.headers()[header::RETRY_AFTER], "2");
+    }
+
+    #[test]
+    fn anthropic_errors_take_anthropics_types_and_statuses() {
+        let cases = [
+            (ApiError::payload_too_large(10), 413, "request_too_large"),
+            (
+                ApiError::bad_request(None, "x"),
+                400,
+                "invalid_request_error",
+            ),
+            (ApiError::unauthorized("x"), 401, "authentication_error"),
+            (ApiError::unknown_model("m"), 404, "not_found_error"),
+            (ApiError::no_capacity("g", None), 429, "rate_limit_error"),
+            (ApiError::shutting_down(), 529, "overloaded_error"),
+            (ApiError::request_timeout(), 504, "timeout_error"),
+            (ApiError::internal(), 500, "api_error"),
+        ];
+        for (error, status, kind) in cases {
+            assert_eq!(
+                error.anthropic_type(),
+                (StatusCode::from_u16(status).unwrap(), kind)
+            );
+        }
+        let response = ApiError::no_capacity("g", Some(Duration::from_millis(200)))
+            .into_response_as(Dialect::Anthropic);
+        assert_eq!(response.headers()[header::RETRY_AFTER], "1");
     }
 
     #[test]

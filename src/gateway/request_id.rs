@@ -1,4 +1,5 @@
-//! `x-request-id` on every response, and the same id on every log line of that request.
+//! `x-request-id` on every response (and Anthropic's `request-id` on the Messages surface's),
+//! and the same id on every log line of that request.
 //!
 //! A caller's own `x-request-id` is kept when it is a plain token (letters, digits, `-`, `_`,
 //! `.`, `:`, at most 128), so ids can be followed across services; anything else is replaced,
@@ -20,6 +21,9 @@ use tracing::Instrument;
 /// The header, on requests (optional) and on every response.
 pub const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
+/// Anthropic's name for it, on the Messages surface's responses.
+const ANTHROPIC_REQUEST_ID: HeaderName = HeaderName::from_static("request-id");
+
 /// Longest caller-supplied id kept.
 const MAX_LEN: usize = 128;
 
@@ -31,9 +35,15 @@ pub async fn with_request_id(request: Request, next: Next) -> Response {
         .and_then(|v| v.to_str().ok())
         .filter(|v| is_plain_token(v))
         .map_or_else(new_id, str::to_string);
+    let anthropic = request.uri().path().starts_with("/v1/messages");
     let span = tracing::info_span!("request", request_id = %id);
     let mut response = next.run(request).instrument(span).await;
     if let Ok(value) = HeaderValue::from_str(&id) {
+        if anthropic {
+            response
+                .headers_mut()
+                .insert(ANTHROPIC_REQUEST_ID, value.clone());
+        }
         response.headers_mut().insert(REQUEST_ID, value);
     }
     response

@@ -6,15 +6,18 @@
 //! event format. An upstream failure after the first byte ends the stream with an error event,
 //! never a silent cut.
 
+use std::time::Instant;
+
 use axum::body::Body;
 use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
 use http::{HeaderMap, HeaderName, HeaderValue, StatusCode, header};
 
-use super::error::ApiError;
+use super::auth::Caller;
+use super::error::{ApiError, Dialect};
 use super::state::AppState;
-use crate::pipeline::{Answer, Encoder, Served, Trace};
-use crate::provider::{ErrorKind, ProviderError, StreamItem};
+use crate::pipeline::{Answer, Encoder, Refused, Served, Shape, Trace};
+use crate::provider::{ErrorKind, ProviderError, Reply, StreamItem};
 
 /// The routing headers of a served (or refused) request, as a map of their own.
 pub fn trace_headers(trace: &Trace) -> HeaderMap {
@@ -56,24 +59,61 @@ const LITELLM_RETRIES: HeaderName = HeaderName::from_static("x-litellm-attempted
 /// The error event of a stream that failed after its first byte, when its own cannot be written.
 const STREAM_FAILED: &str = r#"{"error":{"message":"the upstream stream failed","type":"api_error","param":null,"code":null}}"#;
 
-/// An error response carrying the routing headers of what was tried.
-pub fn error_response(error: ApiError, trace: &Trace) -> Response {
-    let mut response = error.into_response();
+/// An error response in `dialect`'s shape carrying the routing headers of what was tried.
+pub fn error_response(error: ApiError, trace: &Trace, dialect: Dialect) -> Response {
+    let mut response = error.into_response_as(dialect);
     put_trace_headers(response.headers_mut(), trace);
     response
+}
+
+/// The log line of a served request (the stream's end is the relay's to log).
+pub fn log_served(caller: Caller<'_>, trace: &Trace, shape: Shape, started: Instant) {
+    tracing::info!(
+        caller = caller.label(),
+        model_group = %trace.requested_group,
+        served_by = trace.deployment().unwrap_or_default(),
+        attempts = trace.attempts,
+        fallbacks = trace.fallbacks,
+        stream = shape == Shape::Stream,
+        elapsed_ms = started.elapsed().as_millis() as u64,
+        "served"
+    );
+}
+
+/// The error a refused request is answered with, logged and counted.
+pub fn count_refused(
+    state: &AppState,
+    caller: Caller<'_>,
+    refused: &Refused,
+    started: Instant,
+) -> ApiError {
+    let (error, trace) = (ApiError::from_failure(&refused.failure), &refused.trace);
+    tracing::info!(
+        caller = caller.label(),
+        model_group = %trace.requested_group,
+        status = error.status.as_u16(),
+        attempts = trace.attempts,
+        error = %error.message,
+        "refused"
+    );
+    let metrics = &state.pipeline.metrics;
+    let status = error.status.as_u16();
+    metrics.request(&trace.requested_group, status, started.elapsed());
+    metrics.error(error.kind);
+    error
 }
 
 /// The response for a served request: the JSON body, or the relayed SSE stream.
 pub fn served_response(state: &AppState, served: Served, include_usage: bool) -> Response {
     let Served { answer, trace } = served;
     let (content_type, body) = match answer {
-        Answer::Complete(completion) => match serde_json::to_vec(&completion.response) {
+        Answer::Complete(completion) => match chat_json(completion.response) {
             Ok(body) => ("application/json", Body::from(body)),
             Err(error) => {
                 // Never a 200 with an empty body: the upstream answered, we failed to write it.
                 tracing::error!(%error, group = %trace.requested_group, "cannot serialise a completion");
                 state.pipeline.metrics.error(ApiError::internal().kind);
-                return error_response(ApiError::internal(), &trace);
+                return error_response(ApiError::internal(), &trace, Dialect::OpenAi);
             }
         },
         Answer::Stream(stream) => {
@@ -94,6 +134,15 @@ pub fn served_response(state: &AppState, served: Served, include_usage: bool) ->
     response
 }
 
+/// The JSON of an OpenAI reply.
+fn chat_json(reply: Reply) -> Result<Vec<u8>, String> {
+    match reply {
+        Reply::Chat(completion) => serde_json::to_vec(&completion).map_err(|e| e.to_string()),
+        // Not on the OpenAI surface: its providers answer in chat completions.
+        Reply::Messages(_) => Err("an Anthropic reply on the OpenAI surface".into()),
+    }
+}
+
 /// OpenAI's server-sent events: `data: <chunk>` per chunk, the usage chunk only when the client
 /// set `stream_options.include_usage`, `data: [DONE]` at the end, an error object on failure.
 struct OpenAiSse {
@@ -104,7 +153,11 @@ impl Encoder for OpenAiSse {
     fn item(&mut self, item: &StreamItem) -> Option<Bytes> {
         match item {
             StreamItem::Chunk(chunk) => Some(sse_data(chunk)),
-            StreamItem::Usage { chunk, .. } => self.include_usage.then(|| sse_data(chunk)),
+            StreamItem::Usage {
+                chunk: Some(chunk), ..
+            } => self.include_usage.then(|| sse_data(chunk)),
+            // Not on an OpenAI stream: its providers answer in chunks.
+            StreamItem::Usage { chunk: None, .. } | StreamItem::Event(_) => None,
         }
     }
 

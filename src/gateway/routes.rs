@@ -14,6 +14,7 @@ use serde_json::json;
 use super::auth::{Caller, authenticate};
 use super::chat::chat_completions;
 use super::error::ApiError;
+use super::messages;
 use super::state::AppState;
 use crate::router::StateStore;
 
@@ -22,6 +23,8 @@ pub fn router(state: Arc<AppState>) -> Router {
     Router::new()
         .route("/v1/chat/completions", post(chat_completions))
         .route("/chat/completions", post(chat_completions))
+        .route("/v1/messages", post(messages::messages))
+        .route("/v1/messages/count_tokens", post(messages::count_tokens))
         .route("/v1/models", get(models))
         .route("/models", get(models))
         .route("/health/liveliness", get(liveliness))
@@ -35,12 +38,6 @@ pub fn router(state: Arc<AppState>) -> Router {
             super::request_id::with_request_id,
         ))
         .with_state(state)
-}
-
-/// An error answered before dispatch, counted by its type.
-pub(super) fn refuse(state: &AppState, error: ApiError) -> Response {
-    state.pipeline.metrics.error(error.kind);
-    error.into_response()
 }
 
 async fn models(State(state): State<Arc<AppState>>, headers: HeaderMap) -> Response {

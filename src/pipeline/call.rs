@@ -108,22 +108,34 @@ async fn call(
 ) -> Result<Called, ProviderError> {
     let drop_params = pipeline.drop_params;
     let providers = &pipeline.providers;
-    let timed_out = || ProviderError::Timeout {
-        message: format!("no answer within {:.1}s", budget.as_secs_f64()),
-    };
-    let Body::OpenAiChat(request) = body;
-    match shape {
-        Shape::Complete => {
-            tokio::time::timeout(budget, providers.complete(deployment, request, drop_params))
-                .await
-                .map_err(|_| timed_out())?
-                .map(Called::Complete)
+    match (body, shape) {
+        (Body::OpenAiChat(request), Shape::Complete) => {
+            let call = providers.complete(deployment, request, drop_params);
+            within(budget, call).await.map(Called::Complete)
         }
-        Shape::Stream => {
-            tokio::time::timeout(budget, providers.stream(deployment, request, drop_params))
-                .await
-                .map_err(|_| timed_out())?
-                .map(Called::Stream)
+        (Body::OpenAiChat(request), Shape::Stream) => {
+            let call = providers.stream(deployment, request, drop_params);
+            within(budget, call).await.map(Called::Stream)
+        }
+        (Body::AnthropicMessages(request), Shape::Complete) => {
+            let call = providers.messages(deployment, request);
+            within(budget, call).await.map(Called::Complete)
+        }
+        (Body::AnthropicMessages(request), Shape::Stream) => {
+            let call = providers.messages_stream(deployment, request);
+            within(budget, call).await.map(Called::Stream)
         }
     }
+}
+
+/// `call`'s result, or a timeout once `budget` has passed.
+async fn within<T>(
+    budget: Duration,
+    call: impl Future<Output = Result<T, ProviderError>>,
+) -> Result<T, ProviderError> {
+    tokio::time::timeout(budget, call)
+        .await
+        .map_err(|_| ProviderError::Timeout {
+            message: format!("no answer within {:.1}s", budget.as_secs_f64()),
+        })?
 }

@@ -28,6 +28,7 @@ mod request;
 mod settlement;
 mod trace;
 
+use crate::anthropic::MessagesRequest;
 use crate::config::Config;
 use crate::metrics::Metrics;
 use crate::openai::ChatRequest;
@@ -51,6 +52,8 @@ pub type Store = AnyStore;
 pub enum Body<'a> {
     /// OpenAI chat completions.
     OpenAiChat(&'a ChatRequest),
+    /// Anthropic Messages.
+    AnthropicMessages(&'a MessagesRequest),
 }
 
 /// What every request reads: the router, the providers, the metrics. Shared behind an `Arc`.

@@ -20,8 +20,10 @@ use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{SystemTime, UNIX_EPOCH};
 
+use bytes::Bytes;
 use futures_util::Stream;
 
+use crate::anthropic::{MessagesEvent, MessagesRequest};
 use crate::config::{Deployment, ProviderKind};
 use crate::openai::{ChatChunk, ChatCompletion, ChatRequest, Usage};
 
@@ -33,20 +35,35 @@ pub use openai::OpenAiProvider;
 #[derive(Debug, Clone, PartialEq)]
 pub struct Completion {
     /// The reply to send, `model` already set to the deployment's model id.
-    pub response: ChatCompletion,
-    /// Token counts, when the upstream reported them (also in `response.usage`).
+    pub response: Reply,
+    /// Token counts as the settlement counts them, when the upstream reported them.
     pub usage: Option<Usage>,
+}
+
+/// A whole reply, in the wire format of the surface that asked.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Reply {
+    /// OpenAI's `chat.completion`.
+    Chat(ChatCompletion),
+    /// Anthropic's `message`, as JSON ready to send.
+    Messages(Bytes),
 }
 
 /// One event of a streaming call.
 #[derive(Debug, Clone, PartialEq)]
 pub enum StreamItem {
-    /// A chunk to forward as it is (role, content, tool-call pieces, finish reason).
+    /// An OpenAI chunk to forward as it is (role, content, tool-call pieces, finish reason).
     Chunk(ChatChunk),
-    /// The token counts, always the last item when the upstream reported them. `chunk` is the
-    /// OpenAI usage chunk (`choices: []`), to forward only if the client set
-    /// `stream_options.include_usage`.
-    Usage { usage: Usage, chunk: ChatChunk },
+    /// An Anthropic Messages event to forward as it is.
+    Event(MessagesEvent),
+    /// The token counts, always the last item when the upstream reported them. `chunk` is
+    /// OpenAI's usage chunk (`choices: []`) on the OpenAI surface, to forward only if the
+    /// client set `stream_options.include_usage`; Anthropic streams carry usage in their
+    /// events.
+    Usage {
+        usage: Usage,
+        chunk: Option<ChatChunk>,
+    },
 }
 
 /// The items of a streaming call. An `Err` item ends the stream (no item follows it).
@@ -113,6 +130,44 @@ impl Provider for Providers {
             ProviderKind::Bedrock => self.bedrock.stream(deployment, request, drop_params).await,
             ProviderKind::OpenAi => self.openai.stream(deployment, request, drop_params).await,
         }
+    }
+}
+
+impl Providers {
+    /// Calls `deployment` once with an Anthropic Messages body: the body as it is, for a
+    /// Claude model on Bedrock (InvokeModel). The plan only selects such deployments for it
+    /// (the body's model family is a need).
+    pub async fn messages(
+        &self,
+        deployment: &Deployment,
+        request: &MessagesRequest,
+    ) -> Result<Completion, ProviderError> {
+        match deployment.provider {
+            ProviderKind::Bedrock => self.bedrock.messages(deployment, request).await,
+            ProviderKind::OpenAi => Err(anthropic_body_refused(deployment)),
+        }
+    }
+
+    /// The streaming form of [`Providers::messages`].
+    pub async fn messages_stream(
+        &self,
+        deployment: &Deployment,
+        request: &MessagesRequest,
+    ) -> Result<ChunkStream, ProviderError> {
+        match deployment.provider {
+            ProviderKind::Bedrock => self.bedrock.messages_stream(deployment, request).await,
+            ProviderKind::OpenAi => Err(anthropic_body_refused(deployment)),
+        }
+    }
+}
+
+fn anthropic_body_refused(deployment: &Deployment) -> ProviderError {
+    ProviderError::Unsupported {
+        param: "model".into(),
+        message: format!(
+            "deployment {} is OpenAI-compatible and takes no Anthropic Messages body",
+            deployment.id
+        ),
     }
 }
 

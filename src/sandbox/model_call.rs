@@ -40,6 +40,7 @@ pub enum Operation {
     Converse,
     ConverseStream,
     InvokeModel,
+    InvokeModelWithResponseStream,
     /// The OpenAI-compatible route.
     ChatCompletions,
 }
@@ -51,6 +52,7 @@ impl Operation {
             Self::Converse => "Converse",
             Self::ConverseStream => "ConverseStream",
             Self::InvokeModel => "InvokeModel",
+            Self::InvokeModelWithResponseStream => "InvokeModelWithResponseStream",
             Self::ChatCompletions => "ChatCompletions",
         }
     }

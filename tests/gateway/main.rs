@@ -6,6 +6,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod access;
+mod anthropic;
 mod errors;
 mod harness;
 mod http;

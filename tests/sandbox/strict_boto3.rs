@@ -52,7 +52,7 @@ fn boto3_sees_bedrock_refusals_in_bedrock_words() {
         "on_demand_base_id": validation(
             "Invocation of model ID anthropic.claude-haiku-4-5-20251001-v1:0 with on-demand throughput isn\u{2019}t supported. Retry your request with the ID or ARN of an inference profile that contains this model."),
         "extraneous_key": validation(
-            "Malformed input request: #: extraneous key [foo] is not permitted, please reformat your input and try again."),
+            "The model returned the following errors: foo: Extra inputs are not permitted"),
         "unknown_operation": {
             "code": "UnknownOperationException",
             "message": "Unknown operation: POST /guardrail/g1/version/1/apply",

@@ -17,12 +17,14 @@ use futures_util::stream;
 use crate::config::Deployment;
 use crate::openai::ChatRequest;
 use crate::provider::{
-    ChunkStream, Completion, Provider, ProviderError, StreamItem, completion_id, unix_now,
+    ChunkStream, Completion, Provider, ProviderError, Reply, StreamItem, completion_id, unix_now,
 };
 
 mod blocks;
+pub mod claude;
 mod document;
 mod error;
+mod invoke;
 mod request;
 mod response;
 mod tools;
@@ -98,7 +100,7 @@ impl Provider for BedrockProvider {
         let response = convert_response(&output, completion_id(), unix_now(), &deployment.model);
         Ok(Completion {
             usage: response.usage,
-            response,
+            response: Reply::Chat(response),
         })
     }
 

@@ -184,7 +184,12 @@ pub fn convert_stream_event(
             let usage = convert_usage(usage);
             StreamItem::Usage {
                 usage,
-                chunk: ChatChunk::usage_chunk(&state.id, state.created, &state.model, usage),
+                chunk: Some(ChatChunk::usage_chunk(
+                    &state.id,
+                    state.created,
+                    &state.model,
+                    usage,
+                )),
             }
         }),
         ConverseStreamOutput::ContentBlockStop(_) => None,

@@ -22,7 +22,7 @@ pub use sse::{SseEvent, SseParser};
 
 use crate::config::Deployment;
 use crate::openai::{ChatChunk, ChatCompletion, ChatRequest, ErrorBody, StreamOptions};
-use crate::provider::{ChunkStream, Completion, Provider, ProviderError, StreamItem};
+use crate::provider::{ChunkStream, Completion, Provider, ProviderError, Reply, StreamItem};
 
 /// Where deployments without `api_base` go.
 pub const DEFAULT_API_BASE: &str = "https://api.openai.com/v1";
@@ -206,7 +206,7 @@ impl Provider for OpenAiProvider {
         completion.model.clone_from(&deployment.model);
         Ok(Completion {
             usage: completion.usage,
-            response: completion,
+            response: Reply::Chat(completion),
         })
     }
 
@@ -252,7 +252,7 @@ impl Provider for OpenAiProvider {
 /// not a role-only (or empty) chunk.
 fn carries_content(item: &StreamItem) -> bool {
     match item {
-        StreamItem::Usage { .. } => true,
+        StreamItem::Usage { .. } | StreamItem::Event(_) => true,
         StreamItem::Chunk(chunk) => chunk.choices.iter().any(|choice| {
             choice.finish_reason.is_some()
                 || choice.delta.tool_calls.is_some()
@@ -363,6 +363,7 @@ pub fn convert_chunk(data: &str, model: &str) -> Result<Vec<StreamItem>, Provide
     };
     if chunk.choices.is_empty() {
         chunk.usage = Some(usage);
+        let chunk = Some(chunk);
         return Ok(vec![StreamItem::Usage { usage, chunk }]);
     }
     let usage_chunk = ChatChunk::usage_chunk(&chunk.id, chunk.created, model, usage);
@@ -370,7 +371,7 @@ pub fn convert_chunk(data: &str, model: &str) -> Result<Vec<StreamItem>, Provide
         StreamItem::Chunk(chunk),
         StreamItem::Usage {
             usage,
-            chunk: usage_chunk,
+            chunk: Some(usage_chunk),
         },
     ])
 }

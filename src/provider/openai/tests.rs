@@ -230,7 +230,13 @@ fn relayed_chunks_get_the_deployment_model_and_usage_split_out() {
     let usage_only = json!({"id": "c1", "created": 5, "model": "x", "choices": [],
         "usage": {"prompt_tokens": 4, "completion_tokens": 2, "total_tokens": 6, "prompt_tokens_details": {}}});
     let items = convert_chunk(&usage_only.to_string(), "llama3").unwrap();
-    let [StreamItem::Usage { usage, chunk }] = items.as_slice() else {
+    let [
+        StreamItem::Usage {
+            usage,
+            chunk: Some(chunk),
+        },
+    ] = items.as_slice()
+    else {
         panic!("{items:?}")
     };
     assert_eq!(usage.total_tokens, 6);

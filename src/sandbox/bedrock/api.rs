@@ -1,4 +1,5 @@
-//! The Bedrock Runtime routes: `POST /model/{modelId}/converse`, `/converse-stream`, `/invoke`.
+//! The Bedrock Runtime routes: `POST /model/{modelId}/converse`, `/converse-stream`, `/invoke`,
+//! `/invoke-with-response-stream`.
 //! Parses the call, runs it through [`Sandbox::invoke`], then answers at the model's pace.
 
 use std::sync::Arc;
@@ -10,12 +11,13 @@ use bytes::Bytes;
 use serde_json::Value;
 
 use crate::sandbox::auth;
-use crate::sandbox::catalogue;
+use crate::sandbox::catalogue::{self, ModelFamily};
 use crate::sandbox::error::BedrockError;
 use crate::sandbox::model_call::{Admitted, Call, Operation};
 use crate::sandbox::pace::{self, Pace};
 use crate::sandbox::state::Sandbox;
 
+use super::anthropic_stream;
 use super::converse;
 use super::eventstream;
 use super::invoke_model;
@@ -26,6 +28,7 @@ fn operation(action: &str) -> Option<Operation> {
         "converse" => Some(Operation::Converse),
         "converse-stream" => Some(Operation::ConverseStream),
         "invoke" => Some(Operation::InvokeModel),
+        "invoke-with-response-stream" => Some(Operation::InvokeModelWithResponseStream),
         _ => None,
     }
 }
@@ -50,17 +53,36 @@ pub async fn handle(
         catalogue::check_on_demand(&resolved)?;
         Ok(resolved)
     });
-    let prompt = match (&model, operation) {
-        (Ok(resolved), Operation::InvokeModel) => {
-            invoke_model::parse_request(resolved.model.family, &body, seed, &model_id)
+    let invoke = matches!(
+        operation,
+        Operation::InvokeModel | Operation::InvokeModelWithResponseStream
+    );
+    let streaming = matches!(
+        operation,
+        Operation::ConverseStream | Operation::InvokeModelWithResponseStream
+    );
+    let prompt = match &model {
+        Ok(resolved) if invoke => {
+            invoke_model::parse_request(resolved.model.family, &body, seed, &model_id).and_then(
+                |prompt| {
+                    match (operation, resolved.model.family) {
+            (Operation::InvokeModelWithResponseStream, family)
+                if family != ModelFamily::Anthropic =>
+            {
+                Err(BedrockError::Validation(
+                    "The sandbox emulates InvokeModelWithResponseStream for Anthropic models only"
+                        .into(),
+                ))
+            }
+            _ => Ok(prompt),
         }
-        (Err(error), Operation::InvokeModel) => Err(error.clone()),
-        (_, Operation::Converse | Operation::ConverseStream | Operation::ChatCompletions) => {
-            converse::parse_request(&body, seed, &model_id)
+                },
+            )
         }
+        Err(error) if invoke => Err(error.clone()),
+        Ok(_) | Err(_) => converse::parse_request(&body, seed, &model_id),
     };
     let family = model.as_ref().map(|m| m.model.family).ok();
-    let streaming = operation == Operation::ConverseStream;
     let call = Call {
         caller: &caller,
         operation,
@@ -76,8 +98,18 @@ pub async fn handle(
     pace::wait(admitted.first_byte_delay).await;
     let pace = Pace::of(&sandbox.settings);
     if streaming {
-        let body = pace::paced_body(eventstream::plan(&admitted, pace));
-        return respond(body, "application/vnd.amazon.eventstream", &admitted);
+        let steps = match invoke {
+            true => anthropic_stream::plan(&admitted, &model_id, pace),
+            false => eventstream::plan(&admitted, pace),
+        };
+        let body = pace::paced_body(steps);
+        let mut response = respond(body, "application/vnd.amazon.eventstream", &admitted);
+        if invoke {
+            let headers = response.headers_mut();
+            let json = HeaderValue::from_static("application/json");
+            headers.insert("x-amzn-bedrock-content-type", json);
+        }
+        return response;
     }
     let latency = pace.total(admitted.reply.output_tokens);
     pace::wait(latency).await;

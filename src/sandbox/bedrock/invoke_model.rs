@@ -44,7 +44,8 @@ fn message_chars(messages: &[Value], content_path: &str) -> Result<usize, Bedroc
     Ok(chars)
 }
 
-/// The top-level keys of Anthropic's Messages body on Bedrock; any other is refused.
+/// The top-level keys of Anthropic's Messages body on Bedrock; any other is refused
+/// (`metadata`, `service_tier`, `container`, `model`, `stream`, …).
 const ANTHROPIC_KEYS: &[&str] = &[
     "anthropic_version",
     "anthropic_beta",
@@ -58,22 +59,61 @@ const ANTHROPIC_KEYS: &[&str] = &[
     "tools",
     "tool_choice",
     "thinking",
-    "metadata",
+    "output_config",
 ];
 
-/// Bedrock's refusal of unknown top-level keys in an Anthropic body, one clause per key
-/// (`#: extraneous key [stream] is not permitted#: extraneous key [model] is not permitted`).
+/// Keys Bedrock takes only with a beta.
+const BETA_KEYS: &[(&str, &str)] = &[("context_management", "context-management-2025-06-27")];
+
+/// The betas Bedrock takes for Claude models (the Bedrock user guide's list); any other is
+/// refused with "invalid beta flag".
+const BEDROCK_BETAS: &[&str] = &[
+    "computer-use-2024-10-22",
+    "computer-use-2025-01-24",
+    "token-efficient-tools-2025-02-19",
+    "interleaved-thinking-2025-05-14",
+    "output-128k-2025-02-19",
+    "dev-full-thinking-2025-05-14",
+    "context-1m-2025-08-07",
+    "context-management-2025-06-27",
+    "effort-2025-11-24",
+    "tool-search-tool-2025-10-19",
+    "tool-examples-2025-10-29",
+];
+
+/// What Bedrock prefixes to the model's own refusals of a body.
+const MODEL_ERRORS: &str = "The model returned the following errors: ";
+
+/// Bedrock's refusal of keys and betas an Anthropic body may not carry, in its current words
+/// (`The model returned the following errors: metadata: Extra inputs are not permitted`).
 fn check_anthropic_keys(map: &Map<String, Value>) -> Result<(), BedrockError> {
-    let clauses: String = map
+    let betas: Vec<&str> = match map.get("anthropic_beta") {
+        None => Vec::new(),
+        Some(Value::Array(list)) => list.iter().filter_map(Value::as_str).collect(),
+        Some(_) => return Err(invalid("anthropic_beta", "Input should be a valid list")),
+    };
+    if betas.iter().any(|beta| !BEDROCK_BETAS.contains(beta)) {
+        return Err(BedrockError::Validation(format!(
+            "{MODEL_ERRORS}invalid beta flag"
+        )));
+    }
+    let allowed = |key: &str| {
+        ANTHROPIC_KEYS.contains(&key)
+            || BETA_KEYS
+                .iter()
+                .any(|(k, beta)| *k == key && betas.contains(beta))
+    };
+    let clauses: Vec<String> = map
         .keys()
-        .filter(|key| !ANTHROPIC_KEYS.contains(&key.as_str()))
-        .map(|key| format!("#: extraneous key [{key}] is not permitted"))
+        .filter(|key| !allowed(key))
+        .map(|key| format!("{key}: Extra inputs are not permitted"))
         .collect();
     if clauses.is_empty() {
         return Ok(());
     }
     Err(BedrockError::Validation(format!(
-        "Malformed input request: {clauses}, please reformat your input and try again."
+        "{MODEL_ERRORS}{}",
+        clauses.join(", ")
     )))
 }
 
@@ -175,7 +215,12 @@ pub fn response(
             "content": [{ "type": "text", "text": reply.text }],
             "stop_reason": stop,
             "stop_sequence": null,
-            "usage": { "input_tokens": input_tokens, "output_tokens": reply.output_tokens },
+            "usage": {
+                "input_tokens": input_tokens,
+                "cache_creation_input_tokens": 0,
+                "cache_read_input_tokens": 0,
+                "output_tokens": reply.output_tokens,
+            },
         }),
         ModelFamily::AmazonNova => json!({
             "output": { "message": { "role": "assistant", "content": [{ "text": reply.text }] } },
@@ -217,9 +262,37 @@ mod tests {
         assert_eq!(
             e,
             Err(BedrockError::Validation(
-                "Malformed input request: #: extraneous key [model] is not permitted#: extraneous key [stream] is not permitted, please reformat your input and try again.".into()
+                "The model returned the following errors: model: Extra inputs are not permitted, stream: Extra inputs are not permitted".into()
             ))
         );
+    }
+
+    #[test]
+    fn anthropic_bodies_take_only_bedrocks_betas_and_their_keys() {
+        let body = |extra: Value| {
+            let mut body = json!({"anthropic_version": "bedrock-2023-05-31", "max_tokens": 5,
+                "messages": [{"role": "user", "content": "hi"}]});
+            body.as_object_mut()
+                .unwrap()
+                .extend(extra.as_object().unwrap().clone());
+            parse_request(ModelFamily::Anthropic, body.to_string().as_bytes(), 1, "m")
+        };
+        let refused = |message: &str| Err(BedrockError::Validation(message.into()));
+        assert_eq!(
+            body(json!({"anthropic_beta": ["claude-code-20250219"]})).map(|_| ()),
+            refused("The model returned the following errors: invalid beta flag")
+        );
+        let managed = json!({"context_management": {"edits": []}});
+        assert_eq!(
+            body(managed.clone()).map(|_| ()),
+            refused(
+                "The model returned the following errors: context_management: Extra inputs are not permitted"
+            )
+        );
+        let mut with_beta = managed;
+        with_beta["anthropic_beta"] = json!(["context-management-2025-06-27"]);
+        assert!(body(with_beta).is_ok());
+        assert!(body(json!({"metadata": {"user_id": "u"}})).is_err());
     }
 
     #[test]

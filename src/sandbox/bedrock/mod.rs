@@ -1,4 +1,5 @@
-//! Bedrock Runtime in the sandbox: `Converse`, `ConverseStream` and `InvokeModel` over restJson1
+//! Bedrock Runtime in the sandbox: `Converse`, `ConverseStream`, `InvokeModel` and
+//! `InvokeModelWithResponseStream` (Claude models) over restJson1
 //! and the event-stream framing, as the AWS SDK's `bedrockruntime` client speaks them.
 //!
 //! Each file is one wire concern; the model behind them (quotas, Regions, faults, the reply)
@@ -8,7 +9,9 @@
 //! - `converse`: the Converse request body to a `Prompt`, and the Converse response JSON.
 //! - `invoke_model`: InvokeModel's model-native bodies (Anthropic, Nova, Llama) both ways.
 //! - [`eventstream`]: ConverseStream's `application/vnd.amazon.eventstream` frames, timed.
+//! - `anthropic_stream`: InvokeModelWithResponseStream's `chunk` frames of Anthropic events.
 
+mod anthropic_stream;
 mod api;
 mod converse;
 pub mod eventstream;

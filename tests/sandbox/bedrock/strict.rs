@@ -159,9 +159,7 @@ async fn invoke_model_refuses_unknown_anthropic_keys_and_base_ids() {
     let err = invoke(HAIKU).await.unwrap_err();
     assert_eq!(
         refusal(err.as_service_error().unwrap()),
-        validation(
-            "Malformed input request: #: extraneous key [foo] is not permitted, please reformat your input and try again."
-        )
+        validation("The model returned the following errors: foo: Extra inputs are not permitted")
     );
     let err = invoke("anthropic.claude-sonnet-4-6").await.unwrap_err();
     assert_eq!(
@@ -216,11 +214,14 @@ async fn operations_the_sandbox_lacks_answer_with_an_error_code_the_sdk_reads() 
     let handle = sbx::start(settings.clone()).await;
     let client = sbx::bedrock(&handle, &settings, "genai");
     // A known route shape with an action the sandbox does not emulate.
-    let err = client
-        .invoke_model_with_response_stream()
-        .model_id(HAIKU)
-        .content_type("application/json")
+    let body = aws_sdk_bedrockruntime::types::InvokeModelTokensRequest::builder()
         .body(Blob::new("{}"))
+        .build()
+        .unwrap();
+    let err = client
+        .count_tokens()
+        .model_id("anthropic.claude-haiku-4-5-20251001-v1:0")
+        .input(aws_sdk_bedrockruntime::types::CountTokensInput::InvokeModel(body))
         .send()
         .await
         .unwrap_err();

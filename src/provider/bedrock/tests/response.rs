@@ -247,7 +247,10 @@ fn stream_events_become_chunks_with_tool_indices() {
             .usage(usage(5, 2))
             .build(),
     );
-    let Some(StreamItem::Usage { usage, chunk }) = convert_stream_event(&mut state, &metadata)
+    let Some(StreamItem::Usage {
+        usage,
+        chunk: Some(chunk),
+    }) = convert_stream_event(&mut state, &metadata)
     else {
         panic!()
     };

@@ -1,0 +1,348 @@
+//! The Anthropic Messages surface: Claude Code's own request through the gateway to Claude
+//! models on the sandbox's Bedrock (InvokeModel), streams in Anthropic's event order, errors in
+//! Anthropic's shape, and the official `anthropic` Python package as a client.
+
+use std::path::Path;
+use std::process::Command;
+use std::time::Duration;
+
+use serde_json::{Value, json};
+
+use crate::harness::{HAIKU, NOVA, SONNET, SONNET_45, Stack};
+use crate::support::process;
+
+const KEY: &str = "sk-anthropic-surface-test";
+const CONSUMER_KEY: &str = "sk-anthropic-consumer";
+
+fn config() -> String {
+    format!(
+        r#"
+gateway:
+  master_key: {KEY}
+  consumers:
+    - {{name: team-a, key: {CONSUMER_KEY}, rpm_limit: 1}}
+model_list:
+  - model_name: claude
+    litellm_params: {{model: "bedrock/{SONNET}", aws_profile_name: genai}}
+    model_info: {{id: claude-sonnet}}
+  - model_name: limited
+    litellm_params: {{model: "bedrock/{SONNET}", aws_profile_name: genai, rpm: 1}}
+    model_info: {{id: limited-sonnet}}
+  - model_name: primary
+    litellm_params: {{model: "bedrock/{HAIKU}", aws_profile_name: genai, rpm: 1}}
+    model_info: {{id: primary-haiku}}
+  - model_name: backup
+    litellm_params: {{model: "bedrock/{SONNET_45}", aws_profile_name: genai}}
+    model_info: {{id: backup-sonnet}}
+  - model_name: nova
+    litellm_params: {{model: "bedrock/{NOVA}", aws_profile_name: genai}}
+router_settings:
+  num_retries: 0
+  fallbacks: [{{primary: [backup]}}]
+sandbox:
+  seed: 7
+  latency: {{first_token_ms: 0, tokens_per_second: 0}}
+"#
+    )
+}
+
+/// The request Claude Code 2.1.332 sends (its headers and the fields Bedrock refuses).
+fn claude_code_request(stream: bool) -> (Value, &'static str) {
+    let body = json!({
+        "model": "claude", "max_tokens": 32000, "stream": stream,
+        "thinking": {"type": "adaptive", "display": "omitted"},
+        "context_management": {"edits": [{"type": "clear_thinking_20251015", "keep": "all"}]},
+        "output_config": {"effort": "high"},
+        "metadata": {"user_id": "{\"device_id\":\"0f\",\"session_id\":\"s\"}"},
+        "system": [
+            {"type": "text", "text": "You are Claude Code.", "cache_control": {"type": "ephemeral"}},
+            {"type": "text", "text": "Work in /tmp.", "cache_control": {"type": "ephemeral"}},
+        ],
+        "tools": [{"name": "Write", "description": "Writes a file",
+            "input_schema": {"type": "object", "properties": {"file_path": {"type": "string"}}},
+            "defer_loading": true}],
+        "messages": [{"role": "user", "content": [
+            {"type": "text", "text": "Say hello.", "cache_control": {"type": "ephemeral"}}]}],
+    });
+    let betas = "claude-code-20250219,interleaved-thinking-2025-05-14,context-management-2025-06-27,thinking-token-count-2026-05-13,advanced-tool-use-2025-11-20,effort-2025-11-24";
+    (body, betas)
+}
+
+async fn post_messages(stack: &Stack, body: &Value, betas: Option<&str>) -> crate::harness::Reply {
+    let mut request = crate::harness::client()
+        .post(stack.url("/v1/messages?beta=true"))
+        .header("content-type", "application/json")
+        .header("anthropic-version", "2023-06-01")
+        .bearer_auth(KEY)
+        .body(body.to_string());
+    if let Some(betas) = betas {
+        request = request.header("anthropic-beta", betas);
+    }
+    let response = request.send().await.unwrap();
+    crate::harness::Reply {
+        status: response.status().as_u16(),
+        headers: response.headers().clone(),
+        text: response.text().await.unwrap(),
+    }
+}
+
+/// `(event name, data)` of each event of an Anthropic SSE body.
+fn events(text: &str) -> Vec<(String, Value)> {
+    text.split("\n\n")
+        .filter(|block| !block.trim().is_empty())
+        .map(|block| {
+            let mut name = String::new();
+            let mut data = Value::Null;
+            for line in block.lines() {
+                if let Some(n) = line.strip_prefix("event: ") {
+                    name = n.to_owned();
+                } else if let Some(d) = line.strip_prefix("data: ") {
+                    data = serde_json::from_str(d).unwrap_or_else(|e| panic!("{e}: {d}"));
+                }
+            }
+            (name, data)
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn claude_codes_request_reaches_a_claude_model_on_bedrock() {
+    let stack = Stack::start(&config()).await;
+    let (body, betas) = claude_code_request(false);
+    let reply = post_messages(&stack, &body, Some(betas)).await;
+    assert_eq!(reply.status, 200, "{}", reply.text);
+    let message = reply.json();
+    assert_eq!(message["type"], "message", "{message}");
+    assert_eq!(message["role"], "assistant");
+    assert_eq!(message["model"], SONNET);
+    assert!(
+        message["content"][0]["text"]
+            .as_str()
+            .is_some_and(|t| !t.is_empty()),
+        "{message}"
+    );
+    assert!(
+        message["usage"]["input_tokens"]
+            .as_u64()
+            .is_some_and(|n| n > 0),
+        "{message}"
+    );
+    assert_eq!(
+        reply.header("x-resilient-llm-deployment"),
+        Some("claude-sonnet")
+    );
+    assert!(
+        reply
+            .header("request-id")
+            .is_some_and(|id| id.starts_with("req_"))
+    );
+    assert_eq!(stack.served(SONNET), 1);
+}
+
+#[tokio::test]
+async fn a_stream_relays_anthropics_events_in_order() {
+    let stack = Stack::start(&config()).await;
+    let (body, betas) = claude_code_request(true);
+    let reply = post_messages(&stack, &body, Some(betas)).await;
+    assert_eq!(reply.status, 200, "{}", reply.text);
+    assert_eq!(reply.header("content-type"), Some("text/event-stream"));
+    let events = events(&reply.text);
+    let names: Vec<&str> = events.iter().map(|(n, _)| n.as_str()).collect();
+    assert_eq!(names.first(), Some(&"message_start"), "{names:?}");
+    assert_eq!(names[1], "content_block_start");
+    assert!(
+        names[2..names.len() - 3]
+            .iter()
+            .all(|n| *n == "content_block_delta"),
+        "{names:?}"
+    );
+    assert_eq!(
+        &names[names.len() - 3..],
+        ["content_block_stop", "message_delta", "message_stop"]
+    );
+    for (name, data) in &events {
+        assert_eq!(data["type"], name.as_str(), "each event's data names it");
+    }
+    assert_eq!(events[0].1["message"]["model"], SONNET);
+    let stop = &events.last().unwrap().1;
+    assert!(
+        stop.get("amazon-bedrock-invocationMetrics").is_none(),
+        "{stop}"
+    );
+    assert!(
+        events[names.len() - 2].1["usage"]["output_tokens"]
+            .as_u64()
+            .unwrap()
+            > 0
+    );
+}
+
+#[tokio::test]
+async fn errors_come_in_anthropics_shape() {
+    let stack = Stack::start(&config()).await;
+    let user = json!([{"role": "user", "content": "hi"}]);
+    let cases = [
+        (
+            json!({"model": "claude", "messages": user}),
+            400,
+            "invalid_request_error",
+            "max_tokens: Field required",
+        ),
+        (
+            json!({"model": "gpt-9", "max_tokens": 5, "messages": user}),
+            404,
+            "not_found_error",
+            "gpt-9",
+        ),
+        (
+            json!({"model": "nova", "max_tokens": 5, "messages": user}),
+            400,
+            "invalid_request_error",
+            "anthropic models' native format",
+        ),
+    ];
+    for (body, status, kind, says) in cases {
+        let reply = post_messages(&stack, &body, None).await;
+        assert_eq!(reply.status, status, "{body}: {}", reply.text);
+        let error = reply.json();
+        assert_eq!(error["type"], "error", "{error}");
+        assert_eq!(error["error"]["type"], kind, "{error}");
+        let message = error["error"]["message"].as_str().unwrap();
+        assert!(message.contains(says), "{message}");
+    }
+    let reply = crate::harness::client()
+        .post(stack.url("/v1/messages"))
+        .header("x-api-key", "sk-wrong")
+        .body(json!({"model": "claude", "max_tokens": 5, "messages": user}).to_string())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(reply.status(), 401);
+    let error: Value = serde_json::from_str(&reply.text().await.unwrap()).unwrap();
+    assert_eq!(error["error"]["type"], "authentication_error", "{error}");
+    assert_eq!(stack.calls(NOVA), 0, "an unfit deployment is never called");
+}
+
+#[tokio::test]
+async fn the_official_anthropic_python_client_works_against_the_gateway() {
+    let stack = Stack::start(&config()).await;
+    let base_url = stack.url("");
+    let output = tokio::task::spawn_blocking(move || {
+        run_script(&[
+            "--base-url",
+            &base_url,
+            "--api-key",
+            KEY,
+            "--consumer-key",
+            CONSUMER_KEY,
+            "--model",
+            "claude",
+            "--limited-model",
+            "limited",
+            "--fallback-model",
+            "primary",
+        ])
+    })
+    .await
+    .unwrap();
+    let summary: Value = serde_json::from_str(output.trim())
+        .unwrap_or_else(|e| panic!("the script's summary is not JSON ({e}): {output}"));
+
+    let create = &summary["create"];
+    assert_eq!(create["type"], "message", "{summary}");
+    assert_eq!(create["model"], SONNET, "{summary}");
+    assert_eq!(create["stop_reason"], "end_turn", "{summary}");
+    assert!(
+        create["text"].as_str().is_some_and(|t| !t.is_empty()),
+        "{summary}"
+    );
+    assert!(
+        create["output_tokens"].as_u64().is_some_and(|n| n > 0),
+        "{summary}"
+    );
+    assert!(
+        create["request_id"]
+            .as_str()
+            .is_some_and(|id| id.starts_with("req_")),
+        "{summary}"
+    );
+
+    let stream = &summary["stream"];
+    let names: Vec<&str> = stream["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(Value::as_str)
+        .collect();
+    assert_eq!(names.first(), Some(&"message_start"), "{summary}");
+    assert_eq!(
+        &names[names.len() - 3..],
+        ["content_block_stop", "message_delta", "message_stop"],
+        "{summary}"
+    );
+    assert_eq!(stream["text"], stream["final_text"], "{summary}");
+    assert!(
+        stream["text"].as_str().is_some_and(|t| !t.is_empty()),
+        "{summary}"
+    );
+    assert_eq!(stream["model"], SONNET, "{summary}");
+
+    assert!(
+        summary["count_tokens"].as_u64().is_some_and(|n| n > 0),
+        "{summary}"
+    );
+
+    let unknown = &summary["unknown_model"];
+    assert_eq!(unknown["raised"], "NotFoundError", "{summary}");
+    assert_eq!(unknown["type"], "not_found_error", "{summary}");
+    let bad = &summary["bad_request"];
+    assert_eq!(bad["raised"], "BadRequestError", "{summary}");
+
+    let limited = &summary["rate_limited"];
+    assert_eq!(limited["raised"], "RateLimitError", "{summary}");
+    assert_eq!(limited["type"], "rate_limit_error", "{summary}");
+    assert!(
+        limited["retry_after"]
+            .as_str()
+            .is_some_and(|s| s.parse::<u64>().is_ok()),
+        "{summary}"
+    );
+
+    assert_eq!(
+        summary["fallback"],
+        json!(["primary-haiku", "backup-sonnet"]),
+        "{summary}"
+    );
+    let consumer = &summary["consumer_limited"];
+    assert_eq!(consumer["raised"], "RateLimitError", "{summary}");
+    // count_tokens consumed nothing: the sandbox saw the messages only.
+    assert_eq!(
+        stack.served(SONNET),
+        2 + 1 + 1,
+        "create, stream, limited, consumer"
+    );
+}
+
+/// Runs the Python client with `args`; panics (with its stderr) unless it exits 0.
+fn run_script(args: &[&str]) -> String {
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/clients/gateway_anthropic.py");
+    let mut command = Command::new("python3");
+    command
+        .arg(script)
+        .args(args)
+        .env("NO_PROXY", "127.0.0.1,localhost")
+        .env("no_proxy", "127.0.0.1,localhost");
+    let output = process::run_within(
+        command,
+        Duration::from_secs(60),
+        "the anthropic client script (python3)",
+    );
+    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+    assert!(
+        output.status.success(),
+        "the anthropic client failed (is the anthropic package installed? pip install anthropic): {}\n{}\n{stdout}",
+        output.status,
+        String::from_utf8_lossy(&output.stderr)
+    );
+    stdout
+}
