@@ -169,6 +169,26 @@ pub struct StallStreams {
     pub after_tokens: u32,
 }
 
+/// A scripted reply (`sandbox.replies`): when the last user message's text (or the tool
+/// result it carries) matches `when`, the model answers `answer` instead of its generated
+/// text, so an agent loop (tool call → tool result → answer) runs the same every time.
+#[derive(Debug, Clone)]
+pub struct ReplyRule {
+    pub when: regex::Regex,
+    pub answer: ScriptedAnswer,
+}
+
+/// What a scripted reply answers.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ScriptedAnswer {
+    Text(String),
+    /// A call of the tool `name` with `input`.
+    Tool {
+        name: String,
+        input: serde_json::Value,
+    },
+}
+
 /// Destination Regions (with capacity in requests per minute) per source Region.
 pub type RegionTable = BTreeMap<String, BTreeMap<String, u32>>;
 
@@ -190,6 +210,8 @@ pub struct SandboxSettings {
     pub down_regions: BTreeSet<String>,
     pub faults: Vec<FaultRule>,
     pub stall_streams: StallStreams,
+    /// Scripted replies, first match wins; none: every reply is generated.
+    pub replies: Vec<ReplyRule>,
 }
 
 /// A validation error in the `sandbox` section.
@@ -214,6 +236,25 @@ pub struct RawSandbox {
     pub down_regions: Option<Vec<String>>,
     pub faults: Option<Vec<RawFault>>,
     pub stall_streams: Option<RawStall>,
+    pub replies: Option<Vec<RawReply>>,
+}
+
+/// One entry of `sandbox.replies`: `when` and one of `text` or `tool`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawReply {
+    pub when: String,
+    pub text: Option<String>,
+    pub tool: Option<RawToolReply>,
+}
+
+/// `sandbox.replies[].tool`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawToolReply {
+    pub name: String,
+    #[serde(default)]
+    pub input: serde_json::Value,
 }
 
 /// `sandbox.latency`.
@@ -319,6 +360,9 @@ impl SandboxSettings {
                 rate,
                 after_tokens: stall.after_tokens,
             };
+        }
+        if let Some(replies) = raw.replies {
+            settings.replies = validate::validate_replies(replies)?;
         }
         Ok(settings)
     }

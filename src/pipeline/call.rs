@@ -63,11 +63,11 @@ pub(super) async fn attempt(
             settlement.settle(Ending::Answered(usage)).await;
             Answer::Complete(completion)
         }
-        Called::Stream(stream) => Answer::Stream(StreamAnswer {
+        Called::Stream(stream) => Answer::Stream(Box::new(StreamAnswer {
             stream,
             settlement,
             idle_timeout: attempt.budget,
-        }),
+        })),
     })
 }
 
@@ -108,34 +108,31 @@ async fn call(
 ) -> Result<Called, ProviderError> {
     let drop_params = pipeline.drop_params;
     let providers = &pipeline.providers;
-    match (body, shape) {
+    // Each arm builds its provider's future in the timeout's argument: these futures are
+    // large, and each move through a local or a helper would copy one.
+    let answer = match (body, shape) {
         (Body::OpenAiChat(request), Shape::Complete) => {
-            let call = providers.complete(deployment, request, drop_params);
-            within(budget, call).await.map(Called::Complete)
+            tokio::time::timeout(budget, providers.complete(deployment, request, drop_params))
+                .await
+                .map(|r| r.map(Called::Complete))
         }
         (Body::OpenAiChat(request), Shape::Stream) => {
-            let call = providers.stream(deployment, request, drop_params);
-            within(budget, call).await.map(Called::Stream)
+            tokio::time::timeout(budget, providers.stream(deployment, request, drop_params))
+                .await
+                .map(|r| r.map(Called::Stream))
         }
         (Body::AnthropicMessages(request), Shape::Complete) => {
-            let call = providers.messages(deployment, request);
-            within(budget, call).await.map(Called::Complete)
+            tokio::time::timeout(budget, providers.messages(deployment, request))
+                .await
+                .map(|r| r.map(Called::Complete))
         }
         (Body::AnthropicMessages(request), Shape::Stream) => {
-            let call = providers.messages_stream(deployment, request);
-            within(budget, call).await.map(Called::Stream)
+            tokio::time::timeout(budget, providers.messages_stream(deployment, request))
+                .await
+                .map(|r| r.map(Called::Stream))
         }
-    }
-}
-
-/// `call`'s result, or a timeout once `budget` has passed.
-async fn within<T>(
-    budget: Duration,
-    call: impl Future<Output = Result<T, ProviderError>>,
-) -> Result<T, ProviderError> {
-    tokio::time::timeout(budget, call)
-        .await
-        .map_err(|_| ProviderError::Timeout {
-            message: format!("no answer within {:.1}s", budget.as_secs_f64()),
-        })?
+    };
+    answer.map_err(|_| ProviderError::Timeout {
+        message: format!("no answer within {:.1}s", budget.as_secs_f64()),
+    })?
 }

@@ -27,8 +27,9 @@ use crate::router::{
 pub enum Answer {
     /// The whole reply; its call is already settled.
     Complete(Completion),
-    /// A stream past its first event, to relay; it settles at its end.
-    Stream(StreamAnswer),
+    /// A stream past its first event, to relay; it settles at its end. Boxed: it carries the
+    /// settlement, and a complete answer (the common case) need not be moved at its size.
+    Stream(Box<StreamAnswer>),
 }
 
 /// A served request.

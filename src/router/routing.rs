@@ -179,26 +179,26 @@ impl<S: StateStore> Router<S> {
             return Selection::UnknownGroup;
         };
         let mut first_unfit = None;
+        let mut fit = 0;
         let deployments: Vec<&Arc<Deployment>> = group
             .deployments
             .iter()
             .filter(|d| match unfit(d, needs) {
-                None => true,
+                None => {
+                    fit += 1;
+                    !exclude.contains(&d.key.as_str())
+                }
                 Some(reason) => {
                     first_unfit.get_or_insert(reason);
                     false
                 }
             })
             .collect();
-        if deployments.is_empty()
+        if fit == 0
             && let Some(reason) = first_unfit
         {
             return Selection::Unfit(reason);
         }
-        let deployments: Vec<&Arc<Deployment>> = deployments
-            .into_iter()
-            .filter(|d| !exclude.contains(&d.key.as_str()))
-            .collect();
         let ids: Vec<&str> = deployments.iter().map(|d| d.key.as_str()).collect();
         let loads = self.store.deployment_loads(&ids).await;
 

@@ -9,6 +9,8 @@
 use rand::{Rng, SeedableRng, rngs::StdRng};
 use serde_json::{Map, Value, json};
 
+use crate::config::sandbox::{ReplyRule, ScriptedAnswer};
+
 /// Output budget when the request sets none.
 pub const DEFAULT_MAX_TOKENS: u64 = 4_096;
 /// Tokens counted for each image block.
@@ -44,6 +46,8 @@ pub struct Prompt {
     pub tool_choice: ToolChoice,
     /// Text of the tool result in the last user message, if it carries one.
     pub tool_result: Option<String>,
+    /// The last user message's text and tool results, which scripted replies match.
+    pub last_text: String,
     /// A digest of the request body: replies differ when requests do.
     pub digest: u64,
 }
@@ -147,6 +151,36 @@ const WORDS: &[&str] = &[
     "calm",
     "traffic",
 ];
+
+/// The scripted reply of the first rule whose `when` matches the prompt's last user text.
+pub fn scripted(rules: &[ReplyRule], seed: u64, prompt: &Prompt) -> Option<Reply> {
+    let rule = rules.iter().find(|r| r.when.is_match(&prompt.last_text))?;
+    Some(match &rule.answer {
+        ScriptedAnswer::Text(text) => {
+            let (text, stop_reason) = cut(text.clone(), prompt);
+            Reply {
+                output_tokens: estimate_tokens(text.chars().count()),
+                text,
+                tool_call: None,
+                stop_reason,
+            }
+        }
+        ScriptedAnswer::Tool { name, input } => {
+            let mut rng = StdRng::seed_from_u64(seed ^ prompt.digest);
+            let call = ToolCall {
+                id: format!("tooluse_{:016x}", rng.random::<u64>()),
+                name: name.clone(),
+                input: input.clone(),
+            };
+            Reply {
+                text: String::new(),
+                output_tokens: estimate_tokens(name.len() + input.to_string().len()),
+                tool_call: Some(call),
+                stop_reason: StopReason::ToolUse,
+            }
+        }
+    })
+}
 
 /// The reply of `model` running in `region` to `prompt`.
 pub fn generate(seed: u64, model: &str, region: &str, prompt: &Prompt) -> Reply {

@@ -200,7 +200,9 @@ impl Sandbox {
         } else {
             (None, None)
         };
-        let reply = emulated_model::generate(self.settings.seed, call.model_id, &region, prompt);
+        let seed = self.settings.seed;
+        let reply = emulated_model::scripted(&self.settings.replies, seed, prompt)
+            .unwrap_or_else(|| emulated_model::generate(seed, call.model_id, &region, prompt));
         Ok(Admitted {
             request_id: String::new(),
             region,

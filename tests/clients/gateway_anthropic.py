@@ -1,7 +1,7 @@
 """The official `anthropic` Python package as a client of the gateway's Messages surface.
 
 Run by tests/gateway/anthropic.rs against a real gateway. Exercises: a message, a stream (the
-event names in order), count_tokens, `anthropic.NotFoundError` on an unknown model,
+event names in order), count_tokens, a tool round trip (tool_use, then tool_result back), `anthropic.NotFoundError` on an unknown model,
 `anthropic.RateLimitError` with `retry-after` on a group at its limit, a consumer key at its own
 limit, and a request whose first group is throttled falling back to another. Prints one JSON
 summary on stdout for the Rust test to assert. Without the `anthropic` package it exits
@@ -60,6 +60,31 @@ def stream(client, model):
     }
 
 
+WEATHER = {"name": "get_weather", "description": "The weather in a city",
+           "input_schema": {"type": "object", "properties": {"city": {"type": "string"}},
+                            "required": ["city"]}}
+
+
+def tool_round_trip(client, model):
+    ask = [{"role": "user", "content": "What is the weather in Paris?"}]
+    first = client.messages.create(model=model, max_tokens=256, messages=ask, tools=[WEATHER])
+    call = next(b for b in first.content if b.type == "tool_use")
+    answer = ask + [
+        {"role": "assistant", "content": [b.model_dump(exclude_none=True) for b in first.content]},
+        {"role": "user", "content": [{"type": "tool_result", "tool_use_id": call.id,
+                                      "content": "sunny, 22 degrees"}]},
+    ]
+    second = client.messages.create(model=model, max_tokens=256, messages=answer, tools=[WEATHER])
+    return {
+        "stop_reason": first.stop_reason,
+        "tool": call.name,
+        "input": call.input,
+        "id": call.id,
+        "answer_stop_reason": second.stop_reason,
+        "answer": "".join(b.text for b in second.content if b.type == "text"),
+    }
+
+
 def error_of(call):
     try:
         call()
@@ -90,6 +115,7 @@ def main():
         "create": create(client, args.model),
         "stream": stream(client, args.model),
         "count_tokens": client.messages.count_tokens(model=args.model, messages=USER).input_tokens,
+        "tools": tool_round_trip(client, args.model),
         "unknown_model": error_of(lambda: client.messages.create(
             model="no-such-model", max_tokens=8, messages=USER)),
         "bad_request": error_of(lambda: client.messages.create(

@@ -115,12 +115,13 @@ async fn claude_codes_request_reaches_a_claude_model_on_bedrock() {
     assert_eq!(message["type"], "message", "{message}");
     assert_eq!(message["role"], "assistant");
     assert_eq!(message["model"], SONNET);
-    assert!(
-        message["content"][0]["text"]
-            .as_str()
-            .is_some_and(|t| !t.is_empty()),
-        "{message}"
-    );
+    // Offered tools, the emulated model calls the first, with Bedrock's tool id.
+    let block = &message["content"][0];
+    assert_eq!(block["type"], "tool_use", "{message}");
+    assert_eq!(block["name"], "Write", "{message}");
+    let id = block["id"].as_str().unwrap_or_default();
+    assert!(id.starts_with("toolu_bdrk_"), "{message}");
+    assert_eq!(message["stop_reason"], "tool_use", "{message}");
     assert!(
         message["usage"]["input_tokens"]
             .as_u64()
@@ -292,6 +293,19 @@ async fn the_official_anthropic_python_client_works_against_the_gateway() {
         "{summary}"
     );
 
+    let tools = &summary["tools"];
+    assert_eq!(tools["stop_reason"], "tool_use", "{summary}");
+    assert_eq!(tools["tool"], "get_weather", "{summary}");
+    assert!(tools["input"]["city"].is_string(), "{summary}");
+    let id = tools["id"].as_str().unwrap_or_default();
+    assert!(id.starts_with("toolu_bdrk_"), "{summary}");
+    assert_eq!(tools["answer_stop_reason"], "end_turn", "{summary}");
+    let answer = tools["answer"].as_str().unwrap_or_default();
+    assert!(
+        answer.starts_with("The tool returned: sunny, 22 degrees"),
+        "{summary}"
+    );
+
     let unknown = &summary["unknown_model"];
     assert_eq!(unknown["raised"], "NotFoundError", "{summary}");
     assert_eq!(unknown["type"], "not_found_error", "{summary}");
@@ -318,8 +332,8 @@ async fn the_official_anthropic_python_client_works_against_the_gateway() {
     // count_tokens consumed nothing: the sandbox saw the messages only.
     assert_eq!(
         stack.served(SONNET),
-        2 + 1 + 1,
-        "create, stream, limited, consumer"
+        2 + 2 + 1 + 1,
+        "create, stream, the tool round trip, limited, consumer"
     );
 }
 

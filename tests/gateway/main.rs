@@ -7,6 +7,7 @@
 
 mod access;
 mod anthropic;
+mod claude_code;
 mod errors;
 mod harness;
 mod http;

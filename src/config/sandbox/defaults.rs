@@ -119,6 +119,7 @@ impl Default for SandboxSettings {
             down_regions: BTreeSet::new(),
             faults: Vec::new(),
             stall_streams: StallStreams::default(),
+            replies: Vec::new(),
         }
     }
 }

@@ -6,8 +6,8 @@ use std::time::Duration;
 
 use super::defaults::{DEFAULT_LOG_GROUP, DEFAULT_QUOTA};
 use super::{
-    FaultKind, FaultPhase, FaultRule, Geography, Quota, RawAccount, RawFault, RawQuota,
-    RegionTable, SandboxAccount, SandboxConfigError,
+    FaultKind, FaultPhase, FaultRule, Geography, Quota, RawAccount, RawFault, RawQuota, RawReply,
+    RegionTable, ReplyRule, SandboxAccount, SandboxConfigError, ScriptedAnswer,
 };
 
 pub(super) fn fail(path: impl fmt::Display, message: impl Into<String>) -> SandboxConfigError {
@@ -185,6 +185,47 @@ pub(super) fn validate_faults(raw: Vec<RawFault>) -> Result<Vec<FaultRule>, Sand
                 profile: f.profile,
                 phase: f.phase,
             })
+        })
+        .collect()
+}
+
+/// `replies`: each `when` a valid regex, each entry exactly one of `text` or `tool`.
+pub(super) fn validate_replies(raw: Vec<RawReply>) -> Result<Vec<ReplyRule>, SandboxConfigError> {
+    raw.into_iter()
+        .enumerate()
+        .map(|(i, reply)| {
+            let when = regex::Regex::new(&reply.when).map_err(|e| {
+                fail(
+                    format!("replies[{i}].when"),
+                    format!("not a valid regex: {e}"),
+                )
+            })?;
+            let answer = match (reply.text, reply.tool) {
+                (Some(text), None) => ScriptedAnswer::Text(text),
+                (None, Some(tool)) if tool.name.is_empty() => {
+                    return Err(fail(format!("replies[{i}].tool.name"), "must not be empty"));
+                }
+                (None, Some(tool)) => ScriptedAnswer::Tool {
+                    name: tool.name,
+                    input: match tool.input {
+                        serde_json::Value::Null => serde_json::json!({}),
+                        input @ serde_json::Value::Object(_) => input,
+                        _ => {
+                            return Err(fail(
+                                format!("replies[{i}].tool.input"),
+                                "must be a mapping (the tool's input object)",
+                            ));
+                        }
+                    },
+                },
+                _ => {
+                    return Err(fail(
+                        format!("replies[{i}]"),
+                        "give exactly one of `text` or `tool`",
+                    ));
+                }
+            };
+            Ok(ReplyRule { when, answer })
         })
         .collect()
 }

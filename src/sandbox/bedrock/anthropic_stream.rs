@@ -13,6 +13,7 @@ use crate::sandbox::model_call::Admitted;
 use crate::sandbox::pace::{Pace, Step, chunks};
 
 use super::eventstream::{event_frame, exception_frame};
+use super::invoke_model::anthropic_tool_id;
 
 /// One Anthropic event as a `chunk` frame.
 fn chunk(event: &Value) -> Step {
@@ -25,7 +26,7 @@ fn block(admitted: &Admitted) -> (Value, Vec<(Value, u64)>) {
     let reply = &admitted.reply;
     match &reply.tool_call {
         Some(call) => (
-            json!({"type": "tool_use", "id": call.id, "name": call.name, "input": {}}),
+            json!({"type": "tool_use", "id": anthropic_tool_id(&call.id), "name": call.name, "input": {}}),
             chunks(&call.input.to_string())
                 .into_iter()
                 .map(|piece| {

@@ -24,6 +24,7 @@ pub fn parse_request(raw: &[u8], seed: u64, model_id: &str) -> Result<Prompt, Be
     let mut chars = 0;
     let mut images = 0;
     let mut tool_result = None;
+    let mut last_text = String::new();
     let mut tool_blocks = false;
     for (i, message) in messages.iter().enumerate() {
         let path = format!("messages.{i}");
@@ -39,13 +40,23 @@ pub fn parse_request(raw: &[u8], seed: u64, model_id: &str) -> Result<Prompt, Be
         }
         let blocks = request_fields::array(message, "content", &format!("{path}.content"))?;
         tool_result = None;
+        if role == Some("user") {
+            last_text.clear();
+        }
         for (j, block) in blocks.iter().enumerate() {
             let content = read_block(block, &format!("{path}.content.{j}"))?;
             chars += content.chars;
             images += content.images;
             tool_blocks |= content.is_tool_block;
-            if role == Some("user") && content.tool_result.is_some() {
-                tool_result = content.tool_result;
+            if role == Some("user") {
+                let text = block.get("text").and_then(Value::as_str);
+                for piece in text.into_iter().chain(content.tool_result.as_deref()) {
+                    last_text.push_str(piece);
+                    last_text.push('\n');
+                }
+                if content.tool_result.is_some() {
+                    tool_result = content.tool_result;
+                }
             }
         }
         if i == 0 && role == Some("assistant") {
@@ -86,6 +97,7 @@ pub fn parse_request(raw: &[u8], seed: u64, model_id: &str) -> Result<Prompt, Be
         tools,
         tool_choice,
         tool_result,
+        last_text,
         digest: emulated_model::digest(&[&seed.to_le_bytes(), model_id.as_bytes(), raw]),
     })
 }

@@ -5,7 +5,7 @@
 use serde_json::{Map, Value, json};
 
 use crate::sandbox::catalogue::ModelFamily;
-use crate::sandbox::emulated_model::{self, Prompt, Reply};
+use crate::sandbox::emulated_model::{self, Prompt, Reply, Tool, ToolChoice};
 use crate::sandbox::error::BedrockError;
 use crate::sandbox::request_fields::{self, invalid};
 
@@ -188,13 +188,92 @@ pub fn parse_request(
             )
         }
     };
-    Ok(Prompt {
+    let mut prompt = Prompt {
         input_tokens: emulated_model::estimate_tokens(chars),
         max_tokens,
         stop_sequences,
         digest,
         ..Prompt::default()
-    })
+    };
+    if family == ModelFamily::Anthropic {
+        read_anthropic_tools(&map, &mut prompt);
+    }
+    Ok(prompt)
+}
+
+/// An Anthropic body's tools, tool choice, and its last user message's text and tool result.
+fn read_anthropic_tools(map: &Map<String, Value>, prompt: &mut Prompt) {
+    for tool in map
+        .get("tools")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+    {
+        if let Some(name) = tool.get("name").and_then(Value::as_str) {
+            let schema = tool.get("input_schema").cloned().unwrap_or(Value::Null);
+            prompt.input_tokens += emulated_model::estimate_tokens(tool.to_string().len());
+            prompt.tools.push(Tool {
+                name: name.to_owned(),
+                schema,
+            });
+        }
+    }
+    let choice = map.get("tool_choice");
+    prompt.tool_choice = match choice.and_then(|c| c.get("type")).and_then(Value::as_str) {
+        Some("any") => ToolChoice::Any,
+        Some("none") => ToolChoice::Disabled,
+        Some("tool") => match choice.and_then(|c| c.get("name")).and_then(Value::as_str) {
+            Some(name) => ToolChoice::Named(name.to_owned()),
+            None => ToolChoice::Auto,
+        },
+        Some(_) | None => ToolChoice::Auto,
+    };
+    let messages = map.get("messages").and_then(Value::as_array);
+    let last_user = messages.and_then(|m| {
+        m.iter()
+            .rev()
+            .find(|m| m.get("role").and_then(Value::as_str) == Some("user"))
+    });
+    let Some(content) = last_user.and_then(|m| m.get("content")) else {
+        return;
+    };
+    let blocks = match content {
+        Value::String(text) => {
+            prompt.last_text = text.clone();
+            return;
+        }
+        Value::Array(blocks) => blocks,
+        _ => return,
+    };
+    for block in blocks {
+        match block.get("type").and_then(Value::as_str) {
+            Some("text") => {
+                let text = block.get("text").and_then(Value::as_str).unwrap_or("");
+                prompt.last_text.push_str(text);
+                prompt.last_text.push('\n');
+            }
+            Some("tool_result") => {
+                let result = tool_result_text(block.get("content"));
+                prompt.last_text.push_str(&result);
+                prompt.last_text.push('\n');
+                prompt.tool_result = Some(result);
+            }
+            _ => {}
+        }
+    }
+}
+
+/// The text of a `tool_result`'s content: a string, or its text blocks joined.
+fn tool_result_text(content: Option<&Value>) -> String {
+    match content {
+        Some(Value::String(text)) => text.clone(),
+        Some(Value::Array(blocks)) => blocks
+            .iter()
+            .filter_map(|b| b.get("text").and_then(Value::as_str))
+            .collect::<Vec<_>>()
+            .join(" "),
+        _ => String::new(),
+    }
 }
 
 /// The InvokeModel response body for a model of `family`.
@@ -212,7 +291,7 @@ pub fn response(
             "type": "message",
             "role": "assistant",
             "model": model_id,
-            "content": [{ "type": "text", "text": reply.text }],
+            "content": [anthropic_block(reply)],
             "stop_reason": stop,
             "stop_sequence": null,
             "usage": {
@@ -238,6 +317,24 @@ pub fn response(
             "stop_reason": if stop == "max_tokens" { "length" } else { "stop" },
         }),
     }
+}
+
+/// The content block of a Claude reply: its text, or its tool call (`toolu_bdrk_…` ids).
+pub fn anthropic_block(reply: &Reply) -> Value {
+    match &reply.tool_call {
+        Some(call) => json!({
+            "type": "tool_use",
+            "id": anthropic_tool_id(&call.id),
+            "name": call.name,
+            "input": call.input,
+        }),
+        None => json!({ "type": "text", "text": reply.text }),
+    }
+}
+
+/// Bedrock's id for a Claude tool call (`toolu_bdrk_` and the call's own digits).
+pub fn anthropic_tool_id(id: &str) -> String {
+    format!("toolu_bdrk_{}", id.trim_start_matches("tooluse_"))
 }
 
 #[cfg(test)]

@@ -126,6 +126,13 @@ pub fn parse_request(raw: &[u8], seed: u64) -> Result<(Options, Prompt), Bedrock
         tools,
         tool_choice,
         tool_result: tool_result.map(|m| message_text(m.get("content"))),
+        // The last user or tool message's text, which scripted replies match.
+        last_text: messages
+            .iter()
+            .rev()
+            .find(|m| matches!(m.get("role").and_then(Value::as_str), Some("user" | "tool")))
+            .map(|m| message_text(m.get("content")))
+            .unwrap_or_default(),
         digest: emulated_model::digest(&[&seed.to_le_bytes(), raw]),
     };
     Ok((
