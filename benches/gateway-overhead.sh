@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # End-to-end gateway overhead: the same upstream measured directly and through
-# `resilient-llm gateway serve`, alternating, for the OpenAI-compatible path and the Bedrock
-# path (SigV4 + Converse mapping), at several concurrencies. Upstream = the sandbox with zero
+# `resilient-llm gateway serve`, alternating, for the OpenAI-compatible path, the Bedrock
+# path (SigV4 + Converse mapping) and the Anthropic Messages stream path (`/v1/messages` with
+# `stream: true` → InvokeModelWithResponseStream), at several concurrencies. Upstream = the sandbox with zero
 # latency and no faults. Loopback only; stops only the processes it started.
 #
 #   benches/gateway-overhead.sh                 # 3 rounds of 5 s per side, concurrency 1 10 50
@@ -93,6 +94,8 @@ idle_rss_kib=$(awk '/VmRSS/ {print $2}' "/proc/$gw_pid/status")
 
 body='{"model":"MODEL","messages":[{"role":"user","content":"Say hello in five words."}],"max_tokens":32}'
 converse='{"messages":[{"role":"user","content":[{"text":"Say hello in five words."}]}],"inferenceConfig":{"maxTokens":32}}'
+invoke='{"anthropic_version":"bedrock-2023-05-31","max_tokens":32,"messages":[{"role":"user","content":"Say hello in five words."}]}'
+messages='{"model":"bench-bedrock","max_tokens":32,"stream":true,"messages":[{"role":"user","content":"Say hello in five words."}]}'
 sigv4='AWS4-HMAC-SHA256 Credential=SANDBOXGENAIKEY00001/20260101/us-east-1/bedrock/aws4_request, SignedHeaders=host, Signature=00'
 lua() { # name body authorization
   cat >"$work/$1.lua" <<EOF
@@ -106,19 +109,24 @@ lua openai-direct "${body/MODEL/bench-model}" "Bearer sk-bench"
 lua openai-gateway "${body/MODEL/bench-openai}" "Bearer none"
 lua bedrock-direct "$converse" "$sigv4"
 lua bedrock-gateway "${body/MODEL/bench-bedrock}" "Bearer none"
+lua messages-direct "$invoke" "$sigv4"
+lua messages-gateway "$messages" "Bearer none"
 
 declare -A url=(
   [openai-direct]="$sandbox/v1/chat/completions"
   [openai-gateway]="$gateway/v1/chat/completions"
   [bedrock-direct]="$sandbox/model/us.anthropic.claude-haiku-4-5-20251001-v1%3A0/converse"
   [bedrock-gateway]="$gateway/v1/chat/completions"
+  [messages-direct]="$sandbox/model/us.anthropic.claude-haiku-4-5-20251001-v1%3A0/invoke-with-response-stream"
+  [messages-gateway]="$gateway/v1/messages"
 )
 
 # One request per path before any measurement: a path that does not answer 2xx fails the run
 # with the answer it gave, instead of being measured as fast errors.
 declare -A bodies=([openai-direct]="${body/MODEL/bench-model}|Bearer sk-bench" [openai-gateway]="${body/MODEL/bench-openai}|Bearer none"
-        [bedrock-direct]="$converse|$sigv4" [bedrock-gateway]="${body/MODEL/bench-bedrock}|Bearer none")
-for name in openai-direct openai-gateway bedrock-direct bedrock-gateway; do
+        [bedrock-direct]="$converse|$sigv4" [bedrock-gateway]="${body/MODEL/bench-bedrock}|Bearer none"
+        [messages-direct]="$invoke|$sigv4" [messages-gateway]="$messages|Bearer none")
+for name in openai-direct openai-gateway bedrock-direct bedrock-gateway messages-direct messages-gateway; do
   status=$(curl -s -o "$work/check.out" -w '%{http_code}' -X POST "${url[$name]}" \
     -H 'Content-Type: application/json' -H "Authorization: ${bodies[$name]#*|}" --data "${bodies[$name]%%|*}")
   if [[ $status != 2* ]]; then
@@ -155,7 +163,7 @@ printf -- '-%.0s' $(seq 1 150); echo
 median() { printf '%s\n' "$@" | sort -g | awk '{ v[NR] = $1 } END { printf "%.3f\n", (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
 add() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%+.3f", a - b }'; }
 total_errors=0
-for path in openai bedrock; do
+for path in openai bedrock messages; do
   for c in $CONCURRENCY; do
     # Warm both sides (connections, pools, clients), then alternate direct and gateway ROUNDS
     # times; each figure is the median over the rounds, added latency from the medians.

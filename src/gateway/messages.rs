@@ -51,7 +51,10 @@ pub(super) async fn messages(
         }
         Err(refused) => {
             let error = count_refused(&state, caller, &refused, started);
-            error_response(error, &refused.trace, Dialect::Anthropic)
+            let mut response = error_response(error, &refused.trace, Dialect::Anthropic);
+            let rate = refused.trace.rate;
+            rate.put_anthropic(response.headers_mut(), chrono::Utc::now());
+            response
         }
     }
 }
@@ -144,6 +147,9 @@ fn served_response(state: &AppState, served: Served) -> Response {
         }
     };
     put_trace_headers(response.headers_mut(), &trace);
+    trace
+        .rate
+        .put_anthropic(response.headers_mut(), chrono::Utc::now());
     response
 }
 

@@ -39,6 +39,60 @@ impl RateLimits {
     }
 }
 
+impl RateLimits {
+    /// Adds Anthropic's headers that have a value (`anthropic-ratelimit-requests-limit`,
+    /// `-remaining`, `-reset`, and the same for `tokens`), a reset as the RFC 3339 instant
+    /// `now + wait`. Input and output tokens are one limit here, as in Bedrock's TPM, so the
+    /// `input-tokens-` and `output-tokens-` headers are left out rather than guessed.
+    pub fn put_anthropic(&self, headers: &mut HeaderMap, now: chrono::DateTime<chrono::Utc>) {
+        let figures = [
+            (ANTHROPIC_REQUESTS_LIMIT, self.limit_requests),
+            (ANTHROPIC_TOKENS_LIMIT, self.limit_tokens),
+            (ANTHROPIC_REQUESTS_REMAINING, self.remaining.requests),
+            (ANTHROPIC_TOKENS_REMAINING, self.remaining.tokens),
+        ];
+        for (name, value) in figures {
+            if let Some(n) = value {
+                headers.insert(name, HeaderValue::from(n));
+            }
+        }
+        let resets = [
+            (ANTHROPIC_REQUESTS_RESET, self.remaining.reset_requests),
+            (ANTHROPIC_TOKENS_RESET, self.remaining.reset_tokens),
+        ];
+        for (name, value) in resets {
+            if let Some(wait) = value
+                && let Ok(value) = HeaderValue::from_str(&rfc3339_after(now, wait))
+            {
+                headers.insert(name, value);
+            }
+        }
+    }
+}
+
+/// The instant `wait` after `now`, in RFC 3339 to the second, rounded up (`2026-12-02T07:00:01Z`).
+pub fn rfc3339_after(now: chrono::DateTime<chrono::Utc>, wait: Duration) -> String {
+    let wait = chrono::Duration::from_std(wait).unwrap_or(chrono::Duration::MAX);
+    let at = now.checked_add_signed(wait).unwrap_or(now);
+    let whole = at.timestamp() + i64::from(at.timestamp_subsec_nanos() > 0);
+    chrono::DateTime::from_timestamp(whole, 0)
+        .unwrap_or(at)
+        .to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+}
+
+const ANTHROPIC_REQUESTS_LIMIT: HeaderName =
+    HeaderName::from_static("anthropic-ratelimit-requests-limit");
+const ANTHROPIC_REQUESTS_REMAINING: HeaderName =
+    HeaderName::from_static("anthropic-ratelimit-requests-remaining");
+const ANTHROPIC_REQUESTS_RESET: HeaderName =
+    HeaderName::from_static("anthropic-ratelimit-requests-reset");
+const ANTHROPIC_TOKENS_LIMIT: HeaderName =
+    HeaderName::from_static("anthropic-ratelimit-tokens-limit");
+const ANTHROPIC_TOKENS_REMAINING: HeaderName =
+    HeaderName::from_static("anthropic-ratelimit-tokens-remaining");
+const ANTHROPIC_TOKENS_RESET: HeaderName =
+    HeaderName::from_static("anthropic-ratelimit-tokens-reset");
+
 const LIMIT_REQUESTS: HeaderName = HeaderName::from_static("x-ratelimit-limit-requests");
 const LIMIT_TOKENS: HeaderName = HeaderName::from_static("x-ratelimit-limit-tokens");
 const REMAINING_REQUESTS: HeaderName = HeaderName::from_static("x-ratelimit-remaining-requests");
@@ -79,6 +133,35 @@ pub fn openai_duration(wait: Duration) -> String {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn anthropic_resets_are_rfc3339_instants_rounded_up() {
+        let now = chrono::DateTime::from_timestamp(1_796_000_000, 250_000_000).unwrap();
+        assert_eq!(rfc3339_after(now, Duration::ZERO), "2026-11-30T00:53:21Z");
+        assert_eq!(
+            rfc3339_after(now, Duration::from_millis(59_800)),
+            "2026-11-30T00:54:21Z"
+        );
+        let limits = RateLimits {
+            limit_requests: Some(50),
+            limit_tokens: None,
+            remaining: crate::router::Remaining {
+                requests: Some(49),
+                tokens: None,
+                reset_requests: Some(Duration::from_secs(60)),
+                reset_tokens: None,
+            },
+        };
+        let mut headers = HeaderMap::new();
+        limits.put_anthropic(&mut headers, now);
+        assert_eq!(headers["anthropic-ratelimit-requests-limit"], "50");
+        assert_eq!(headers["anthropic-ratelimit-requests-remaining"], "49");
+        assert_eq!(
+            headers["anthropic-ratelimit-requests-reset"],
+            "2026-11-30T00:54:21Z"
+        );
+        assert!(headers.get("anthropic-ratelimit-tokens-limit").is_none());
+    }
+
     use super::*;
     use crate::router::{Exceeded, LimitKind};
 

@@ -108,29 +108,34 @@ async fn call(
 ) -> Result<Called, ProviderError> {
     let drop_params = pipeline.drop_params;
     let providers = &pipeline.providers;
-    // Each arm builds its provider's future in the timeout's argument: these futures are
-    // large, and each move through a local or a helper would copy one.
+    // Each provider's future is boxed where it is built: they are the largest part of a
+    // request's state (the AWS SDK's and reqwest's own futures), and unboxed they would make
+    // every future above this one as large, copied at each move (measured with
+    // benches/instructions.sh).
     let answer = match (body, shape) {
-        (Body::OpenAiChat(request), Shape::Complete) => {
-            tokio::time::timeout(budget, providers.complete(deployment, request, drop_params))
-                .await
-                .map(|r| r.map(Called::Complete))
-        }
-        (Body::OpenAiChat(request), Shape::Stream) => {
-            tokio::time::timeout(budget, providers.stream(deployment, request, drop_params))
-                .await
-                .map(|r| r.map(Called::Stream))
-        }
+        (Body::OpenAiChat(request), Shape::Complete) => tokio::time::timeout(
+            budget,
+            Box::pin(providers.complete(deployment, request, drop_params)),
+        )
+        .await
+        .map(|r| r.map(Called::Complete)),
+        (Body::OpenAiChat(request), Shape::Stream) => tokio::time::timeout(
+            budget,
+            Box::pin(providers.stream(deployment, request, drop_params)),
+        )
+        .await
+        .map(|r| r.map(Called::Stream)),
         (Body::AnthropicMessages(request), Shape::Complete) => {
-            tokio::time::timeout(budget, providers.messages(deployment, request))
+            tokio::time::timeout(budget, Box::pin(providers.messages(deployment, request)))
                 .await
                 .map(|r| r.map(Called::Complete))
         }
-        (Body::AnthropicMessages(request), Shape::Stream) => {
-            tokio::time::timeout(budget, providers.messages_stream(deployment, request))
-                .await
-                .map(|r| r.map(Called::Stream))
-        }
+        (Body::AnthropicMessages(request), Shape::Stream) => tokio::time::timeout(
+            budget,
+            Box::pin(providers.messages_stream(deployment, request)),
+        )
+        .await
+        .map(|r| r.map(Called::Stream)),
     };
     answer.map_err(|_| ProviderError::Timeout {
         message: format!("no answer within {:.1}s", budget.as_secs_f64()),

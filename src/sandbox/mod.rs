@@ -136,6 +136,11 @@ pub async fn start(settings: SandboxSettings, addr: SocketAddr) -> io::Result<Sa
     let sandbox = Arc::new(Sandbox::new(settings));
     let app = routes::router(sandbox.clone());
     let (stop, stopped) = oneshot::channel::<()>();
+    // Streams are many small frames: without TCP_NODELAY, Nagle's algorithm and the client's
+    // delayed ACK hold each response back about 40 ms.
+    let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {
+        let _ = tcp.set_nodelay(true);
+    });
     let task = tokio::spawn(async move {
         axum::serve(listener, app)
             .with_graceful_shutdown(async move {

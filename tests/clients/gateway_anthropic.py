@@ -95,6 +95,8 @@ def error_of(call):
             "status": error.status_code,
             "type": (body.get("error") or {}).get("type"),
             "retry_after": error.response.headers.get("retry-after"),
+            "requests_reset": error.response.headers.get("anthropic-ratelimit-requests-reset"),
+            "requests_limit": error.response.headers.get("anthropic-ratelimit-requests-limit"),
         }
     return {"raised": None}
 

@@ -321,6 +321,12 @@ async fn the_official_anthropic_python_client_works_against_the_gateway() {
             .is_some_and(|s| s.parse::<u64>().is_ok()),
         "{summary}"
     );
+    assert_eq!(limited["requests_limit"], "1", "{summary}");
+    let reset = limited["requests_reset"].as_str().unwrap_or_default();
+    assert!(
+        chrono::DateTime::parse_from_rfc3339(reset).is_ok(),
+        "{summary}"
+    );
 
     assert_eq!(
         summary["fallback"],
