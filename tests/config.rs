@@ -426,6 +426,20 @@ fn broken_configs_name_the_key_path_and_line() {
             "no model group named \"nope\"",
         ),
         (
+            "an alias of a missing group",
+            format!("{BASE}router_settings:\n  model_group_alias:\n    fast: primray\n"),
+            "router_settings.model_group_alias.fast",
+            13,
+            "no model group named \"primray\" (did you mean \"primary\"?)",
+        ),
+        (
+            "an alias that is a group's own name",
+            format!("{BASE}router_settings:\n  model_group_alias:\n    backup: primary\n"),
+            "router_settings.model_group_alias.backup",
+            13,
+            "is a model group's own name",
+        ),
+        (
             "unknown routing strategy",
             format!("{BASE}router_settings:\n  routing_strategy: fastest\n"),
             "router_settings.routing_strategy",

@@ -100,7 +100,6 @@ const LITELLM_SETTINGS: &[&str] = &[
 
 /// LiteLLM keys of `router_settings` that load here without effect.
 const ROUTER_SETTINGS: &[&str] = &[
-    "model_group_alias",
     "retry_policy",
     "allowed_fails_policy",
     "routing_strategy_args",

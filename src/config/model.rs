@@ -118,7 +118,7 @@ pub struct Consumer {
 impl Consumer {
     /// Whether this consumer may call the model group `group`.
     pub fn may_use(&self, group: &str) -> bool {
-        self.models.is_empty() || self.models.iter().any(|m| m == group)
+        self.models.is_empty() || self.models.iter().any(|m| name_matches(m, group))
     }
 }
 
@@ -242,6 +242,8 @@ pub struct RouterSettings {
     pub context_window_fallbacks: Vec<(String, Vec<String>)>,
     /// Tried after a group's own fallbacks.
     pub default_fallbacks: Vec<String>,
+    /// Other names of groups (`model_group_alias`): `(alias, group, hidden from /v1/models)`.
+    pub aliases: Vec<GroupAlias>,
     /// Whole-request timeout (also the per-call default).
     pub timeout: Duration,
     pub state: StateStoreSettings,
@@ -257,6 +259,36 @@ impl RouterSettings {
     pub fn context_window_fallbacks_for(&self, group: &str) -> &[String] {
         lookup(&self.context_window_fallbacks, group)
     }
+}
+
+/// Another name of a model group (`router_settings.model_group_alias`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GroupAlias {
+    pub alias: String,
+    pub group: String,
+    /// Left out of `/v1/models`.
+    pub hidden: bool,
+}
+
+/// Whether `name` matches `pattern`, where each `*` stands for any run of characters
+/// (`claude-*` matches `claude-sonnet-4-6`); a pattern without `*` matches only itself.
+pub fn name_matches(pattern: &str, name: &str) -> bool {
+    let mut parts = pattern.split('*');
+    let first = parts.next().unwrap_or("");
+    let Some(mut rest) = name.strip_prefix(first) else {
+        return false;
+    };
+    let parts: Vec<&str> = parts.collect();
+    let Some((last, middle)) = parts.split_last() else {
+        return rest.is_empty();
+    };
+    for part in middle {
+        match rest.find(part) {
+            Some(at) => rest = &rest[at + part.len()..],
+            None => return false,
+        }
+    }
+    rest.len() >= last.len() && rest.ends_with(last)
 }
 
 fn lookup<'a>(table: &'a [(String, Vec<String>)], group: &str) -> &'a [String] {
@@ -332,5 +364,29 @@ impl Secret {
 impl fmt::Debug for Secret {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("Secret(***)")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::name_matches;
+
+    #[test]
+    fn wildcards_match_any_run_of_characters() {
+        let cases = [
+            ("claude-*", "claude-sonnet-4-6", true),
+            ("claude-*", "claude-", true),
+            ("claude-*", "gpt-4o", false),
+            ("*-haiku-*", "claude-haiku-4-5-20251001", true),
+            ("claude-*-4-6", "claude-opus-4-6", true),
+            ("claude-*-4-6", "claude-opus-4-5", false),
+            ("a*a", "a", false),
+            ("chat", "chat", true),
+            ("chat", "chatty", false),
+            ("*", "anything", true),
+        ];
+        for (pattern, name, matches) in cases {
+            assert_eq!(name_matches(pattern, name), matches, "{pattern} ~ {name}");
+        }
     }
 }

@@ -143,6 +143,9 @@ pub struct RawRouterSettings {
     pub fallbacks: Option<Value>,
     pub context_window_fallbacks: Option<Value>,
     pub default_fallbacks: Option<Vec<String>>,
+    /// LiteLLM's `{alias: group}` or `{alias: {model: group, hidden: true}}`: checked by the
+    /// loader.
+    pub model_group_alias: Option<Value>,
     /// Seconds.
     pub timeout: Option<f64>,
     pub redis_url: Option<String>,

@@ -73,12 +73,12 @@ pub(super) async fn count_tokens(
         Ok(request) => request,
         Err(error) => return refuse(&state, ApiError::bad_request(None, error.message)),
     };
-    let group = &request.model;
-    if state.config.group(group).is_none() {
-        return refuse(&state, ApiError::unknown_model(group));
-    }
-    if !caller.may_use(group) {
-        let error = ApiError::forbidden(format!("this key may not use the model `{group}`"));
+    let asked = &request.model;
+    let Some(group) = state.pipeline.router.resolve(asked) else {
+        return refuse(&state, ApiError::unknown_model(asked));
+    };
+    if !caller.may_use(asked) && !caller.may_use(group) {
+        let error = ApiError::forbidden(format!("this key may not use the model `{asked}`"));
         return refuse(&state, error);
     }
     let tokens = request.estimated_input_tokens();

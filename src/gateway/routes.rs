@@ -46,12 +46,16 @@ async fn models(State(state): State<Arc<AppState>>, headers: HeaderMap) -> Respo
         Err(error) => return error.into_response(),
     };
     let created = crate::provider::unix_now();
+    // The groups and the aliases not hidden, as configured (a wildcard group by its pattern).
+    let aliases = state.config.router.aliases.iter().filter(|a| !a.hidden);
     let data: Vec<_> = state
         .config
         .groups
         .iter()
-        .filter(|g| caller.may_use(&g.name))
-        .map(|g| json!({"id": g.name, "object": "model", "created": created, "owned_by": "resilient-llm"}))
+        .map(|g| (&g.name, &g.name))
+        .chain(aliases.map(|a| (&a.alias, &a.group)))
+        .filter(|(name, group)| caller.may_use(name) || caller.may_use(group))
+        .map(|(name, _)| json!({"id": name, "object": "model", "created": created, "owned_by": "resilient-llm"}))
         .collect();
     axum::Json(json!({"object": "list", "data": data})).into_response()
 }

@@ -12,19 +12,21 @@ use crate::router::{ConsumerPermit, Exceeded, LimitKind, Router};
 /// A refused admission and the limits behind it.
 pub(super) type Refusal = Box<(Failure, RateLimits)>;
 
-/// Admits `request`: its consumer's permit (none for the master key or an open gateway).
+/// Admits `request` (for the group the name `asked` resolved to): its consumer's permit (none
+/// for the master key or an open gateway). A consumer's `models` may name either.
 pub(super) async fn admit(
     pipeline: &Pipeline,
     request: &RouteRequest<'_>,
+    asked: &str,
 ) -> Result<Option<ConsumerPermit<Store>>, Refusal> {
     let router = &pipeline.router;
     let group = request.group;
     let refuse = |failure| Err(Box::new((failure, RateLimits::default())));
     if router.group(group).is_none() {
-        return refuse(Failure::UnknownModel(group.to_owned()));
+        return refuse(Failure::UnknownModel(asked.to_owned()));
     }
-    if !request.caller.may_use(group) {
-        return refuse(Failure::Forbidden(group.to_owned()));
+    if !request.caller.may_use(asked) && !request.caller.may_use(group) {
+        return refuse(Failure::Forbidden(asked.to_owned()));
     }
     if let Some(message) = never_fits(router, request) {
         return refuse(Failure::NeverFits(message));

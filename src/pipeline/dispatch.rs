@@ -67,8 +67,22 @@ impl Pipeline {
         body: Body<'_>,
     ) -> Result<Served, Refused> {
         let started = Instant::now();
+        // The group the name reaches (itself, an alias's or a wildcard's): from here on the
+        // request is that group's, for the plan, the metrics and the headers.
+        let asked = request.group;
+        let resolved;
+        let request = match self.router.resolve(asked) {
+            Some(group) if group != asked => {
+                resolved = RouteRequest {
+                    group,
+                    ..request.clone()
+                };
+                &resolved
+            }
+            Some(_) | None => request,
+        };
         let mut trace = Trace::new(request.group);
-        let mut consumer = match admit(self, request).await {
+        let mut consumer = match admit(self, request, asked).await {
             Ok(consumer) => consumer,
             Err(refusal) => {
                 let (failure, rate) = *refusal;

@@ -33,7 +33,7 @@ use super::outcome::{Outcome, Refusal, completion};
 use super::permit::{ConsumerPermit, DeploymentPermit};
 use super::store::{DeploymentRefusal, DeploymentRequest, StateStore};
 use super::strategy::{self, Candidate};
-use crate::config::{Config, Consumer, Deployment, ModelGroup, RouterSettings};
+use crate::config::{Config, Consumer, Deployment, ModelGroup, RouterSettings, name_matches};
 
 /// The answer to [`Router::select`].
 #[derive(Debug)]
@@ -125,6 +125,23 @@ impl<S: StateStore> Router<S> {
     /// The model group called `name`.
     pub fn group(&self, name: &str) -> Option<&ModelGroup> {
         self.group_index.get(name).map(|i| &self.groups[*i])
+    }
+
+    /// The name of the group a request for `name` goes to: the group of that name, else the
+    /// group its alias names (`model_group_alias`), else the group whose wildcard name
+    /// (`claude-*`) matches it, the longest pattern first; `None` when nothing does.
+    pub fn resolve(&self, name: &str) -> Option<&str> {
+        if let Some(group) = self.group(name) {
+            return Some(&group.name);
+        }
+        if let Some(alias) = self.settings.aliases.iter().find(|a| a.alias == name) {
+            return self.group(&alias.group).map(|g| g.name.as_str());
+        }
+        self.groups
+            .iter()
+            .filter(|g| g.name.contains('*') && name_matches(&g.name, name))
+            .max_by_key(|g| g.name.len())
+            .map(|g| g.name.as_str())
     }
 
     /// Admits a request under `consumer`'s own quota (rpm, tpm reserving `estimated_tokens`,

@@ -366,3 +366,91 @@ fn run_script(args: &[&str]) -> String {
     );
     stdout
 }
+
+/// Claude Code's own model ids reach configured groups: exact names first, then
+/// `model_group_alias`, then the longest matching wildcard group; on every surface.
+#[tokio::test]
+async fn model_names_resolve_by_name_alias_then_longest_wildcard() {
+    let yaml = format!(
+        r#"
+gateway:
+  master_key: {KEY}
+  consumers:
+    - {{name: team, key: {CONSUMER_KEY}, models: ["claude-*"]}}
+model_list:
+  - model_name: "claude-*"
+    litellm_params: {{model: "bedrock/{SONNET}", aws_profile_name: genai}}
+    model_info: {{id: wild-sonnet}}
+  - model_name: "claude-haiku-*"
+    litellm_params: {{model: "bedrock/{HAIKU}", aws_profile_name: genai}}
+    model_info: {{id: wild-haiku}}
+  - model_name: claude
+    litellm_params: {{model: "bedrock/{SONNET_45}", aws_profile_name: genai}}
+    model_info: {{id: exact-claude}}
+router_settings:
+  model_group_alias: {{sonnet: claude, secret: {{model: claude, hidden: true}}}}
+sandbox:
+  seed: 7
+  latency: {{first_token_ms: 0, tokens_per_second: 0}}
+"#
+    );
+    let stack = Stack::start(&yaml).await;
+    let user = json!([{"role": "user", "content": "hi"}]);
+    let cases = [
+        ("claude", "exact-claude"),
+        ("sonnet", "exact-claude"),
+        ("secret", "exact-claude"),
+        ("claude-haiku-4-5-20251001", "wild-haiku"),
+        ("claude-sonnet-4-6", "wild-sonnet"),
+        ("claude-opus-4-7", "wild-sonnet"),
+    ];
+    for (model, deployment) in cases {
+        let body = json!({"model": model, "max_tokens": 8, "messages": user});
+        let reply = post_messages(&stack, &body, None).await;
+        assert_eq!(reply.status, 200, "{model}: {}", reply.text);
+        assert_eq!(reply.deployment(), deployment, "{model}");
+        let chat = stack
+            .post(
+                "/v1/chat/completions",
+                Some(KEY),
+                crate::harness::chat_body(model, false).to_string(),
+            )
+            .await;
+        assert_eq!(
+            chat.deployment(),
+            deployment,
+            "{model} on the OpenAI surface"
+        );
+    }
+    let reply = post_messages(
+        &stack,
+        &json!({"model": "gpt-4o", "max_tokens": 8, "messages": user}),
+        None,
+    )
+    .await;
+    assert_eq!(reply.status, 404, "{}", reply.text);
+
+    // A consumer's `models` match the same way: `claude-*` covers Claude Code's ids, not `sonnet`.
+    let as_consumer = |model: &str| {
+        crate::harness::client()
+            .post(stack.url("/v1/messages"))
+            .header("x-api-key", CONSUMER_KEY)
+            .body(json!({"model": model, "max_tokens": 8, "messages": user}).to_string())
+            .send()
+    };
+    assert_eq!(as_consumer("claude-opus-4-7").await.unwrap().status(), 200);
+    assert_eq!(as_consumer("sonnet").await.unwrap().status(), 403);
+
+    let models = stack.get("/v1/models", Some(KEY)).await.json();
+    let ids: Vec<&str> = models["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|m| m["id"].as_str())
+        .collect();
+    assert_eq!(
+        ids,
+        ["claude-*", "claude-haiku-*", "claude", "sonnet"],
+        "{models}"
+    );
+}

@@ -9,6 +9,7 @@ use super::router::unknown_group;
 use crate::config::error::Invalid;
 use crate::config::model::*;
 use crate::config::raw::*;
+use crate::config::yaml::key_text;
 
 const DEFAULT_PORT: u16 = 4000;
 const DEFAULT_MAX_BODY_BYTES: usize = 10 * 1024 * 1024;
@@ -28,7 +29,11 @@ pub(super) fn gateway(raw: &RawConfig, groups: &HashSet<&str>) -> Result<Gateway
         None => DEFAULT_PORT,
     };
     let master_key = master_key(raw)?;
-    let consumers = consumers(g, master_key.as_ref(), groups)?;
+    let aliases: Vec<String> = match &raw.router_settings.model_group_alias {
+        Some(serde_yaml::Value::Mapping(map)) => map.keys().map(key_text).collect(),
+        _ => Vec::new(),
+    };
+    let consumers = consumers(g, master_key.as_ref(), groups, &aliases)?;
     let max_body_bytes = max_body_bytes(raw)?;
     Ok(GatewaySettings {
         host: g.host.clone().unwrap_or_else(|| "127.0.0.1".into()),
@@ -74,6 +79,7 @@ fn consumers(
     g: &RawGateway,
     master_key: Option<&Secret>,
     groups: &HashSet<&str>,
+    aliases: &[String],
 ) -> Result<Vec<Consumer>, Invalid> {
     let mut consumers = Vec::new();
     let mut names = HashSet::new();
@@ -94,7 +100,7 @@ fn consumers(
             ));
         }
         keys.push(&c.key);
-        consumers.push(consumer(c, key, &path, groups)?);
+        consumers.push(consumer(c, key, &path, groups, aliases)?);
     }
     Ok(consumers)
 }
@@ -105,9 +111,17 @@ fn consumer(
     key: Secret,
     path: &str,
     groups: &HashSet<&str>,
+    aliases: &[String],
 ) -> Result<Consumer, Invalid> {
+    // A name reaches something when it is a group's, matches a wildcard group's, or is a
+    // pattern some group's name matches (aliases are checked against their groups).
+    let reaches = |m: &str| {
+        groups
+            .iter()
+            .any(|g| *g == m || name_matches(g, m) || name_matches(m, g))
+    };
     for (j, m) in c.models.iter().enumerate() {
-        if !groups.contains(m.as_str()) {
+        if !reaches(m) && !aliases.iter().any(|a| a == m) {
             return Err(unknown_group(format!("{path}.models[{j}]"), m, groups));
         }
     }

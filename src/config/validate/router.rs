@@ -56,6 +56,7 @@ pub(super) fn router(raw: &RawConfig, groups: &HashSet<&str>) -> Result<RouterSe
         default_fallbacks.push(g.clone());
     }
     check_no_cycle(&fallbacks, "router_settings.fallbacks")?;
+    let aliases = aliases(r.model_group_alias.as_ref(), groups)?;
     let timeout = match (r.timeout, raw.litellm_settings.request_timeout) {
         (Some(t), _) => seconds(t, "router_settings.timeout")?,
         (None, Some(t)) => seconds(t, "litellm_settings.request_timeout")?,
@@ -82,6 +83,7 @@ pub(super) fn router(raw: &RawConfig, groups: &HashSet<&str>) -> Result<RouterSe
         fallbacks,
         context_window_fallbacks,
         default_fallbacks,
+        aliases,
         timeout,
         state: state_store(r)?,
     })
@@ -125,6 +127,62 @@ fn state_store(r: &RawRouterSettings) -> Result<StateStoreSettings, Invalid> {
         timeout: Duration::from_millis(r.redis_timeout_ms.unwrap_or(50)),
         expected_replicas: r.expected_replicas.unwrap_or(1).max(1),
     }))
+}
+
+/// `model_group_alias`: each alias names an existing group, and is not itself a group's name
+/// (the group would always win).
+fn aliases(raw: Option<&Value>, groups: &HashSet<&str>) -> Result<Vec<GroupAlias>, Invalid> {
+    let Some(raw) = raw else {
+        return Ok(Vec::new());
+    };
+    let Value::Mapping(map) = raw else {
+        return Err(Invalid::new(
+            "router_settings.model_group_alias",
+            "must be a mapping of alias to model group (`{claude-sonnet-4-6: claude}`)",
+        ));
+    };
+    let mut aliases = Vec::new();
+    for (key, value) in map {
+        let alias = key_text(key);
+        let path = format!("router_settings.model_group_alias.{alias}");
+        let (group, hidden) = match value {
+            Value::String(group) => (group.clone(), false),
+            Value::Mapping(entry) => {
+                let field = |name: &str| entry.get(Value::String(name.into()));
+                let group = field("model").and_then(Value::as_str).ok_or_else(|| {
+                    Invalid::new(
+                        format!("{path}.model"),
+                        "names the model group the alias stands for",
+                    )
+                })?;
+                let hidden = field("hidden").and_then(Value::as_bool).unwrap_or(false);
+                (group.to_owned(), hidden)
+            }
+            _ => {
+                return Err(Invalid::new(
+                    path,
+                    "must be a model group name or {model: <group>, hidden: true}",
+                ));
+            }
+        };
+        if groups.contains(alias.as_str()) {
+            return Err(Invalid::new(
+                path,
+                format!(
+                    "{alias:?} is a model group's own name: the group would always win over the alias"
+                ),
+            ));
+        }
+        if !groups.contains(group.as_str()) {
+            return Err(unknown_group(path, &group, groups));
+        }
+        aliases.push(GroupAlias {
+            alias,
+            group,
+            hidden,
+        });
+    }
+    Ok(aliases)
 }
 
 /// LiteLLM writes fallbacks as `[{group: [fallback, …]}, …]`; a plain mapping is accepted too.

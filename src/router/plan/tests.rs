@@ -23,6 +23,7 @@ fn settings(num_retries: u32) -> RouterSettings {
             ("backup".into(), list(&["primary", "big"])),
         ],
         default_fallbacks: list(&["spare", "backup", "primary"]),
+        aliases: Vec::new(),
         timeout: Duration::from_secs(60),
         state: StateStoreSettings::Memory,
     }

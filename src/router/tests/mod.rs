@@ -30,6 +30,7 @@ pub(super) fn settings() -> RouterSettings {
         )],
         context_window_fallbacks: vec![("primary".into(), vec!["big".into()])],
         default_fallbacks: vec!["spare".into(), "backup".into(), "last".into()],
+        aliases: Vec::new(),
         timeout: Duration::from_secs(60),
         state: StateStoreSettings::Memory,
     }
