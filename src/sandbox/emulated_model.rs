@@ -9,6 +9,7 @@
 use rand::{Rng, SeedableRng, rngs::StdRng};
 use serde_json::{Map, Value, json};
 
+use super::prompt_cache::CachePoints;
 use crate::config::sandbox::{ReplyRule, ScriptedAnswer};
 
 /// Output budget when the request sets none.
@@ -48,6 +49,8 @@ pub struct Prompt {
     pub tool_result: Option<String>,
     /// The last user message's text and tool results, which scripted replies match.
     pub last_text: String,
+    /// The prompt's blocks and cache breakpoints, for prompt caching.
+    pub cache: CachePoints,
     /// A digest of the request body: replies differ when requests do.
     pub digest: u64,
 }

@@ -43,6 +43,7 @@ pub mod logs;
 mod model_call;
 mod openai;
 mod pace;
+mod prompt_cache;
 mod quota;
 mod request_fields;
 mod routes;

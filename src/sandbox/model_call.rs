@@ -31,6 +31,7 @@ use super::emulated_model::{self, Prompt, Reply};
 use super::error::BedrockError;
 use super::faults::{self, Effect, FaultContext};
 use super::invocation_log::LogRecord;
+use super::prompt_cache::{self, CacheUse};
 use super::state::{Mutable, Sandbox};
 use super::stats::Outcome;
 
@@ -82,6 +83,8 @@ pub struct Admitted {
     pub stall_after: Option<u32>,
     /// An injected wait before the answer starts (zero when none).
     pub first_byte_delay: Duration,
+    /// Prompt tokens read from and written to the cache (`input_tokens` is the rest).
+    pub cache: CacheUse,
 }
 
 /// A call answered with an error.
@@ -169,6 +172,13 @@ impl Sandbox {
             prompt.reserved_tokens(),
             now,
         )?;
+        let cache = state.cache.apply(
+            &account.profile,
+            model.quota_id(),
+            &prompt.cache,
+            prompt_cache::min_tokens(call.model_id),
+            now,
+        );
         state.load.record(&region, now);
         progress.region = Some(region.clone());
         let ctx = FaultContext {
@@ -207,10 +217,13 @@ impl Sandbox {
             request_id: String::new(),
             region,
             reply,
-            input_tokens: prompt.input_tokens,
+            input_tokens: prompt
+                .input_tokens
+                .saturating_sub(cache.read + cache.written),
             mid_stream_fault,
             stall_after,
             first_byte_delay,
+            cache,
         })
     }
 

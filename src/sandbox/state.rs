@@ -11,6 +11,7 @@ use crate::config::sandbox::SandboxSettings;
 
 use super::cris::RegionLoad;
 use super::logs::LogStore;
+use super::prompt_cache::PromptCache;
 use super::quota::QuotaBook;
 use super::stats::SandboxStats;
 
@@ -25,6 +26,8 @@ pub(crate) struct Mutable {
     pub ids: StdRng,
     pub stats: SandboxStats,
     pub down: BTreeSet<String>,
+    /// Prompt prefixes cached, per account and model.
+    pub cache: PromptCache,
 }
 
 impl Mutable {
@@ -36,6 +39,7 @@ impl Mutable {
             ids: StdRng::seed_from_u64(settings.seed.wrapping_add(1)),
             stats: SandboxStats::default(),
             down: settings.down_regions.clone(),
+            cache: PromptCache::default(),
         }
     }
 }

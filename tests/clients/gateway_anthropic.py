@@ -1,7 +1,8 @@
 """The official `anthropic` Python package as a client of the gateway's Messages surface.
 
 Run by tests/gateway/anthropic.rs against a real gateway. Exercises: a message, a stream (the
-event names in order), count_tokens, a tool round trip (tool_use, then tool_result back), `anthropic.NotFoundError` on an unknown model,
+event names in order), count_tokens, a tool round trip (tool_use, then tool_result back), a
+cache write then a cache read, `anthropic.NotFoundError` on an unknown model,
 `anthropic.RateLimitError` with `retry-after` on a group at its limit, a consumer key at its own
 limit, and a request whose first group is throttled falling back to another. Prints one JSON
 summary on stdout for the Rust test to assert. Without the `anthropic` package it exits
@@ -85,6 +86,19 @@ def tool_round_trip(client, model):
     }
 
 
+def cache_write_then_read(client, model):
+    # A system prompt above the model's minimum cacheable length (1,024 tokens), marked.
+    system = [{"type": "text", "text": "You are a careful assistant. " * 200,
+               "cache_control": {"type": "ephemeral"}}]
+    usages = []
+    for _ in range(2):
+        message = client.messages.create(model=model, max_tokens=32, system=system, messages=USER)
+        u = message.usage
+        usages.append({"input": u.input_tokens, "written": u.cache_creation_input_tokens,
+                       "read": u.cache_read_input_tokens})
+    return usages
+
+
 def error_of(call):
     try:
         call()
@@ -118,6 +132,7 @@ def main():
         "stream": stream(client, args.model),
         "count_tokens": client.messages.count_tokens(model=args.model, messages=USER).input_tokens,
         "tools": tool_round_trip(client, args.model),
+        "cache": cache_write_then_read(client, args.model),
         "unknown_model": error_of(lambda: client.messages.create(
             model="no-such-model", max_tokens=8, messages=USER)),
         "bad_request": error_of(lambda: client.messages.create(

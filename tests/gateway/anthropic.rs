@@ -293,6 +293,20 @@ async fn the_official_anthropic_python_client_works_against_the_gateway() {
         "{summary}"
     );
 
+    let cache = &summary["cache"];
+    let written = cache[0]["written"].as_u64().unwrap_or_default();
+    assert!(
+        written >= 1024,
+        "the first call writes the marked prefix: {summary}"
+    );
+    assert_eq!(cache[0]["read"], 0, "{summary}");
+    assert_eq!(
+        cache[1]["read"], written,
+        "the second reads what the first wrote: {summary}"
+    );
+    assert_eq!(cache[1]["written"], 0, "{summary}");
+    assert_eq!(cache[0]["input"], cache[1]["input"], "{summary}");
+
     let tools = &summary["tools"];
     assert_eq!(tools["stop_reason"], "tool_use", "{summary}");
     assert_eq!(tools["tool"], "get_weather", "{summary}");
@@ -338,8 +352,8 @@ async fn the_official_anthropic_python_client_works_against_the_gateway() {
     // count_tokens consumed nothing: the sandbox saw the messages only.
     assert_eq!(
         stack.served(SONNET),
-        2 + 2 + 1 + 1,
-        "create, stream, the tool round trip, limited, consumer"
+        2 + 2 + 2 + 1 + 1,
+        "create, stream, the tool round trip, the cache pair, limited, consumer"
     );
 }
 

@@ -103,6 +103,21 @@ async fn claude_code_writes_a_file_through_the_gateway() {
         "hello from the sandbox\n",
         "the Write tool ran: {result}"
     );
+    // Claude Code marks its system prompt and last user block: the first turn writes the
+    // cache, the second (with the tool result) reads it.
+    let usage = &result["usage"];
+    assert!(
+        usage["cache_creation_input_tokens"]
+            .as_u64()
+            .is_some_and(|n| n > 0),
+        "{result}"
+    );
+    assert!(
+        usage["cache_read_input_tokens"]
+            .as_u64()
+            .is_some_and(|n| n > 0),
+        "{result}"
+    );
     // The tool call and the answer at least; every call admitted was settled.
     let served = stack.served(SONNET);
     assert!(served >= 2, "{served} calls: {result}");

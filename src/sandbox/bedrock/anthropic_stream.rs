@@ -61,8 +61,9 @@ pub fn plan(admitted: &Admitted, model_id: &str, pace: Pace) -> Vec<Step> {
             "id": format!("msg_bdrk_{}", admitted.request_id.replace('-', "")),
             "type": "message", "role": "assistant", "model": model_id, "content": [],
             "stop_reason": null, "stop_sequence": null,
-            "usage": {"input_tokens": admitted.input_tokens, "cache_creation_input_tokens": 0,
-                "cache_read_input_tokens": 0, "output_tokens": 1},
+            "usage": {"input_tokens": admitted.input_tokens,
+                "cache_creation_input_tokens": admitted.cache.written,
+                "cache_read_input_tokens": admitted.cache.read, "output_tokens": 1},
         },
     })));
     let (content_block, deltas) = block(admitted);
@@ -115,6 +116,8 @@ pub fn plan(admitted: &Admitted, model_id: &str, pace: Pace) -> Vec<Step> {
             "outputTokenCount": reply.output_tokens,
             "invocationLatency": latency_ms,
             "firstByteLatency": pace.first_token.as_millis() as u64,
+            "cacheReadInputTokenCount": admitted.cache.read,
+            "cacheWriteInputTokenCount": admitted.cache.written,
         },
     })));
     steps
@@ -143,6 +146,7 @@ mod tests {
             mid_stream_fault: None,
             stall_after: None,
             first_byte_delay: Duration::ZERO,
+            cache: Default::default(),
         }
     }
 

@@ -114,13 +114,9 @@ pub async fn handle(
     let latency = pace.total(admitted.reply.output_tokens);
     pace::wait(latency).await;
     let json: Value = match family {
-        Some(family) if operation == Operation::InvokeModel => invoke_model::response(
-            family,
-            &model_id,
-            &admitted.request_id,
-            &admitted.reply,
-            admitted.input_tokens,
-        ),
+        Some(family) if operation == Operation::InvokeModel => {
+            invoke_model::response(family, &model_id, &admitted)
+        }
         Some(_) | None => converse::response(
             &admitted.reply,
             admitted.input_tokens,

@@ -158,6 +158,7 @@ mod tests {
             mid_stream_fault: None,
             stall_after: None,
             first_byte_delay: Duration::ZERO,
+            cache: Default::default(),
         }
     }
 

@@ -7,6 +7,8 @@ use serde_json::{Map, Value, json};
 use crate::sandbox::catalogue::ModelFamily;
 use crate::sandbox::emulated_model::{self, Prompt, Reply, Tool, ToolChoice};
 use crate::sandbox::error::BedrockError;
+use crate::sandbox::model_call::Admitted;
+use crate::sandbox::prompt_cache::CachePoints;
 use crate::sandbox::request_fields::{self, invalid};
 
 /// Characters of text in a message `content` (a string or a list of blocks).
@@ -197,8 +199,55 @@ pub fn parse_request(
     };
     if family == ModelFamily::Anthropic {
         read_anthropic_tools(&map, &mut prompt);
+        prompt.cache = anthropic_cache_points(&map);
     }
     Ok(prompt)
+}
+
+/// An Anthropic body's blocks in cache order: tools, system, then each message's blocks.
+fn anthropic_cache_points(map: &Map<String, Value>) -> CachePoints {
+    let mut points = CachePoints::default();
+    let text_block = |text: &Value| json!({"type": "text", "text": text});
+    for tool in map
+        .get("tools")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+    {
+        points.block(tool, tool.to_string().len());
+    }
+    match map.get("system") {
+        Some(Value::Array(blocks)) => {
+            for block in blocks {
+                points.block(block, content_chars(&Value::Array(vec![block.clone()])));
+            }
+        }
+        Some(text @ Value::String(_)) => points.block(&text_block(text), content_chars(text)),
+        Some(_) | None => {}
+    }
+    for message in map
+        .get("messages")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+    {
+        match message.get("content") {
+            Some(Value::Array(blocks)) => {
+                for block in blocks {
+                    let chars = match block.get("text") {
+                        Some(text) => request_fields::text_chars(text),
+                        None => block.to_string().len(),
+                    };
+                    points.block(block, chars);
+                }
+            }
+            Some(text @ Value::String(_)) => {
+                points.block(&text_block(text), content_chars(text));
+            }
+            Some(_) | None => {}
+        }
+    }
+    points
 }
 
 /// An Anthropic body's tools, tool choice, and its last user message's text and tool result.
@@ -277,13 +326,9 @@ fn tool_result_text(content: Option<&Value>) -> String {
 }
 
 /// The InvokeModel response body for a model of `family`.
-pub fn response(
-    family: ModelFamily,
-    model_id: &str,
-    request_id: &str,
-    reply: &Reply,
-    input_tokens: u64,
-) -> Value {
+pub fn response(family: ModelFamily, model_id: &str, admitted: &Admitted) -> Value {
+    let (request_id, reply) = (&admitted.request_id, &admitted.reply);
+    let input_tokens = admitted.input_tokens;
     let stop = reply.stop_reason.as_converse();
     match family {
         ModelFamily::Anthropic => json!({
@@ -296,8 +341,8 @@ pub fn response(
             "stop_sequence": null,
             "usage": {
                 "input_tokens": input_tokens,
-                "cache_creation_input_tokens": 0,
-                "cache_read_input_tokens": 0,
+                "cache_creation_input_tokens": admitted.cache.written,
+                "cache_read_input_tokens": admitted.cache.read,
                 "output_tokens": reply.output_tokens,
             },
         }),

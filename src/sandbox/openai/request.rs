@@ -133,6 +133,7 @@ pub fn parse_request(raw: &[u8], seed: u64) -> Result<(Options, Prompt), Bedrock
             .find(|m| matches!(m.get("role").and_then(Value::as_str), Some("user" | "tool")))
             .map(|m| message_text(m.get("content")))
             .unwrap_or_default(),
+        cache: Default::default(),
         digest: emulated_model::digest(&[&seed.to_le_bytes(), raw]),
     };
     Ok((
