@@ -10,6 +10,7 @@ use rand::{Rng, SeedableRng, rngs::StdRng};
 use serde_json::{Map, Value, json};
 
 use super::prompt_cache::CachePoints;
+use super::thinking::{Display, Thought};
 use crate::config::sandbox::{ReplyRule, ScriptedAnswer};
 
 /// Output budget when the request sets none.
@@ -51,6 +52,8 @@ pub struct Prompt {
     pub last_text: String,
     /// The prompt's blocks and cache breakpoints, for prompt caching.
     pub cache: CachePoints,
+    /// The request turned thinking on (`enabled` or `adaptive`), and how it shows it.
+    pub thinking: Option<Display>,
     /// A digest of the request body: replies differ when requests do.
     pub digest: u64,
 }
@@ -108,6 +111,8 @@ pub struct Reply {
     pub tool_call: Option<ToolCall>,
     pub stop_reason: StopReason,
     pub output_tokens: u64,
+    /// What the model thought first, when the request turned thinking on.
+    pub thinking: Option<Thought>,
 }
 
 /// Tokens in `chars` characters: ceil(chars / 4).
@@ -162,6 +167,7 @@ pub fn scripted(rules: &[ReplyRule], seed: u64, prompt: &Prompt) -> Option<Reply
         ScriptedAnswer::Text(text) => {
             let (text, stop_reason) = cut(text.clone(), prompt);
             Reply {
+                thinking: None,
                 output_tokens: estimate_tokens(text.chars().count()),
                 text,
                 tool_call: None,
@@ -176,6 +182,7 @@ pub fn scripted(rules: &[ReplyRule], seed: u64, prompt: &Prompt) -> Option<Reply
                 input: input.clone(),
             };
             Reply {
+                thinking: None,
                 text: String::new(),
                 output_tokens: estimate_tokens(name.len() + input.to_string().len()),
                 tool_call: Some(call),
@@ -203,6 +210,7 @@ pub fn generate(seed: u64, model: &str, region: &str, prompt: &Prompt) -> Reply 
         };
         let output_tokens = estimate_tokens(call.name.len() + call.input.to_string().len());
         return Reply {
+            thinking: None,
             text: String::new(),
             tool_call: Some(call),
             stop_reason: StopReason::ToolUse,
@@ -222,6 +230,7 @@ pub fn generate(seed: u64, model: &str, region: &str, prompt: &Prompt) -> Reply 
     text.push('.');
     let (text, stop_reason) = cut(text, prompt);
     Reply {
+        thinking: None,
         output_tokens: estimate_tokens(text.chars().count()),
         text,
         tool_call: None,

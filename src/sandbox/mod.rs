@@ -51,6 +51,7 @@ mod serve;
 mod state;
 pub mod stats;
 pub mod sts;
+mod thinking;
 
 use std::io;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};

@@ -34,6 +34,7 @@ use super::invocation_log::LogRecord;
 use super::prompt_cache::{self, CacheUse};
 use super::state::{Mutable, Sandbox};
 use super::stats::Outcome;
+use super::thinking;
 
 /// The API operation, as the invocation log names it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -211,8 +212,13 @@ impl Sandbox {
             (None, None)
         };
         let seed = self.settings.seed;
-        let reply = emulated_model::scripted(&self.settings.replies, seed, prompt)
+        let mut reply = emulated_model::scripted(&self.settings.replies, seed, prompt)
             .unwrap_or_else(|| emulated_model::generate(seed, call.model_id, &region, prompt));
+        if let Some(display) = prompt.thinking {
+            let thought = thinking::think(seed, &prompt.last_text, display);
+            reply.output_tokens += emulated_model::estimate_tokens(thought.signature.len() / 2);
+            reply.thinking = Some(thought);
+        }
         Ok(Admitted {
             request_id: String::new(),
             region,

@@ -2,7 +2,8 @@
 
 Run by tests/gateway/anthropic.rs against a real gateway. Exercises: a message, a stream (the
 event names in order), count_tokens, a tool round trip (tool_use, then tool_result back), a
-cache write then a cache read, `anthropic.NotFoundError` on an unknown model,
+cache write then a cache read, a thinking round trip (its signed block sent back; an edited one
+refused), `anthropic.NotFoundError` on an unknown model,
 `anthropic.RateLimitError` with `retry-after` on a group at its limit, a consumer key at its own
 limit, and a request whose first group is throttled falling back to another. Prints one JSON
 summary on stdout for the Rust test to assert. Without the `anthropic` package it exits
@@ -86,6 +87,29 @@ def tool_round_trip(client, model):
     }
 
 
+def thinking_round_trip(client, model):
+    ask = [{"role": "user", "content": "What is the weather in Paris?"}]
+    thinking = {"type": "enabled", "budget_tokens": 1024}
+    first = client.messages.create(model=model, max_tokens=2048, messages=ask, tools=[WEATHER],
+                                   thinking=thinking)
+    blocks = [b.model_dump(exclude_none=True) for b in first.content]
+    call = next(b for b in first.content if b.type == "tool_use")
+    result = {"role": "user", "content": [{"type": "tool_result", "tool_use_id": call.id,
+                                           "content": "sunny"}]}
+    second = client.messages.create(model=model, max_tokens=2048, tools=[WEATHER], thinking=thinking,
+                                    messages=ask + [{"role": "assistant", "content": blocks}, result])
+    edited = [dict(b, thinking="something else") if b["type"] == "thinking" else b for b in blocks]
+    refused = error_of(lambda: client.messages.create(
+        model=model, max_tokens=2048, tools=[WEATHER], thinking=thinking,
+        messages=ask + [{"role": "assistant", "content": edited}, result]))
+    return {
+        "first": [b.type for b in first.content],
+        "signed": bool(getattr(first.content[0], "signature", "")),
+        "second": [b.type for b in second.content],
+        "edited": refused,
+    }
+
+
 def cache_write_then_read(client, model):
     # A system prompt above the model's minimum cacheable length (1,024 tokens), marked.
     system = [{"type": "text", "text": "You are a careful assistant. " * 200,
@@ -133,6 +157,7 @@ def main():
         "count_tokens": client.messages.count_tokens(model=args.model, messages=USER).input_tokens,
         "tools": tool_round_trip(client, args.model),
         "cache": cache_write_then_read(client, args.model),
+        "thinking": thinking_round_trip(client, args.model),
         "unknown_model": error_of(lambda: client.messages.create(
             model="no-such-model", max_tokens=8, messages=USER)),
         "bad_request": error_of(lambda: client.messages.create(

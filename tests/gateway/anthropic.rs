@@ -116,7 +116,18 @@ async fn claude_codes_request_reaches_a_claude_model_on_bedrock() {
     assert_eq!(message["role"], "assistant");
     assert_eq!(message["model"], SONNET);
     // Offered tools, the emulated model calls the first, with Bedrock's tool id.
-    let block = &message["content"][0];
+    // Adaptive thinking on Sonnet 4.6: a signed thinking block first, its text omitted as
+    // Claude Code asked (`display: omitted`).
+    let thinking = &message["content"][0];
+    assert_eq!(thinking["type"], "thinking", "{message}");
+    assert_eq!(thinking["thinking"], "", "{message}");
+    assert!(
+        thinking["signature"]
+            .as_str()
+            .is_some_and(|s| !s.is_empty()),
+        "{message}"
+    );
+    let block = &message["content"][1];
     assert_eq!(block["type"], "tool_use", "{message}");
     assert_eq!(block["name"], "Write", "{message}");
     let id = block["id"].as_str().unwrap_or_default();
@@ -150,9 +161,22 @@ async fn a_stream_relays_anthropics_events_in_order() {
     let events = events(&reply.text);
     let names: Vec<&str> = events.iter().map(|(n, _)| n.as_str()).collect();
     assert_eq!(names.first(), Some(&"message_start"), "{names:?}");
-    assert_eq!(names[1], "content_block_start");
+    // The thinking block (its signature only, the text omitted), then the answer's block.
+    assert_eq!(
+        &names[1..4],
+        [
+            "content_block_start",
+            "content_block_delta",
+            "content_block_stop"
+        ],
+        "{names:?}"
+    );
+    assert_eq!(events[1].1["content_block"]["type"], "thinking");
+    assert_eq!(events[2].1["delta"]["type"], "signature_delta");
+    assert_eq!(names[4], "content_block_start", "{names:?}");
+    assert_eq!(events[4].1["index"], 1);
     assert!(
-        names[2..names.len() - 3]
+        names[5..names.len() - 3]
             .iter()
             .all(|n| *n == "content_block_delta"),
         "{names:?}"
@@ -293,6 +317,16 @@ async fn the_official_anthropic_python_client_works_against_the_gateway() {
         "{summary}"
     );
 
+    let thinking = &summary["thinking"];
+    assert_eq!(
+        thinking["first"],
+        json!(["thinking", "tool_use"]),
+        "{summary}"
+    );
+    assert_eq!(thinking["signed"], true, "{summary}");
+    assert_eq!(thinking["second"], json!(["thinking", "text"]), "{summary}");
+    assert_eq!(thinking["edited"]["raised"], "BadRequestError", "{summary}");
+
     let cache = &summary["cache"];
     let written = cache[0]["written"].as_u64().unwrap_or_default();
     assert!(
@@ -352,8 +386,8 @@ async fn the_official_anthropic_python_client_works_against_the_gateway() {
     // count_tokens consumed nothing: the sandbox saw the messages only.
     assert_eq!(
         stack.served(SONNET),
-        2 + 2 + 2 + 1 + 1,
-        "create, stream, the tool round trip, the cache pair, limited, consumer"
+        2 + 2 + 2 + 2 + 1 + 1,
+        "create, stream, the tool and thinking round trips, the cache pair, limited, consumer"
     );
 }
 

@@ -11,6 +11,7 @@ use serde_json::{Value, json};
 use crate::sandbox::emulated_model::estimate_tokens;
 use crate::sandbox::model_call::Admitted;
 use crate::sandbox::pace::{Pace, Step, chunks};
+use crate::sandbox::thinking::Thought;
 
 use super::eventstream::{event_frame, exception_frame};
 use super::invoke_model::anthropic_tool_id;
@@ -51,6 +52,20 @@ fn block(admitted: &Admitted) -> (Value, Vec<(Value, u64)>) {
     }
 }
 
+/// A thinking block's events: its start, its text (unless omitted), its signature, its end.
+fn thinking_events(thought: &Thought) -> Vec<Value> {
+    let mut events = vec![json!({"type": "content_block_start", "index": 0,
+        "content_block": {"type": "thinking", "thinking": "", "signature": ""}})];
+    if !thought.shown.is_empty() {
+        events.push(json!({"type": "content_block_delta", "index": 0,
+            "delta": {"type": "thinking_delta", "thinking": thought.shown}}));
+    }
+    events.push(json!({"type": "content_block_delta", "index": 0,
+        "delta": {"type": "signature_delta", "signature": thought.signature}}));
+    events.push(json!({"type": "content_block_stop", "index": 0}));
+    events
+}
+
 /// The whole stream as timed steps.
 pub fn plan(admitted: &Admitted, model_id: &str, pace: Pace) -> Vec<Step> {
     let reply = &admitted.reply;
@@ -66,9 +81,14 @@ pub fn plan(admitted: &Admitted, model_id: &str, pace: Pace) -> Vec<Step> {
                 "cache_read_input_tokens": admitted.cache.read, "output_tokens": 1},
         },
     })));
+    if let Some(thought) = &reply.thinking {
+        steps.extend(thinking_events(thought).iter().map(chunk));
+    }
+    // The answer's block follows the thinking block, when there is one.
+    let index = usize::from(reply.thinking.is_some());
     let (content_block, deltas) = block(admitted);
     steps.push(chunk(
-        &json!({"type": "content_block_start", "index": 0, "content_block": content_block}),
+        &json!({"type": "content_block_start", "index": index, "content_block": content_block}),
     ));
     let fault_at = admitted.mid_stream_fault.as_ref().map(|_| deltas.len() / 2);
     let mut sent_tokens = 0u64;
@@ -90,7 +110,7 @@ pub fn plan(admitted: &Admitted, model_id: &str, pace: Pace) -> Vec<Step> {
             steps.push(Step::Wait(pace.for_tokens(tokens)));
         }
         steps.push(chunk(
-            &json!({"type": "content_block_delta", "index": 0, "delta": delta}),
+            &json!({"type": "content_block_delta", "index": index, "delta": delta}),
         ));
         sent_tokens += tokens;
     }
@@ -103,7 +123,9 @@ pub fn plan(admitted: &Admitted, model_id: &str, pace: Pace) -> Vec<Step> {
         return steps;
     }
     let latency_ms = pace.total(reply.output_tokens).as_millis() as u64;
-    steps.push(chunk(&json!({"type": "content_block_stop", "index": 0})));
+    steps.push(chunk(
+        &json!({"type": "content_block_stop", "index": index}),
+    ));
     steps.push(chunk(&json!({
         "type": "message_delta",
         "delta": {"stop_reason": reply.stop_reason.as_converse(), "stop_sequence": null},
@@ -137,6 +159,7 @@ mod tests {
             request_id: "r-1".into(),
             region: "us-east-1".into(),
             reply: Reply {
+                thinking: None,
                 text: text.into(),
                 tool_call: None,
                 stop_reason: StopReason::EndTurn,

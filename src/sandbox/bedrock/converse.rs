@@ -99,6 +99,7 @@ pub fn parse_request(raw: &[u8], seed: u64, model_id: &str) -> Result<Prompt, Be
         tool_result,
         last_text,
         cache: Default::default(),
+        thinking: None,
         digest: emulated_model::digest(&[&seed.to_le_bytes(), model_id.as_bytes(), raw]),
     })
 }

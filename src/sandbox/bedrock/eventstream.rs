@@ -149,6 +149,7 @@ mod tests {
             request_id: "r".into(),
             region: "us-east-1".into(),
             reply: Reply {
+                thinking: None,
                 text: text.into(),
                 tool_call: None,
                 stop_reason: StopReason::EndTurn,

@@ -10,6 +10,7 @@ use crate::sandbox::error::BedrockError;
 use crate::sandbox::model_call::Admitted;
 use crate::sandbox::prompt_cache::CachePoints;
 use crate::sandbox::request_fields::{self, invalid};
+use crate::sandbox::thinking;
 
 /// Characters of text in a message `content` (a string or a list of blocks).
 fn content_chars(content: &Value) -> usize {
@@ -200,6 +201,11 @@ pub fn parse_request(
     if family == ModelFamily::Anthropic {
         read_anthropic_tools(&map, &mut prompt);
         prompt.cache = anthropic_cache_points(&map);
+        prompt.thinking = thinking::requested(map.get("thinking"));
+        if prompt.thinking.is_some() {
+            let messages = map.get("messages").and_then(Value::as_array);
+            thinking::check_history(seed, messages.map_or(&[][..], Vec::as_slice))?;
+        }
     }
     Ok(prompt)
 }
@@ -336,7 +342,7 @@ pub fn response(family: ModelFamily, model_id: &str, admitted: &Admitted) -> Val
             "type": "message",
             "role": "assistant",
             "model": model_id,
-            "content": [anthropic_block(reply)],
+            "content": reply.thinking.iter().map(thinking_block).chain([anthropic_block(reply)]).collect::<Vec<_>>(),
             "stop_reason": stop,
             "stop_sequence": null,
             "usage": {
@@ -375,6 +381,11 @@ pub fn anthropic_block(reply: &Reply) -> Value {
         }),
         None => json!({ "type": "text", "text": reply.text }),
     }
+}
+
+/// A reply's thinking block.
+pub fn thinking_block(thought: &thinking::Thought) -> Value {
+    json!({"type": "thinking", "thinking": thought.shown, "signature": thought.signature})
 }
 
 /// Bedrock's id for a Claude tool call (`toolu_bdrk_` and the call's own digits).

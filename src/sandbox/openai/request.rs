@@ -134,6 +134,7 @@ pub fn parse_request(raw: &[u8], seed: u64) -> Result<(Options, Prompt), Bedrock
             .map(|m| message_text(m.get("content")))
             .unwrap_or_default(),
         cache: Default::default(),
+        thinking: None,
         digest: emulated_model::digest(&[&seed.to_le_bytes(), raw]),
     };
     Ok((
