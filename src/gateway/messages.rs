@@ -20,7 +20,7 @@ use super::intake;
 use super::respond::{count_refused, error_response, log_served, put_trace_headers};
 use super::state::AppState;
 use crate::anthropic::{MessagesRequest, error_event, parse_count_request, parse_messages_request};
-use crate::config::{Feature, ModelFamily};
+use crate::config::{Feature, ModelFamily, ProviderKind};
 use crate::pipeline::{Answer, Body as PipelineBody, Encoder, RouteRequest, Served, Shape};
 use crate::provider::{ErrorKind, ProviderError, Reply, StreamItem};
 use crate::router::Needs;
@@ -59,7 +59,8 @@ pub(super) async fn messages(
     }
 }
 
-/// `count_tokens`: the prompt's tokens, estimated here; it consumes no RPM or TPM.
+/// `count_tokens`: the prompt's tokens, by Bedrock's CountTokens where the group has a Claude
+/// deployment on Bedrock, else (or when that fails) estimated here; it consumes no RPM or TPM.
 pub(super) async fn count_tokens(
     State(state): State<Arc<AppState>>,
     headers: HeaderMap,
@@ -81,8 +82,42 @@ pub(super) async fn count_tokens(
         let error = ApiError::forbidden(format!("this key may not use the model `{asked}`"));
         return refuse(&state, error);
     }
-    let tokens = request.estimated_input_tokens();
-    axum::Json(json!({"input_tokens": tokens})).into_response()
+    let (tokens, counted_by) = match count_upstream(&state, group, &request).await {
+        Some(tokens) => (tokens, "bedrock"),
+        None => (request.estimated_input_tokens(), "estimate"),
+    };
+    let mut response = axum::Json(json!({"input_tokens": tokens})).into_response();
+    let counted_by = HeaderValue::from_static(counted_by);
+    response.headers_mut().insert(COUNTED_BY, counted_by);
+    response
+}
+
+/// Who counted a `count_tokens` answer: `bedrock` (CountTokens) or `estimate`.
+const COUNTED_BY: http::HeaderName = http::HeaderName::from_static("x-resilient-llm-counted-by");
+
+/// The longest a `count_tokens` waits for Bedrock before answering the estimate.
+const COUNT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// The count of the group's first Claude deployment on Bedrock, by CountTokens; `None` when it
+/// has none or the call fails (throttled, a model CountTokens does not count), and the
+/// estimate answers instead.
+async fn count_upstream(state: &AppState, group: &str, request: &MessagesRequest) -> Option<u64> {
+    let deployment = state.config.group(group)?.deployments.iter().find(|d| {
+        d.provider == ProviderKind::Bedrock && d.family == Some(ModelFamily::Anthropic)
+    })?;
+    let bedrock = &state.pipeline.providers.bedrock;
+    let budget = deployment
+        .timeout
+        .unwrap_or(COUNT_TIMEOUT)
+        .min(COUNT_TIMEOUT);
+    match tokio::time::timeout(budget, bedrock.count_tokens(deployment, request)).await {
+        Ok(Ok(tokens)) => Some(tokens),
+        Ok(Err(error)) => {
+            tracing::debug!(deployment = %deployment.id, %error, "CountTokens failed; answering the estimate");
+            None
+        }
+        Err(_) => None,
+    }
 }
 
 fn refuse(state: &AppState, error: ApiError) -> Response {

@@ -502,3 +502,32 @@ sandbox:
         "{models}"
     );
 }
+
+/// `count_tokens` asks Bedrock's CountTokens (free) for a Claude group and answers the
+/// estimate for one without a Claude deployment; neither is a model call.
+#[tokio::test]
+async fn count_tokens_asks_bedrock_and_consumes_nothing() {
+    let stack = Stack::start(&config()).await;
+    let body = |model: &str| json!({"model": model, "messages": [{"role": "user", "content": "Count these words for me, please."}]});
+    let count = |model: &'static str| {
+        crate::harness::client()
+            .post(stack.url("/v1/messages/count_tokens"))
+            .bearer_auth(KEY)
+            .body(body(model).to_string())
+            .send()
+    };
+    let counted = count("claude").await.unwrap();
+    assert_eq!(counted.headers()["x-resilient-llm-counted-by"], "bedrock");
+    let tokens: Value = serde_json::from_str(&counted.text().await.unwrap()).unwrap();
+    assert_eq!(tokens, json!({"input_tokens": 9}), "the sandbox's count");
+    let estimated = count("nova").await.unwrap();
+    assert_eq!(
+        estimated.headers()["x-resilient-llm-counted-by"],
+        "estimate"
+    );
+    assert_eq!(
+        stack.calls(SONNET) + stack.calls(NOVA),
+        0,
+        "counting is not a call"
+    );
+}

@@ -17,8 +17,8 @@ use std::collections::VecDeque;
 use aws_sdk_bedrockruntime::error::ProvideErrorMetadata;
 use aws_sdk_bedrockruntime::primitives::Blob;
 use aws_sdk_bedrockruntime::primitives::event_stream::EventReceiver;
-use aws_sdk_bedrockruntime::types::ResponseStream;
 use aws_sdk_bedrockruntime::types::error::ResponseStreamError;
+use aws_sdk_bedrockruntime::types::{CountTokensInput, InvokeModelTokensRequest, ResponseStream};
 use bytes::Bytes;
 use futures_util::stream;
 use serde_json::Value;
@@ -102,6 +102,54 @@ impl BedrockProvider {
         }
         Ok(Box::pin(stream::unfold(reader, ChunkReader::next_item)))
     }
+}
+
+impl BedrockProvider {
+    /// Counts `request`'s input tokens with Bedrock's CountTokens, which is free and takes
+    /// the base model id (an inference profile's `us.`/`eu.`/… prefix is taken off).
+    pub async fn count_tokens(
+        &self,
+        deployment: &Deployment,
+        request: &MessagesRequest,
+    ) -> Result<u64, ProviderError> {
+        let mut adjusted = invoke_body(request, ClaudeModel::of(&deployment.model)).body;
+        // CountTokens reads an InvokeModel body, which needs `max_tokens`.
+        adjusted.entry("max_tokens").or_insert(Value::from(1));
+        let body = serde_json::to_vec(&adjusted).unwrap_or_default();
+        let input = InvokeModelTokensRequest::builder()
+            .body(Blob::new(body))
+            .build()
+            .map_err(|e| ProviderError::Upstream {
+                message: e.to_string(),
+            })?;
+        let output = self
+            .client(deployment)?
+            .count_tokens()
+            .model_id(base_model_id(&deployment.model))
+            .input(CountTokensInput::InvokeModel(input))
+            .send()
+            .await
+            .map_err(|error| {
+                let status = error.raw_response().map(|r| r.status().as_u16());
+                convert_error(error, status, |e, status| {
+                    Fault::from_code(e.code(), status)
+                })
+            })?;
+        Ok(u64::try_from(output.input_tokens()).unwrap_or(0))
+    }
+}
+
+/// The base model id of a model id, inference profile id or ARN
+/// (`us.anthropic.claude-sonnet-4-6` → `anthropic.claude-sonnet-4-6`).
+pub fn base_model_id(model: &str) -> &str {
+    let name = model.rsplit('/').next().unwrap_or(model);
+    const GEOGRAPHIES: [&str; 8] = [
+        "us.", "eu.", "apac.", "global.", "us-gov.", "jp.", "au.", "ca.",
+    ];
+    GEOGRAPHIES
+        .iter()
+        .find_map(|geo| name.strip_prefix(geo))
+        .unwrap_or(name)
 }
 
 /// The body to send: the client's, as the deployment's model takes it.
@@ -280,5 +328,23 @@ mod tests {
             reply_of(b"<html>", "m"),
             Err(ProviderError::Upstream { .. })
         ));
+    }
+
+    #[test]
+    fn counting_takes_the_base_model_id() {
+        assert_eq!(
+            base_model_id("us.anthropic.claude-sonnet-4-6"),
+            "anthropic.claude-sonnet-4-6"
+        );
+        assert_eq!(
+            base_model_id(
+                "arn:aws:bedrock:us-east-1:1:inference-profile/global.anthropic.claude-opus-4-6-v1"
+            ),
+            "anthropic.claude-opus-4-6-v1"
+        );
+        assert_eq!(
+            base_model_id("anthropic.claude-3-7-sonnet-20250219-v1:0"),
+            "anthropic.claude-3-7-sonnet-20250219-v1:0"
+        );
     }
 }

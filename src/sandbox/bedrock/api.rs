@@ -19,6 +19,7 @@ use crate::sandbox::state::Sandbox;
 
 use super::anthropic_stream;
 use super::converse;
+use super::count_tokens;
 use super::eventstream;
 use super::invoke_model;
 
@@ -45,6 +46,18 @@ pub async fn handle(
         Ok(caller) => caller,
         Err(error) => return error.into_response_with_id(""),
     };
+    if action == "count-tokens" {
+        let seed = sandbox.settings.seed;
+        return match count_tokens::count(&model_id, &body, seed) {
+            Ok(json) => {
+                let mut response = (StatusCode::OK, json.to_string()).into_response();
+                let json = HeaderValue::from_static("application/json");
+                response.headers_mut().insert("content-type", json);
+                response
+            }
+            Err(error) => error.into_response_with_id(""),
+        };
+    }
     let Some(operation) = operation(&action) else {
         return unknown_operation(&format!("/model/{{modelId}}/{action}"));
     };

@@ -9,11 +9,13 @@
 //! - `converse`: the Converse request body to a `Prompt`, and the Converse response JSON.
 //! - `invoke_model`: InvokeModel's model-native bodies (Anthropic, Nova, Llama) both ways.
 //! - [`eventstream`]: ConverseStream's `application/vnd.amazon.eventstream` frames, timed.
+//! - `count_tokens`: CountTokens, free, for base Claude model ids.
 //! - `anthropic_stream`: InvokeModelWithResponseStream's `chunk` frames of Anthropic events.
 
 mod anthropic_stream;
 mod api;
 mod converse;
+mod count_tokens;
 pub mod eventstream;
 mod invoke_model;
 

@@ -213,23 +213,6 @@ async fn operations_the_sandbox_lacks_answer_with_an_error_code_the_sdk_reads() 
     let settings = fast_settings();
     let handle = sbx::start(settings.clone()).await;
     let client = sbx::bedrock(&handle, &settings, "genai");
-    // A known route shape with an action the sandbox does not emulate.
-    let body = aws_sdk_bedrockruntime::types::InvokeModelTokensRequest::builder()
-        .body(Blob::new("{}"))
-        .build()
-        .unwrap();
-    let err = client
-        .count_tokens()
-        .model_id("anthropic.claude-haiku-4-5-20251001-v1:0")
-        .input(aws_sdk_bedrockruntime::types::CountTokensInput::InvokeModel(body))
-        .send()
-        .await
-        .unwrap_err();
-    assert_eq!(
-        err.as_service_error().and_then(|e| e.code()),
-        Some("UnknownOperationException"),
-        "{err:?}"
-    );
     // A route the sandbox does not have at all.
     let content =
         GuardrailContentBlock::Text(GuardrailTextBlock::builder().text("hi").build().unwrap());
@@ -245,5 +228,42 @@ async fn operations_the_sandbox_lacks_answer_with_an_error_code_the_sdk_reads() 
     let service = err.as_service_error().unwrap();
     assert_eq!(service.code(), Some("UnknownOperationException"), "{err:?}");
     assert_eq!(err.raw_response().unwrap().status().as_u16(), 404);
+    handle.shutdown().await;
+}
+
+/// CountTokens counts an InvokeModel body for a base Claude model id, free, and refuses an
+/// inference profile as Bedrock does.
+#[tokio::test]
+async fn count_tokens_counts_base_claude_ids_and_refuses_profiles() {
+    let settings = fast_settings();
+    let handle = sbx::start(settings.clone()).await;
+    let client = sbx::bedrock(&handle, &settings, "genai");
+    let body = serde_json::json!({"anthropic_version": "bedrock-2023-05-31", "max_tokens": 5,
+        "messages": [{"role": "user", "content": "Count these words for me, please."}]});
+    let count = |model: &'static str| {
+        let input = aws_sdk_bedrockruntime::types::InvokeModelTokensRequest::builder()
+            .body(Blob::new(body.to_string()))
+            .build()
+            .unwrap();
+        client
+            .count_tokens()
+            .model_id(model)
+            .input(aws_sdk_bedrockruntime::types::CountTokensInput::InvokeModel(input))
+            .send()
+    };
+    let counted = count("anthropic.claude-haiku-4-5-20251001-v1:0")
+        .await
+        .unwrap();
+    assert_eq!(counted.input_tokens(), 9);
+    let err = count(HAIKU).await.unwrap_err();
+    assert_eq!(
+        refusal(err.as_service_error().unwrap()),
+        validation("The provided model doesn't support counting tokens.")
+    );
+    assert_eq!(
+        handle.stats().model_calls("genai", HAIKU).total(),
+        0,
+        "counting is not a call"
+    );
     handle.shutdown().await;
 }
