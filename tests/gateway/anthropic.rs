@@ -2,8 +2,6 @@
 //! models on the sandbox's Bedrock (InvokeModel), streams in Anthropic's event order, errors in
 //! Anthropic's shape, and the official `anthropic` Python package as a client.
 
-use std::path::Path;
-use std::process::Command;
 use std::time::Duration;
 
 use serde_json::{Value, json};
@@ -393,26 +391,12 @@ async fn the_official_anthropic_python_client_works_against_the_gateway() {
 
 /// Runs the Python client with `args`; panics (with its stderr) unless it exits 0.
 fn run_script(args: &[&str]) -> String {
-    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/clients/gateway_anthropic.py");
-    let mut command = Command::new("python3");
-    command
-        .arg(script)
-        .args(args)
-        .env("NO_PROXY", "127.0.0.1,localhost")
-        .env("no_proxy", "127.0.0.1,localhost");
-    let output = process::run_within(
-        command,
+    process::run_python_client(
+        "gateway_anthropic.py",
+        args,
+        "anthropic",
         Duration::from_secs(60),
-        "the anthropic client script (python3)",
-    );
-    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
-    assert!(
-        output.status.success(),
-        "the anthropic client failed (is the anthropic package installed? pip install anthropic): {}\n{}\n{stdout}",
-        output.status,
-        String::from_utf8_lossy(&output.stderr)
-    );
-    stdout
+    )
 }
 
 /// Claude Code's own model ids reach configured groups: exact names first, then

@@ -4,7 +4,6 @@
 //! installed: without them the client test fails rather than skips.
 
 use std::path::Path;
-use std::process::Command;
 use std::time::Duration;
 
 use serde_json::{Value, json};
@@ -196,25 +195,9 @@ sandbox:
     assert!(limited["retry_after"].as_str().is_some(), "{summary}");
 }
 
-/// Runs the Python client with `args` within the deadline; panics (with its stderr) unless it
-/// exits 0, and returns its stdout.
+/// Runs the Python client with `args`; panics (with its stderr) unless it exits 0.
 fn run_script(args: &[&str]) -> String {
-    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/clients/gateway_openai.py");
-    let mut command = Command::new("python3");
-    command
-        .arg(script)
-        .args(args)
-        .env("NO_PROXY", "127.0.0.1,localhost")
-        .env("no_proxy", "127.0.0.1,localhost");
-    let output = process::run_within(command, DEADLINE, "the openai client script (python3)");
-    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
-    assert!(
-        output.status.success(),
-        "the openai client failed (is the openai package installed? pip install openai): {}\n{}\n{stdout}",
-        output.status,
-        String::from_utf8_lossy(&output.stderr)
-    );
-    stdout
+    process::run_python_client("gateway_openai.py", args, "openai", DEADLINE)
 }
 
 /// The `x-request-id` of a response is on the log line of that request, so an operator can go

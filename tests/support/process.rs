@@ -211,3 +211,31 @@ pub fn run_within(mut command: Command, deadline: Duration, what: &str) -> Outpu
         stderr: err.join().unwrap().unwrap(),
     }
 }
+
+/// Runs the Python client `tests/clients/<script>` with `args` within `deadline`; fails the
+/// test (with its stderr, naming the pip `package` it needs) unless it exits 0, and returns
+/// its stdout.
+pub fn run_python_client(script: &str, args: &[&str], package: &str, deadline: Duration) -> String {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/clients")
+        .join(script);
+    let mut command = Command::new("python3");
+    command
+        .arg(path)
+        .args(args)
+        .env("NO_PROXY", "127.0.0.1,localhost")
+        .env("no_proxy", "127.0.0.1,localhost");
+    let output = run_within(
+        command,
+        deadline,
+        &format!("the {package} client script (python3)"),
+    );
+    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+    assert!(
+        output.status.success(),
+        "the {package} client failed (is the {package} package installed? pip install {package}): {}\n{}\n{stdout}",
+        output.status,
+        String::from_utf8_lossy(&output.stderr)
+    );
+    stdout
+}

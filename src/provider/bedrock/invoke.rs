@@ -14,7 +14,8 @@
 
 use std::collections::VecDeque;
 
-use aws_sdk_bedrockruntime::error::ProvideErrorMetadata;
+use aws_sdk_bedrockruntime::config::http::HttpResponse;
+use aws_sdk_bedrockruntime::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_bedrockruntime::primitives::Blob;
 use aws_sdk_bedrockruntime::primitives::event_stream::EventReceiver;
 use aws_sdk_bedrockruntime::types::error::ResponseStreamError;
@@ -47,12 +48,7 @@ impl BedrockProvider {
             .body(Blob::new(body))
             .send()
             .await
-            .map_err(|error| {
-                let status = error.raw_response().map(|r| r.status().as_u16());
-                convert_error(error, status, |e, status| {
-                    Fault::from_code(e.code(), status)
-                })
-            })?;
+            .map_err(convert_sdk_error)?;
         let (reply, usage) = reply_of(output.body.as_ref(), &deployment.model)?;
         Ok(Completion {
             response: Reply::Messages(reply),
@@ -77,12 +73,7 @@ impl BedrockProvider {
             .body(Blob::new(body))
             .send()
             .await
-            .map_err(|error| {
-                let status = error.raw_response().map(|r| r.status().as_u16());
-                convert_error(error, status, |e, status| {
-                    Fault::from_code(e.code(), status)
-                })
-            })?;
+            .map_err(convert_sdk_error)?;
         let mut reader = ChunkReader {
             events: output.body,
             model: deployment.model.clone(),
@@ -129,12 +120,7 @@ impl BedrockProvider {
             .input(CountTokensInput::InvokeModel(input))
             .send()
             .await
-            .map_err(|error| {
-                let status = error.raw_response().map(|r| r.status().as_u16());
-                convert_error(error, status, |e, status| {
-                    Fault::from_code(e.code(), status)
-                })
-            })?;
+            .map_err(convert_sdk_error)?;
         Ok(u64::try_from(output.input_tokens()).unwrap_or(0))
     }
 }
@@ -150,6 +136,18 @@ pub fn base_model_id(model: &str) -> &str {
         .iter()
         .find_map(|geo| name.strip_prefix(geo))
         .unwrap_or(name)
+}
+
+/// A failed InvokeModel, InvokeModelWithResponseStream or CountTokens call, classified by its
+/// error code (and HTTP status when the code is unknown).
+fn convert_sdk_error<E>(error: SdkError<E, HttpResponse>) -> ProviderError
+where
+    E: ProvideErrorMetadata + std::error::Error + 'static,
+{
+    let status = error.raw_response().map(|r| r.status().as_u16());
+    convert_error(error, status, |e, status| {
+        Fault::from_code(e.code(), status)
+    })
 }
 
 /// The body to send: the client's, as the deployment's model takes it.
