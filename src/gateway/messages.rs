@@ -128,12 +128,13 @@ fn beta_header(headers: &HeaderMap) -> Option<&str> {
     headers.get(BETA).and_then(|v| v.to_str().ok())
 }
 
-/// What the pipeline needs to know of a Messages request: its body is Anthropic's own, so
-/// only Claude models serve it; the reservation is the prompt plus `max_tokens`.
+/// What the pipeline needs to know of a Messages request: Bedrock deployments serve it (Claude
+/// models with the body as it is, the others through Converse); the reservation is the prompt
+/// plus `max_tokens`.
 pub fn route_request<'a>(request: &'a MessagesRequest, caller: Caller<'a>) -> RouteRequest<'a> {
     let summary = &request.summary;
     let needs = Needs {
-        family: Some(ModelFamily::Anthropic),
+        provider: Some(ProviderKind::Bedrock),
         ..Needs::chat()
     }
     .with(Feature::Tools, summary.tools)

@@ -34,6 +34,8 @@ model_list:
     model_info: {{id: backup-sonnet}}
   - model_name: nova
     litellm_params: {{model: "bedrock/{NOVA}", aws_profile_name: genai}}
+  - model_name: compat
+    litellm_params: {{model: "openai/{SONNET}", api_base: "$SANDBOX/v1"}}
 router_settings:
   num_retries: 0
   fallbacks: [{{primary: [backup]}}]
@@ -218,10 +220,10 @@ async fn errors_come_in_anthropics_shape() {
             "gpt-9",
         ),
         (
-            json!({"model": "nova", "max_tokens": 5, "messages": user}),
+            json!({"model": "compat", "max_tokens": 5, "messages": user}),
             400,
             "invalid_request_error",
-            "anthropic models' native format",
+            "its upstream is openai",
         ),
     ];
     for (body, status, kind, says) in cases {
@@ -243,7 +245,11 @@ async fn errors_come_in_anthropics_shape() {
     assert_eq!(reply.status(), 401);
     let error: Value = serde_json::from_str(&reply.text().await.unwrap()).unwrap();
     assert_eq!(error["error"]["type"], "authentication_error", "{error}");
-    assert_eq!(stack.calls(NOVA), 0, "an unfit deployment is never called");
+    assert_eq!(
+        stack.calls(SONNET),
+        0,
+        "an unfit deployment is never called"
+    );
 }
 
 #[tokio::test]
@@ -514,4 +520,80 @@ async fn count_tokens_asks_bedrock_and_consumes_nothing() {
         0,
         "counting is not a call"
     );
+}
+
+/// Bedrock's other models take Messages bodies through Converse: the reply, the stream and a
+/// tool call come back in Anthropic's shapes.
+#[tokio::test]
+async fn other_bedrock_models_answer_through_converse() {
+    let stack = Stack::start(&config()).await;
+    let ask = json!([{"role": "user", "content": "Weather in Paris?"}]);
+    let body = json!({"model": "nova", "max_tokens": 64,
+        "system": [{"type": "text", "text": "Be brief."}], "messages": ask});
+    let reply = post_messages(&stack, &body, None).await;
+    assert_eq!(reply.status, 200, "{}", reply.text);
+    let message = reply.json();
+    assert_eq!(
+        (&message["type"], &message["model"]),
+        (&json!("message"), &json!(NOVA)),
+        "{message}"
+    );
+    assert_eq!(message["content"][0]["type"], "text", "{message}");
+    assert_eq!(message["stop_reason"], "end_turn", "{message}");
+    assert!(
+        message["usage"]["output_tokens"]
+            .as_u64()
+            .is_some_and(|n| n > 0),
+        "{message}"
+    );
+
+    let tools = json!([{"name": "get_weather", "input_schema": {"type": "object",
+        "properties": {"city": {"type": "string"}}, "required": ["city"]}}]);
+    let call = post_messages(
+        &stack,
+        &json!({"model": "nova", "max_tokens": 64, "messages": ask, "tools": tools}),
+        None,
+    )
+    .await;
+    let call = call.json();
+    assert_eq!(call["stop_reason"], "tool_use", "{call}");
+    let block = &call["content"][0];
+    assert_eq!(
+        (&block["type"], &block["name"]),
+        (&json!("tool_use"), &json!("get_weather")),
+        "{call}"
+    );
+
+    let mut stream = body.clone();
+    stream["stream"] = json!(true);
+    let reply = post_messages(&stack, &stream, None).await;
+    assert_eq!(reply.status, 200, "{}", reply.text);
+    let events = events(&reply.text);
+    let names: Vec<&str> = events.iter().map(|(n, _)| n.as_str()).collect();
+    assert_eq!(
+        &names[..2],
+        ["message_start", "content_block_start"],
+        "{names:?}"
+    );
+    assert!(
+        names[2..names.len() - 3]
+            .iter()
+            .all(|n| *n == "content_block_delta"),
+        "{names:?}"
+    );
+    assert_eq!(
+        &names[names.len() - 3..],
+        ["content_block_stop", "message_delta", "message_stop"]
+    );
+    let text: String = events
+        .iter()
+        .filter_map(|(_, d)| d["delta"]["text"].as_str())
+        .collect();
+    assert!(!text.is_empty(), "{names:?}");
+    assert!(
+        events[names.len() - 2].1["usage"]["output_tokens"]
+            .as_u64()
+            .is_some_and(|n| n > 0)
+    );
+    assert_eq!(stack.served(NOVA), 3);
 }

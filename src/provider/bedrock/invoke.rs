@@ -28,16 +28,20 @@ use super::BedrockProvider;
 use super::claude::{ClaudeModel, invoke_body};
 use super::error::{Fault, convert_error};
 use crate::anthropic::{MessagesEvent, MessagesRequest, MessagesUsage};
-use crate::config::Deployment;
+use crate::config::{Deployment, ModelFamily};
 use crate::provider::{ChunkStream, Completion, ProviderError, Reply, StreamItem};
 
 impl BedrockProvider {
-    /// Calls InvokeModel with `request`'s body and returns Anthropic's reply.
+    /// Calls InvokeModel with `request`'s body and returns Anthropic's reply (Converse, through
+    /// the canonical model, for a model that is not Claude).
     pub async fn messages(
         &self,
         deployment: &Deployment,
         request: &MessagesRequest,
     ) -> Result<Completion, ProviderError> {
+        if deployment.family != Some(ModelFamily::Anthropic) {
+            return self.messages_by_converse(deployment, request).await;
+        }
         let body = body_bytes(deployment, request);
         let output = self
             .client(deployment)?
@@ -63,6 +67,9 @@ impl BedrockProvider {
         deployment: &Deployment,
         request: &MessagesRequest,
     ) -> Result<ChunkStream, ProviderError> {
+        if deployment.family != Some(ModelFamily::Anthropic) {
+            return self.messages_stream_by_converse(deployment, request).await;
+        }
         let body = body_bytes(deployment, request);
         let output = self
             .client(deployment)?

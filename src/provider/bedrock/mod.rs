@@ -22,6 +22,7 @@ use crate::provider::{
 
 mod blocks;
 pub mod claude;
+mod converse_messages;
 mod document;
 mod error;
 mod invoke;
