@@ -128,19 +128,16 @@ fn beta_header(headers: &HeaderMap) -> Option<&str> {
     headers.get(BETA).and_then(|v| v.to_str().ok())
 }
 
-/// What the pipeline needs to know of a Messages request: Bedrock deployments serve it (Claude
-/// models with the body as it is, the others through Converse); the reservation is the prompt
-/// plus `max_tokens`.
+/// What the pipeline needs to know of a Messages request: any chat deployment serves it (Claude
+/// models on Bedrock with the body as it is, the others through the canonical content model);
+/// the reservation is the prompt plus `max_tokens`.
 pub fn route_request<'a>(request: &'a MessagesRequest, caller: Caller<'a>) -> RouteRequest<'a> {
     let summary = &request.summary;
-    let needs = Needs {
-        provider: Some(ProviderKind::Bedrock),
-        ..Needs::chat()
-    }
-    .with(Feature::Tools, summary.tools)
-    .with(Feature::Images, summary.images > 0)
-    .with(Feature::Documents, summary.documents)
-    .with(Feature::Reasoning, summary.thinking);
+    let needs = Needs::chat()
+        .with(Feature::Tools, summary.tools)
+        .with(Feature::Images, summary.images > 0)
+        .with(Feature::Documents, summary.documents)
+        .with(Feature::Reasoning, summary.thinking);
     RouteRequest {
         group: &request.model,
         caller,

@@ -134,9 +134,9 @@ impl Provider for Providers {
 }
 
 impl Providers {
-    /// Calls `deployment` once with an Anthropic Messages body: the body as it is, for a
-    /// Claude model on Bedrock (InvokeModel). The plan only selects such deployments for it
-    /// (the body's model family is a need).
+    /// Calls `deployment` once with an Anthropic Messages body: as it is to a Claude model on
+    /// Bedrock (InvokeModel), through the canonical content model to Bedrock's other models
+    /// (Converse) and to OpenAI-compatible upstreams (chat completions).
     pub async fn messages(
         &self,
         deployment: &Deployment,
@@ -144,7 +144,21 @@ impl Providers {
     ) -> Result<Completion, ProviderError> {
         match deployment.provider {
             ProviderKind::Bedrock => self.bedrock.messages(deployment, request).await,
-            ProviderKind::OpenAi => Err(anthropic_body_refused(deployment)),
+            ProviderKind::OpenAi => {
+                let chat = openai::messages::chat_request(request)?;
+                let Completion { response, .. } =
+                    self.openai.complete(deployment, &chat, true).await?;
+                match response {
+                    Reply::Chat(completion) => Ok(openai::messages::message_reply(
+                        completion,
+                        &deployment.model,
+                    )),
+                    Reply::Messages(_) => Err(ProviderError::Upstream {
+                        message: "an OpenAI-compatible upstream answered in Anthropic's shape"
+                            .into(),
+                    }),
+                }
+            }
         }
     }
 
@@ -156,18 +170,15 @@ impl Providers {
     ) -> Result<ChunkStream, ProviderError> {
         match deployment.provider {
             ProviderKind::Bedrock => self.bedrock.messages_stream(deployment, request).await,
-            ProviderKind::OpenAi => Err(anthropic_body_refused(deployment)),
+            ProviderKind::OpenAi => {
+                let chat = openai::messages::chat_request(request)?;
+                let chunks = self.openai.stream(deployment, &chat, true).await?;
+                Ok(openai::messages::message_stream(
+                    chunks,
+                    deployment.model.clone(),
+                ))
+            }
         }
-    }
-}
-
-fn anthropic_body_refused(deployment: &Deployment) -> ProviderError {
-    ProviderError::Unsupported {
-        param: "model".into(),
-        message: format!(
-            "deployment {} is OpenAI-compatible and takes no Anthropic Messages body",
-            deployment.id
-        ),
     }
 }
 

@@ -7,7 +7,7 @@
 
 use std::fmt;
 
-use crate::config::{Deployment, Feature, Mode, ModelFamily, ProviderKind};
+use crate::config::{Deployment, Feature, Mode, ModelFamily};
 
 /// What a request needs of the deployment that serves it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -15,8 +15,6 @@ pub struct Needs {
     pub mode: Mode,
     /// A model-native body (InvokeModel's) goes only to models of its family.
     pub family: Option<ModelFamily>,
-    /// A body only one kind of provider can take (Anthropic's Messages, Bedrock only today).
-    pub provider: Option<ProviderKind>,
     pub features: Vec<Feature>,
 }
 
@@ -26,7 +24,6 @@ impl Needs {
         Needs {
             mode: Mode::Chat,
             family: None,
-            provider: None,
             features: Vec::new(),
         }
     }
@@ -52,8 +49,6 @@ pub enum Unfit {
     },
     /// The config says the model does not take this feature.
     Feature(Feature),
-    /// The body is one this kind of provider does not take.
-    Provider(ProviderKind),
 }
 
 impl fmt::Display for Unfit {
@@ -76,10 +71,6 @@ impl fmt::Display for Unfit {
             } => write!(
                 f,
                 "the body is in the {needed} models' native format and the model's family is not known"
-            ),
-            Unfit::Provider(kind) => write!(
-                f,
-                "its upstream is {kind}, which takes no body in this API's format yet"
             ),
             Unfit::Feature(feature) => write!(
                 f,
@@ -106,11 +97,6 @@ pub fn unfit(deployment: &Deployment, needs: &Needs) -> Option<Unfit> {
             needed,
             served: deployment.family,
         });
-    }
-    if let Some(needed) = needs.provider
-        && deployment.provider != needed
-    {
-        return Some(Unfit::Provider(deployment.provider));
     }
     needs
         .features

@@ -36,6 +36,9 @@ model_list:
     litellm_params: {{model: "bedrock/{NOVA}", aws_profile_name: genai}}
   - model_name: compat
     litellm_params: {{model: "openai/{SONNET}", api_base: "$SANDBOX/v1"}}
+  - model_name: embed
+    litellm_params: {{model: "bedrock/amazon.titan-embed-text-v2:0", aws_profile_name: genai}}
+    model_info: {{mode: embedding}}
 router_settings:
   num_retries: 0
   fallbacks: [{{primary: [backup]}}]
@@ -220,10 +223,10 @@ async fn errors_come_in_anthropics_shape() {
             "gpt-9",
         ),
         (
-            json!({"model": "compat", "max_tokens": 5, "messages": user}),
+            json!({"model": "embed", "max_tokens": 5, "messages": user}),
             400,
             "invalid_request_error",
-            "its upstream is openai",
+            "serves embedding calls",
         ),
     ];
     for (body, status, kind, says) in cases {
@@ -596,4 +599,55 @@ async fn other_bedrock_models_answer_through_converse() {
             .is_some_and(|n| n > 0)
     );
     assert_eq!(stack.served(NOVA), 3);
+}
+
+/// OpenAI-compatible upstreams take Messages bodies as chat completions: the reply and the
+/// stream come back in Anthropic's shapes.
+#[tokio::test]
+async fn openai_compatible_upstreams_answer_in_anthropics_shapes() {
+    let stack = Stack::start(&config()).await;
+    let body = json!({"model": "compat", "max_tokens": 64, "system": "Be brief.",
+        "messages": [{"role": "user", "content": "Say hello."}]});
+    let reply = post_messages(&stack, &body, None).await;
+    assert_eq!(reply.status, 200, "{}", reply.text);
+    let message = reply.json();
+    assert_eq!(
+        (&message["type"], &message["model"]),
+        (&json!("message"), &json!(SONNET)),
+        "{message}"
+    );
+    assert_eq!(message["content"][0]["type"], "text", "{message}");
+    assert!(
+        message["usage"]["output_tokens"]
+            .as_u64()
+            .is_some_and(|n| n > 0),
+        "{message}"
+    );
+    let mut stream = body.clone();
+    stream["stream"] = json!(true);
+    let reply = post_messages(&stack, &stream, None).await;
+    assert_eq!(reply.status, 200, "{}", reply.text);
+    let events = events(&reply.text);
+    let names: Vec<&str> = events.iter().map(|(n, _)| n.as_str()).collect();
+    assert_eq!(
+        &names[..2],
+        ["message_start", "content_block_start"],
+        "{names:?}"
+    );
+    assert_eq!(
+        &names[names.len() - 3..],
+        ["content_block_stop", "message_delta", "message_stop"],
+        "{names:?}"
+    );
+    let text: String = events
+        .iter()
+        .filter_map(|(_, d)| d["delta"]["text"].as_str())
+        .collect();
+    assert!(!text.is_empty(), "{names:?}");
+    assert!(
+        events[names.len() - 2].1["usage"]["output_tokens"]
+            .as_u64()
+            .is_some_and(|n| n > 0),
+        "{names:?}"
+    );
 }

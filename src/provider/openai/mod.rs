@@ -6,6 +6,7 @@
 //! forwarded, and the upstream decides.
 
 mod error;
+pub mod messages;
 mod sse;
 
 use std::collections::VecDeque;
