@@ -41,13 +41,7 @@ impl BedrockProvider {
     ) -> Result<Completion, ProviderError> {
         let converse = convert_conversation(conversation(request)?)?;
         let output = self
-            .client(deployment)?
-            .converse()
-            .model_id(&deployment.model)
-            .set_system((!converse.system.is_empty()).then_some(converse.system))
-            .set_messages(Some(converse.messages))
-            .set_inference_config(converse.inference_config)
-            .set_tool_config(converse.tool_config)
+            .converse_call(deployment, converse)?
             .send()
             .await
             .map_err(convert_converse_error)?;
@@ -81,13 +75,7 @@ impl BedrockProvider {
     ) -> Result<ChunkStream, ProviderError> {
         let converse = convert_conversation(conversation(request)?)?;
         let output = self
-            .client(deployment)?
-            .converse_stream()
-            .model_id(&deployment.model)
-            .set_system((!converse.system.is_empty()).then_some(converse.system))
-            .set_messages(Some(converse.messages))
-            .set_inference_config(converse.inference_config)
-            .set_tool_config(converse.tool_config)
+            .converse_stream_call(deployment, converse)?
             .send()
             .await
             .map_err(convert_converse_stream_error)?;

@@ -9,6 +9,8 @@
 use std::collections::VecDeque;
 
 use aws_sdk_bedrockruntime::Client;
+use aws_sdk_bedrockruntime::operation::converse::builders::ConverseFluentBuilder;
+use aws_sdk_bedrockruntime::operation::converse_stream::builders::ConverseStreamFluentBuilder;
 use aws_sdk_bedrockruntime::primitives::event_stream::EventReceiver;
 use aws_sdk_bedrockruntime::types::ConverseStreamOutput;
 use aws_sdk_bedrockruntime::types::error::ConverseStreamOutputError;
@@ -66,6 +68,38 @@ impl BedrockProvider {
         BedrockProvider { clients: slots }
     }
 
+    /// A Converse call of `deployment` with `converse`, ready to send.
+    fn converse_call(
+        &self,
+        deployment: &Deployment,
+        converse: ConverseRequest,
+    ) -> Result<ConverseFluentBuilder, ProviderError> {
+        Ok(self
+            .client(deployment)?
+            .converse()
+            .model_id(&deployment.model)
+            .set_system((!converse.system.is_empty()).then_some(converse.system))
+            .set_messages(Some(converse.messages))
+            .set_inference_config(converse.inference_config)
+            .set_tool_config(converse.tool_config))
+    }
+
+    /// A ConverseStream call of `deployment` with `converse`, ready to send.
+    fn converse_stream_call(
+        &self,
+        deployment: &Deployment,
+        converse: ConverseRequest,
+    ) -> Result<ConverseStreamFluentBuilder, ProviderError> {
+        Ok(self
+            .client(deployment)?
+            .converse_stream()
+            .model_id(&deployment.model)
+            .set_system((!converse.system.is_empty()).then_some(converse.system))
+            .set_messages(Some(converse.messages))
+            .set_inference_config(converse.inference_config)
+            .set_tool_config(converse.tool_config))
+    }
+
     fn client(&self, deployment: &Deployment) -> Result<&Client, ProviderError> {
         self.clients
             .get(deployment.index)
@@ -88,13 +122,7 @@ impl Provider for BedrockProvider {
     ) -> Result<Completion, ProviderError> {
         let converse = convert_request(request, drop_params)?;
         let output = self
-            .client(deployment)?
-            .converse()
-            .model_id(&deployment.model)
-            .set_system((!converse.system.is_empty()).then_some(converse.system))
-            .set_messages(Some(converse.messages))
-            .set_inference_config(converse.inference_config)
-            .set_tool_config(converse.tool_config)
+            .converse_call(deployment, converse)?
             .send()
             .await
             .map_err(convert_converse_error)?;
@@ -113,13 +141,7 @@ impl Provider for BedrockProvider {
     ) -> Result<ChunkStream, ProviderError> {
         let converse = convert_request(request, drop_params)?;
         let output = self
-            .client(deployment)?
-            .converse_stream()
-            .model_id(&deployment.model)
-            .set_system((!converse.system.is_empty()).then_some(converse.system))
-            .set_messages(Some(converse.messages))
-            .set_inference_config(converse.inference_config)
-            .set_tool_config(converse.tool_config)
+            .converse_stream_call(deployment, converse)?
             .send()
             .await
             .map_err(convert_converse_stream_error)?;
