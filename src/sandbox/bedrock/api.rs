@@ -47,16 +47,7 @@ pub async fn handle(
         Err(error) => return error.into_response_with_id(""),
     };
     if action == "count-tokens" {
-        let seed = sandbox.settings.seed;
-        return match count_tokens::count(&model_id, &body, seed) {
-            Ok(json) => {
-                let mut response = (StatusCode::OK, json.to_string()).into_response();
-                let json = HeaderValue::from_static("application/json");
-                response.headers_mut().insert("content-type", json);
-                response
-            }
-            Err(error) => error.into_response_with_id(""),
-        };
+        return count_tokens_response(&sandbox, &model_id, &body);
     }
     let Some(operation) = operation(&action) else {
         return unknown_operation(&format!("/model/{{modelId}}/{action}"));
@@ -154,6 +145,19 @@ pub async fn handle(
             .insert(name, HeaderValue::from(value));
     }
     response
+}
+
+/// CountTokens' answer: free, no quota and no invocation log.
+fn count_tokens_response(sandbox: &Sandbox, model_id: &str, body: &[u8]) -> Response {
+    match count_tokens::count(model_id, body, sandbox.settings.seed) {
+        Ok(json) => {
+            let mut response = (StatusCode::OK, json.to_string()).into_response();
+            let json = HeaderValue::from_static("application/json");
+            response.headers_mut().insert("content-type", json);
+            response
+        }
+        Err(error) => error.into_response_with_id(""),
+    }
 }
 
 /// The answer to a route or action Bedrock Runtime does not have: an `x-amzn-errortype` the
