@@ -197,6 +197,12 @@ pub fn completion_id() -> String {
     )
 }
 
+/// A fresh message id in Anthropic's style (`msg_` and 32 hex digits), for replies the gateway
+/// writes itself.
+pub fn message_id() -> String {
+    format!("msg_{}", completion_id().trim_start_matches("chatcmpl-"))
+}
+
 /// Now, in Unix seconds (the `created` field).
 pub fn unix_now() -> u64 {
     SystemTime::now()

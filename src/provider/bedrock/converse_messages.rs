@@ -30,7 +30,7 @@ use crate::anthropic::{
     MessagesEvent, MessagesRequest, MessagesUsage, block_json, to_conversation,
 };
 use crate::config::Deployment;
-use crate::provider::{ChunkStream, Completion, ProviderError, Reply, StreamItem, completion_id};
+use crate::provider::{ChunkStream, Completion, ProviderError, Reply, StreamItem, message_id};
 
 impl BedrockProvider {
     /// Calls Converse with `request` converted, and answers in Anthropic's `message` shape.
@@ -96,10 +96,6 @@ fn conversation(request: &MessagesRequest) -> Result<crate::content::Conversatio
         param: Some(e.param),
         message: e.message,
     })
-}
-
-fn message_id() -> String {
-    format!("msg_{}", completion_id().trim_start_matches("chatcmpl-"))
 }
 
 /// Anthropic's stop reason for Converse's.

@@ -23,7 +23,7 @@ use crate::content::{
 use crate::openai::{
     ChatChunk, ChatCompletion, ChatRequest, FinishReason, Usage, parse_chat_request,
 };
-use crate::provider::{ChunkStream, Completion, ProviderError, Reply, StreamItem, completion_id};
+use crate::provider::{ChunkStream, Completion, ProviderError, Reply, StreamItem, message_id};
 
 /// `request` as a chat-completions request for the group `model` (streamed when asked).
 pub fn chat_request(request: &MessagesRequest) -> Result<ChatRequest, ProviderError> {
@@ -142,10 +142,6 @@ fn messages(conversation: &Conversation) -> Result<Vec<Value>, ProviderError> {
         }
     }
     Ok(out)
-}
-
-fn message_id() -> String {
-    format!("msg_{}", completion_id().trim_start_matches("chatcmpl-"))
 }
 
 /// Anthropic's stop reason for a chat-completions finish reason.
