@@ -7,15 +7,15 @@
 //! redacted thinking; a `cache_control` marker → a cache point after its block (on the system
 //! prompt or in a turn; a tool's marker has no canonical place and is dropped); `tools`,
 //! `tool_choice` (`auto`, `any`, `tool`, `none`), `max_tokens`, `temperature`, `top_p`,
-//! `stop_sequences`. Reply side ([`block_json`], [`stop_reason`]): canonical blocks back to
+//! `stop_sequences`, `thinking` (with `output_config.effort`). Reply side ([`block_json`], [`stop_reason`]): canonical blocks back to
 //! Anthropic's content blocks.
 
 use serde_json::{Value, json};
 
 use super::MessagesRequest;
 use crate::content::{
-    self, Block, CacheTtl, ContentError, Conversation, Document, DocumentFormat, Image,
-    ImageFormat, InferenceSettings, Reasoning, SystemBlock, ToolChoice, ToolResult,
+    self, Block, CacheTtl, ContentError, Conversation, Document, DocumentFormat, Effort, Image,
+    ImageFormat, InferenceSettings, Reasoning, SystemBlock, Thinking, ToolChoice, ToolResult,
     ToolResultContent, ToolSpec, ToolUse,
 };
 
@@ -109,7 +109,38 @@ pub fn to_conversation(request: &MessagesRequest) -> Result<Conversation, Conten
             .filter_map(|s| s.as_str().map(str::to_owned))
             .collect(),
     };
+    conversation.thinking = thinking(body);
     Ok(conversation)
+}
+
+/// The thinking a body asks for: `enabled` with its budget, or `adaptive` at the effort of
+/// `output_config.effort` (high when unset, as Anthropic's default).
+fn thinking(body: &serde_json::Map<String, Value>) -> Option<Thinking> {
+    let thinking = body.get("thinking")?;
+    let effort = body
+        .get("output_config")
+        .and_then(|c| c.get("effort"))
+        .and_then(Value::as_str)
+        .and_then(Effort::parse);
+    match thinking.get("type").and_then(Value::as_str)? {
+        "enabled" => {
+            let budget = thinking.get("budget_tokens").and_then(Value::as_u64);
+            let by_budget = match budget {
+                Some(b) if b < 2048 => Effort::Low,
+                Some(b) if b < 4096 => Effort::Medium,
+                Some(_) | None => Effort::High,
+            };
+            Some(Thinking {
+                effort: effort.unwrap_or(by_budget),
+                budget_tokens: budget,
+            })
+        }
+        "adaptive" => Some(Thinking {
+            effort: effort.unwrap_or(Effort::High),
+            budget_tokens: None,
+        }),
+        _ => None,
+    }
 }
 
 fn cache_ttl(block: &Value) -> Option<CacheTtl> {

@@ -108,21 +108,11 @@ const FAMILIES: &[(&str, ModelFamily)] = &[
     ("writer", ModelFamily::Writer),
 ];
 
-/// The Region prefixes of cross-Region inference profile ids (`us.anthropic.…`).
-const PROFILE_PREFIXES: &[&str] = &["us", "us-gov", "eu", "apac", "jp", "au", "ca", "global"];
-
 impl ModelFamily {
     /// The family of a Bedrock model id, inference-profile id or ARN; `None` when the id names
     /// no provider Bedrock knows (a custom or imported model's ARN).
     pub fn of_bedrock_model(model: &str) -> Option<ModelFamily> {
-        // An ARN ends with `foundation-model/<id>` or `inference-profile/<id>`.
-        let id = model.rsplit('/').next().unwrap_or(model);
-        let mut parts = id.split('.');
-        let first = parts.next()?;
-        let provider = match PROFILE_PREFIXES.contains(&first) {
-            true => parts.next()?,
-            false => first,
-        };
+        let provider = crate::catalogue::base_id(model).split('.').next()?;
         FAMILIES
             .iter()
             .find(|(name, _)| *name == provider)

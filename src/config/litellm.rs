@@ -148,8 +148,6 @@ const MODEL_INFO: &[&str] = &[
     "description",
     "input_cost_per_token",
     "output_cost_per_token",
-    "max_tokens",
-    "max_output_tokens",
     "team_id",
     "access_groups",
     "tier",

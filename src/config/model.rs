@@ -187,12 +187,27 @@ pub struct Deployment {
     pub timeout: Option<Duration>,
     /// Largest prompt the model takes, in tokens, when known (for context-window fallbacks).
     pub max_input_tokens: Option<u64>,
+    /// The most output one call may ask for, when known: `model_info.max_output_tokens`, else
+    /// the model card's ([`crate::catalogue`]). What a request without `max_tokens` reserves.
+    pub max_output_tokens: Option<u64>,
     /// What kind of call it answers (`model_info.mode`, else told by the model id).
     pub mode: Mode,
     /// Who made the model (Bedrock deployments whose id names its provider; else `None`).
     pub family: Option<ModelFamily>,
     /// The request features it takes (`model_info.supports_*`).
     pub capabilities: Capabilities,
+}
+
+/// Output tokens reserved against TPM for a request without `max_tokens` to a deployment whose
+/// maximum output is unknown (an OpenAI-compatible server, a model the catalogue lacks).
+pub const DEFAULT_OUTPUT_RESERVATION: u64 = 1024;
+
+impl Deployment {
+    /// The output a request that sets no `max_tokens` reserves here: the model's maximum
+    /// output (what Bedrock itself reserves), else [`DEFAULT_OUTPUT_RESERVATION`].
+    pub fn default_output_tokens(&self) -> u64 {
+        self.max_output_tokens.unwrap_or(DEFAULT_OUTPUT_RESERVATION)
+    }
 }
 
 /// How the router picks among a group's healthy deployments.

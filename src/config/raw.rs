@@ -121,6 +121,9 @@ pub struct RawLitellmParams {
 pub struct RawModelInfo {
     pub id: Option<String>,
     pub max_input_tokens: Option<u64>,
+    pub max_output_tokens: Option<u64>,
+    /// LiteLLM's older name of `max_output_tokens`.
+    pub max_tokens: Option<u64>,
     pub mode: Option<String>,
     pub supports_function_calling: Option<bool>,
     pub supports_vision: Option<bool>,

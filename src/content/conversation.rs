@@ -1,7 +1,7 @@
 //! A whole conversation: system prompt, turns, tools and sampling settings.
 
 use super::block::{Block, CacheTtl};
-use super::inference::InferenceSettings;
+use super::inference::{InferenceSettings, Thinking};
 use super::tool::{ToolChoice, ToolSpec};
 
 /// The canonical request: the parts of a Converse call that come from the client.
@@ -20,6 +20,9 @@ pub struct Conversation {
     pub tool_choice: Option<ToolChoice>,
     /// `inferenceConfig`.
     pub inference: InferenceSettings,
+    /// Thinking asked for: where the model reasons on request, its own field of
+    /// `additionalModelRequestFields`; elsewhere dropped.
+    pub thinking: Option<Thinking>,
 }
 
 /// One entry of the system prompt (Converse `SystemContentBlock`).

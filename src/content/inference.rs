@@ -22,3 +22,50 @@ impl InferenceSettings {
             && self.stop_sequences.is_empty()
     }
 }
+
+/// How hard a model is asked to think.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Effort {
+    Low,
+    Medium,
+    High,
+}
+
+impl Effort {
+    /// The effort a name says (`low`, `medium`, `high`; `xhigh` and `max` are high), if any.
+    pub fn parse(name: &str) -> Option<Effort> {
+        match name {
+            "low" | "minimal" => Some(Effort::Low),
+            "medium" => Some(Effort::Medium),
+            "high" | "xhigh" | "max" => Some(Effort::High),
+            _ => None,
+        }
+    }
+
+    /// The name Converse's reasoning configs use.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Effort::Low => "low",
+            Effort::Medium => "medium",
+            Effort::High => "high",
+        }
+    }
+
+    /// A thinking budget for models that take only a budget: 1,024, 2,048 or 4,096 tokens
+    /// (LiteLLM's).
+    pub fn budget_tokens(self) -> u64 {
+        match self {
+            Effort::Low => 1024,
+            Effort::Medium => 2048,
+            Effort::High => 4096,
+        }
+    }
+}
+
+/// A request to think before answering (Anthropic's `thinking`; OpenAI's `reasoning_effort`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Thinking {
+    pub effort: Effort,
+    /// The budget the client set (`thinking.budget_tokens`), if it set one.
+    pub budget_tokens: Option<u64>,
+}

@@ -24,5 +24,5 @@ pub use block::{
 };
 pub use conversation::{Conversation, Message, Role, SystemBlock};
 pub use error::ContentError;
-pub use inference::InferenceSettings;
+pub use inference::{Effort, InferenceSettings, Thinking};
 pub use tool::{ToolChoice, ToolSpec};

@@ -34,7 +34,8 @@ pub(super) async fn admit(
     let Caller::Consumer(consumer) = request.caller else {
         return Ok(None);
     };
-    match router.admit_consumer(consumer, request.reservation()).await {
+    let reserved = router.consumer_reservation(group, request.reservation());
+    match router.admit_consumer(consumer, reserved).await {
         Ok(permit) => Ok(Some(permit)),
         Err(refusal) => {
             pipeline.metrics.refusal(refusal_reason(refusal.limit));
@@ -60,24 +61,33 @@ fn refusal_reason(limit: LimitKind) -> RefusalReason {
 /// or the TPM of every deployment it could reach: waiting would never help, so a 429 would be
 /// a lie.
 fn never_fits(router: &Router<Store>, request: &RouteRequest<'_>) -> Option<String> {
-    let reserved = request.reservation();
+    let group = request.group;
+    let reservation = request.reservation();
     let consumer_limit = match request.caller {
-        Caller::Consumer(c) => c.tpm_limit.filter(|limit| reserved > *limit),
+        Caller::Consumer(c) => c.tpm_limit,
         Caller::Open | Caller::Master => None,
     };
-    let group = request.group;
-    let limit = match consumer_limit {
-        Some(limit) => format!("this key's tpm_limit ({limit})"),
+    let worst = router.consumer_reservation(group, reservation);
+    let (reserved, limit) = match consumer_limit.filter(|limit| worst > *limit) {
+        Some(limit) => (worst, format!("this key's tpm_limit ({limit})")),
         None => {
-            let ceiling = router.token_ceiling(group).filter(|c| reserved > *c)?;
-            format!(
-                "the tpm of every deployment of `{group}` and its fallbacks (at most {ceiling})"
-            )
+            let never = router.never_fits(group, reservation)?;
+            let limit = format!(
+                "the tpm of every deployment of `{group}` and its fallbacks (at most {})",
+                never.ceiling
+            );
+            (never.reserved, limit)
         }
     };
-    let output = request.output_reservation();
+    let prompt = reservation.input;
+    let output = reserved.saturating_sub(prompt);
+    let asked = match reservation.max_output {
+        Some(_) => format!("max_tokens {output}"),
+        None => format!(
+            "no max_tokens, so the model's maximum output of {output}, as Bedrock reserves it"
+        ),
+    };
     Some(format!(
-        "This request reserves {reserved} tokens (max_tokens {output} plus about {} prompt tokens), more than {limit}: it can never be served; lower max_tokens or shorten the prompt",
-        reserved.saturating_sub(output)
+        "This request reserves {reserved} tokens ({asked}, plus about {prompt} prompt tokens), more than {limit}: it can never be served; set or lower max_tokens or shorten the prompt"
     ))
 }

@@ -38,7 +38,7 @@ use crate::router::{AnyStore, Router};
 pub use dispatch::{Answer, Refused, Served};
 pub use failure::Failure;
 pub use relay::{Encoder, StreamAnswer};
-pub use request::{Caller, DEFAULT_OUTPUT_RESERVATION, RouteRequest, Shape};
+pub use request::{Caller, RouteRequest, Shape};
 pub use settlement::{Ending, Settlement};
 pub use trace::{RateLimits, Trace};
 

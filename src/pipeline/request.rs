@@ -3,10 +3,7 @@
 //! Anthropic Messages and Bedrock's Converse next) and hands the body beside it.
 
 use crate::config::Consumer;
-use crate::router::Needs;
-
-/// Output tokens reserved against TPM when a request sets no `max_tokens`.
-pub const DEFAULT_OUTPUT_RESERVATION: u64 = 1024;
+use crate::router::{Needs, Reservation};
 
 /// The authenticated caller of one request.
 #[derive(Debug, Clone, Copy)]
@@ -61,13 +58,12 @@ pub struct RouteRequest<'a> {
 }
 
 impl RouteRequest<'_> {
-    /// The output reserved against TPM: `max_tokens`, else [`DEFAULT_OUTPUT_RESERVATION`].
-    pub fn output_reservation(&self) -> u64 {
-        self.max_output_tokens.unwrap_or(DEFAULT_OUTPUT_RESERVATION)
-    }
-
-    /// The tokens reserved at admission: the prompt plus the output reservation.
-    pub fn reservation(&self) -> u64 {
-        self.input_tokens.saturating_add(self.output_reservation())
+    /// What the request reserves at admission: the prompt plus `max_tokens`, else, per
+    /// deployment, the model's maximum output.
+    pub fn reservation(&self) -> Reservation {
+        Reservation {
+            input: self.input_tokens,
+            max_output: self.max_output_tokens,
+        }
     }
 }

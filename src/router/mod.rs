@@ -18,6 +18,7 @@ pub mod limits;
 pub mod outcome;
 mod permit;
 pub mod plan;
+pub mod reservation;
 mod routing;
 pub mod store;
 pub mod strategy;
@@ -36,5 +37,6 @@ pub use permit::{ConsumerPermit, DeploymentPermit};
 pub use plan::{
     Backoff, Counters, FailedCall, PlanError, Reason, RoutePlan, Step, Verdict, outcome_of,
 };
+pub use reservation::{NeverFits, Reservation};
 pub use routing::{Router, Selection};
 pub use store::{AnyStore, DeploymentRefusal, MemoryStore, RedisStore, StateStore, StoreSnapshot};

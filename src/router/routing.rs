@@ -31,6 +31,7 @@ use super::health::{self, HealthSnapshot};
 use super::limits::Limits;
 use super::outcome::{Outcome, Refusal, completion};
 use super::permit::{ConsumerPermit, DeploymentPermit};
+use super::reservation::{NeverFits, Reservation, never_fits};
 use super::store::{DeploymentRefusal, DeploymentRequest, StateStore};
 use super::strategy::{self, Candidate};
 use crate::config::{Config, Consumer, Deployment, ModelGroup, RouterSettings, name_matches};
@@ -64,19 +65,19 @@ pub struct Router<S: StateStore> {
     store: Arc<S>,
     seed: u64,
     draws: AtomicU64,
-    /// Per group (in config order): the most tokens one request can reserve anywhere its chain
-    /// reaches; `None` when some deployment there has no TPM limit.
-    token_ceilings: Vec<Option<u64>>,
+    /// Per group (in config order): every deployment a request to it may reach, through its
+    /// fallbacks of either kind, transitively.
+    reach: Vec<Vec<Arc<Deployment>>>,
 }
 
 impl<S: StateStore> Router<S> {
     /// A router for `config`'s groups and consumers over `store`, with random choices seeded from
     /// the OS (through std's hasher keys).
     pub fn new(config: &Config, store: S) -> Self {
-        let token_ceilings = config
+        let reach = config
             .groups
             .iter()
-            .map(|g| token_ceiling(config, &g.name))
+            .map(|g| reachable(config, &g.name))
             .collect();
         Router {
             group_index: config
@@ -91,18 +92,30 @@ impl<S: StateStore> Router<S> {
             store: Arc::new(store),
             seed: RandomState::new().hash_one(0x5eed_u64),
             draws: AtomicU64::new(0),
-            token_ceilings,
+            reach,
         }
     }
 
-    /// The most tokens one request to `group` can reserve on any deployment it may reach (its
-    /// fallbacks, `default_fallbacks` and context-window fallbacks, transitively); `None` when
-    /// one of them has no TPM limit (or the group is unknown). A request needing more can
-    /// never be served, however long it waits.
-    pub fn token_ceiling(&self, group: &str) -> Option<u64> {
+    /// Every deployment a request to `group` may reach: its own, its fallbacks',
+    /// `default_fallbacks`' and context-window fallbacks', transitively (none for an unknown
+    /// group).
+    pub fn reachable(&self, group: &str) -> &[Arc<Deployment>] {
         self.group_index
             .get(group)
-            .and_then(|i| self.token_ceilings.get(*i).copied().flatten())
+            .and_then(|i| self.reach.get(*i))
+            .map_or(&[], Vec::as_slice)
+    }
+
+    /// What a consumer's quota reserves for `reservation` to `group` before a deployment is
+    /// chosen: the most it could reserve on any deployment it may reach.
+    pub fn consumer_reservation(&self, group: &str, reservation: Reservation) -> u64 {
+        reservation.worst_case(self.reachable(group))
+    }
+
+    /// Why `reservation` can never be admitted in `group`: more than the TPM of every
+    /// deployment it may reach, so waiting would never help.
+    pub fn never_fits(&self, group: &str, reservation: Reservation) -> Option<NeverFits> {
+        never_fits(reservation, self.reachable(group))
     }
 
     /// The same router with deterministic random choices (tests, reproducible demos).
@@ -182,40 +195,24 @@ impl<S: StateStore> Router<S> {
         permit.complete(tokens_used).await;
     }
 
-    /// Picks and admits a deployment of `group` for a request of `estimated_tokens`
-    /// (`max_tokens` + estimated input) that `needs` what it says, skipping the deployment
-    /// keys in `exclude` and those that cannot serve it.
+    /// Picks and admits a deployment of `group` for a request that reserves `reservation`
+    /// (estimated input plus `max_tokens`, else the model's maximum output) and `needs` what
+    /// it says, skipping the deployment keys in `exclude` and those that cannot serve it.
     pub async fn select(
         &self,
         group: &str,
-        estimated_tokens: u64,
+        reservation: impl Into<Reservation>,
         exclude: &[&str],
         needs: &Needs,
     ) -> Selection<S> {
+        let reservation = reservation.into();
         let Some(group) = self.group(group) else {
             return Selection::UnknownGroup;
         };
-        let mut first_unfit = None;
-        let mut fit = 0;
-        let deployments: Vec<&Arc<Deployment>> = group
-            .deployments
-            .iter()
-            .filter(|d| match unfit(d, needs) {
-                None => {
-                    fit += 1;
-                    !exclude.contains(&d.key.as_str())
-                }
-                Some(reason) => {
-                    first_unfit.get_or_insert(reason);
-                    false
-                }
-            })
-            .collect();
-        if fit == 0
-            && let Some(reason) = first_unfit
-        {
-            return Selection::Unfit(reason);
-        }
+        let deployments = match candidates(group, exclude, needs) {
+            Ok(deployments) => deployments,
+            Err(reason) => return Selection::Unfit(reason),
+        };
         let ids: Vec<&str> = deployments.iter().map(|d| d.key.as_str()).collect();
         let loads = self.store.deployment_loads(&ids).await;
 
@@ -240,13 +237,14 @@ impl<S: StateStore> Router<S> {
             .into_iter()
             .filter_map(|i| open.get(i).map(|(d, _)| *d))
         {
+            let tokens = reservation.on(deployment);
             let request = DeploymentRequest {
                 limits: Limits {
                     rpm: deployment.rpm,
                     tpm: deployment.tpm,
                     parallel: None,
                 },
-                tokens: estimated_tokens,
+                tokens,
                 enforce_limits: self.settings.pre_call_checks,
             };
             match self.store.admit_deployment(&deployment.key, request).await {
@@ -255,7 +253,7 @@ impl<S: StateStore> Router<S> {
                         Arc::clone(deployment),
                         grant,
                         Arc::clone(&self.store),
-                        estimated_tokens,
+                        tokens,
                         refusals,
                     ));
                 }
@@ -325,9 +323,38 @@ impl<S: StateStore> Router<S> {
     }
 }
 
-/// [`Router::token_ceiling`] worked out from the config: every group reachable from `group`
-/// through fallbacks of either kind, and the largest TPM among their deployments.
-fn token_ceiling(config: &Config, group: &str) -> Option<u64> {
+/// The deployments of `group` that can serve a request that `needs` what it says, but for
+/// those in `exclude`; `Err` with the first one's reason when none of them can serve it.
+fn candidates<'g>(
+    group: &'g ModelGroup,
+    exclude: &[&str],
+    needs: &Needs,
+) -> Result<Vec<&'g Arc<Deployment>>, Unfit> {
+    let mut first_unfit = None;
+    let mut fit = 0;
+    let deployments = group
+        .deployments
+        .iter()
+        .filter(|d| match unfit(d, needs) {
+            None => {
+                fit += 1;
+                !exclude.contains(&d.key.as_str())
+            }
+            Some(reason) => {
+                first_unfit.get_or_insert(reason);
+                false
+            }
+        })
+        .collect();
+    match first_unfit {
+        Some(reason) if fit == 0 => Err(reason),
+        Some(_) | None => Ok(deployments),
+    }
+}
+
+/// [`Router::reachable`] worked out from the config: every group reachable from `group`
+/// through fallbacks of either kind, and their deployments.
+fn reachable(config: &Config, group: &str) -> Vec<Arc<Deployment>> {
     let settings = &config.router;
     let mut reach: Vec<&str> = vec![group];
     let mut next = 0;
@@ -344,13 +371,11 @@ fn token_ceiling(config: &Config, group: &str) -> Option<u64> {
             }
         }
     }
-    let mut ceiling = 0;
-    for name in reach {
-        for deployment in config.group(name).map_or(&[][..], |g| &g.deployments) {
-            ceiling = ceiling.max(deployment.tpm?);
-        }
-    }
-    Some(ceiling)
+    reach
+        .into_iter()
+        .filter_map(|name| config.group(name))
+        .flat_map(|g| g.deployments.iter().cloned())
+        .collect()
 }
 
 fn dedupe<'a>(group: &str, names: impl Iterator<Item = &'a String>) -> Vec<String> {

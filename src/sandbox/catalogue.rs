@@ -1,6 +1,7 @@
 //! The model catalogue: which Bedrock model ids the sandbox knows, and how a `modelId` path
 //! segment (base id, inference-profile id or ARN) resolves to one of them.
 
+use crate::catalogue::{self as cards, ModelCard};
 use crate::config::sandbox::Geography;
 
 use super::error::BedrockError;
@@ -19,8 +20,10 @@ pub struct CatalogueModel {
     /// The base model id, e.g. `anthropic.claude-sonnet-4-6`.
     pub id: &'static str,
     pub family: ModelFamily,
-    /// Context window in tokens (input plus output).
+    /// Context window in tokens (input plus output), from its [`ModelCard`].
     pub context_window: u64,
+    /// The most output one call may ask for, from its [`ModelCard`].
+    pub max_output_tokens: u64,
     /// Geographies that offer an inference profile for it.
     pub geographies: &'static [Geography],
     /// How it may be called on demand: through an inference profile only, or by its base id too.
@@ -45,15 +48,15 @@ use Geography::{Apac, Eu, Global, Us};
 use ModelFamily::{AmazonNova, Anthropic, MetaLlama};
 
 const fn model(
-    id: &'static str,
+    card: ModelCard,
     family: ModelFamily,
-    context_window: u64,
     geographies: &'static [Geography],
 ) -> CatalogueModel {
     CatalogueModel {
-        id,
+        id: card.id,
         family,
-        context_window,
+        context_window: card.context_window,
+        max_output_tokens: card.max_output_tokens,
         geographies,
         on_demand: OnDemand::BaseOrProfile,
     }
@@ -61,106 +64,41 @@ const fn model(
 
 /// A model Bedrock serves on demand only through its inference profiles.
 const fn profile_only(
-    id: &'static str,
+    card: ModelCard,
     family: ModelFamily,
-    context_window: u64,
     geographies: &'static [Geography],
 ) -> CatalogueModel {
     CatalogueModel {
         on_demand: OnDemand::ProfileOnly,
-        ..model(id, family, context_window, geographies)
+        ..model(card, family, geographies)
     }
 }
 
 /// Every model the sandbox serves.
 pub const CATALOGUE: &[CatalogueModel] = &[
-    profile_only(
-        "anthropic.claude-sonnet-4-6",
-        Anthropic,
-        200_000,
-        &[Us, Eu, Apac, Global],
-    ),
-    profile_only(
-        "anthropic.claude-opus-4-6-v1",
-        Anthropic,
-        200_000,
-        &[Us, Eu, Apac, Global],
-    ),
-    profile_only(
-        "anthropic.claude-haiku-4-5-20251001-v1:0",
-        Anthropic,
-        200_000,
-        &[Us, Eu, Apac, Global],
-    ),
-    profile_only(
-        "anthropic.claude-sonnet-4-5-20250929-v1:0",
-        Anthropic,
-        200_000,
-        &[Us, Eu, Apac, Global],
-    ),
-    profile_only(
-        "anthropic.claude-opus-4-5-20251101-v1:0",
-        Anthropic,
-        200_000,
-        &[Us, Eu, Global],
-    ),
-    profile_only(
-        "anthropic.claude-opus-4-1-20250805-v1:0",
-        Anthropic,
-        200_000,
-        &[Us],
-    ),
-    profile_only(
-        "anthropic.claude-sonnet-4-20250514-v1:0",
-        Anthropic,
-        200_000,
-        &[Us, Eu, Apac, Global],
-    ),
-    profile_only(
-        "anthropic.claude-3-7-sonnet-20250219-v1:0",
-        Anthropic,
-        200_000,
-        &[Us, Eu, Apac],
-    ),
-    profile_only(
-        "anthropic.claude-3-5-sonnet-20241022-v2:0",
-        Anthropic,
-        200_000,
-        &[Us, Apac],
-    ),
-    model(
-        "anthropic.claude-3-5-haiku-20241022-v1:0",
-        Anthropic,
-        200_000,
-        &[Us],
-    ),
-    model(
-        "amazon.nova-micro-v1:0",
-        AmazonNova,
-        128_000,
-        &[Us, Eu, Apac],
-    ),
-    model(
-        "amazon.nova-lite-v1:0",
-        AmazonNova,
-        300_000,
-        &[Us, Eu, Apac],
-    ),
-    model("amazon.nova-pro-v1:0", AmazonNova, 300_000, &[Us, Eu, Apac]),
-    profile_only("amazon.nova-premier-v1:0", AmazonNova, 1_000_000, &[Us]),
-    profile_only("meta.llama3-3-70b-instruct-v1:0", MetaLlama, 128_000, &[Us]),
-    profile_only(
-        "meta.llama4-maverick-17b-instruct-v1:0",
-        MetaLlama,
-        1_000_000,
-        &[Us],
-    ),
-    profile_only(
-        "meta.llama4-scout-17b-instruct-v1:0",
-        MetaLlama,
-        3_500_000,
-        &[Us],
-    ),
+    profile_only(cards::CLAUDE_SONNET_5_5, Anthropic, &[Us, Eu, Apac, Global]),
+    profile_only(cards::CLAUDE_OPUS_5, Anthropic, &[Us, Eu, Apac, Global]),
+    profile_only(cards::CLAUDE_OPUS_4_8, Anthropic, &[Us, Eu, Apac, Global]),
+    profile_only(cards::CLAUDE_SONNET_5, Anthropic, &[Us, Eu, Apac, Global]),
+    profile_only(cards::CLAUDE_OPUS_4_7, Anthropic, &[Us, Eu, Apac, Global]),
+    profile_only(cards::CLAUDE_SONNET_4_6, Anthropic, &[Us, Eu, Apac, Global]),
+    profile_only(cards::CLAUDE_OPUS_4_6, Anthropic, &[Us, Eu, Apac, Global]),
+    profile_only(cards::CLAUDE_HAIKU_4_5, Anthropic, &[Us, Eu, Apac, Global]),
+    profile_only(cards::CLAUDE_SONNET_4_5, Anthropic, &[Us, Eu, Apac, Global]),
+    profile_only(cards::CLAUDE_OPUS_4_5, Anthropic, &[Us, Eu, Global]),
+    profile_only(cards::CLAUDE_OPUS_4_1, Anthropic, &[Us]),
+    profile_only(cards::CLAUDE_SONNET_4, Anthropic, &[Us, Eu, Apac, Global]),
+    profile_only(cards::CLAUDE_3_7_SONNET, Anthropic, &[Us, Eu, Apac]),
+    profile_only(cards::CLAUDE_3_5_SONNET_V2, Anthropic, &[Us, Apac]),
+    model(cards::CLAUDE_3_5_HAIKU, Anthropic, &[Us]),
+    model(cards::NOVA_MICRO, AmazonNova, &[Us, Eu, Apac]),
+    model(cards::NOVA_LITE, AmazonNova, &[Us, Eu, Apac]),
+    model(cards::NOVA_PRO, AmazonNova, &[Us, Eu, Apac]),
+    profile_only(cards::NOVA_PREMIER, AmazonNova, &[Us]),
+    profile_only(cards::NOVA_2_LITE, AmazonNova, &[Us, Eu, Global]),
+    profile_only(cards::LLAMA_3_3_70B, MetaLlama, &[Us]),
+    profile_only(cards::LLAMA_4_MAVERICK, MetaLlama, &[Us]),
+    profile_only(cards::LLAMA_4_SCOUT, MetaLlama, &[Us]),
 ];
 
 /// A `modelId` resolved against the catalogue.

@@ -59,9 +59,10 @@ pub struct Prompt {
 }
 
 impl Prompt {
-    /// Tokens reserved against TPM at admission: input plus the output budget.
-    pub fn reserved_tokens(&self) -> u64 {
-        self.input_tokens + self.max_tokens.unwrap_or(DEFAULT_MAX_TOKENS)
+    /// Tokens reserved against TPM at admission, as Bedrock reserves them: input plus
+    /// `maxTokens`, else the model's maximum output (`model_max_output`).
+    pub fn reserved_tokens(&self, model_max_output: u64) -> u64 {
+        self.input_tokens + self.max_tokens.unwrap_or(model_max_output)
     }
 }
 

@@ -157,12 +157,8 @@ impl Sandbox {
         let model = call.model.as_ref().map_err(Clone::clone)?;
         let prompt = call.prompt.as_ref().map_err(Clone::clone)?;
         progress.input_tokens = prompt.input_tokens;
-        if prompt.input_tokens + prompt.max_tokens.unwrap_or(0) > model.model.context_window {
-            return Err(BedrockError::Validation(format!(
-                "Input is too long for requested model. {} input tokens exceed the context window of {}.",
-                prompt.input_tokens, model.model.context_window
-            )));
-        }
+        check_size(prompt, model)?;
+        let max_output = model.model.max_output_tokens;
         let region = self.choose_region(state, model, &call.caller.source_region, now)?;
         let account = &call.caller.account;
         let quota = account.quota_for(model.quota_id());
@@ -170,7 +166,7 @@ impl Sandbox {
             &account.profile,
             model.quota_id(),
             quota,
-            prompt.reserved_tokens(),
+            prompt.reserved_tokens(max_output),
             now,
         )?;
         let cache = state.cache.apply(
@@ -289,6 +285,25 @@ fn request_id(state: &mut Mutable) -> String {
         &hex[16..20],
         &hex[20..32]
     )
+}
+
+/// Refuses, in Bedrock's words, a call asking more output than the model gives or whose prompt
+/// and output cannot fit its context window.
+fn check_size(prompt: &Prompt, model: &ResolvedModel) -> Result<(), BedrockError> {
+    let max_output = model.model.max_output_tokens;
+    // Bedrock's words (Converse and InvokeModel alike), which do not repeat the request's.
+    if prompt.max_tokens.is_some_and(|n| n > max_output) {
+        return Err(BedrockError::Validation(format!(
+            "The maximum tokens you requested exceeds the model limit of {max_output}. Try again with a maximum tokens value that is lower than {max_output}."
+        )));
+    }
+    if prompt.input_tokens + prompt.max_tokens.unwrap_or(0) > model.model.context_window {
+        return Err(BedrockError::Validation(format!(
+            "Input is too long for requested model. {} input tokens exceed the context window of {}.",
+            prompt.input_tokens, model.model.context_window
+        )));
+    }
+    Ok(())
 }
 
 #[cfg(test)]

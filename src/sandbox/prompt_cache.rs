@@ -76,6 +76,24 @@ impl CachePoints {
     }
 }
 
+impl CachePoints {
+    /// Marks the prefix through the last block added as a breakpoint (Converse's `cachePoint`
+    /// block, which follows what it caches); ignored before any block.
+    pub fn mark(&mut self, ttl: Duration) {
+        if let Some(last) = self.prefixes.len().checked_sub(1) {
+            self.breakpoints.push((last, ttl));
+        }
+    }
+}
+
+/// The TTL of a Converse `cachePoint`: `ttl: "1h"` an hour, else five minutes.
+pub fn converse_ttl(cache_point: &Value) -> Duration {
+    match cache_point.get("ttl").and_then(Value::as_str) {
+        Some("1h") => Duration::from_secs(3600),
+        _ => Duration::from_secs(300),
+    }
+}
+
 /// What a call read from and wrote to the cache (tokens).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct CacheUse {

@@ -12,6 +12,7 @@ use serde_json::Value;
 
 use super::emulated_model::digest;
 use super::error::BedrockError;
+use crate::provider::bedrock::claude::ClaudeModel;
 
 /// What Bedrock prefixes to the model's own refusals of a body.
 const MODEL_ERRORS: &str = "The model returned the following errors: ";
@@ -93,7 +94,12 @@ pub enum Display {
     Shown,
     /// An empty text and the signature only (`omitted`).
     Omitted,
+    /// `[REDACTED]` and no signature: Nova 2's reasoning, which it does not show.
+    Redacted,
 }
+
+/// The text Nova 2 shows of its reasoning.
+const REDACTED: &str = "[REDACTED]";
 
 /// A reply's thinking block.
 #[derive(Debug, Clone, PartialEq)]
@@ -112,13 +118,60 @@ pub fn think(seed: u64, last_text: &str, display: Display) -> Thought {
         .join(" ");
     let text =
         format!("The user wrote: \"{topic}\". I will answer briefly and use a tool if one fits.");
+    if display == Display::Redacted {
+        return Thought {
+            shown: REDACTED.into(),
+            signature: String::new(),
+        };
+    }
     Thought {
         signature: sign(seed, &text),
         shown: match display {
             Display::Shown => text,
-            Display::Omitted => String::new(),
+            Display::Omitted | Display::Redacted => String::new(),
         },
     }
+}
+
+/// The thinking a request to `model_id` gets, or Bedrock's refusal of what it asked. Claude
+/// 4.7 and later take only adaptive thinking and refuse `enabled` (Claude's own words, which
+/// Bedrock passes on inside its prefix) and `disabled` (worded the same way); they omit the
+/// thinking text unless `display: summarized`. Sonnet 5 and later think on every request,
+/// asked or not, as they do on Bedrock.
+pub fn requested_for(
+    model_id: &str,
+    thinking: Option<&Value>,
+) -> Result<Option<Display>, BedrockError> {
+    let Some(model) = ClaudeModel::of(model_id) else {
+        return Ok(requested(thinking));
+    };
+    let kind = thinking.and_then(|t| t.get("type")).and_then(Value::as_str);
+    if model.adaptive_only() {
+        if let Some(kind @ ("enabled" | "disabled")) = kind {
+            return Err(refuse(&claude_error(&format!(
+                "\"thinking.type.{kind}\" is not supported for this model. Use \"thinking.type.adaptive\" and \"output_config.effort\" to control thinking behavior."
+            ))));
+        }
+        let shown = thinking
+            .and_then(|t| t.get("display"))
+            .and_then(Value::as_str)
+            == Some("summarized");
+        let display = if shown {
+            Display::Shown
+        } else {
+            Display::Omitted
+        };
+        let on = kind == Some("adaptive") || model.always_thinks();
+        return Ok(on.then_some(display));
+    }
+    Ok(requested(thinking))
+}
+
+/// Claude's own error body, as newer Claude models' refusals reach Bedrock's message.
+fn claude_error(message: &str) -> String {
+    // Written out, for Claude's key order (serde_json's maps sort theirs).
+    let message = Value::String(message.to_owned());
+    format!(r#"{{"type":"error","error":{{"type":"invalid_request_error","message":{message}}}}}"#)
 }
 
 /// The thinking a request asks for: `enabled` or `adaptive`, with its `display`.
@@ -183,5 +236,57 @@ mod tests {
             refused.contains("Expected `thinking` or `redacted_thinking`, but found `tool_use`"),
             "{refused}"
         );
+    }
+
+    #[test]
+    fn newer_claude_models_take_adaptive_thinking_only() {
+        let enabled = json!({"type": "enabled", "budget_tokens": 2048});
+        let Err(BedrockError::Validation(message)) =
+            requested_for("us.anthropic.claude-opus-4-7", Some(&enabled))
+        else {
+            panic!("manual thinking must be refused on Opus 4.7");
+        };
+        assert!(
+            message.starts_with("The model returned the following errors: {\"type\":\"error\"")
+        );
+        assert!(
+            message.contains(r#"\"thinking.type.enabled\" is not supported for this model."#),
+            "{message}"
+        );
+        let disabled = json!({"type": "disabled"});
+        assert!(requested_for("global.anthropic.claude-sonnet-5", Some(&disabled)).is_err());
+        // Sonnet 4.6 still takes both.
+        assert_eq!(
+            requested_for("us.anthropic.claude-sonnet-4-6", Some(&enabled)),
+            Ok(Some(Display::Shown))
+        );
+        assert_eq!(
+            requested_for("us.anthropic.claude-sonnet-4-6", Some(&disabled)),
+            Ok(None)
+        );
+        // Adaptive thinking omits its text on 4.7 and later unless asked to summarise.
+        let adaptive = json!({"type": "adaptive"});
+        assert_eq!(
+            requested_for("us.anthropic.claude-opus-4-7", Some(&adaptive)),
+            Ok(Some(Display::Omitted))
+        );
+        let summarized = json!({"type": "adaptive", "display": "summarized"});
+        assert_eq!(
+            requested_for("us.anthropic.claude-opus-4-7", Some(&summarized)),
+            Ok(Some(Display::Shown))
+        );
+        assert_eq!(
+            requested_for("us.anthropic.claude-opus-4-7", None),
+            Ok(None)
+        );
+    }
+
+    #[test]
+    fn sonnet_5_thinks_unasked() {
+        assert_eq!(
+            requested_for("us.anthropic.claude-sonnet-5", None),
+            Ok(Some(Display::Omitted))
+        );
+        assert_eq!(requested_for("amazon.nova-pro-v1:0", None), Ok(None));
     }
 }

@@ -10,6 +10,7 @@ use crate::harness::{HAIKU, NOVA, SONNET, SONNET_45, Stack};
 use crate::support::process;
 
 const KEY: &str = "sk-anthropic-surface-test";
+const NOVA_2: &str = "global.amazon.nova-2-lite-v1:0";
 const CONSUMER_KEY: &str = "sk-anthropic-consumer";
 
 fn config() -> String {
@@ -34,6 +35,8 @@ model_list:
     model_info: {{id: backup-sonnet}}
   - model_name: nova
     litellm_params: {{model: "bedrock/{NOVA}", aws_profile_name: genai}}
+  - model_name: nova-2
+    litellm_params: {{model: "bedrock/{NOVA_2}", aws_profile_name: genai}}
   - model_name: compat
     litellm_params: {{model: "openai/{SONNET}", api_base: "$SANDBOX/v1"}}
   - model_name: embed
@@ -599,6 +602,46 @@ async fn other_bedrock_models_answer_through_converse() {
             .is_some_and(|n| n > 0)
     );
     assert_eq!(stack.served(NOVA), 3);
+}
+
+/// Through Converse too, nothing is lost: `cache_control` becomes a cache point that Bedrock
+/// writes then reads, and thinking asks Nova 2 to reason (its reasoning comes back redacted).
+#[tokio::test]
+async fn converse_models_cache_prefixes_and_think_on_request() {
+    let stack = Stack::start(&config()).await;
+    let system = json!([{"type": "text", "text": "You are a careful assistant. ".repeat(350),
+        "cache_control": {"type": "ephemeral"}}]);
+    let ask = |question: &str| {
+        json!({"model": "nova", "max_tokens": 64, "system": system,
+            "messages": [{"role": "user", "content": question}]})
+    };
+    let first = post_messages(&stack, &ask("first"), None).await.json();
+    let written = first["usage"]["cache_creation_input_tokens"].as_u64();
+    assert!(written.is_some_and(|n| n >= 1024), "{first}");
+    assert_eq!(first["usage"]["cache_read_input_tokens"], 0, "{first}");
+    let second = post_messages(&stack, &ask("second"), None).await.json();
+    assert_eq!(
+        second["usage"]["cache_read_input_tokens"].as_u64(),
+        written,
+        "{second}"
+    );
+    assert_eq!(
+        second["usage"]["cache_creation_input_tokens"], 0,
+        "{second}"
+    );
+
+    let think = json!({"model": "nova-2", "max_tokens": 2000,
+        "thinking": {"type": "enabled", "budget_tokens": 1024},
+        "messages": [{"role": "user", "content": "Plan a trip."}]});
+    let reply = post_messages(&stack, &think, None).await.json();
+    assert_eq!(reply["content"][0]["type"], "thinking", "{reply}");
+    assert_eq!(reply["content"][0]["thinking"], "[REDACTED]", "{reply}");
+    assert_eq!(reply["content"][1]["type"], "text", "{reply}");
+    // Without thinking asked, none comes back.
+    let mut plain = think.clone();
+    plain.as_object_mut().unwrap().remove("thinking");
+    let reply = post_messages(&stack, &plain, None).await.json();
+    assert_eq!(reply["content"][0]["type"], "text", "{reply}");
 }
 
 /// OpenAI-compatible upstreams take Messages bodies as chat completions: the reply and the

@@ -179,6 +179,23 @@ async fn a_request_that_can_never_fit_is_a_400_naming_the_limit() {
             .contains("tpm_limit (5000)"),
         "{error}"
     );
+    // Without max_tokens a request reserves what Bedrock reserves: the model's maximum
+    // output (Claude Haiku 4.5: 64,000), more than backup's 50,000 TPM.
+    let unbounded = json!({"model": "backup", "messages": [{"role": "user", "content": "Hello"}]});
+    let reply = stack
+        .post(
+            "/v1/chat/completions",
+            Some("sk-master-ratelimit"),
+            unbounded.to_string(),
+        )
+        .await;
+    let error = reply.assert_error(400, "invalid_request_error");
+    let message = error["message"].as_str().unwrap();
+    assert!(
+        message.contains("no max_tokens, so the model's maximum output of 64000")
+            && message.contains("at most 50000"),
+        "{message}"
+    );
     assert_eq!(stack.calls(HAIKU), 0, "refused before any upstream call");
 }
 

@@ -13,6 +13,7 @@ use serde_json::{Value, json};
 
 use crate::support::sandbox::{self as sbx, fast_settings, user_text};
 
+mod converse;
 mod faults;
 mod quotas;
 mod regions;

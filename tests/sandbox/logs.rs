@@ -28,6 +28,7 @@ async fn converse(
             .converse()
             .model_id(MODEL)
             .messages(user_text(&format!("call {i}")))
+            .inference_config(sbx::max_tokens(256))
             .send()
             .await
             .unwrap();

@@ -120,6 +120,14 @@ pub fn user_text(text: &str) -> aws_sdk_bedrockruntime::types::Message {
         .unwrap()
 }
 
+/// An inference config asking for at most `max_tokens`: a call without one reserves the
+/// model's maximum output against TPM (64,000 on Claude Sonnet 4.6), as on Bedrock.
+pub fn max_tokens(max_tokens: i32) -> aws_sdk_bedrockruntime::types::InferenceConfiguration {
+    aws_sdk_bedrockruntime::types::InferenceConfiguration::builder()
+        .max_tokens(max_tokens)
+        .build()
+}
+
 /// A SigV4-shaped `Authorization` header for `profile` (the sandbox reads only the scope).
 pub fn sigv4_header(settings: &SandboxSettings, profile: &str) -> String {
     let key = &account(settings, profile).access_key_id;

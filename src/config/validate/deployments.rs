@@ -201,6 +201,7 @@ fn deployment(entry: &RawModelEntry, path: &str, position: usize) -> Result<Depl
         ProviderKind::Bedrock => ModelFamily::of_bedrock_model(&model),
         ProviderKind::OpenAi => None,
     };
+    let max_output_tokens = max_output_tokens(&entry.model_info, provider, &model);
     Ok(Deployment {
         index: 0,
         key: id.clone(),
@@ -217,10 +218,21 @@ fn deployment(entry: &RawModelEntry, path: &str, position: usize) -> Result<Depl
         tpm,
         timeout,
         max_input_tokens: entry.model_info.max_input_tokens,
+        max_output_tokens,
         mode,
         family,
         capabilities,
     })
+}
+
+/// The most output a call may ask of the model: `model_info.max_output_tokens` (or LiteLLM's
+/// older `max_tokens`), else the model card's for a Bedrock model the catalogue knows.
+fn max_output_tokens(info: &RawModelInfo, provider: ProviderKind, model: &str) -> Option<u64> {
+    let card = || match provider {
+        ProviderKind::Bedrock => crate::catalogue::lookup(model).map(|c| c.max_output_tokens),
+        ProviderKind::OpenAi => None,
+    };
+    info.max_output_tokens.or(info.max_tokens).or_else(card)
 }
 
 /// The deployment's mode and features: `model_info.mode` (else told by the model id) and the

@@ -23,6 +23,9 @@
 //! | `output_config`                  | `effort` kept on Opus 4.5 (with its beta) and 4.6 and later; the rest dropped |
 //! | `thinking: adaptive`             | kept on 4.6 and later; before, `enabled` with a budget by effort (low 1,024, medium 2,048, high 4,096, below `max_tokens`), or dropped when `max_tokens` leaves no room |
 //! | `thinking: enabled`              | kept; on 4.7 and later (adaptive only) becomes `adaptive` |
+//! | `thinking: disabled`             | kept; dropped on 4.7 and later, which refuse it (Sonnet 5 always thinks on Bedrock) |
+//! | `temperature`, `top_p`, `top_k`  | kept; dropped on 4.7 and later, which refuse sampling parameters |
+//! | `tool_choice: any` / `tool`      | kept; `auto` on Sonnet 5.5 and later, which refuse forced tool use |
 //! | tools' `defer_loading`, `input_examples` | dropped without their beta                      |
 //!
 //! Sources: the Bedrock user guide's Anthropic Messages request page (its beta list), peer
@@ -122,9 +125,21 @@ impl ClaudeModel {
         self.at_least(4, 6)
     }
 
-    /// Whether the model takes only adaptive thinking (4.7 and later).
-    fn adaptive_only(self) -> bool {
+    /// Whether the model takes only adaptive thinking (4.7 and later): manual (`enabled`) and
+    /// `disabled` thinking are refused, and so are sampling parameters.
+    pub fn adaptive_only(self) -> bool {
         self.at_least(4, 7)
+    }
+
+    /// Whether the model takes a forced tool choice (`any`, `tool`): not Sonnet 5.5 and later.
+    pub fn takes_forced_tool_use(self) -> bool {
+        !(self.tier == Tier::Sonnet && self.at_least(5, 5))
+    }
+
+    /// Whether the model thinks even when the request does not ask it to: Sonnet 5 and
+    /// later, whose adaptive thinking is always on on Bedrock.
+    pub fn always_thinks(self) -> bool {
+        self.at_least(5, 0)
     }
 
     /// Whether the model takes `output_config.effort` given the betas sent.
@@ -150,6 +165,22 @@ const NEVER_ON_BEDROCK: [&str; 5] = [
     "inference_geo",
     "mcp_servers",
 ];
+
+/// `tool_choice: any` or `tool` as `auto` (its `disable_parallel_tool_use` kept).
+fn forced_tool_use(body: &mut Map<String, Value>, changes: &mut Vec<String>) {
+    let Some(Value::Object(choice)) = body.get_mut("tool_choice") else {
+        return;
+    };
+    let kind = choice.get("type").and_then(Value::as_str);
+    if matches!(kind, Some("any" | "tool")) {
+        changes.push(format!("tool_choice.{} → auto", kind.unwrap_or_default()));
+        choice.insert("type".into(), json!("auto"));
+        choice.remove("name");
+    }
+}
+
+/// Sampling parameters, which Claude 4.7 and later refuse.
+const SAMPLING: [&str; 3] = ["temperature", "top_p", "top_k"];
 
 /// The body of `request` for `model` on Bedrock (`None`: a model the table does not know,
 /// which gets the version and the betas' mapping only for Claude 4 and later rules).
@@ -180,6 +211,16 @@ pub fn invoke_body(request: &MessagesRequest, model: Option<ClaudeModel>) -> Inv
     }
     output_config(&mut body, model.takes_effort(&betas), &mut changes);
     thinking(&mut body, model, request.max_tokens, &mut changes);
+    if !model.takes_forced_tool_use() {
+        forced_tool_use(&mut body, &mut changes);
+    }
+    if model.adaptive_only() {
+        for field in SAMPLING {
+            if body.remove(field).is_some() {
+                changes.push(field.to_owned());
+            }
+        }
+    }
     let tool_fields = [
         ("defer_loading", has("tool-search-tool-2025-10-19")),
         ("input_examples", has("tool-examples-2025-10-29")),
@@ -277,6 +318,10 @@ fn thinking(
             }
             body.insert("thinking".into(), thinking);
             changes.push("thinking.enabled → adaptive".into());
+        }
+        Some("disabled") if model.adaptive_only() => {
+            body.remove("thinking");
+            changes.push("thinking.disabled".into());
         }
         _ => {}
     }
@@ -447,5 +492,53 @@ mod tests {
             json!({"type": "enabled", "budget_tokens": 2048})
         );
         assert!(changes.is_empty(), "{changes:?}");
+    }
+
+    #[test]
+    fn sonnet_5_loses_disabled_thinking_and_sampling_parameters() {
+        let body = json!({"model": "claude-sonnet-5", "max_tokens": 8000,
+            "thinking": {"type": "disabled"}, "temperature": 0.2, "top_p": 0.9, "top_k": 5,
+            "messages": [{"role": "user", "content": "hi"}]});
+        let request = parse_messages_request(body.to_string().as_bytes(), None).unwrap();
+        let sonnet_5 = ClaudeModel::of("global.anthropic.claude-sonnet-5").unwrap();
+        assert!(sonnet_5.always_thinks() && sonnet_5.adaptive_only());
+        let InvokeBody { body, changes } = invoke_body(&request, Some(sonnet_5));
+        for field in ["thinking", "temperature", "top_p", "top_k"] {
+            assert!(!body.contains_key(field), "{field} kept");
+        }
+        assert_eq!(
+            changes,
+            ["thinking.disabled", "temperature", "top_p", "top_k"]
+        );
+        // Sonnet 4.6 takes all four.
+        let InvokeBody { body, changes } =
+            invoke_body(&request, ClaudeModel::of("us.anthropic.claude-sonnet-4-6"));
+        assert_eq!(body["thinking"], json!({"type": "disabled"}));
+        assert_eq!(body["top_k"], json!(5));
+        assert!(changes.is_empty(), "{changes:?}");
+        assert!(
+            !ClaudeModel::of("us.anthropic.claude-opus-4-7")
+                .unwrap()
+                .always_thinks()
+        );
+    }
+
+    #[test]
+    fn sonnet_5_5_chooses_its_own_tools() {
+        let body = json!({"model": "claude-sonnet-5-5", "max_tokens": 800,
+            "tools": [{"name": "w", "input_schema": {"type": "object"}}],
+            "tool_choice": {"type": "tool", "name": "w", "disable_parallel_tool_use": true},
+            "messages": [{"role": "user", "content": "hi"}]});
+        let request = parse_messages_request(body.to_string().as_bytes(), None).unwrap();
+        let InvokeBody { body, changes } =
+            invoke_body(&request, ClaudeModel::of("us.anthropic.claude-sonnet-5-5"));
+        assert_eq!(
+            body["tool_choice"],
+            json!({"type": "auto", "disable_parallel_tool_use": true})
+        );
+        assert_eq!(changes, ["tool_choice.tool → auto"]);
+        let InvokeBody { body, .. } =
+            invoke_body(&request, ClaudeModel::of("us.anthropic.claude-opus-5"));
+        assert_eq!(body["tool_choice"]["type"], "tool");
     }
 }

@@ -28,6 +28,7 @@ mod converse_messages;
 mod document;
 mod error;
 mod invoke;
+mod reasoning;
 mod request;
 mod response;
 mod tools;
@@ -81,7 +82,8 @@ impl BedrockProvider {
             .set_system((!converse.system.is_empty()).then_some(converse.system))
             .set_messages(Some(converse.messages))
             .set_inference_config(converse.inference_config)
-            .set_tool_config(converse.tool_config))
+            .set_tool_config(converse.tool_config)
+            .set_additional_model_request_fields(additional_fields(deployment, &converse.thinking)))
     }
 
     /// A ConverseStream call of `deployment` with `converse`, ready to send.
@@ -97,7 +99,8 @@ impl BedrockProvider {
             .set_system((!converse.system.is_empty()).then_some(converse.system))
             .set_messages(Some(converse.messages))
             .set_inference_config(converse.inference_config)
-            .set_tool_config(converse.tool_config))
+            .set_tool_config(converse.tool_config)
+            .set_additional_model_request_fields(additional_fields(deployment, &converse.thinking)))
     }
 
     fn client(&self, deployment: &Deployment) -> Result<&Client, ProviderError> {
@@ -205,6 +208,17 @@ impl EventReader {
             }
         }
     }
+}
+
+/// The `additionalModelRequestFields` of a Converse call to `deployment`: its way of being
+/// asked to think, when the request asks and the model can.
+fn additional_fields(
+    deployment: &Deployment,
+    thinking: &Option<(crate::content::Thinking, Option<u64>)>,
+) -> Option<aws_smithy_types::Document> {
+    let (thinking, max_tokens) = thinking.as_ref()?;
+    reasoning::reasoning_fields(&deployment.model, thinking, *max_tokens)
+        .map(document::json_into_document)
 }
 
 #[cfg(test)]

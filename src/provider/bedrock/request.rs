@@ -21,7 +21,7 @@ use aws_sdk_bedrockruntime::types::{
 
 use super::blocks::{convert_block, convert_system_block};
 use super::tools::convert_tool_config;
-use crate::content::{Conversation, InferenceSettings, Message, Role};
+use crate::content::{Conversation, InferenceSettings, Message, Role, Thinking};
 use crate::openai::{ChatRequest, to_conversation};
 use crate::provider::ProviderError;
 
@@ -32,6 +32,9 @@ pub struct ConverseRequest {
     pub messages: Vec<BedrockMessage>,
     pub inference_config: Option<InferenceConfiguration>,
     pub tool_config: Option<ToolConfiguration>,
+    /// Thinking asked for, and the output cap it must fit: mapped per model when the call
+    /// is built ([`super::reasoning`]).
+    pub thinking: Option<(Thinking, Option<u64>)>,
 }
 
 /// Converts a validated chat request for Converse; see the module doc for the steps.
@@ -68,11 +71,15 @@ pub fn convert_conversation(
     for message in conversation.messages {
         messages.push(convert_message(message)?);
     }
+    let thinking = conversation
+        .thinking
+        .map(|t| (t, conversation.inference.max_tokens));
     Ok(ConverseRequest {
         system,
         messages,
         inference_config: convert_inference_config(conversation.inference),
         tool_config,
+        thinking,
     })
 }
 

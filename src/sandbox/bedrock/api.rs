@@ -11,7 +11,8 @@ use bytes::Bytes;
 use serde_json::Value;
 
 use crate::sandbox::auth;
-use crate::sandbox::catalogue::{self, ModelFamily};
+use crate::sandbox::catalogue::{self, ModelFamily, ResolvedModel};
+use crate::sandbox::emulated_model::Prompt;
 use crate::sandbox::error::BedrockError;
 use crate::sandbox::model_call::{Admitted, Call, Operation};
 use crate::sandbox::pace::{self, Pace};
@@ -65,27 +66,7 @@ pub async fn handle(
         operation,
         Operation::ConverseStream | Operation::InvokeModelWithResponseStream
     );
-    let prompt = match &model {
-        Ok(resolved) if invoke => {
-            invoke_model::parse_request(resolved.model.family, &body, seed, &model_id).and_then(
-                |prompt| {
-                    match (operation, resolved.model.family) {
-            (Operation::InvokeModelWithResponseStream, family)
-                if family != ModelFamily::Anthropic =>
-            {
-                Err(BedrockError::Validation(
-                    "The sandbox emulates InvokeModelWithResponseStream for Anthropic models only"
-                        .into(),
-                ))
-            }
-            _ => Ok(prompt),
-        }
-                },
-            )
-        }
-        Err(error) if invoke => Err(error.clone()),
-        Ok(_) | Err(_) => converse::parse_request(&body, seed, &model_id),
-    };
+    let prompt = parse_prompt(operation, &model, &body, seed, &model_id);
     let family = model.as_ref().map(|m| m.model.family).ok();
     let call = Call {
         caller: &caller,
@@ -101,33 +82,78 @@ pub async fn handle(
     };
     pace::wait(admitted.first_byte_delay).await;
     let pace = Pace::of(&sandbox.settings);
-    if streaming {
-        let steps = match invoke {
-            true => anthropic_stream::plan(&admitted, &model_id, pace),
-            false => eventstream::plan(&admitted, pace),
-        };
-        let body = pace::paced_body(steps);
-        let mut response = respond(body, "application/vnd.amazon.eventstream", &admitted);
-        if invoke {
-            let headers = response.headers_mut();
-            let json = HeaderValue::from_static("application/json");
-            headers.insert("x-amzn-bedrock-content-type", json);
-        }
-        return response;
+    match streaming {
+        true => stream_response(&admitted, invoke, &model_id, pace),
+        false => complete_response(&admitted, operation, family, &model_id, pace).await,
     }
+}
+
+/// The request body as a prompt, read in the operation's format: an InvokeModel body in its
+/// model's native format, else Converse's.
+fn parse_prompt(
+    operation: Operation,
+    model: &Result<ResolvedModel, BedrockError>,
+    body: &[u8],
+    seed: u64,
+    model_id: &str,
+) -> Result<Prompt, BedrockError> {
+    let invoke = matches!(
+        operation,
+        Operation::InvokeModel | Operation::InvokeModelWithResponseStream
+    );
+    match model {
+        Ok(resolved) if invoke => {
+            let family = resolved.model.family;
+            let prompt = invoke_model::parse_request(family, body, seed, model_id)?;
+            if operation == Operation::InvokeModelWithResponseStream
+                && family != ModelFamily::Anthropic
+            {
+                return Err(BedrockError::Validation(
+                    "The sandbox emulates InvokeModelWithResponseStream for Anthropic models only"
+                        .into(),
+                ));
+            }
+            Ok(prompt)
+        }
+        Err(error) if invoke => Err(error.clone()),
+        Ok(_) | Err(_) => converse::parse_request(body, seed, model_id),
+    }
+}
+
+/// A streamed answer: ConverseStream's events, or InvokeModelWithResponseStream's chunks.
+fn stream_response(admitted: &Admitted, invoke: bool, model_id: &str, pace: Pace) -> Response {
+    let steps = match invoke {
+        true => anthropic_stream::plan(admitted, model_id, pace),
+        false => eventstream::plan(admitted, pace),
+    };
+    let body = pace::paced_body(steps);
+    let mut response = respond(body, "application/vnd.amazon.eventstream", admitted);
+    if invoke {
+        let headers = response.headers_mut();
+        let json = HeaderValue::from_static("application/json");
+        headers.insert("x-amzn-bedrock-content-type", json);
+    }
+    response
+}
+
+/// A complete answer, after the time its tokens take: InvokeModel's native body with its
+/// count headers, or Converse's reply.
+async fn complete_response(
+    admitted: &Admitted,
+    operation: Operation,
+    family: Option<ModelFamily>,
+    model_id: &str,
+    pace: Pace,
+) -> Response {
     let latency = pace.total(admitted.reply.output_tokens);
     pace::wait(latency).await;
     let json: Value = match family {
         Some(family) if operation == Operation::InvokeModel => {
-            invoke_model::response(family, &model_id, &admitted)
+            invoke_model::response(family, model_id, admitted)
         }
-        Some(_) | None => converse::response(
-            &admitted.reply,
-            admitted.input_tokens,
-            latency.as_millis() as u64,
-        ),
+        Some(_) | None => converse::response(admitted, latency.as_millis() as u64),
     };
-    let mut response = respond(Body::from(json.to_string()), "application/json", &admitted);
+    let mut response = respond(Body::from(json.to_string()), "application/json", admitted);
     let counts = [
         ("x-amzn-bedrock-input-token-count", admitted.input_tokens),
         (

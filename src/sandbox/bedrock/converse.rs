@@ -9,7 +9,10 @@ use serde_json::{Map, Value, json};
 
 use crate::sandbox::emulated_model::{self, IMAGE_TOKENS, Prompt, Reply, Tool, ToolChoice};
 use crate::sandbox::error::BedrockError;
+use crate::sandbox::model_call::Admitted;
+use crate::sandbox::prompt_cache::{CachePoints, converse_ttl};
 use crate::sandbox::request_fields::{self, invalid};
+use crate::sandbox::thinking::{self, Display};
 
 /// Reads a Converse / ConverseStream request body.
 pub fn parse_request(raw: &[u8], seed: u64, model_id: &str) -> Result<Prompt, BedrockError> {
@@ -21,48 +24,13 @@ pub fn parse_request(raw: &[u8], seed: u64, model_id: &str) -> Result<Prompt, Be
             "Member must have length greater than or equal to 1",
         ));
     }
-    let mut chars = 0;
-    let mut images = 0;
-    let mut tool_result = None;
-    let mut last_text = String::new();
-    let mut tool_blocks = false;
-    for (i, message) in messages.iter().enumerate() {
-        let path = format!("messages.{i}");
-        let message = message
-            .as_object()
-            .ok_or_else(|| invalid(&path, "Member must be an object"))?;
-        let role = message.get("role").and_then(Value::as_str);
-        if !matches!(role, Some("user" | "assistant")) {
-            return Err(invalid(
-                &format!("{path}.role"),
-                "Member must satisfy enum value set: [user, assistant]",
-            ));
-        }
-        let blocks = request_fields::array(message, "content", &format!("{path}.content"))?;
-        tool_result = None;
-        if role == Some("user") {
-            last_text.clear();
-        }
-        for (j, block) in blocks.iter().enumerate() {
-            let content = read_block(block, &format!("{path}.content.{j}"))?;
-            chars += content.chars;
-            images += content.images;
-            tool_blocks |= content.is_tool_block;
-            if role == Some("user") {
-                let text = block.get("text").and_then(Value::as_str);
-                for piece in text.into_iter().chain(content.tool_result.as_deref()) {
-                    last_text.push_str(piece);
-                    last_text.push('\n');
-                }
-                if content.tool_result.is_some() {
-                    tool_result = content.tool_result;
-                }
-            }
-        }
-        if i == 0 && role == Some("assistant") {
-            return Err(BedrockError::Validation(ASSISTANT_FIRST.into()));
-        }
-    }
+    let Turns {
+        mut chars,
+        images,
+        tool_result,
+        last_text,
+        tool_blocks,
+    } = read_turns(messages)?;
     if tool_blocks && request_fields::optional_object(&map, "toolConfig", "toolConfig")?.is_none() {
         return Err(BedrockError::Validation(TOOL_CONFIG_REQUIRED.into()));
     }
@@ -90,6 +58,10 @@ pub fn parse_request(raw: &[u8], seed: u64, model_id: &str) -> Result<Prompt, Be
     let stop_sequences =
         request_fields::optional_strings(config, "stopSequences", "inferenceConfig.stopSequences")?;
     let (tools, tool_choice, tool_chars) = read_tool_config(&map)?;
+    let thinking = requested_thinking(&map, model_id)?;
+    if thinking.is_some_and(|d| d != Display::Redacted) {
+        thinking::check_history(seed, &anthropic_view(messages))?;
+    }
     Ok(Prompt {
         input_tokens: emulated_model::estimate_tokens(chars + tool_chars) + images * IMAGE_TOKENS,
         max_tokens,
@@ -98,10 +70,71 @@ pub fn parse_request(raw: &[u8], seed: u64, model_id: &str) -> Result<Prompt, Be
         tool_choice,
         tool_result,
         last_text,
-        cache: Default::default(),
-        thinking: None,
+        cache: cache_points(&map),
+        thinking,
         digest: emulated_model::digest(&[&seed.to_le_bytes(), model_id.as_bytes(), raw]),
     })
+}
+
+/// What the turns of a conversation hold, read while checking them.
+struct Turns {
+    chars: usize,
+    images: u64,
+    /// The tool result in the last user turn, if any.
+    tool_result: Option<String>,
+    /// The last user turn's text and tool results.
+    last_text: String,
+    /// Whether any turn holds `toolUse` or `toolResult` blocks.
+    tool_blocks: bool,
+}
+
+/// Checks each turn by Bedrock's rules and sums what it holds.
+fn read_turns(messages: &[Value]) -> Result<Turns, BedrockError> {
+    let mut turns = Turns {
+        chars: 0,
+        images: 0,
+        tool_result: None,
+        last_text: String::new(),
+        tool_blocks: false,
+    };
+    for (i, message) in messages.iter().enumerate() {
+        let path = format!("messages.{i}");
+        let message = message
+            .as_object()
+            .ok_or_else(|| invalid(&path, "Member must be an object"))?;
+        let role = message.get("role").and_then(Value::as_str);
+        if !matches!(role, Some("user" | "assistant")) {
+            return Err(invalid(
+                &format!("{path}.role"),
+                "Member must satisfy enum value set: [user, assistant]",
+            ));
+        }
+        let blocks = request_fields::array(message, "content", &format!("{path}.content"))?;
+        turns.tool_result = None;
+        if role == Some("user") {
+            turns.last_text.clear();
+        }
+        for (j, block) in blocks.iter().enumerate() {
+            let content = read_block(block, &format!("{path}.content.{j}"))?;
+            turns.chars += content.chars;
+            turns.images += content.images;
+            turns.tool_blocks |= content.is_tool_block;
+            if role == Some("user") {
+                let text = block.get("text").and_then(Value::as_str);
+                for piece in text.into_iter().chain(content.tool_result.as_deref()) {
+                    turns.last_text.push_str(piece);
+                    turns.last_text.push('\n');
+                }
+                if content.tool_result.is_some() {
+                    turns.tool_result = content.tool_result;
+                }
+            }
+        }
+        if i == 0 && role == Some("assistant") {
+            return Err(BedrockError::Validation(ASSISTANT_FIRST.into()));
+        }
+    }
+    Ok(turns)
 }
 
 /// Bedrock's refusal of a conversation whose first turn is the assistant's.
@@ -236,29 +269,126 @@ fn read_tool_config(
     ))
 }
 
-/// The assistant content blocks of a reply (Converse shape).
-pub fn content_blocks(reply: &Reply) -> Vec<Value> {
-    match &reply.tool_call {
-        Some(call) => vec![
-            json!({ "toolUse": { "toolUseId": call.id, "name": call.name, "input": call.input } }),
-        ],
-        None => vec![json!({ "text": reply.text })],
+/// The thinking a Converse request turns on: Claude's `thinking` or Nova 2's
+/// `reasoningConfig` in `additionalModelRequestFields` (Sonnet 5 thinks unasked).
+fn requested_thinking(
+    map: &Map<String, Value>,
+    model_id: &str,
+) -> Result<Option<Display>, BedrockError> {
+    let path = "additionalModelRequestFields";
+    let extra = request_fields::optional_object(map, path, path)?;
+    let field = |name: &str| extra.and_then(|e| e.get(name));
+    if let Some(config) = field("reasoningConfig") {
+        let on = config.get("type").and_then(Value::as_str) == Some("enabled");
+        return Ok(on.then_some(Display::Redacted));
     }
+    thinking::requested_for(model_id, field("thinking"))
+}
+
+/// A Converse history in Anthropic's block shapes, for the checks Claude makes of it:
+/// `reasoningContent` → `thinking` (text and signature) or `redacted_thinking`, `toolUse` →
+/// `tool_use`, `toolResult` → `tool_result`, text → `text`; cache points are not blocks.
+fn anthropic_view(messages: &[Value]) -> Vec<Value> {
+    let block = |b: &Value| -> Option<Value> {
+        if let Some(reasoning) = b.get("reasoningContent") {
+            return Some(match reasoning.get("reasoningText") {
+                Some(text) => json!({"type": "thinking",
+                    "thinking": text.get("text").cloned().unwrap_or(json!("")),
+                    "signature": text.get("signature").cloned().unwrap_or(json!(""))}),
+                None => json!({"type": "redacted_thinking"}),
+            });
+        }
+        let kinds = [("toolUse", "tool_use"), ("toolResult", "tool_result")];
+        match kinds.iter().find(|(key, _)| b.get(*key).is_some()) {
+            Some((_, kind)) => Some(json!({"type": kind})),
+            None if b.get("cachePoint").is_some() => None,
+            None => Some(json!({"type": "text"})),
+        }
+    };
+    messages
+        .iter()
+        .map(|m| {
+            let blocks = m.get("content").and_then(Value::as_array);
+            let content: Vec<Value> = blocks.into_iter().flatten().filter_map(block).collect();
+            json!({"role": m.get("role").cloned().unwrap_or(Value::Null), "content": content})
+        })
+        .collect()
+}
+
+/// A Converse body's blocks in cache order (tool specs, system, then each message's
+/// blocks), each `cachePoint` marking the prefix through the block before it.
+fn cache_points(map: &Map<String, Value>) -> CachePoints {
+    let mut points = CachePoints::default();
+    let tools = map.get("toolConfig").and_then(|c| c.get("tools"));
+    let messages = map.get("messages").and_then(Value::as_array);
+    let message_blocks = messages
+        .into_iter()
+        .flatten()
+        .filter_map(|m| m.get("content").and_then(Value::as_array))
+        .flatten();
+    let blocks = [tools, map.get("system")]
+        .into_iter()
+        .flatten()
+        .filter_map(Value::as_array)
+        .flatten()
+        .chain(message_blocks);
+    for block in blocks {
+        match block.get("cachePoint") {
+            Some(point) => points.mark(converse_ttl(point)),
+            None => {
+                let chars = match block.get("text") {
+                    Some(text) => request_fields::text_chars(text),
+                    None => block.to_string().len(),
+                };
+                points.block(block, chars);
+            }
+        }
+    }
+    points
+}
+
+/// The assistant content blocks of a reply (Converse shape): its reasoning first, when it
+/// thought, then its text or tool call.
+pub fn content_blocks(reply: &Reply) -> Vec<Value> {
+    let answer = match &reply.tool_call {
+        Some(call) => {
+            json!({ "toolUse": { "toolUseId": call.id, "name": call.name, "input": call.input } })
+        }
+        None => json!({ "text": reply.text }),
+    };
+    let reasoning = reply.thinking.as_ref().map(|thought| {
+        let mut text = json!({ "text": thought.shown });
+        if !thought.signature.is_empty() {
+            text["signature"] = json!(thought.signature);
+        }
+        json!({ "reasoningContent": { "reasoningText": text } })
+    });
+    reasoning.into_iter().chain([answer]).collect()
 }
 
 /// The Converse response body.
-pub fn response(reply: &Reply, input_tokens: u64, latency_ms: u64) -> Value {
+pub fn response(admitted: &Admitted, latency_ms: u64) -> Value {
+    let reply = &admitted.reply;
     json!({
         "output": { "message": { "role": "assistant", "content": content_blocks(reply) } },
         "stopReason": reply.stop_reason.as_converse(),
-        "usage": usage(input_tokens, reply.output_tokens),
+        "usage": usage(admitted),
         "metrics": { "latencyMs": latency_ms },
     })
 }
 
-/// The Converse `usage` object.
-pub fn usage(input_tokens: u64, output_tokens: u64) -> Value {
-    json!({ "inputTokens": input_tokens, "outputTokens": output_tokens, "totalTokens": input_tokens + output_tokens })
+/// The Converse `usage` object, with the cache's reads and writes when there were any
+/// (`inputTokens` counts neither, `totalTokens` all).
+pub fn usage(admitted: &Admitted) -> Value {
+    let (input, output) = (admitted.input_tokens, admitted.reply.output_tokens);
+    let cache = admitted.cache;
+    let mut usage = json!({ "inputTokens": input, "outputTokens": output,
+        "totalTokens": input + output + cache.read + cache.written });
+    if cache.read + cache.written > 0 {
+        usage["cacheReadInputTokens"] = json!(cache.read);
+        usage["cacheWriteInputTokens"] = json!(cache.written);
+    }
+    usage
 }
 
 #[cfg(test)]

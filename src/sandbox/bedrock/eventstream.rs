@@ -1,8 +1,10 @@
 //! ConverseStream: the `application/vnd.amazon.eventstream` framing of a reply.
 //!
 //! Frames are encoded with `aws_smithy_eventstream::frame::write_message_to` (prelude CRC32 and
-//! message CRC32 included). Event order: `messageStart` → (`contentBlockStart` for a tool call)
-//! → `contentBlockDelta`… → `contentBlockStop` → `messageStop` → `metadata`. A mid-stream fault
+//! message CRC32 included). Event order: `messageStart` → (the reasoning block's
+//! `contentBlockDelta`s and its `contentBlockStop`, when the model thought) →
+//! (`contentBlockStart` for a tool call) → `contentBlockDelta`… → `contentBlockStop` →
+//! `messageStop` → `metadata`. A mid-stream fault
 //! replaces the second half with one exception frame; a stall stops sending after the
 //! configured number of tokens.
 
@@ -77,6 +79,23 @@ fn deltas(admitted: &Admitted) -> Vec<(Value, u64)> {
     }
 }
 
+/// The reasoning block's deltas, when the model thought: its text in pieces (none when
+/// omitted), then its signature (none for Nova 2's redacted reasoning).
+fn reasoning_deltas(admitted: &Admitted) -> Vec<Value> {
+    let Some(thought) = &admitted.reply.thinking else {
+        return Vec::new();
+    };
+    let text = match thought.shown.is_empty() {
+        true => Vec::new(),
+        false => chunks(&thought.shown),
+    };
+    let signature = (!thought.signature.is_empty()).then(|| thought.signature.clone());
+    text.into_iter()
+        .map(|piece| json!({ "reasoningContent": { "text": piece } }))
+        .chain(signature.map(|s| json!({ "reasoningContent": { "signature": s } })))
+        .collect()
+}
+
 /// The whole ConverseStream answer as timed steps.
 pub fn plan(admitted: &Admitted, pace: Pace) -> Vec<Step> {
     let mut steps = vec![Step::Wait(pace.first_token)];
@@ -84,8 +103,19 @@ pub fn plan(admitted: &Admitted, pace: Pace) -> Vec<Step> {
         "messageStart",
         &json!({ "role": "assistant" }),
     )));
+    // The reasoning block, when there is one, is block 0 and the answer follows it.
+    let reasoning = reasoning_deltas(admitted);
+    let index = usize::from(admitted.reply.thinking.is_some());
+    for delta in &reasoning {
+        let payload = json!({ "contentBlockIndex": 0, "delta": delta });
+        steps.push(Step::Send(event_frame("contentBlockDelta", &payload)));
+    }
+    if index == 1 {
+        let stop = json!({ "contentBlockIndex": 0 });
+        steps.push(Step::Send(event_frame("contentBlockStop", &stop)));
+    }
     if let Some(call) = &admitted.reply.tool_call {
-        let start = json!({ "contentBlockIndex": 0, "start": { "toolUse": { "toolUseId": call.id, "name": call.name } } });
+        let start = json!({ "contentBlockIndex": index, "start": { "toolUse": { "toolUseId": call.id, "name": call.name } } });
         steps.push(Step::Send(event_frame("contentBlockStart", &start)));
     }
     let deltas = deltas(admitted);
@@ -107,7 +137,7 @@ pub fn plan(admitted: &Admitted, pace: Pace) -> Vec<Step> {
         if i > 0 {
             steps.push(Step::Wait(pace.for_tokens(tokens)));
         }
-        let payload = json!({ "contentBlockIndex": 0, "delta": delta });
+        let payload = json!({ "contentBlockIndex": index, "delta": delta });
         steps.push(Step::Send(event_frame("contentBlockDelta", &payload)));
         sent_tokens += tokens;
     }
@@ -123,14 +153,14 @@ pub fn plan(admitted: &Admitted, pace: Pace) -> Vec<Step> {
     let latency_ms = pace.total(reply.output_tokens).as_millis() as u64;
     steps.push(Step::Send(event_frame(
         "contentBlockStop",
-        &json!({ "contentBlockIndex": 0 }),
+        &json!({ "contentBlockIndex": index }),
     )));
     steps.push(Step::Send(event_frame(
         "messageStop",
         &json!({ "stopReason": reply.stop_reason.as_converse() }),
     )));
     let metadata = json!({
-        "usage": converse::usage(admitted.input_tokens, reply.output_tokens),
+        "usage": converse::usage(admitted),
         "metrics": { "latencyMs": latency_ms },
     });
     steps.push(Step::Send(event_frame("metadata", &metadata)));

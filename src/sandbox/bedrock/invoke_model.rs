@@ -201,7 +201,7 @@ pub fn parse_request(
     if family == ModelFamily::Anthropic {
         read_anthropic_tools(&map, &mut prompt);
         prompt.cache = anthropic_cache_points(&map);
-        prompt.thinking = thinking::requested(map.get("thinking"));
+        prompt.thinking = thinking::requested_for(model_id, map.get("thinking"))?;
         if prompt.thinking.is_some() {
             let messages = map.get("messages").and_then(Value::as_array);
             thinking::check_history(seed, messages.map_or(&[][..], Vec::as_slice))?;

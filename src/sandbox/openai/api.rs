@@ -25,6 +25,7 @@ const GENERIC: CatalogueModel = CatalogueModel {
     id: "openai-compatible",
     family: ModelFamily::MetaLlama,
     context_window: 128_000,
+    max_output_tokens: 32_768,
     geographies: &[],
     on_demand: OnDemand::BaseOrProfile,
 };

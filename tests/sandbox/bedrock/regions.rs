@@ -72,6 +72,7 @@ async fn a_region_marked_down_gets_no_calls() {
             .converse()
             .model_id(SONNET)
             .messages(user_text("hi"))
+            .inference_config(sbx::max_tokens(256))
             .send()
             .await
             .unwrap();

@@ -1,0 +1,181 @@
+//! The tokens a request reserves against TPM at admission, and whether that can ever fit.
+//!
+//! A request reserves its prompt plus its `max_tokens`. One that sets no `max_tokens` reserves
+//! what Bedrock would: the serving model's maximum output ([`Deployment::default_output_tokens`]),
+//! so the same request reserves 64,000 on Claude Sonnet 4.6 and 10,000 on Nova Pro, and the
+//! amount is known only once a deployment is chosen.
+
+use std::sync::Arc;
+
+use crate::config::Deployment;
+
+/// A request's TPM reservation before a deployment is chosen.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Reservation {
+    /// The prompt's estimated tokens.
+    pub input: u64,
+    /// The request's `max_tokens`, if it sets one.
+    pub max_output: Option<u64>,
+}
+
+impl Reservation {
+    /// The output reserved on `deployment`: `max_tokens`, else the model's maximum output.
+    pub fn output_on(&self, deployment: &Deployment) -> u64 {
+        self.max_output
+            .unwrap_or_else(|| deployment.default_output_tokens())
+    }
+
+    /// The tokens reserved on `deployment`.
+    pub fn on(&self, deployment: &Deployment) -> u64 {
+        self.input.saturating_add(self.output_on(deployment))
+    }
+
+    /// The largest reservation among `deployments` (what a consumer's quota holds before the
+    /// deployment is known); with none, `max_tokens` or the flat default.
+    pub fn worst_case(&self, deployments: &[Arc<Deployment>]) -> u64 {
+        deployments
+            .iter()
+            .map(|d| self.on(d))
+            .max()
+            .unwrap_or_else(|| {
+                let output = self
+                    .max_output
+                    .unwrap_or(crate::config::DEFAULT_OUTPUT_RESERVATION);
+                self.input.saturating_add(output)
+            })
+    }
+}
+
+/// A flat reservation, the same on every deployment (tests, benches, callers that know it).
+impl From<u64> for Reservation {
+    fn from(tokens: u64) -> Self {
+        Reservation {
+            input: tokens,
+            max_output: Some(0),
+        }
+    }
+}
+
+/// Why a request can never be admitted: it reserves more than the TPM of every deployment it
+/// could reach.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct NeverFits {
+    /// The smallest reservation it would make anywhere.
+    pub reserved: u64,
+    /// The output part of that reservation.
+    pub output: u64,
+    /// The largest TPM among those deployments.
+    pub ceiling: u64,
+}
+
+/// Whether `reservation` fits the TPM of any of `deployments`; `None` when one has room, or
+/// has no TPM limit, or there are none.
+pub fn never_fits(reservation: Reservation, deployments: &[Arc<Deployment>]) -> Option<NeverFits> {
+    let mut smallest: Option<(u64, u64)> = None;
+    let mut ceiling = 0;
+    for deployment in deployments {
+        let tpm = deployment.tpm?;
+        let reserved = reservation.on(deployment);
+        if reserved <= tpm {
+            return None;
+        }
+        ceiling = ceiling.max(tpm);
+        if smallest.is_none_or(|(r, _)| reserved < r) {
+            smallest = Some((reserved, reservation.output_on(deployment)));
+        }
+    }
+    let (reserved, output) = smallest?;
+    Some(NeverFits {
+        reserved,
+        output,
+        ceiling,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::load_str;
+
+    fn deployments(yaml: &str) -> Vec<Arc<Deployment>> {
+        load_str(yaml, std::path::Path::new("test.yaml"), &|_| None)
+            .unwrap()
+            .deployments()
+            .cloned()
+            .collect()
+    }
+
+    const TWO_MODELS: &str = r#"
+model_list:
+  - model_name: g
+    litellm_params: {model: bedrock/us.anthropic.claude-sonnet-4-6, tpm: 100000}
+  - model_name: g
+    litellm_params: {model: bedrock/us.amazon.nova-pro-v1:0, tpm: 20000}
+  - model_name: g
+    litellm_params: {model: openai/llama3, api_base: "http://localhost:1/v1", tpm: 2000}
+"#;
+
+    #[test]
+    fn without_max_tokens_each_model_reserves_its_maximum_output() {
+        let d = deployments(TWO_MODELS);
+        let unset = Reservation {
+            input: 100,
+            max_output: None,
+        };
+        let reserved: Vec<u64> = d.iter().map(|d| unset.on(d)).collect();
+        assert_eq!(reserved, [64_100, 10_100, 1_124]);
+        assert_eq!(unset.worst_case(&d), 64_100);
+        let set = Reservation {
+            max_output: Some(500),
+            ..unset
+        };
+        assert_eq!(set.on(&d[0]), 600);
+        assert_eq!(set.worst_case(&[]), 600);
+        assert_eq!(unset.worst_case(&[]), 1_124);
+    }
+
+    #[test]
+    fn model_info_overrides_the_card() {
+        let d = deployments(
+            r#"
+model_list:
+  - model_name: g
+    litellm_params: {model: bedrock/us.anthropic.claude-sonnet-4-6}
+    model_info: {max_output_tokens: 4096}
+  - model_name: g
+    litellm_params: {model: openai/llama3, api_base: "http://localhost:1/v1"}
+    model_info: {max_tokens: 2048}
+"#,
+        );
+        assert_eq!(d[0].default_output_tokens(), 4096);
+        assert_eq!(d[1].default_output_tokens(), 2048);
+    }
+
+    #[test]
+    fn a_request_never_fits_only_when_it_fits_nowhere() {
+        let d = deployments(TWO_MODELS);
+        let unset = |input| Reservation {
+            input,
+            max_output: None,
+        };
+        // Nova Pro's 10,000 + 100 fits its 20,000 even though Sonnet's 64,100 would fit too.
+        assert_eq!(never_fits(unset(100), &d), None);
+        // 19,000 prompt tokens: Sonnet 83,000 ≤ 100,000 still fits.
+        assert_eq!(never_fits(unset(19_000), &d), None);
+        assert_eq!(
+            never_fits(unset(40_000), &d),
+            Some(NeverFits {
+                reserved: 41_024,
+                output: 1_024,
+                ceiling: 100_000
+            })
+        );
+        assert_eq!(
+            never_fits(Reservation::from(150_000), &d[..1])
+                .unwrap()
+                .ceiling,
+            100_000
+        );
+        assert_eq!(never_fits(unset(1), &[]), None);
+    }
+}
