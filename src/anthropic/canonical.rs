@@ -23,23 +23,10 @@ use crate::content::{
 /// converted is refused, named by its path.
 pub fn to_conversation(request: &MessagesRequest) -> Result<Conversation, ContentError> {
     let body = &request.body;
-    let mut conversation = Conversation::default();
-    match body.get("system") {
-        Some(Value::String(text)) => conversation.system.push(SystemBlock::Text(text.clone())),
-        Some(Value::Array(blocks)) => {
-            for block in blocks {
-                let text = block
-                    .get("text")
-                    .and_then(Value::as_str)
-                    .unwrap_or_default();
-                conversation.system.push(SystemBlock::Text(text.to_owned()));
-                if let Some(ttl) = cache_ttl(block) {
-                    conversation.system.push(SystemBlock::CachePoint(ttl));
-                }
-            }
-        }
-        Some(_) | None => {}
-    }
+    let mut conversation = Conversation {
+        system: system_blocks(body.get("system")),
+        ..Conversation::default()
+    };
     for (i, message) in body
         .get("messages")
         .and_then(Value::as_array)
@@ -67,8 +54,50 @@ pub fn to_conversation(request: &MessagesRequest) -> Result<Conversation, Conten
         };
         conversation.push(role, blocks);
     }
-    conversation.tools = body
-        .get("tools")
+    conversation.tools = tools(body.get("tools"));
+    conversation.tool_choice = body.get("tool_choice").and_then(tool_choice);
+    conversation.inference = InferenceSettings {
+        max_tokens: Some(request.max_tokens),
+        temperature: body.get("temperature").and_then(Value::as_f64),
+        top_p: body.get("top_p").and_then(Value::as_f64),
+        stop_sequences: body
+            .get("stop_sequences")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+            .filter_map(|s| s.as_str().map(str::to_owned))
+            .collect(),
+    };
+    conversation.thinking = thinking(body);
+    Ok(conversation)
+}
+
+/// `system`, a string or text blocks, as system blocks; a block's `cache_control` → a cache
+/// point after it.
+fn system_blocks(system: Option<&Value>) -> Vec<SystemBlock> {
+    let mut out = Vec::new();
+    match system {
+        Some(Value::String(text)) => out.push(SystemBlock::Text(text.clone())),
+        Some(Value::Array(blocks)) => {
+            for block in blocks {
+                let text = block
+                    .get("text")
+                    .and_then(Value::as_str)
+                    .unwrap_or_default();
+                out.push(SystemBlock::Text(text.to_owned()));
+                if let Some(ttl) = cache_ttl(block) {
+                    out.push(SystemBlock::CachePoint(ttl));
+                }
+            }
+        }
+        Some(_) | None => {}
+    }
+    out
+}
+
+/// `tools` as tool specs (a tool without a name is skipped).
+fn tools(tools: Option<&Value>) -> Vec<ToolSpec> {
+    tools
         .and_then(Value::as_array)
         .into_iter()
         .flatten()
@@ -85,32 +114,20 @@ pub fn to_conversation(request: &MessagesRequest) -> Result<Conversation, Conten
                     .unwrap_or_else(|| json!({"type": "object"})),
             })
         })
-        .collect();
-    conversation.tool_choice = body.get("tool_choice").and_then(|choice| {
-        match choice.get("type").and_then(Value::as_str)? {
-            "auto" => Some(ToolChoice::Auto),
-            "any" => Some(ToolChoice::Any),
-            "none" => Some(ToolChoice::None),
-            "tool" => Some(ToolChoice::Tool {
-                name: choice.get("name")?.as_str()?.to_owned(),
-            }),
-            _ => None,
-        }
-    });
-    conversation.inference = InferenceSettings {
-        max_tokens: Some(request.max_tokens),
-        temperature: body.get("temperature").and_then(Value::as_f64),
-        top_p: body.get("top_p").and_then(Value::as_f64),
-        stop_sequences: body
-            .get("stop_sequences")
-            .and_then(Value::as_array)
-            .into_iter()
-            .flatten()
-            .filter_map(|s| s.as_str().map(str::to_owned))
-            .collect(),
-    };
-    conversation.thinking = thinking(body);
-    Ok(conversation)
+        .collect()
+}
+
+/// `tool_choice`: `auto`, `any`, `none`, or `tool` with its name.
+fn tool_choice(choice: &Value) -> Option<ToolChoice> {
+    match choice.get("type").and_then(Value::as_str)? {
+        "auto" => Some(ToolChoice::Auto),
+        "any" => Some(ToolChoice::Any),
+        "none" => Some(ToolChoice::None),
+        "tool" => Some(ToolChoice::Tool {
+            name: choice.get("name")?.as_str()?.to_owned(),
+        }),
+        _ => None,
+    }
 }
 
 /// The thinking a body asks for: `enabled` with its budget, or `adaptive` at the effort of

@@ -21,12 +21,65 @@ struct Frame {
     is_item: bool,
 }
 
+/// The scan's state: the index so far, the open mappings and sequences, and each sequence's
+/// next item number.
+#[derive(Default)]
+struct Scanner {
+    index: LineIndex,
+    stack: Vec<Frame>,
+    next_item: HashMap<String, usize>,
+}
+
+impl Scanner {
+    /// A sequence item at `column` on line `line_no`.
+    fn item(&mut self, column: usize, line_no: usize) {
+        while self
+            .stack
+            .last()
+            .is_some_and(|f| f.column > column || (f.column == column && f.is_item))
+        {
+            self.stack.pop();
+        }
+        let parent = self
+            .stack
+            .last()
+            .map(|f| f.path.clone())
+            .unwrap_or_default();
+        let counter = self.next_item.entry(parent.clone()).or_insert(0);
+        let path = format!("{parent}[{counter}]");
+        *counter += 1;
+        self.open(path, column, line_no, true);
+    }
+
+    /// A mapping key at `column` on line `line_no`.
+    fn key(&mut self, key: &str, column: usize, line_no: usize) {
+        while self.stack.last().is_some_and(|f| f.column >= column) {
+            self.stack.pop();
+        }
+        let parent = self.stack.last().map(|f| f.path.as_str()).unwrap_or("");
+        let path = if parent.is_empty() {
+            key.to_string()
+        } else {
+            format!("{parent}.{key}")
+        };
+        self.next_item.remove(&path);
+        self.open(path, column, line_no, false);
+    }
+
+    fn open(&mut self, path: String, column: usize, line_no: usize, is_item: bool) {
+        self.index.lines.entry(path.clone()).or_insert(line_no);
+        self.stack.push(Frame {
+            column,
+            path,
+            is_item,
+        });
+    }
+}
+
 impl LineIndex {
     /// Scans `text` once.
     pub fn build(text: &str) -> Self {
-        let mut index = LineIndex::default();
-        let mut stack: Vec<Frame> = Vec::new();
-        let mut next_item: HashMap<String, usize> = HashMap::new();
+        let mut scan = Scanner::default();
         // Lines to skip: the body of a block scalar (deeper than `column`) or of a
         // flow collection still open (`depth` brackets).
         let mut block_scalar_column: Option<usize> = None;
@@ -58,23 +111,7 @@ impl LineIndex {
                     .strip_prefix('-')
                     .filter(|a| a.is_empty() || a.starts_with(' '))
                 {
-                    // A sequence item at `column`.
-                    while stack
-                        .last()
-                        .is_some_and(|f| f.column > column || (f.column == column && f.is_item))
-                    {
-                        stack.pop();
-                    }
-                    let parent = stack.last().map(|f| f.path.clone()).unwrap_or_default();
-                    let counter = next_item.entry(parent.clone()).or_insert(0);
-                    let path = format!("{parent}[{counter}]");
-                    *counter += 1;
-                    index.lines.entry(path.clone()).or_insert(line_no);
-                    stack.push(Frame {
-                        column,
-                        path,
-                        is_item: true,
-                    });
+                    scan.item(column, line_no);
                     let trimmed = after.trim_start_matches(' ');
                     column += 1 + (after.len() - trimmed.len());
                     rest = trimmed;
@@ -84,22 +121,7 @@ impl LineIndex {
                     continue;
                 }
                 if let Some((key, value)) = split_key(rest) {
-                    while stack.last().is_some_and(|f| f.column >= column) {
-                        stack.pop();
-                    }
-                    let parent = stack.last().map(|f| f.path.as_str()).unwrap_or("");
-                    let path = if parent.is_empty() {
-                        key.to_string()
-                    } else {
-                        format!("{parent}.{key}")
-                    };
-                    next_item.remove(&path);
-                    index.lines.entry(path.clone()).or_insert(line_no);
-                    stack.push(Frame {
-                        column,
-                        path,
-                        is_item: false,
-                    });
+                    scan.key(key, column, line_no);
                     let value = value.trim();
                     if is_block_scalar_indicator(value) {
                         block_scalar_column = Some(column);
@@ -112,7 +134,7 @@ impl LineIndex {
                 break;
             }
         }
-        index
+        scan.index
     }
 
     /// The line of `path`, or of its nearest ancestor the scanner found.

@@ -207,14 +207,7 @@ impl Sandbox {
         } else {
             (None, None)
         };
-        let seed = self.settings.seed;
-        let mut reply = emulated_model::scripted(&self.settings.replies, seed, prompt)
-            .unwrap_or_else(|| emulated_model::generate(seed, call.model_id, &region, prompt));
-        if let Some(display) = prompt.thinking {
-            let thought = thinking::think(seed, &prompt.last_text, display);
-            reply.output_tokens += emulated_model::estimate_tokens(thought.signature.len() / 2);
-            reply.thinking = Some(thought);
-        }
+        let reply = self.reply(prompt, call.model_id, &region);
         Ok(Admitted {
             request_id: String::new(),
             region,
@@ -227,6 +220,20 @@ impl Sandbox {
             first_byte_delay,
             cache,
         })
+    }
+
+    /// The emulated model's answer to `prompt`: a scripted reply where a rule matches, else a
+    /// generated one; its thinking first when the request has thinking on.
+    fn reply(&self, prompt: &Prompt, model_id: &str, region: &str) -> Reply {
+        let seed = self.settings.seed;
+        let mut reply = emulated_model::scripted(&self.settings.replies, seed, prompt)
+            .unwrap_or_else(|| emulated_model::generate(seed, model_id, region, prompt));
+        if let Some(display) = prompt.thinking {
+            let thought = thinking::think(seed, &prompt.last_text, display);
+            reply.output_tokens += emulated_model::estimate_tokens(thought.signature.len() / 2);
+            reply.thinking = Some(thought);
+        }
+        reply
     }
 
     fn choose_region(

@@ -129,32 +129,8 @@ fn deployment(entry: &RawModelEntry, path: &str, position: usize) -> Result<Depl
             "static AWS keys in the config are not supported: use aws_profile_name (a profile in ~/.aws) or the default credential chain",
         ));
     }
-    if entry.rpm.is_some() && params.rpm.is_some() && entry.rpm != params.rpm {
-        return Err(Invalid::new(
-            format!("{path}.rpm"),
-            "rpm is set both here and in litellm_params, with different values",
-        ));
-    }
-    if entry.tpm.is_some() && params.tpm.is_some() && entry.tpm != params.tpm {
-        return Err(Invalid::new(
-            format!("{path}.tpm"),
-            "tpm is set both here and in litellm_params, with different values",
-        ));
-    }
-    let rpm = params.rpm.or(entry.rpm);
-    let tpm = params.tpm.or(entry.tpm);
-    if rpm == Some(0) {
-        return Err(Invalid::new(
-            at("rpm"),
-            "must be at least 1 (remove it for no limit)",
-        ));
-    }
-    if tpm == Some(0) {
-        return Err(Invalid::new(
-            at("tpm"),
-            "must be at least 1 (remove it for no limit)",
-        ));
-    }
+    let rpm = limit(entry.rpm, params.rpm, "rpm", path)?;
+    let tpm = limit(entry.tpm, params.tpm, "tpm", path)?;
     if let Some(w) = params.weight.filter(|w| !(w.is_finite() && *w > 0.0)) {
         return Err(Invalid::new(
             at("weight"),
@@ -186,16 +162,7 @@ fn deployment(entry: &RawModelEntry, path: &str, position: usize) -> Result<Depl
         .timeout
         .map(|t| seconds(t, &at("timeout")))
         .transpose()?;
-    let id = match &entry.model_info.id {
-        Some(id) if !id.trim().is_empty() && id.is_ascii() => id.clone(),
-        Some(_) => {
-            return Err(Invalid::new(
-                format!("{path}.model_info.id"),
-                "must be non-empty ASCII",
-            ));
-        }
-        None => format!("{}-{}", entry.model_name, position + 1),
-    };
+    let id = deployment_id(entry, path, position)?;
     let (mode, capabilities) = served(&entry.model_info, &model, path)?;
     let family = match provider {
         ProviderKind::Bedrock => ModelFamily::of_bedrock_model(&model),
@@ -223,6 +190,44 @@ fn deployment(entry: &RawModelEntry, path: &str, position: usize) -> Result<Depl
         family,
         capabilities,
     })
+}
+
+/// A limit set at entry level or in `litellm_params` (the same value if both): at least 1.
+fn limit<T>(
+    entry: Option<T>,
+    params: Option<T>,
+    key: &str,
+    path: &str,
+) -> Result<Option<T>, Invalid>
+where
+    T: PartialEq + Copy + Default,
+{
+    if entry.is_some() && params.is_some() && entry != params {
+        return Err(Invalid::new(
+            format!("{path}.{key}"),
+            format!("{key} is set both here and in litellm_params, with different values"),
+        ));
+    }
+    let value = params.or(entry);
+    if value == Some(T::default()) {
+        return Err(Invalid::new(
+            format!("{path}.litellm_params.{key}"),
+            "must be at least 1 (remove it for no limit)",
+        ));
+    }
+    Ok(value)
+}
+
+/// `model_info.id` (non-empty ASCII), else `<group>-<n>` from the entry's position.
+fn deployment_id(entry: &RawModelEntry, path: &str, position: usize) -> Result<String, Invalid> {
+    match &entry.model_info.id {
+        Some(id) if !id.trim().is_empty() && id.is_ascii() => Ok(id.clone()),
+        Some(_) => Err(Invalid::new(
+            format!("{path}.model_info.id"),
+            "must be non-empty ASCII",
+        )),
+        None => Ok(format!("{}-{}", entry.model_name, position + 1)),
+    }
 }
 
 /// The most output a call may ask of the model: `model_info.max_output_tokens` (or LiteLLM's

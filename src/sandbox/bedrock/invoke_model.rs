@@ -129,33 +129,59 @@ pub fn parse_request(
 ) -> Result<Prompt, BedrockError> {
     let map = request_fields::object(raw)?;
     let digest = emulated_model::digest(&[&seed.to_le_bytes(), model_id.as_bytes(), raw]);
-    let (chars, max_tokens, stop_sequences) = match family {
+    let (chars, max_tokens, stop_sequences) = native_fields(family, &map)?;
+    let mut prompt = Prompt {
+        input_tokens: emulated_model::estimate_tokens(chars),
+        max_tokens,
+        stop_sequences,
+        digest,
+        ..Prompt::default()
+    };
+    if family == ModelFamily::Anthropic {
+        read_anthropic_tools(&map, &mut prompt);
+        prompt.cache = anthropic_cache_points(&map);
+        prompt.thinking = thinking::requested_for(model_id, map.get("thinking"))?;
+        if prompt.thinking.is_some() {
+            let messages = map.get("messages").and_then(Value::as_array);
+            thinking::check_history(seed, messages.map_or(&[][..], Vec::as_slice))?;
+        }
+    }
+    Ok(prompt)
+}
+
+/// What a native body says of its size: its prompt's characters, its output cap and its stop
+/// sequences, each family in its own field names.
+fn native_fields(
+    family: ModelFamily,
+    map: &Map<String, Value>,
+) -> Result<(usize, Option<u64>, Vec<String>), BedrockError> {
+    Ok(match family {
         ModelFamily::Anthropic => {
-            check_anthropic_keys(&map)?;
+            check_anthropic_keys(map)?;
             if !map.get("anthropic_version").is_some_and(Value::is_string) {
                 return Err(invalid("anthropic_version", "Member must not be null"));
             }
-            let max_tokens = request_fields::optional_count(&map, "max_tokens", "max_tokens")?;
+            let max_tokens = request_fields::optional_count(map, "max_tokens", "max_tokens")?;
             let max_tokens =
                 max_tokens.ok_or_else(|| invalid("max_tokens", "Member must not be null"))?;
             let chars = message_chars(
-                request_fields::array(&map, "messages", "messages")?,
+                request_fields::array(map, "messages", "messages")?,
                 "content",
             )? + map.get("system").map(content_chars).unwrap_or(0);
             (
                 chars,
                 Some(max_tokens),
-                request_fields::optional_strings(&map, "stop_sequences", "stop_sequences")?,
+                request_fields::optional_strings(map, "stop_sequences", "stop_sequences")?,
             )
         }
         ModelFamily::AmazonNova => {
             let chars = message_chars(
-                request_fields::array(&map, "messages", "messages")?,
+                request_fields::array(map, "messages", "messages")?,
                 "content",
             )? + map.get("system").map(content_chars).unwrap_or(0);
             let empty = Map::new();
             let config =
-                request_fields::optional_object(&map, "inferenceConfig", "inferenceConfig")?
+                request_fields::optional_object(map, "inferenceConfig", "inferenceConfig")?
                     .unwrap_or(&empty);
             let max = match request_fields::optional_count(
                 config,
@@ -186,28 +212,11 @@ pub fn parse_request(
                 .ok_or_else(|| invalid("prompt", "Member must not be null"))?;
             (
                 prompt.chars().count(),
-                request_fields::optional_count(&map, "max_gen_len", "max_gen_len")?,
+                request_fields::optional_count(map, "max_gen_len", "max_gen_len")?,
                 Vec::new(),
             )
         }
-    };
-    let mut prompt = Prompt {
-        input_tokens: emulated_model::estimate_tokens(chars),
-        max_tokens,
-        stop_sequences,
-        digest,
-        ..Prompt::default()
-    };
-    if family == ModelFamily::Anthropic {
-        read_anthropic_tools(&map, &mut prompt);
-        prompt.cache = anthropic_cache_points(&map);
-        prompt.thinking = thinking::requested_for(model_id, map.get("thinking"))?;
-        if prompt.thinking.is_some() {
-            let messages = map.get("messages").and_then(Value::as_array);
-            thinking::check_history(seed, messages.map_or(&[][..], Vec::as_slice))?;
-        }
-    }
-    Ok(prompt)
+    })
 }
 
 /// An Anthropic body's blocks in cache order: tools, system, then each message's blocks.
