@@ -35,7 +35,7 @@ impl Effort {
     /// The effort a name says (`low`, `medium`, `high`; `xhigh` and `max` are high), if any.
     pub fn parse(name: &str) -> Option<Effort> {
         match name {
-            "low" | "minimal" => Some(Effort::Low),
+            "low" => Some(Effort::Low),
             "medium" => Some(Effort::Medium),
             "high" | "xhigh" | "max" => Some(Effort::High),
             _ => None,

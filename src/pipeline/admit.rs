@@ -28,13 +28,14 @@ pub(super) async fn admit(
     if !request.caller.may_use(asked) && !request.caller.may_use(group) {
         return refuse(Failure::Forbidden(asked.to_owned()));
     }
-    if let Some(message) = never_fits(router, request) {
+    // What the consumer's quota reserves: the most the request could reserve anywhere.
+    let reserved = router.consumer_reservation(group, request.reservation());
+    if let Some(message) = never_fits(router, request, reserved) {
         return refuse(Failure::NeverFits(message));
     }
     let Caller::Consumer(consumer) = request.caller else {
         return Ok(None);
     };
-    let reserved = router.consumer_reservation(group, request.reservation());
     match router.admit_consumer(consumer, reserved).await {
         Ok(permit) => Ok(Some(permit)),
         Err(refusal) => {
@@ -59,17 +60,20 @@ fn refusal_reason(limit: LimitKind) -> RefusalReason {
 
 /// Why a request can never be served, when it reserves more than its consumer's `tpm_limit`
 /// or the TPM of every deployment it could reach: waiting would never help, so a 429 would be
-/// a lie.
-fn never_fits(router: &Router<Store>, request: &RouteRequest<'_>) -> Option<String> {
+/// a lie. `consumer_reserved` is what the consumer's quota would reserve.
+fn never_fits(
+    router: &Router<Store>,
+    request: &RouteRequest<'_>,
+    consumer_reserved: u64,
+) -> Option<String> {
     let group = request.group;
     let reservation = request.reservation();
     let consumer_limit = match request.caller {
         Caller::Consumer(c) => c.tpm_limit,
         Caller::Open | Caller::Master => None,
     };
-    let worst = router.consumer_reservation(group, reservation);
-    let (reserved, limit) = match consumer_limit.filter(|limit| worst > *limit) {
-        Some(limit) => (worst, format!("this key's tpm_limit ({limit})")),
+    let (reserved, limit) = match consumer_limit.filter(|limit| consumer_reserved > *limit) {
+        Some(limit) => (consumer_reserved, format!("this key's tpm_limit ({limit})")),
         None => {
             let never = router.never_fits(group, reservation)?;
             let limit = format!(

@@ -19,30 +19,27 @@ pub struct Reservation {
 }
 
 impl Reservation {
-    /// The output reserved on `deployment`: `max_tokens`, else the model's maximum output.
-    pub fn output_on(&self, deployment: &Deployment) -> u64 {
-        self.max_output
-            .unwrap_or_else(|| deployment.default_output_tokens())
-    }
-
-    /// The tokens reserved on `deployment`.
+    /// The tokens reserved on `deployment`: the prompt plus `max_tokens`, else plus the
+    /// model's maximum output.
     pub fn on(&self, deployment: &Deployment) -> u64 {
-        self.input.saturating_add(self.output_on(deployment))
+        let output = self
+            .max_output
+            .unwrap_or_else(|| deployment.default_output_tokens());
+        self.input.saturating_add(output)
     }
 
     /// The largest reservation among `deployments` (what a consumer's quota holds before the
     /// deployment is known); with none, `max_tokens` or the flat default.
     pub fn worst_case(&self, deployments: &[Arc<Deployment>]) -> u64 {
-        deployments
-            .iter()
-            .map(|d| self.on(d))
-            .max()
-            .unwrap_or_else(|| {
-                let output = self
-                    .max_output
-                    .unwrap_or(crate::config::DEFAULT_OUTPUT_RESERVATION);
-                self.input.saturating_add(output)
-            })
+        let output = match self.max_output {
+            Some(max_tokens) => max_tokens,
+            None => deployments
+                .iter()
+                .map(|d| d.default_output_tokens())
+                .max()
+                .unwrap_or(crate::config::DEFAULT_OUTPUT_RESERVATION),
+        };
+        self.input.saturating_add(output)
     }
 }
 
@@ -62,8 +59,6 @@ impl From<u64> for Reservation {
 pub struct NeverFits {
     /// The smallest reservation it would make anywhere.
     pub reserved: u64,
-    /// The output part of that reservation.
-    pub output: u64,
     /// The largest TPM among those deployments.
     pub ceiling: u64,
 }
@@ -71,7 +66,7 @@ pub struct NeverFits {
 /// Whether `reservation` fits the TPM of any of `deployments`; `None` when one has room, or
 /// has no TPM limit, or there are none.
 pub fn never_fits(reservation: Reservation, deployments: &[Arc<Deployment>]) -> Option<NeverFits> {
-    let mut smallest: Option<(u64, u64)> = None;
+    let mut smallest: Option<u64> = None;
     let mut ceiling = 0;
     for deployment in deployments {
         let tpm = deployment.tpm?;
@@ -80,14 +75,10 @@ pub fn never_fits(reservation: Reservation, deployments: &[Arc<Deployment>]) -> 
             return None;
         }
         ceiling = ceiling.max(tpm);
-        if smallest.is_none_or(|(r, _)| reserved < r) {
-            smallest = Some((reserved, reservation.output_on(deployment)));
-        }
+        smallest = Some(smallest.map_or(reserved, |r| r.min(reserved)));
     }
-    let (reserved, output) = smallest?;
     Some(NeverFits {
-        reserved,
-        output,
+        reserved: smallest?,
         ceiling,
     })
 }
@@ -166,7 +157,6 @@ model_list:
             never_fits(unset(40_000), &d),
             Some(NeverFits {
                 reserved: 41_024,
-                output: 1_024,
                 ceiling: 100_000
             })
         );

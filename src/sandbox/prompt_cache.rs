@@ -21,7 +21,8 @@ use super::emulated_model::{digest, estimate_tokens};
 /// How far before a breakpoint a hit is looked for (Anthropic's documented look-back).
 const LOOK_BACK_BLOCKS: usize = 20;
 
-/// The TTL of a marker: `{"type":"ephemeral","ttl":"1h"}` an hour, else five minutes.
+/// The TTL of a marker, Anthropic's `cache_control` or Converse's `cachePoint`: `ttl: "1h"` an
+/// hour, else five minutes.
 pub fn ttl_of(cache_control: &Value) -> Duration {
     match cache_control.get("ttl").and_then(Value::as_str) {
         Some("1h") => Duration::from_secs(3600),
@@ -83,14 +84,6 @@ impl CachePoints {
         if let Some(last) = self.prefixes.len().checked_sub(1) {
             self.breakpoints.push((last, ttl));
         }
-    }
-}
-
-/// The TTL of a Converse `cachePoint`: `ttl: "1h"` an hour, else five minutes.
-pub fn converse_ttl(cache_point: &Value) -> Duration {
-    match cache_point.get("ttl").and_then(Value::as_str) {
-        Some("1h") => Duration::from_secs(3600),
-        _ => Duration::from_secs(300),
     }
 }
 

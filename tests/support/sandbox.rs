@@ -120,6 +120,18 @@ pub fn user_text(text: &str) -> aws_sdk_bedrockruntime::types::Message {
         .unwrap()
 }
 
+/// A turn of `role` with `blocks`.
+pub fn message(
+    role: aws_sdk_bedrockruntime::types::ConversationRole,
+    blocks: Vec<aws_sdk_bedrockruntime::types::ContentBlock>,
+) -> aws_sdk_bedrockruntime::types::Message {
+    aws_sdk_bedrockruntime::types::Message::builder()
+        .role(role)
+        .set_content(Some(blocks))
+        .build()
+        .unwrap()
+}
+
 /// An inference config asking for at most `max_tokens`: a call without one reserves the
 /// model's maximum output against TPM (64,000 on Claude Sonnet 4.6), as on Bedrock.
 pub fn max_tokens(max_tokens: i32) -> aws_sdk_bedrockruntime::types::InferenceConfiguration {

@@ -34,6 +34,7 @@
 use serde_json::{Map, Value, json};
 
 use crate::anthropic::MessagesRequest;
+use crate::content::Effort;
 
 /// The `anthropic_version` Bedrock requires in the body.
 pub const BEDROCK_ANTHROPIC_VERSION: &str = "bedrock-2023-05-31";
@@ -166,6 +167,16 @@ const NEVER_ON_BEDROCK: [&str; 5] = [
     "mcp_servers",
 ];
 
+/// The smallest thinking budget Claude takes.
+const MIN_THINKING_BUDGET: u64 = 1024;
+
+/// A thinking budget of `budget` that leaves room for an answer under `max_tokens` (below
+/// it); `None` when that leaves less than Claude's minimum of 1,024.
+pub fn thinking_budget(budget: u64, max_tokens: Option<u64>) -> Option<u64> {
+    let budget = max_tokens.map_or(budget, |max| budget.min(max.saturating_sub(1)));
+    (budget >= MIN_THINKING_BUDGET).then_some(budget)
+}
+
 /// `tool_choice: any` or `tool` as `auto` (its `disable_parallel_tool_use` kept).
 fn forced_tool_use(body: &mut Map<String, Value>, changes: &mut Vec<String>) {
     let Some(Value::Object(choice)) = body.get_mut("tool_choice") else {
@@ -295,14 +306,9 @@ fn thinking(
                 .get("output_config")
                 .and_then(|c| c.get("effort"))
                 .and_then(Value::as_str)
-                .unwrap_or("high");
-            let budget = match effort {
-                "low" => 1024,
-                "medium" => 2048,
-                _ => 4096,
-            }
-            .min(max_tokens.saturating_sub(1));
-            if budget >= 1024 {
+                .and_then(Effort::parse)
+                .unwrap_or(Effort::High);
+            if let Some(budget) = thinking_budget(effort.budget_tokens(), Some(max_tokens)) {
                 let thinking = json!({"type": "enabled", "budget_tokens": budget});
                 body.insert("thinking".into(), thinking);
                 changes.push(format!("thinking.adaptive → enabled ({budget} tokens)"));

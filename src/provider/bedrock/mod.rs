@@ -75,6 +75,7 @@ impl BedrockProvider {
         deployment: &Deployment,
         converse: ConverseRequest,
     ) -> Result<ConverseFluentBuilder, ProviderError> {
+        let extra = additional_fields(deployment, &converse);
         Ok(self
             .client(deployment)?
             .converse()
@@ -83,7 +84,7 @@ impl BedrockProvider {
             .set_messages(Some(converse.messages))
             .set_inference_config(converse.inference_config)
             .set_tool_config(converse.tool_config)
-            .set_additional_model_request_fields(additional_fields(deployment, &converse.thinking)))
+            .set_additional_model_request_fields(extra))
     }
 
     /// A ConverseStream call of `deployment` with `converse`, ready to send.
@@ -92,6 +93,7 @@ impl BedrockProvider {
         deployment: &Deployment,
         converse: ConverseRequest,
     ) -> Result<ConverseStreamFluentBuilder, ProviderError> {
+        let extra = additional_fields(deployment, &converse);
         Ok(self
             .client(deployment)?
             .converse_stream()
@@ -100,7 +102,7 @@ impl BedrockProvider {
             .set_messages(Some(converse.messages))
             .set_inference_config(converse.inference_config)
             .set_tool_config(converse.tool_config)
-            .set_additional_model_request_fields(additional_fields(deployment, &converse.thinking)))
+            .set_additional_model_request_fields(extra))
     }
 
     fn client(&self, deployment: &Deployment) -> Result<&Client, ProviderError> {
@@ -210,14 +212,20 @@ impl EventReader {
     }
 }
 
-/// The `additionalModelRequestFields` of a Converse call to `deployment`: its way of being
-/// asked to think, when the request asks and the model can.
+/// The `additionalModelRequestFields` of a Converse call of `converse` to `deployment`: its
+/// way of being asked to think (within the call's `maxTokens`), when the request asks and the
+/// model can.
 fn additional_fields(
     deployment: &Deployment,
-    thinking: &Option<(crate::content::Thinking, Option<u64>)>,
+    converse: &ConverseRequest,
 ) -> Option<aws_smithy_types::Document> {
-    let (thinking, max_tokens) = thinking.as_ref()?;
-    reasoning::reasoning_fields(&deployment.model, thinking, *max_tokens)
+    let thinking = converse.thinking.as_ref()?;
+    let max_tokens = converse
+        .inference_config
+        .as_ref()
+        .and_then(|c| c.max_tokens())
+        .and_then(|n| u64::try_from(n).ok());
+    reasoning::reasoning_fields(&deployment.model, thinking, max_tokens)
         .map(document::json_into_document)
 }
 

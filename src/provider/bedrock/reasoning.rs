@@ -12,11 +12,8 @@
 
 use serde_json::{Value, json};
 
-use super::claude::ClaudeModel;
+use super::claude::{ClaudeModel, thinking_budget};
 use crate::content::Thinking;
-
-/// The smallest thinking budget Claude takes.
-const MIN_BUDGET: u64 = 1024;
 
 /// The `additionalModelRequestFields` that ask `model` to think as `thinking` says, with
 /// `max_tokens` the call's output cap; `None` where the model takes no such request.
@@ -32,12 +29,11 @@ pub fn reasoning_fields(
         if claude.version < (3, 7) {
             return None;
         }
-        let budget = thinking
+        let asked = thinking
             .budget_tokens
             .unwrap_or_else(|| thinking.effort.budget_tokens());
-        let budget = max_tokens.map_or(budget, |m| budget.min(m.saturating_sub(1)));
-        return (budget >= MIN_BUDGET)
-            .then(|| json!({"thinking": {"type": "enabled", "budget_tokens": budget}}));
+        return thinking_budget(asked, max_tokens)
+            .map(|budget| json!({"thinking": {"type": "enabled", "budget_tokens": budget}}));
     }
     let id = crate::catalogue::base_id(model);
     id.starts_with("amazon.nova-2").then(|| {

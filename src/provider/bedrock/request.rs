@@ -32,9 +32,8 @@ pub struct ConverseRequest {
     pub messages: Vec<BedrockMessage>,
     pub inference_config: Option<InferenceConfiguration>,
     pub tool_config: Option<ToolConfiguration>,
-    /// Thinking asked for, and the output cap it must fit: mapped per model when the call
-    /// is built ([`super::reasoning`]).
-    pub thinking: Option<(Thinking, Option<u64>)>,
+    /// Thinking asked for: mapped per model when the call is built ([`super::reasoning`]).
+    pub thinking: Option<Thinking>,
 }
 
 /// Converts a validated chat request for Converse; see the module doc for the steps.
@@ -71,9 +70,7 @@ pub fn convert_conversation(
     for message in conversation.messages {
         messages.push(convert_message(message)?);
     }
-    let thinking = conversation
-        .thinking
-        .map(|t| (t, conversation.inference.max_tokens));
+    let thinking = conversation.thinking;
     Ok(ConverseRequest {
         system,
         messages,

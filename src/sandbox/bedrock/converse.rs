@@ -10,7 +10,7 @@ use serde_json::{Map, Value, json};
 use crate::sandbox::emulated_model::{self, IMAGE_TOKENS, Prompt, Reply, Tool, ToolChoice};
 use crate::sandbox::error::BedrockError;
 use crate::sandbox::model_call::Admitted;
-use crate::sandbox::prompt_cache::{CachePoints, converse_ttl};
+use crate::sandbox::prompt_cache::{CachePoints, ttl_of};
 use crate::sandbox::request_fields::{self, invalid};
 use crate::sandbox::thinking::{self, Display};
 
@@ -334,7 +334,7 @@ fn cache_points(map: &Map<String, Value>) -> CachePoints {
         .chain(message_blocks);
     for block in blocks {
         match block.get("cachePoint") {
-            Some(point) => points.mark(converse_ttl(point)),
+            Some(point) => points.mark(ttl_of(point)),
             None => {
                 let chars = match block.get("text") {
                     Some(text) => request_fields::text_chars(text),

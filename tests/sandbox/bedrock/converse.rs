@@ -5,14 +5,14 @@ use aws_sdk_bedrockruntime::Client;
 use aws_sdk_bedrockruntime::error::ProvideErrorMetadata;
 use aws_sdk_bedrockruntime::types::{
     CachePointBlock, CachePointType, ContentBlock, ContentBlockDelta, ConversationRole,
-    ConverseStreamOutput, Message, ReasoningContentBlock, ReasoningContentBlockDelta,
-    ReasoningTextBlock, StopReason, SystemContentBlock, TokenUsage, Tool, ToolConfiguration,
-    ToolInputSchema, ToolResultBlock, ToolResultContentBlock, ToolSpecification, ToolUseBlock,
+    ConverseStreamOutput, ReasoningContentBlock, ReasoningContentBlockDelta, ReasoningTextBlock,
+    StopReason, SystemContentBlock, TokenUsage, Tool, ToolConfiguration, ToolInputSchema,
+    ToolResultBlock, ToolResultContentBlock, ToolSpecification, ToolUseBlock,
 };
 use aws_smithy_types::Document;
 
 use super::SONNET;
-use crate::support::sandbox::{self as sbx, fast_settings, max_tokens, user_text};
+use crate::support::sandbox::{self as sbx, fast_settings, max_tokens, message, user_text};
 
 fn cache_point() -> CachePointBlock {
     CachePointBlock::builder()
@@ -118,14 +118,6 @@ fn weather_tools() -> ToolConfiguration {
         .unwrap();
     ToolConfiguration::builder()
         .tools(Tool::ToolSpec(spec))
-        .build()
-        .unwrap()
-}
-
-fn message(role: ConversationRole, blocks: Vec<ContentBlock>) -> Message {
-    Message::builder()
-        .role(role)
-        .set_content(Some(blocks))
         .build()
         .unwrap()
 }

@@ -5,22 +5,14 @@ use aws_sdk_bedrockruntime::error::ProvideErrorMetadata;
 use aws_sdk_bedrockruntime::primitives::Blob;
 use aws_sdk_bedrockruntime::types::{
     ContentBlock, ConversationRole, GuardrailContentBlock, GuardrailContentSource,
-    GuardrailTextBlock, InferenceConfiguration, Message, ToolResultBlock, ToolResultContentBlock,
+    GuardrailTextBlock, InferenceConfiguration, ToolResultBlock, ToolResultContentBlock,
     ToolUseBlock,
 };
 use aws_smithy_types::Document;
 use resilient_llm::config::sandbox::Quota;
 
 use super::HAIKU;
-use crate::support::sandbox::{self as sbx, fast_settings, user_text};
-
-fn message(role: ConversationRole, blocks: Vec<ContentBlock>) -> Message {
-    Message::builder()
-        .role(role)
-        .set_content(Some(blocks))
-        .build()
-        .unwrap()
-}
+use crate::support::sandbox::{self as sbx, fast_settings, message, user_text};
 
 /// The code and message of a failed call.
 fn refusal<E: ProvideErrorMetadata>(error: &E) -> (String, String) {
