@@ -124,11 +124,13 @@ fn wire(c: &mut Criterion) {
     });
     let request = parse_chat_request(BODY).unwrap();
     c.bench_function("convert: OpenAI request → Converse", |b| {
-        b.iter(|| convert_request(black_box(&request), false).unwrap())
+        b.iter(|| convert_request(black_box(&request), "us.amazon.nova-lite-v1:0", false).unwrap())
     });
     let tool_request = parse_chat_request(TOOL_BODY).unwrap();
     c.bench_function("convert: OpenAI tool round trip → Converse", |b| {
-        b.iter(|| convert_request(black_box(&tool_request), false).unwrap())
+        b.iter(|| {
+            convert_request(black_box(&tool_request), "us.amazon.nova-lite-v1:0", false).unwrap()
+        })
     });
     let served_by = config()
         .deployments()

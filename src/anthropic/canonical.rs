@@ -67,6 +67,7 @@ pub fn to_conversation(request: &MessagesRequest) -> Result<Conversation, Conten
             .flatten()
             .filter_map(|s| s.as_str().map(str::to_owned))
             .collect(),
+        top_k: body.get("top_k").and_then(Value::as_u64),
     };
     conversation.thinking = thinking(body);
     Ok(conversation)
@@ -161,11 +162,7 @@ fn thinking(body: &serde_json::Map<String, Value>) -> Option<Thinking> {
 }
 
 fn cache_ttl(block: &Value) -> Option<CacheTtl> {
-    let marker = block.get("cache_control")?;
-    Some(match marker.get("ttl").and_then(Value::as_str) {
-        Some("1h") => CacheTtl::OneHour,
-        _ => CacheTtl::FiveMinutes,
-    })
+    block.get("cache_control").map(CacheTtl::of_marker)
 }
 
 fn convert_block(block: &Value, path: &str) -> Result<Option<Block>, ContentError> {

@@ -58,8 +58,10 @@ impl MessagesUsage {
     /// The usage a settlement counts, the way Bedrock's quotas count it: input and cache
     /// writes as prompt tokens, cache reads not at all.
     pub fn as_settled(&self) -> Usage {
-        Usage::new(
-            self.input_tokens + self.cache_creation_input_tokens,
+        Usage::with_cache(
+            self.input_tokens,
+            self.cache_read_input_tokens,
+            self.cache_creation_input_tokens,
             self.output_tokens,
         )
     }
@@ -97,6 +99,14 @@ mod tests {
         usage.update(&json!({"input_tokens": 10, "cache_creation_input_tokens": 2000, "cache_read_input_tokens": 500, "output_tokens": 1}));
         usage.update(&json!({"output_tokens": 42}));
         assert_eq!(usage.output_tokens, 42);
-        assert_eq!(usage.as_settled(), Usage::new(2010, 42));
+        let settled = usage.as_settled();
+        assert_eq!(
+            (
+                settled.settled_input(),
+                settled.completion_tokens,
+                settled.cache_read()
+            ),
+            (2010, 42, 500)
+        );
     }
 }

@@ -123,3 +123,14 @@ pub enum CacheTtl {
     /// One hour, the extended TTL some models offer.
     OneHour,
 }
+
+impl CacheTtl {
+    /// The TTL a `cache_control` marker asks for (`{"type":"ephemeral","ttl":"1h"}`): one
+    /// hour when it says `1h`, else the default five minutes.
+    pub fn of_marker(cache_control: &Value) -> CacheTtl {
+        match cache_control.get("ttl").and_then(Value::as_str) {
+            Some("1h") => CacheTtl::OneHour,
+            Some(_) | None => CacheTtl::FiveMinutes,
+        }
+    }
+}

@@ -2,6 +2,7 @@
 
 use super::block::{Block, CacheTtl};
 use super::inference::{InferenceSettings, Thinking};
+use super::output::{OutputFormat, ServiceTier};
 use super::tool::{ToolChoice, ToolSpec};
 
 /// The canonical request: the parts of a Converse call that come from the client.
@@ -23,6 +24,15 @@ pub struct Conversation {
     /// Thinking asked for: where the model reasons on request, its own field of
     /// `additionalModelRequestFields`; elsewhere dropped.
     pub thinking: Option<Thinking>,
+    /// A cache point after the tool definitions (Converse `toolConfig.tools[].cachePoint`).
+    pub tools_cache_point: Option<CacheTtl>,
+    /// The shape the answer must take (Converse `outputConfig.textFormat`, or a forced tool
+    /// where the model has no structured output).
+    pub output_format: Option<OutputFormat>,
+    /// `serviceTier`.
+    pub service_tier: Option<ServiceTier>,
+    /// `requestMetadata`: tags for the invocation logs, in the client's order.
+    pub metadata: Vec<(String, String)>,
 }
 
 /// One entry of the system prompt (Converse `SystemContentBlock`).

@@ -11,10 +11,14 @@ pub struct InferenceSettings {
     pub top_p: Option<f64>,
     /// `stopSequences`; empty means none.
     pub stop_sequences: Vec<String>,
+    /// Sample from the k likeliest tokens: no `inferenceConfig` field, each model's own in
+    /// `additionalModelRequestFields`.
+    pub top_k: Option<u64>,
 }
 
 impl InferenceSettings {
-    /// Whether nothing is set, so an upstream can leave its config out entirely.
+    /// Whether nothing of `inferenceConfig` is set, so an upstream can leave it out entirely
+    /// (`top_k` is not in it).
     pub fn is_default(&self) -> bool {
         self.max_tokens.is_none()
             && self.temperature.is_none()
@@ -32,10 +36,11 @@ pub enum Effort {
 }
 
 impl Effort {
-    /// The effort a name says (`low`, `medium`, `high`; `xhigh` and `max` are high), if any.
+    /// The effort a name says (`low`, `medium`, `high`; `minimal` is low, `xhigh` and `max`
+    /// are high), if any.
     pub fn parse(name: &str) -> Option<Effort> {
         match name {
-            "low" => Some(Effort::Low),
+            "minimal" | "low" => Some(Effort::Low),
             "medium" => Some(Effort::Medium),
             "high" | "xhigh" | "max" => Some(Effort::High),
             _ => None,

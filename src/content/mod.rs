@@ -16,6 +16,7 @@ mod block;
 mod conversation;
 mod error;
 mod inference;
+mod output;
 mod tool;
 
 pub use block::{
@@ -25,4 +26,5 @@ pub use block::{
 pub use conversation::{Conversation, Message, Role, SystemBlock};
 pub use error::ContentError;
 pub use inference::{Effort, InferenceSettings, Thinking};
+pub use output::{OutputFormat, STRUCTURED_OUTPUT_TOOL, ServiceTier, StructuredOutput};
 pub use tool::{ToolChoice, ToolSpec};

@@ -227,7 +227,7 @@ impl ApiError {
             Failure::Unfit { group, reason } => ApiError {
                 code: Some("model_cannot_serve_request".into()),
                 ..Self::bad_request(
-                    Some("model".into()),
+                    Some(reason.param().into()),
                     format!(
                         "No deployment of `{group}` or its fallbacks can serve this request: {reason}"
                     ),

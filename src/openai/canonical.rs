@@ -11,24 +11,32 @@
 //! 5. Blank texts are dropped, so a message of blank texts is no turn at all.
 //! 6. `tools` (absent `parameters` meaning "no arguments") and `tool_choice` as given,
 //!    `required` being the canonical `any`.
-//! 7. `max_completion_tokens`/`max_tokens`, `temperature`, `top_p`, `stop` → inference settings.
+//! 7. `max_completion_tokens`/`max_tokens`, `temperature`, `top_p`, `stop`, `top_k` →
+//!    inference settings; `reasoning_effort` → thinking; `response_format` → the output
+//!    format; `service_tier`; `metadata` and `user` → the request's metadata tags.
+//! 8. `cache_control` (LiteLLM's convention) on a content part → a cache point after it; on a
+//!    message → after its last block; on any tool → after the tool definitions.
+//! 9. An assistant message's `thinking_blocks` → reasoning blocks ahead of its text, as they
+//!    came (signatures, redacted data), so a tool loop sends them back unmodified.
 //!
 //! Rules of the upstream (which turn may open a conversation, when tools must be declared)
 //! are not applied here but by the upstream's conversion.
 //!
 //! Reply side, [`assistant_message`]: texts concatenate into `content`, tool uses become
-//! `tool_calls`; reasoning, images and the rest have no chat-completions field.
+//! `tool_calls` (except the structured-output tool, whose input is the `content`), reasoning
+//! becomes `reasoning_content` and LiteLLM's `thinking_blocks`; images and the rest have no
+//! chat-completions field.
 
 use serde_json::Value;
 
 use super::request::{
-    ChatRequest, ContentPart, FunctionCall, Message, Role, Tool, ToolCall, ToolType,
+    ChatRequest, ContentPart, FunctionCall, Message, Role, ThinkingBlock, Tool, ToolCall, ToolType,
 };
 use super::response::AssistantMessage;
 use super::wire::{Content, ToolChoice};
 use crate::content::{
-    self, Block, ContentError, Conversation, Image, ImageFormat, InferenceSettings, SystemBlock,
-    ToolResult, ToolResultContent, ToolSpec, ToolUse,
+    self, Block, CacheTtl, ContentError, Conversation, Image, ImageFormat, InferenceSettings,
+    Reasoning, SystemBlock, ToolResult, ToolResultContent, ToolSpec, ToolUse,
 };
 
 /// A validated chat request as a canonical conversation; see the module doc for the mapping.
@@ -41,21 +49,65 @@ pub fn to_conversation(request: &ChatRequest) -> Result<Conversation, ContentErr
     for (i, message) in request.messages.iter().enumerate() {
         match message.role {
             Role::System | Role::Developer => {
-                convert_texts(i, message, SystemBlock::Text, &mut conversation.system)?
+                let system = &mut conversation.system;
+                convert_texts(
+                    i,
+                    message,
+                    SystemBlock::Text,
+                    SystemBlock::CachePoint,
+                    system,
+                )?;
+                if let Some(marker) = &message.cache_control {
+                    system.push(SystemBlock::CachePoint(CacheTtl::of_marker(marker)));
+                }
             }
-            Role::User => conversation.push(content::Role::User, convert_user(i, message)?),
-            Role::Assistant => {
-                conversation.push(content::Role::Assistant, convert_assistant(i, message)?)
-            }
-            Role::Tool => {
-                conversation.push(content::Role::User, vec![convert_tool_result(message)])
-            }
+            Role::User => conversation.push(
+                content::Role::User,
+                marked(message, convert_user(i, message)?),
+            ),
+            Role::Assistant => conversation.push(
+                content::Role::Assistant,
+                marked(message, convert_assistant(i, message)?),
+            ),
+            Role::Tool => conversation.push(
+                content::Role::User,
+                marked(message, vec![convert_tool_result(message)]),
+            ),
         }
     }
-    conversation.tools = request.tools.iter().flatten().map(convert_tool).collect();
+    let tools = request.tools.iter().flatten();
+    conversation.tools = tools.clone().map(convert_tool).collect();
+    conversation.tools_cache_point = tools
+        .filter_map(|t| t.cache_control.as_ref())
+        .map(CacheTtl::of_marker)
+        .next();
     conversation.tool_choice = request.tool_choice.as_ref().map(convert_tool_choice);
     conversation.inference = convert_inference(request);
+    conversation.thinking = request.thinking();
+    conversation.output_format = request.output_format();
+    conversation.service_tier = request.bedrock_service_tier();
+    conversation.metadata = request.request_metadata();
     Ok(conversation)
+}
+
+/// `blocks` with a cache point after them when the message carries `cache_control`.
+fn marked(message: &Message, mut blocks: Vec<Block>) -> Vec<Block> {
+    if let Some(marker) = &message.cache_control
+        && !blocks.is_empty()
+    {
+        blocks.push(Block::CachePoint(CacheTtl::of_marker(marker)));
+    }
+    blocks
+}
+
+/// The refusal of a part only OpenAI-compatible upstreams take (`input_audio`, `file`, …).
+fn foreign(i: usize, j: usize, kind: &str) -> ContentError {
+    ContentError::new(
+        format!("messages[{i}].content[{j}]"),
+        format!(
+            "messages[{i}].content[{j}]: {kind:?} parts are only taken by OpenAI-compatible deployments"
+        ),
+    )
 }
 
 /// Appends the non-blank texts of a message that may hold only text (system, developer, the
@@ -64,6 +116,7 @@ fn convert_texts<B>(
     i: usize,
     message: &Message,
     block: fn(String) -> B,
+    cache_point: fn(CacheTtl) -> B,
     blocks: &mut Vec<B>,
 ) -> Result<(), ContentError> {
     match &message.content {
@@ -71,13 +124,24 @@ fn convert_texts<B>(
         Some(Content::Parts(parts)) => {
             for (j, part) in parts.iter().enumerate() {
                 match part {
-                    ContentPart::Text { text } => blocks.extend(non_empty(text).map(block)),
+                    ContentPart::Text {
+                        text,
+                        cache_control,
+                    } => {
+                        blocks.extend(non_empty(text).map(block));
+                        blocks.extend(
+                            cache_control
+                                .as_ref()
+                                .map(|m| cache_point(CacheTtl::of_marker(m))),
+                        );
+                    }
                     ContentPart::ImageUrl { .. } => {
                         return Err(ContentError::new(
                             format!("messages[{i}].content[{j}]"),
                             "images are only supported in user messages",
                         ));
                     }
+                    ContentPart::Other { kind, .. } => return Err(foreign(i, j, kind)),
                 }
             }
         }
@@ -96,16 +160,34 @@ fn convert_user(i: usize, message: &Message) -> Result<Vec<Block>, ContentError>
         Some(Content::Parts(parts)) => {
             let mut blocks = Vec::with_capacity(parts.len());
             for (j, part) in parts.iter().enumerate() {
-                match part {
-                    ContentPart::Text { text } => blocks.extend(non_empty(text).map(Block::Text)),
-                    ContentPart::ImageUrl { image_url } => blocks.push(Block::Image(
-                        convert_image(&image_url.url).map_err(|reason| {
-                            ContentError::new(
-                                format!("messages[{i}].content[{j}].image_url"),
-                                format!("messages[{i}].content[{j}].image_url: {reason}"),
-                            )
-                        })?,
-                    )),
+                let cache_control = match part {
+                    ContentPart::Text {
+                        text,
+                        cache_control,
+                    } => {
+                        blocks.extend(non_empty(text).map(Block::Text));
+                        cache_control
+                    }
+                    ContentPart::ImageUrl {
+                        image_url,
+                        cache_control,
+                    } => {
+                        blocks.push(Block::Image(convert_image(&image_url.url).map_err(
+                            |reason| {
+                                ContentError::new(
+                                    format!("messages[{i}].content[{j}].image_url"),
+                                    format!("messages[{i}].content[{j}].image_url: {reason}"),
+                                )
+                            },
+                        )?));
+                        cache_control
+                    }
+                    ContentPart::Other { kind, .. } => return Err(foreign(i, j, kind)),
+                };
+                if let Some(marker) = cache_control
+                    && !blocks.is_empty()
+                {
+                    blocks.push(Block::CachePoint(CacheTtl::of_marker(marker)));
                 }
             }
             Ok(blocks)
@@ -145,11 +227,39 @@ fn convert_image(url: &str) -> Result<Image, String> {
 
 fn convert_assistant(i: usize, message: &Message) -> Result<Vec<Block>, ContentError> {
     let mut blocks = Vec::new();
-    convert_texts(i, message, Block::Text, &mut blocks)?;
+    for (j, thought) in message.thinking_blocks.iter().flatten().enumerate() {
+        blocks.push(convert_thinking_block(i, j, thought)?);
+    }
+    convert_texts(i, message, Block::Text, Block::CachePoint, &mut blocks)?;
     for (j, call) in message.tool_calls.iter().flatten().enumerate() {
         blocks.push(Block::ToolUse(convert_tool_call(i, j, call)?));
     }
     Ok(blocks)
+}
+
+/// One of LiteLLM's `thinking_blocks` as the reasoning block it came from.
+fn convert_thinking_block(
+    i: usize,
+    j: usize,
+    block: &ThinkingBlock,
+) -> Result<Block, ContentError> {
+    match block {
+        ThinkingBlock::Thinking {
+            thinking,
+            signature,
+        } => Ok(Block::Reasoning(Reasoning {
+            text: thinking.clone(),
+            signature: signature.clone(),
+        })),
+        ThinkingBlock::RedactedThinking { data } => aws_smithy_types::base64::decode(data)
+            .map(|data| Block::RedactedReasoning { data })
+            .map_err(|e| {
+                ContentError::new(
+                    format!("messages[{i}].thinking_blocks[{j}].data"),
+                    format!("messages[{i}].thinking_blocks[{j}].data: not base64 ({e})"),
+                )
+            }),
+    }
 }
 
 /// A tool call of the history; empty `arguments` (some clients send `""` for no arguments)
@@ -181,8 +291,8 @@ fn convert_tool_result(message: &Message) -> Block {
         Some(Content::Parts(parts)) => parts
             .iter()
             .filter_map(|part| match part {
-                ContentPart::Text { text } => Some(text.as_str()),
-                ContentPart::ImageUrl { .. } => None,
+                ContentPart::Text { text, .. } => Some(text.as_str()),
+                ContentPart::ImageUrl { .. } | ContentPart::Other { .. } => None,
             })
             .collect::<Vec<_>>()
             .join("\n"),
@@ -227,20 +337,25 @@ fn convert_inference(request: &ChatRequest) -> InferenceSettings {
             .as_ref()
             .map(|s| s.0.clone())
             .unwrap_or_default(),
+        top_k: request.top_k,
     }
 }
 
 /// An assistant turn's blocks as the reply message: texts concatenated (`null` when there
-/// are none), tool uses as tool calls with their input as JSON text.
-pub fn assistant_message(content: Vec<Block>) -> AssistantMessage {
+/// are none), tool uses as tool calls with their input as JSON text, reasoning as
+/// `reasoning_content` (its texts concatenated) and `thinking_blocks`. A call of
+/// `answer_tool` (the structured-output tool) is the answer: its input is the `content`.
+pub fn assistant_message(content: Vec<Block>, answer_tool: Option<&str>) -> AssistantMessage {
     let mut text: Option<String> = None;
+    let mut reasoning: Option<String> = None;
+    let mut thinking_blocks = Vec::new();
     let mut tool_calls = Vec::new();
     for block in content {
         match block {
-            Block::Text(t) => match &mut text {
-                Some(text) => text.push_str(&t),
-                None => text = Some(t),
-            },
+            Block::Text(t) => append(&mut text, &t),
+            Block::ToolUse(tool_use) if Some(tool_use.name.as_str()) == answer_tool => {
+                append(&mut text, &tool_use.input.to_string())
+            }
             Block::ToolUse(tool_use) => tool_calls.push(ToolCall {
                 id: tool_use.id,
                 kind: ToolType::Function,
@@ -249,18 +364,35 @@ pub fn assistant_message(content: Vec<Block>) -> AssistantMessage {
                     arguments: tool_use.input.to_string(),
                 },
             }),
-            Block::Image(_)
-            | Block::Document(_)
-            | Block::ToolResult(_)
-            | Block::Reasoning(_)
-            | Block::RedactedReasoning { .. }
-            | Block::CachePoint(_) => {}
+            Block::Reasoning(thought) => {
+                append(&mut reasoning, &thought.text);
+                thinking_blocks.push(ThinkingBlock::Thinking {
+                    thinking: thought.text,
+                    signature: thought.signature,
+                });
+            }
+            Block::RedactedReasoning { data } => {
+                thinking_blocks.push(ThinkingBlock::RedactedThinking {
+                    data: aws_smithy_types::base64::encode(data),
+                })
+            }
+            Block::Image(_) | Block::Document(_) | Block::ToolResult(_) | Block::CachePoint(_) => {}
         }
     }
     AssistantMessage {
         role: Role::Assistant,
         content: text,
         tool_calls: (!tool_calls.is_empty()).then_some(tool_calls),
+        reasoning_content: reasoning,
+        thinking_blocks: (!thinking_blocks.is_empty()).then_some(thinking_blocks),
+        ..AssistantMessage::default()
+    }
+}
+
+fn append(to: &mut Option<String>, piece: &str) {
+    match to {
+        Some(text) => text.push_str(piece),
+        None => *to = Some(piece.to_owned()),
     }
 }
 

@@ -6,6 +6,7 @@
 //! translate to and from the canonical content model ([`crate::content`]).
 
 mod canonical;
+mod options;
 mod parse;
 mod request;
 mod response;
@@ -15,11 +16,11 @@ pub use canonical::{assistant_message, to_conversation};
 pub use parse::{MAX_TOKENS_CAP, RequestError, parse_chat_request};
 pub use request::{
     ChatRequest, ContentPart, FunctionCall, FunctionDefinition, ImageUrl, Message, Role,
-    StreamOptions, Tool, ToolCall, ToolType,
+    StreamOptions, ThinkingBlock, Tool, ToolCall, ToolType,
 };
 pub use response::{
     AssistantMessage, ChatChunk, ChatCompletion, Choice, ChunkChoice, Delta, ErrorBody,
-    ErrorDetail, FinishReason, FunctionCallDelta, ToolCallDelta, Usage,
+    ErrorDetail, FinishReason, FunctionCallDelta, PromptTokensDetails, ToolCallDelta, Usage,
 };
 pub use wire::{Content, Stop, ToolChoice};
 

@@ -26,7 +26,7 @@ pub struct RequestError {
 }
 
 impl RequestError {
-    fn at(param: impl Into<String>, message: impl Into<String>) -> Self {
+    pub(super) fn at(param: impl Into<String>, message: impl Into<String>) -> Self {
         RequestError {
             param: Some(param.into()),
             message: message.into(),
@@ -137,16 +137,10 @@ fn validate(request: &ChatRequest) -> Result<(), RequestError> {
     check_range("top_p", request.top_p, 0.0, 1.0)?;
     check_max_tokens("max_tokens", request.max_tokens)?;
     check_max_tokens("max_completion_tokens", request.max_completion_tokens)?;
-    match request.n {
-        Some(0) => return Err(RequestError::at("n", "n: must be 1")),
-        Some(n) if n > 1 => {
-            return Err(RequestError::at(
-                "n",
-                format!("n: {n} choices are not supported; send one request per completion"),
-            ));
-        }
-        Some(_) | None => {}
+    if request.n == Some(0) {
+        return Err(RequestError::at("n", "n: must be at least 1"));
     }
+    super::options::check(request)?;
     validate_tool_choice(request)
 }
 

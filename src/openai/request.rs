@@ -42,21 +42,36 @@ pub struct ChatRequest {
     pub tools: Option<Vec<Tool>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tool_choice: Option<ToolChoice>,
-    /// An end-user id; passed to OpenAI upstreams, ignored by Bedrock.
+    /// An end-user id: Converse `requestMetadata.user` on Bedrock.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub user: Option<String>,
-    /// Free-form tags; passed to OpenAI upstreams, ignored by Bedrock.
+    /// Free-form string tags: Converse `requestMetadata` on Bedrock.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub metadata: Option<serde_json::Map<String, Value>>,
-    /// Number of choices; only 1 is supported (validated at parse time).
+    /// Number of choices: Bedrock makes one; OpenAI-compatible upstreams take any.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub n: Option<u32>,
     /// Tolerated everywhere: Bedrock decides on its own whether tool calls run in parallel.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub parallel_tool_calls: Option<bool>,
+    /// `text`, `json_object` or `json_schema` (validated at parse time, see
+    /// [`ChatRequest::output_format`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub response_format: Option<Value>,
+    /// `none`, `minimal`, `low`, `medium`, `high` (or `xhigh`): thinking on Bedrock.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reasoning_effort: Option<String>,
+    /// `auto`, `default`, `flex`, `priority` (Bedrock's tiers) or `scale` (OpenAI's only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub service_tier: Option<String>,
+    /// Sample from the k likeliest tokens (vLLM's, Anthropic's and LiteLLM's name): the
+    /// model's own field on Bedrock.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub top_k: Option<u64>,
 
     // OpenAI parameters Bedrock's Converse API has no equivalent for. Kept as raw values so
-    // an OpenAI upstream receives them unchanged and Bedrock can refuse them by name.
+    // an OpenAI upstream receives them unchanged; at their default values they ask for
+    // nothing and any deployment serves them ([`ChatRequest::openai_only_params`]).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub presence_penalty: Option<Value>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -70,13 +85,7 @@ pub struct ChatRequest {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub seed: Option<Value>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub response_format: Option<Value>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub service_tier: Option<Value>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub store: Option<Value>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub reasoning_effort: Option<Value>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub modalities: Option<Value>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -130,14 +139,146 @@ pub struct Message {
     /// The call this message answers (tool messages).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tool_call_id: Option<String>,
+    /// The reasoning of an earlier answer as LiteLLM returns it (assistant messages): sent
+    /// back to Bedrock unmodified, signatures and all, so a tool loop keeps thinking.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub thinking_blocks: Option<Vec<ThinkingBlock>>,
+    /// The reasoning text of an earlier answer: informative only (its signed form is
+    /// `thinking_blocks`); forwarded to OpenAI-compatible upstreams, not to Bedrock.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reasoning_content: Option<String>,
+    /// A prompt-cache marker on the whole message (LiteLLM's convention): a cache point
+    /// after its last block.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cache_control: Option<Value>,
+}
+
+/// One of LiteLLM's `thinking_blocks`: Anthropic's thinking blocks as they came.
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum ThinkingBlock {
+    /// Visible reasoning and the signature that proves it the model's own.
+    Thinking {
+        #[serde(default)]
+        thinking: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        signature: Option<String>,
+    },
+    /// Encrypted reasoning, base64 as it came.
+    RedactedThinking { data: String },
 }
 
 /// One part of a multi-part `content`.
-#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
-#[serde(tag = "type", rename_all = "snake_case")]
+///
+/// Text and images are read; every other type (`input_audio`, `file`, types newer than this
+/// gateway) is kept as it came, for OpenAI-compatible upstreams: Bedrock deployments are
+/// skipped for a request that holds one. Serialises back to the shape it came in.
+#[derive(Debug, Clone, PartialEq)]
 pub enum ContentPart {
-    Text { text: String },
-    ImageUrl { image_url: ImageUrl },
+    Text {
+        text: String,
+        /// A prompt-cache marker: a cache point after this part.
+        cache_control: Option<Value>,
+    },
+    ImageUrl {
+        image_url: ImageUrl,
+        cache_control: Option<Value>,
+    },
+    /// A part of another `type`, whole.
+    Other { kind: String, part: Value },
+}
+
+/// The parts this gateway reads, in their wire shape.
+#[derive(Deserialize, Serialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+enum KnownPart {
+    Text {
+        text: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        cache_control: Option<Value>,
+    },
+    ImageUrl {
+        image_url: ImageUrl,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        cache_control: Option<Value>,
+    },
+}
+
+impl ContentPart {
+    /// A plain text part.
+    pub fn text(text: impl Into<String>) -> ContentPart {
+        ContentPart::Text {
+            text: text.into(),
+            cache_control: None,
+        }
+    }
+
+    /// The part's `type`.
+    pub fn kind(&self) -> &str {
+        match self {
+            ContentPart::Text { .. } => "text",
+            ContentPart::ImageUrl { .. } => "image_url",
+            ContentPart::Other { kind, .. } => kind,
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for ContentPart {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        use serde::de::Error;
+        let part = serde_json::Map::<String, Value>::deserialize(deserializer)?;
+        let kind = match part.get("type") {
+            Some(Value::String(kind)) => kind.clone(),
+            Some(_) => return Err(D::Error::custom("a content part's type must be a string")),
+            None => return Err(D::Error::missing_field("type")),
+        };
+        if kind != "text" && kind != "image_url" {
+            return Ok(ContentPart::Other {
+                kind,
+                part: Value::Object(part),
+            });
+        }
+        match serde_json::from_value(Value::Object(part)).map_err(D::Error::custom)? {
+            KnownPart::Text {
+                text,
+                cache_control,
+            } => Ok(ContentPart::Text {
+                text,
+                cache_control,
+            }),
+            KnownPart::ImageUrl {
+                image_url,
+                cache_control,
+            } => Ok(ContentPart::ImageUrl {
+                image_url,
+                cache_control,
+            }),
+        }
+    }
+}
+
+impl Serialize for ContentPart {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        match self {
+            ContentPart::Text {
+                text,
+                cache_control,
+            } => KnownPart::Text {
+                text: text.clone(),
+                cache_control: cache_control.clone(),
+            }
+            .serialize(serializer),
+            ContentPart::ImageUrl {
+                image_url,
+                cache_control,
+            } => KnownPart::ImageUrl {
+                image_url: image_url.clone(),
+                cache_control: cache_control.clone(),
+            }
+            .serialize(serializer),
+            ContentPart::Other { part, .. } => part.serialize(serializer),
+        }
+    }
 }
 
 /// `image_url` of an image part: a `data:` URL or a remote URL.
@@ -178,6 +319,9 @@ pub struct Tool {
     #[serde(rename = "type")]
     pub kind: ToolType,
     pub function: FunctionDefinition,
+    /// A prompt-cache marker (LiteLLM's convention): the tool definitions are a cache prefix.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cache_control: Option<Value>,
 }
 
 /// A function the model may call.
@@ -225,8 +369,9 @@ impl ChatRequest {
                 Some(Content::Parts(parts)) => {
                     for part in parts {
                         match part {
-                            ContentPart::Text { text } => chars += text.chars().count(),
+                            ContentPart::Text { text, .. } => chars += text.chars().count(),
                             ContentPart::ImageUrl { .. } => images += 1,
+                            ContentPart::Other { part, .. } => chars += part.to_string().len(),
                         }
                     }
                 }
@@ -246,36 +391,70 @@ impl ChatRequest {
         (chars as u64).div_ceil(4) + images * IMAGE_TOKEN_ESTIMATE
     }
 
-    /// The set OpenAI parameters with no Converse equivalent, by their JSON name.
-    ///
-    /// `response_format: {"type":"text"}` is the default behaviour and is not reported.
-    pub fn provider_specific_params(&self) -> impl Iterator<Item = &'static str> + '_ {
-        let plain_text_format = self
-            .response_format
-            .as_ref()
-            .is_some_and(|f| f.get("type").and_then(Value::as_str) == Some("text"));
+    /// The OpenAI parameters set to something Bedrock cannot do, by their JSON name: only an
+    /// OpenAI-compatible upstream serves them. Defaults ask for nothing and are not listed
+    /// (`logprobs: false`, `store: false`, `n: 1`, `presence_penalty: 0`, `top_logprobs: 0`,
+    /// `service_tier: auto`, empty `logit_bias`, …).
+    pub fn openai_only_params(&self) -> impl Iterator<Item = &'static str> + '_ {
+        let set = |v: &Option<Value>| v.as_ref().is_some_and(|v| !is_default_value(v));
         [
-            ("presence_penalty", self.presence_penalty.is_some()),
-            ("frequency_penalty", self.frequency_penalty.is_some()),
-            ("logprobs", self.logprobs.is_some()),
-            ("top_logprobs", self.top_logprobs.is_some()),
-            ("logit_bias", self.logit_bias.is_some()),
-            ("seed", self.seed.is_some()),
+            ("n", self.n.is_some_and(|n| n > 1)),
+            ("presence_penalty", set(&self.presence_penalty)),
+            ("frequency_penalty", set(&self.frequency_penalty)),
+            ("logprobs", set(&self.logprobs)),
+            ("top_logprobs", set(&self.top_logprobs)),
+            ("logit_bias", set(&self.logit_bias)),
+            ("seed", set(&self.seed)),
+            ("store", set(&self.store)),
             (
-                "response_format",
-                self.response_format.is_some() && !plain_text_format,
+                "service_tier",
+                self.service_tier.as_deref() == Some("scale"),
             ),
-            ("service_tier", self.service_tier.is_some()),
-            ("store", self.store.is_some()),
-            ("reasoning_effort", self.reasoning_effort.is_some()),
-            ("modalities", self.modalities.is_some()),
-            ("audio", self.audio.is_some()),
-            ("prediction", self.prediction.is_some()),
-            ("web_search_options", self.web_search_options.is_some()),
-            ("functions", self.functions.is_some()),
-            ("function_call", self.function_call.is_some()),
+            (
+                "modalities",
+                self.modalities.as_ref().is_some_and(|m| !is_text_only(m)),
+            ),
+            ("audio", set(&self.audio)),
+            ("prediction", set(&self.prediction)),
+            ("web_search_options", set(&self.web_search_options)),
+            ("functions", set(&self.functions)),
+            ("function_call", set(&self.function_call)),
         ]
         .into_iter()
         .filter_map(|(name, set)| set.then_some(name))
+    }
+
+    /// The type of the first content part Bedrock cannot take (`input_audio`, `file`, …).
+    pub fn foreign_part(&self) -> Option<&str> {
+        self.messages
+            .iter()
+            .filter_map(|m| match &m.content {
+                Some(Content::Parts(parts)) => Some(parts),
+                Some(Content::Text(_)) | None => None,
+            })
+            .flatten()
+            .find_map(|p| matches!(p, ContentPart::Other { .. }).then(|| p.kind()))
+    }
+}
+
+/// Whether a parameter's value asks for nothing: `null`, `false`, `0`, an empty string,
+/// list or object.
+fn is_default_value(value: &Value) -> bool {
+    match value {
+        Value::Null => true,
+        Value::Bool(b) => !b,
+        Value::Number(n) => n.as_f64() == Some(0.0),
+        Value::String(s) => s.is_empty(),
+        Value::Array(a) => a.is_empty(),
+        Value::Object(o) => o.is_empty(),
+    }
+}
+
+/// `modalities: ["text"]`, the default.
+fn is_text_only(modalities: &Value) -> bool {
+    match modalities {
+        Value::Array(items) => items.iter().all(|m| m.as_str() == Some("text")),
+        Value::Null => true,
+        _ => false,
     }
 }

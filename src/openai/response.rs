@@ -1,18 +1,24 @@
 //! The chat-completions replies: whole completions, stream chunks and error bodies.
 //!
 //! They serialise to what the official `openai` clients parse, and deserialise from what
-//! OpenAI-compatible upstreams send (extra upstream fields are ignored).
+//! OpenAI-compatible upstreams send. Fields this gateway does not read (`logprobs`,
+//! `system_fingerprint`, a message's `refusal` or `annotations`, usage details, whatever an
+//! upstream adds) are kept in each object's `extra` and written back as they came.
 
 use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
 
-use super::request::{Role, ToolCall, ToolType};
+use super::request::{Role, ThinkingBlock, ToolCall, ToolType};
 
 /// A `chat.completion` object.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ChatCompletion {
     pub id: String,
-    #[serde(skip_deserializing, default = "completion_object")]
-    pub object: &'static str,
+    #[serde(
+        default = "completion_object",
+        deserialize_with = "completion_object_of"
+    )]
+    pub object: ObjectName,
     /// Unix seconds.
     pub created: u64,
     /// The deployment's underlying model id.
@@ -20,7 +26,14 @@ pub struct ChatCompletion {
     pub choices: Vec<Choice>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub usage: Option<Usage>,
+    /// The upstream's other fields (`system_fingerprint`, `service_tier`, …).
+    #[serde(flatten)]
+    pub extra: Map<String, Value>,
 }
+
+/// A reply's `object`, always the gateway's own: an alias, because serde would take a field
+/// spelled `&'static str` as borrowed from the input.
+pub type ObjectName = &'static str;
 
 fn completion_object() -> &'static str {
     "chat.completion"
@@ -30,12 +43,24 @@ fn chunk_object() -> &'static str {
     "chat.completion.chunk"
 }
 
+/// Reads and drops an upstream's `object`: the gateway writes its own.
+fn completion_object_of<'de, D: serde::Deserializer<'de>>(d: D) -> Result<&'static str, D::Error> {
+    serde::de::IgnoredAny::deserialize(d).map(|_| completion_object())
+}
+
+fn chunk_object_of<'de, D: serde::Deserializer<'de>>(d: D) -> Result<&'static str, D::Error> {
+    serde::de::IgnoredAny::deserialize(d).map(|_| chunk_object())
+}
+
 /// One choice of a completion (the gateway only ever produces index 0).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Choice {
     pub index: u32,
     pub message: AssistantMessage,
     pub finish_reason: Option<FinishReason>,
+    /// The upstream's other fields (`logprobs`, …).
+    #[serde(flatten)]
+    pub extra: Map<String, Value>,
 }
 
 /// The assistant's reply.
@@ -46,6 +71,28 @@ pub struct AssistantMessage {
     pub content: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tool_calls: Option<Vec<ToolCall>>,
+    /// The model's reasoning text (LiteLLM's and vLLM's field).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reasoning_content: Option<String>,
+    /// The reasoning as signed blocks (LiteLLM's field), to send back in the next turn.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub thinking_blocks: Option<Vec<ThinkingBlock>>,
+    /// The upstream's other fields (`refusal`, `annotations`, `audio`, …).
+    #[serde(flatten)]
+    pub extra: Map<String, Value>,
+}
+
+impl Default for AssistantMessage {
+    fn default() -> Self {
+        AssistantMessage {
+            role: Role::Assistant,
+            content: None,
+            tool_calls: None,
+            reasoning_content: None,
+            thinking_blocks: None,
+            extra: Map::new(),
+        }
+    }
 }
 
 /// Why generation stopped.
@@ -61,11 +108,33 @@ pub enum FinishReason {
 }
 
 /// Token counts of one call.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+///
+/// `prompt_tokens` counts every input token, cached ones included (OpenAI's meaning); the
+/// cache's share is `prompt_tokens_details.cached_tokens` (reads) and, in LiteLLM's names,
+/// `cache_read_input_tokens` and `cache_creation_input_tokens` (writes).
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 pub struct Usage {
     pub prompt_tokens: u64,
     pub completion_tokens: u64,
     pub total_tokens: u64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub prompt_tokens_details: Option<PromptTokensDetails>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cache_creation_input_tokens: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cache_read_input_tokens: Option<u64>,
+    /// The upstream's other fields (`completion_tokens_details`, …).
+    #[serde(flatten)]
+    pub extra: Map<String, Value>,
+}
+
+/// `usage.prompt_tokens_details`.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+pub struct PromptTokensDetails {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cached_tokens: Option<u64>,
+    #[serde(flatten)]
+    pub extra: Map<String, Value>,
 }
 
 impl Usage {
@@ -75,7 +144,36 @@ impl Usage {
             prompt_tokens,
             completion_tokens,
             total_tokens: prompt_tokens + completion_tokens,
+            ..Usage::default()
         }
+    }
+
+    /// Usage of a call that also read `read` and wrote `written` prompt-cache tokens beyond
+    /// its `uncached` input: all three are prompt tokens.
+    pub fn with_cache(uncached: u64, read: u64, written: u64, completion_tokens: u64) -> Self {
+        let mut usage = Usage::new(uncached + read + written, completion_tokens);
+        if read + written > 0 {
+            usage.prompt_tokens_details = Some(PromptTokensDetails {
+                cached_tokens: Some(read),
+                extra: Map::new(),
+            });
+            usage.cache_read_input_tokens = Some(read);
+            usage.cache_creation_input_tokens = Some(written);
+        }
+        usage
+    }
+
+    /// Prompt tokens read from the cache.
+    pub fn cache_read(&self) -> u64 {
+        self.cache_read_input_tokens
+            .or_else(|| self.prompt_tokens_details.as_ref()?.cached_tokens)
+            .unwrap_or(0)
+    }
+
+    /// Input tokens as quotas count them: cache reads are not counted (as on Bedrock, where
+    /// they do not take TPM), cache writes are.
+    pub fn settled_input(&self) -> u64 {
+        self.prompt_tokens.saturating_sub(self.cache_read())
     }
 }
 
@@ -83,8 +181,8 @@ impl Usage {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ChatChunk {
     pub id: String,
-    #[serde(skip_deserializing, default = "chunk_object")]
-    pub object: &'static str,
+    #[serde(default = "chunk_object", deserialize_with = "chunk_object_of")]
+    pub object: ObjectName,
     pub created: u64,
     pub model: String,
     /// Empty on the final usage chunk.
@@ -92,6 +190,9 @@ pub struct ChatChunk {
     /// Present only on the usage chunk.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub usage: Option<Usage>,
+    /// The upstream's other fields (`system_fingerprint`, …).
+    #[serde(flatten)]
+    pub extra: Map<String, Value>,
 }
 
 impl ChatChunk {
@@ -112,8 +213,10 @@ impl ChatChunk {
                 index: 0,
                 delta,
                 finish_reason,
+                extra: Map::new(),
             }],
             usage: None,
+            extra: Map::new(),
         }
     }
 
@@ -126,6 +229,7 @@ impl ChatChunk {
             model: model.to_owned(),
             choices: Vec::new(),
             usage: Some(usage),
+            extra: Map::new(),
         }
     }
 }
@@ -136,6 +240,9 @@ pub struct ChunkChoice {
     pub index: u32,
     pub delta: Delta,
     pub finish_reason: Option<FinishReason>,
+    /// The upstream's other fields (`logprobs`, …).
+    #[serde(flatten)]
+    pub extra: Map<String, Value>,
 }
 
 /// What a chunk adds to the message.
@@ -147,6 +254,15 @@ pub struct Delta {
     pub content: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tool_calls: Option<Vec<ToolCallDelta>>,
+    /// A piece of the reasoning text.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reasoning_content: Option<String>,
+    /// A piece of a reasoning block (its text, or its signature once complete).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub thinking_blocks: Option<Vec<ThinkingBlock>>,
+    /// The upstream's other fields (`refusal`, …).
+    #[serde(flatten)]
+    pub extra: Map<String, Value>,
 }
 
 /// A piece of a tool call: the first piece has `id`, `type` and the name, later pieces

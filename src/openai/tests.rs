@@ -48,13 +48,10 @@ fn full_request_parses() {
             name: "look".into()
         })
     );
-    assert_eq!(
-        request.provider_specific_params().collect::<Vec<_>>(),
-        ["seed"]
-    );
+    assert_eq!(request.openai_only_params().collect::<Vec<_>>(), ["seed"]);
     assert!(matches!(
         &request.messages[2].content,
-        Some(Content::Parts(parts)) if matches!(&parts[1], ContentPart::ImageUrl { image_url } if image_url.detail.as_deref() == Some("low"))
+        Some(Content::Parts(parts)) if matches!(&parts[1], ContentPart::ImageUrl { image_url, .. } if image_url.detail.as_deref() == Some("low"))
     ));
 }
 
@@ -63,7 +60,7 @@ fn minimal_request_has_no_options() {
     let request = parse(json!({"model": "m", "messages": [user("hi")]})).unwrap();
     assert!(!request.is_stream() && !request.include_usage());
     assert_eq!(request.max_output_tokens(), None);
-    assert_eq!(request.provider_specific_params().count(), 0);
+    assert_eq!(request.openai_only_params().count(), 0);
     let request = parse(
         json!({"model": "m", "messages": [user("hi")], "stop": ["a", "b"], "tool_choice": "auto",
                      "response_format": {"type": "text"}, "seed": null}),
@@ -72,7 +69,7 @@ fn minimal_request_has_no_options() {
     assert_eq!(request.stop, Some(Stop(vec!["a".into(), "b".into()])));
     assert_eq!(request.tool_choice, Some(ToolChoice::Auto));
     assert_eq!(
-        request.provider_specific_params().count(),
+        request.openai_only_params().count(),
         0,
         "text format and null seed are defaults"
     );
@@ -129,9 +126,9 @@ fn bad_bodies_name_the_field() {
             "a string or an array",
         ),
         (
-            json!({"model": "m", "messages": [{"role": "user", "content": [{"type": "audio"}]}]}),
-            Some("messages[0].content[0].type"),
-            "unknown variant \"audio\"",
+            json!({"model": "m", "messages": [{"role": "user", "content": [{"type": "text"}]}]}),
+            Some("messages[0].content[0].text"),
+            "missing field \"text\"",
         ),
         (
             json!({"model": "m", "messages": [{"role": "user", "content": [{"type": "text", "text": "a"}, {"type": "text"}]}]}),
@@ -199,9 +196,39 @@ fn bad_bodies_name_the_field() {
             "out of range",
         ),
         (
-            json!({"model": "m", "messages": [user("hi")], "n": 2}),
+            json!({"model": "m", "messages": [user("hi")], "n": 0}),
             Some("n"),
-            "not supported",
+            "at least 1",
+        ),
+        (
+            json!({"model": "m", "messages": [user("hi")], "response_format": {"type": "xml"}}),
+            Some("response_format.type"),
+            "expected \"text\", \"json_object\" or \"json_schema\"",
+        ),
+        (
+            json!({"model": "m", "messages": [user("hi")], "response_format": {"type": "json_schema", "json_schema": {"schema": {}}}}),
+            Some("response_format.json_schema.name"),
+            "is required",
+        ),
+        (
+            json!({"model": "m", "messages": [user("hi")], "reasoning_effort": "extreme"}),
+            Some("reasoning_effort"),
+            "not one of none, minimal, low, medium, high, xhigh",
+        ),
+        (
+            json!({"model": "m", "messages": [user("hi")], "service_tier": "gold"}),
+            Some("service_tier"),
+            "not one of auto, default, flex, priority, scale",
+        ),
+        (
+            json!({"model": "m", "messages": [user("hi")], "metadata": {"k": 1}}),
+            Some("metadata.k"),
+            "must be strings",
+        ),
+        (
+            json!({"model": "m", "messages": [user("hi")], "messages": [{"role": "user", "content": [{"text": "no type"}]}]}),
+            Some("messages[0].content[0].type"),
+            "missing field \"type\"",
         ),
         (
             json!({"model": "m", "messages": [user("hi")], "stop": 3}),
@@ -298,7 +325,7 @@ fn invalid_utf8_is_refused_with_its_offset() {
 
 #[test]
 fn error_bodies_have_the_openai_shape() {
-    let error = parse(json!({"model": "m", "messages": [user("hi")], "n": 3})).unwrap_err();
+    let error = parse(json!({"model": "m", "messages": [user("hi")], "n": 0})).unwrap_err();
     let body = serde_json::to_value(error.to_error_body()).unwrap();
     assert_eq!(body["error"]["type"], "invalid_request_error");
     assert_eq!(body["error"]["param"], "n");
@@ -342,14 +369,12 @@ fn responses_serialise_as_openai_does() {
         model: "m".into(),
         choices: vec![Choice {
             index: 0,
-            message: AssistantMessage {
-                role: Role::Assistant,
-                content: None,
-                tool_calls: None,
-            },
+            message: AssistantMessage::default(),
             finish_reason: Some(FinishReason::ToolCalls),
+            extra: Default::default(),
         }],
         usage: Some(Usage::new(2, 3)),
+        extra: Default::default(),
     };
     let value = serde_json::to_value(&completion).unwrap();
     assert_eq!(value["object"], "chat.completion");
@@ -394,4 +419,65 @@ fn upstream_error_body_with_numeric_code_parses() {
             .unwrap();
     assert_eq!(body.error.code.as_deref(), Some("429"));
     assert_eq!(body.error.param, None);
+}
+
+#[test]
+fn default_valued_parameters_ask_for_nothing() {
+    let request = parse(
+        json!({"model": "m", "messages": [user("hi")], "logprobs": false,
+        "store": false, "n": 1, "presence_penalty": 0, "frequency_penalty": 0.0,
+        "top_logprobs": 0, "logit_bias": {}, "service_tier": "auto", "modalities": ["text"],
+        "parallel_tool_calls": true, "reasoning_effort": "none"}),
+    )
+    .unwrap();
+    assert_eq!(request.openai_only_params().count(), 0);
+    assert_eq!(request.thinking(), None);
+    assert_eq!(request.bedrock_service_tier(), None);
+    let request = parse(
+        json!({"model": "m", "messages": [user("hi")], "logprobs": true,
+        "n": 2, "service_tier": "scale", "store": true}),
+    )
+    .unwrap();
+    assert_eq!(
+        request.openai_only_params().collect::<Vec<_>>(),
+        ["n", "logprobs", "store", "service_tier"]
+    );
+}
+
+#[test]
+fn options_read_as_canonical_values() {
+    use crate::content::{Effort, OutputFormat, ServiceTier};
+    let request = parse(json!({"model": "m", "messages": [user("hi")],
+        "reasoning_effort": "minimal", "service_tier": "priority", "user": "u-1",
+        "metadata": {"team": "search"},
+        "response_format": {"type": "json_schema", "json_schema": {"name": "Answer",
+            "schema": {"type": "object", "properties": {"a": {"type": "string"}}}}}}))
+    .unwrap();
+    assert_eq!(request.thinking().map(|t| t.effort), Some(Effort::Low));
+    assert_eq!(request.bedrock_service_tier(), Some(ServiceTier::Priority));
+    assert_eq!(
+        request.request_metadata(),
+        [
+            ("team".to_owned(), "search".to_owned()),
+            ("user".to_owned(), "u-1".to_owned())
+        ]
+    );
+    assert!(
+        matches!(request.output_format(), Some(OutputFormat::JsonSchema { name, .. }) if name == "Answer")
+    );
+}
+
+#[test]
+fn unknown_parts_are_kept_whole_and_written_back() {
+    let part = json!({"type": "input_audio", "input_audio": {"data": "AAAA", "format": "wav"}});
+    let request = parse(json!({"model": "m", "messages": [{"role": "user", "content": [
+        {"type": "text", "text": "listen", "cache_control": {"type": "ephemeral"}}, part.clone()]}]}))
+    .unwrap();
+    assert_eq!(request.foreign_part(), Some("input_audio"));
+    let written = serde_json::to_value(&request.messages[0]).unwrap();
+    assert_eq!(written["content"][1], part);
+    assert_eq!(
+        written["content"][0]["cache_control"],
+        json!({"type": "ephemeral"})
+    );
 }

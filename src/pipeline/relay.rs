@@ -62,7 +62,7 @@ impl StreamAnswer {
                 Ok(Some(Ok(item))) => item,
             };
             if let StreamItem::Usage { usage: u, .. } = &item {
-                usage = Some(*u);
+                usage = Some(u.clone());
             }
             let Some(bytes) = encoder.item(&item) else {
                 continue;

@@ -88,7 +88,7 @@ impl Settlement {
             Ending::Answered(usage) | Ending::Abandoned(usage) => (usage, CallResult::Success, 200),
             Ending::CutOff(error, usage) => (usage, CallResult::Failed, error.status().as_u16()),
         };
-        let (input, output) = usage.map_or((0, 0), |u| (u.prompt_tokens, u.completion_tokens));
+        let (input, output) = usage.map_or((0, 0), |u| (u.settled_input(), u.completion_tokens));
         let metrics = &pipeline.metrics;
         let served_by = deployment.deployment();
         metrics.call(served_by, result, latency);

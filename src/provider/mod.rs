@@ -44,7 +44,7 @@ pub struct Completion {
 #[derive(Debug, Clone, PartialEq)]
 pub enum Reply {
     /// OpenAI's `chat.completion`.
-    Chat(ChatCompletion),
+    Chat(Box<ChatCompletion>),
     /// Anthropic's `message`, as JSON ready to send.
     Messages(Bytes),
 }
@@ -150,7 +150,7 @@ impl Providers {
                     self.openai.complete(deployment, &chat, true).await?;
                 match response {
                     Reply::Chat(completion) => Ok(openai::messages::message_reply(
-                        completion,
+                        *completion,
                         &deployment.model,
                     )),
                     Reply::Messages(_) => Err(ProviderError::Upstream {

@@ -4,10 +4,16 @@
 //! model-native body, the features); a deployment that cannot serve it is passed over like one
 //! that is full, and a chain with no deployment able to serve it ends in a client error
 //! ([`super::Verdict::Unfit`]) instead of a 429 that waiting would never cure.
+//!
+//! Features are what the config says a model takes (`model_info.supports_*`); [`Ask`]s are
+//! options only some upstreams can map at all, decided by the deployment's kind and model
+//! ([`crate::provider::bedrock::features`]).
 
 use std::fmt;
 
-use crate::config::{Deployment, Feature, Mode, ModelFamily};
+use crate::config::{Deployment, Feature, Mode, ModelFamily, ProviderKind};
+use crate::content::ServiceTier;
+use crate::provider::bedrock::features::{takes_service_tier, top_k_fields};
 
 /// What a request needs of the deployment that serves it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -16,6 +22,35 @@ pub struct Needs {
     /// A model-native body (InvokeModel's) goes only to models of its family.
     pub family: Option<ModelFamily>,
     pub features: Vec<Feature>,
+    pub asks: Vec<Ask>,
+}
+
+/// A request option not every upstream can map.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Ask {
+    /// An OpenAI parameter Bedrock has no equivalent for (`logprobs: true`, `n: 2`, …).
+    OpenAiParam(&'static str),
+    /// A content part of a type Bedrock does not take (`input_audio`, `file`, …).
+    Part(String),
+    /// `top_k`: a field of the model's own on Bedrock, which not every model has.
+    TopK,
+    /// A Bedrock service tier, which not every model has.
+    ServiceTier(ServiceTier),
+}
+
+impl Ask {
+    /// Whether `deployment` can map this option. OpenAI-compatible upstreams are the judges
+    /// of their own options: they take every one.
+    fn met_by(&self, deployment: &Deployment) -> bool {
+        if deployment.provider == ProviderKind::OpenAi {
+            return true;
+        }
+        match self {
+            Ask::OpenAiParam(_) | Ask::Part(_) => false,
+            Ask::TopK => top_k_fields(&deployment.model, 1).is_some(),
+            Ask::ServiceTier(tier) => takes_service_tier(&deployment.model, *tier),
+        }
+    }
 }
 
 impl Needs {
@@ -25,7 +60,16 @@ impl Needs {
             mode: Mode::Chat,
             family: None,
             features: Vec::new(),
+            asks: Vec::new(),
         }
+    }
+
+    /// The same needs with `ask`.
+    pub fn asking(mut self, ask: Ask) -> Needs {
+        if !self.asks.contains(&ask) {
+            self.asks.push(ask);
+        }
+        self
     }
 
     /// The same needs with `feature` when `needed`.
@@ -49,6 +93,8 @@ pub enum Unfit {
     },
     /// The config says the model does not take this feature.
     Feature(Feature),
+    /// The deployment's upstream cannot map this option; `model` is the deployment's.
+    Ask { ask: Ask, model: String },
 }
 
 impl fmt::Display for Unfit {
@@ -78,6 +124,47 @@ impl fmt::Display for Unfit {
                 feature.describe(),
                 feature.key()
             ),
+            Unfit::Ask { ask, model } => match ask {
+                Ask::OpenAiParam(param) => write!(
+                    f,
+                    "it sets {param}, which Bedrock models (here {model}) have no equivalent for: send it to an OpenAI-compatible deployment, remove it, or turn on drop_params"
+                ),
+                Ask::Part(kind) => write!(
+                    f,
+                    "a message holds a {kind:?} part, which Bedrock models (here {model}) do not take: send it to an OpenAI-compatible deployment"
+                ),
+                Ask::TopK => write!(
+                    f,
+                    "it sets top_k, which {model} takes no field for on Bedrock: use another model, remove it, or turn on drop_params"
+                ),
+                Ask::ServiceTier(tier) => write!(
+                    f,
+                    "it asks for the {} service tier, which {model} does not have on Bedrock: use another model or tier, or turn on drop_params",
+                    tier.as_str()
+                ),
+            },
+        }
+    }
+}
+
+impl Unfit {
+    /// The request field this is about, for the client's error: the option's own, else
+    /// `model` (the group cannot serve the request as it is).
+    pub fn param(&self) -> &'static str {
+        match self {
+            Unfit::Ask {
+                ask: Ask::OpenAiParam(param),
+                ..
+            } => param,
+            Unfit::Ask { ask: Ask::TopK, .. } => "top_k",
+            Unfit::Ask {
+                ask: Ask::ServiceTier(_),
+                ..
+            } => "service_tier",
+            Unfit::Ask {
+                ask: Ask::Part(_), ..
+            } => "messages",
+            Unfit::Mode { .. } | Unfit::Family { .. } | Unfit::Feature(_) => "model",
         }
     }
 }
@@ -98,11 +185,21 @@ pub fn unfit(deployment: &Deployment, needs: &Needs) -> Option<Unfit> {
             served: deployment.family,
         });
     }
-    needs
+    if let Some(feature) = needs
         .features
         .iter()
         .find(|f| !deployment.capabilities.takes(**f))
-        .map(|f| Unfit::Feature(*f))
+    {
+        return Some(Unfit::Feature(*feature));
+    }
+    needs
+        .asks
+        .iter()
+        .find(|a| !a.met_by(deployment))
+        .map(|ask| Unfit::Ask {
+            ask: ask.clone(),
+            model: deployment.model.clone(),
+        })
 }
 
 #[cfg(test)]

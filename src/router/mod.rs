@@ -29,7 +29,7 @@ mod tests;
 pub use backoff::{MAX_BACKOFF, backoff};
 pub use clock::{Clock, ManualClock, Timestamp, TokioClock};
 pub use cooldown::{Cooldown, CooldownPolicy, HealthEvent, HealthState};
-pub use fit::{Needs, Unfit};
+pub use fit::{Ask, Needs, Unfit};
 pub use health::{ConsumerHealth, DeploymentHealth, HealthSnapshot};
 pub use limits::{Exceeded, LimitKind, Limits, Remaining, WINDOW};
 pub use outcome::{Outcome, Refusal};

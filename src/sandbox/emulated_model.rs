@@ -54,6 +54,10 @@ pub struct Prompt {
     pub cache: CachePoints,
     /// The request turned thinking on (`enabled` or `adaptive`), and how it shows it.
     pub thinking: Option<Display>,
+    /// The JSON Schema the answer must follow (Converse `outputConfig.textFormat`).
+    pub output_schema: Option<Value>,
+    /// The service tier asked for (`serviceTier.type`), echoed in the reply.
+    pub service_tier: Option<String>,
     /// A digest of the request body: replies differ when requests do.
     pub digest: u64,
 }
@@ -218,6 +222,16 @@ pub fn generate(seed: u64, model: &str, region: &str, prompt: &Prompt) -> Reply 
             output_tokens,
         };
     }
+    if let Some(schema) = &prompt.output_schema {
+        let text = input_from_schema(schema).to_string();
+        return Reply {
+            thinking: None,
+            output_tokens: estimate_tokens(text.chars().count()),
+            text,
+            tool_call: None,
+            stop_reason: StopReason::EndTurn,
+        };
+    }
     let opening = match &prompt.tool_result {
         Some(result) => format!("The tool returned: {}. ", clip(result, 80)),
         None => String::new(),
@@ -263,38 +277,94 @@ fn cut(text: String, prompt: &Prompt) -> (String, StopReason) {
     (text, reason)
 }
 
-/// A JSON input for a tool: every required property with a value of its declared type.
+/// How deep [`value_from_schema`] follows nested schemas before answering `null`.
+const SCHEMA_DEPTH: usize = 16;
+
+/// A JSON input for a tool, or a structured answer: an object that validates against
+/// `schema` (an object even where the schema says nothing, as `{}`).
 pub fn input_from_schema(schema: &Value) -> Value {
-    let properties = schema.get("properties").and_then(Value::as_object);
-    let required = schema
-        .get("required")
-        .and_then(Value::as_array)
-        .into_iter()
-        .flatten();
-    let mut input = Map::new();
-    for name in required.filter_map(Value::as_str) {
-        let property = properties.and_then(|p| p.get(name)).unwrap_or(&Value::Null);
-        input.insert(name.to_owned(), sample_value(name, property));
+    match value_from_schema(schema, schema, "", 0) {
+        object @ Value::Object(_) => object,
+        _ => object_from_schema(schema, schema, 0),
     }
-    Value::Object(input)
 }
 
-fn sample_value(name: &str, property: &Value) -> Value {
-    if let Some(first) = property
+/// A value for `schema` (within `root`, whose `$defs` its `$ref`s name), `name` being the
+/// property it is for: an object has its required properties (every property when it lists
+/// none), an array one item, an `anyOf` its first non-null branch, an enum its first value,
+/// a string `sandbox-<name>`.
+fn value_from_schema(root: &Value, schema: &Value, name: &str, depth: usize) -> Value {
+    if depth > SCHEMA_DEPTH {
+        return Value::Null;
+    }
+    if let Some(target) = schema.get("$ref").and_then(Value::as_str) {
+        return match root.pointer(target.trim_start_matches('#')) {
+            Some(resolved) => value_from_schema(root, resolved, name, depth + 1),
+            None => Value::Null,
+        };
+    }
+    if let Some(value) = schema.get("const") {
+        return value.clone();
+    }
+    if let Some(first) = schema
         .get("enum")
         .and_then(Value::as_array)
         .and_then(|e| e.first())
     {
         return first.clone();
     }
-    match property.get("type").and_then(Value::as_str) {
+    for key in ["anyOf", "oneOf", "allOf"] {
+        if let Some(branches) = schema.get(key).and_then(Value::as_array) {
+            let branch = branches
+                .iter()
+                .find(|b| b.get("type").and_then(Value::as_str) != Some("null"))
+                .or(branches.first());
+            return branch.map_or(Value::Null, |b| value_from_schema(root, b, name, depth + 1));
+        }
+    }
+    let kind = match schema.get("type") {
+        Some(Value::Array(kinds)) => kinds
+            .iter()
+            .filter_map(Value::as_str)
+            .find(|k| *k != "null"),
+        Some(kind) => kind.as_str(),
+        None if schema.get("properties").is_some() => Some("object"),
+        None => None,
+    };
+    match kind {
+        Some("object") => object_from_schema(root, schema, depth),
+        Some("array") => match schema.get("items") {
+            Some(items) => json!([value_from_schema(root, items, name, depth + 1)]),
+            None => json!([]),
+        },
         Some("integer") => json!(1),
         Some("number") => json!(1.5),
         Some("boolean") => json!(true),
-        Some("array") => json!([]),
-        Some("object") => input_from_schema(property),
+        Some("null") => Value::Null,
+        Some(_) | None if name.is_empty() => json!("sandbox"),
         Some(_) | None => json!(format!("sandbox-{name}")),
     }
+}
+
+fn object_from_schema(root: &Value, schema: &Value, depth: usize) -> Value {
+    let properties = schema.get("properties").and_then(Value::as_object);
+    let names: Vec<&str> = match schema.get("required").and_then(Value::as_array) {
+        Some(required) => required.iter().filter_map(Value::as_str).collect(),
+        None => properties
+            .into_iter()
+            .flatten()
+            .map(|(n, _)| n.as_str())
+            .collect(),
+    };
+    let mut object = Map::new();
+    for name in names {
+        let property = properties.and_then(|p| p.get(name)).unwrap_or(&Value::Null);
+        object.insert(
+            name.to_owned(),
+            value_from_schema(root, property, name, depth + 1),
+        );
+    }
+    Value::Object(object)
 }
 
 #[cfg(test)]
@@ -345,6 +415,27 @@ mod tests {
             (r.text.as_str(), r.stop_reason),
             ("Sandbox reply from m", StopReason::StopSequence)
         );
+    }
+
+    #[test]
+    fn structured_answers_follow_the_schema_refs_and_all() {
+        let schema = json!({"type": "object", "properties": {
+            "name": {"type": "string"}, "age": {"type": "integer"},
+            "tags": {"type": "array", "items": {"type": "string"}},
+            "pet": {"anyOf": [{"type": "null"}, {"$ref": "#/$defs/Pet"}]},
+            "kind": {"enum": ["a", "b"]}},
+            "$defs": {"Pet": {"type": "object", "properties": {"legs": {"type": "number"}}}}});
+        let p = Prompt {
+            output_schema: Some(schema),
+            ..prompt(None)
+        };
+        let r = generate(42, "m", "r", &p);
+        let answer: Value = serde_json::from_str(&r.text).unwrap();
+        assert_eq!(
+            answer,
+            json!({"name": "sandbox-name", "age": 1, "tags": ["sandbox-tags"], "pet": {"legs": 1.5}, "kind": "a"})
+        );
+        assert_eq!(r.stop_reason, StopReason::EndTurn);
     }
 
     #[test]

@@ -86,6 +86,8 @@ pub struct Admitted {
     pub first_byte_delay: Duration,
     /// Prompt tokens read from and written to the cache (`input_tokens` is the rest).
     pub cache: CacheUse,
+    /// The service tier the request asked for, echoed in the reply.
+    pub service_tier: Option<String>,
 }
 
 /// A call answered with an error.
@@ -219,6 +221,7 @@ impl Sandbox {
             stall_after,
             first_byte_delay,
             cache,
+            service_tier: prompt.service_tier.clone(),
         })
     }
 

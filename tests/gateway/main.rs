@@ -11,6 +11,7 @@ mod claude_code;
 mod errors;
 mod harness;
 mod http;
+mod openai_features;
 mod process;
 mod ratelimit;
 mod routing;

@@ -149,7 +149,8 @@ fn tools_choice_and_settings_convert() {
             max_tokens: Some(20),
             temperature: Some(0.25),
             top_p: Some(0.5),
-            stop_sequences: vec!["END".into()]
+            stop_sequences: vec!["END".into()],
+            top_k: None,
         }
     );
     let choice =
@@ -196,22 +197,33 @@ fn refusals_name_the_field() {
 
 #[test]
 fn assistant_message_joins_texts_and_lists_tool_calls() {
-    let message = assistant_message(vec![
-        Block::Reasoning(content::Reasoning {
-            text: "think".into(),
-            signature: Some("sig".into()),
-        }),
-        text("Let me "),
-        text("look."),
-        Block::ToolUse(ToolUse {
-            id: "t1".into(),
-            name: "weather".into(),
-            input: json!({"city": "Paris"}),
-        }),
-        Block::CachePoint(content::CacheTtl::FiveMinutes),
-    ]);
+    let message = assistant_message(
+        vec![
+            Block::Reasoning(content::Reasoning {
+                text: "think".into(),
+                signature: Some("sig".into()),
+            }),
+            text("Let me "),
+            text("look."),
+            Block::ToolUse(ToolUse {
+                id: "t1".into(),
+                name: "weather".into(),
+                input: json!({"city": "Paris"}),
+            }),
+            Block::CachePoint(content::CacheTtl::FiveMinutes),
+        ],
+        None,
+    );
     assert_eq!(message.role, Role::Assistant);
     assert_eq!(message.content.as_deref(), Some("Let me look."));
+    assert_eq!(message.reasoning_content.as_deref(), Some("think"));
+    assert_eq!(
+        message.thinking_blocks,
+        Some(vec![ThinkingBlock::Thinking {
+            thinking: "think".into(),
+            signature: Some("sig".into())
+        }])
+    );
     let calls = message.tool_calls.unwrap();
     assert_eq!(calls.len(), 1);
     assert_eq!(
@@ -220,6 +232,26 @@ fn assistant_message_joins_texts_and_lists_tool_calls() {
     );
     assert_eq!(calls[0].function.arguments, r#"{"city":"Paris"}"#);
 
-    let empty = assistant_message(vec![Block::RedactedReasoning { data: vec![1, 2] }]);
-    assert_eq!((empty.content, empty.tool_calls), (None, None));
+    let redacted = assistant_message(vec![Block::RedactedReasoning { data: vec![1, 2] }], None);
+    assert_eq!((redacted.content, redacted.tool_calls), (None, None));
+    assert_eq!(
+        redacted.thinking_blocks,
+        Some(vec![ThinkingBlock::RedactedThinking {
+            data: "AQI=".into()
+        }])
+    );
+
+    // The structured-output tool's call is the answer, not a tool call.
+    let answer = assistant_message(
+        vec![Block::ToolUse(ToolUse {
+            id: "t2".into(),
+            name: "json_tool_call".into(),
+            input: json!({"a": 1}),
+        })],
+        Some("json_tool_call"),
+    );
+    assert_eq!(
+        (answer.content.as_deref(), answer.tool_calls),
+        (Some(r#"{"a":1}"#), None)
+    );
 }

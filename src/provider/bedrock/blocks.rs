@@ -140,7 +140,7 @@ fn convert_tool_result(result: ToolResult) -> Result<ToolResultBlock, ProviderEr
         .map_err(internal)
 }
 
-fn convert_cache_point(ttl: CacheTtl) -> Result<CachePointBlock, ProviderError> {
+pub(super) fn convert_cache_point(ttl: CacheTtl) -> Result<CachePointBlock, ProviderError> {
     let ttl = match ttl {
         CacheTtl::FiveMinutes => None,
         CacheTtl::OneHour => Some(BedrockCacheTtl::OneHour),

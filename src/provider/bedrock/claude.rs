@@ -95,7 +95,7 @@ impl ClaudeModel {
         }
     }
 
-    fn at_least(self, major: u8, minor: u8) -> bool {
+    pub fn at_least(self, major: u8, minor: u8) -> bool {
         self.version >= (major, minor)
     }
 

@@ -39,7 +39,7 @@ impl BedrockProvider {
         deployment: &Deployment,
         request: &MessagesRequest,
     ) -> Result<Completion, ProviderError> {
-        let converse = convert_conversation(conversation(request)?)?;
+        let converse = convert_conversation(conversation(request)?, &deployment.model)?;
         let output = self
             .converse_call(deployment, converse)?
             .send()
@@ -73,7 +73,7 @@ impl BedrockProvider {
         deployment: &Deployment,
         request: &MessagesRequest,
     ) -> Result<ChunkStream, ProviderError> {
-        let converse = convert_conversation(conversation(request)?)?;
+        let converse = convert_conversation(conversation(request)?, &deployment.model)?;
         let output = self
             .converse_stream_call(deployment, converse)?
             .send()

@@ -27,7 +27,9 @@ pub mod claude;
 mod converse_messages;
 mod document;
 mod error;
+pub mod features;
 mod invoke;
+mod options;
 mod reasoning;
 mod request;
 mod response;
@@ -40,6 +42,7 @@ pub use error::{
     convert_converse_stream_error, convert_error, convert_fault, convert_stream_event_error,
     is_context_window_message, stream_event_fault,
 };
+pub use options::{close_objects, method as structured_output_method};
 pub use request::{ConverseRequest, convert_conversation, convert_request};
 pub use response::{
     StreamState, convert_response, convert_stop_reason, convert_stream_event, convert_usage,
@@ -75,7 +78,6 @@ impl BedrockProvider {
         deployment: &Deployment,
         converse: ConverseRequest,
     ) -> Result<ConverseFluentBuilder, ProviderError> {
-        let extra = additional_fields(deployment, &converse);
         Ok(self
             .client(deployment)?
             .converse()
@@ -84,7 +86,10 @@ impl BedrockProvider {
             .set_messages(Some(converse.messages))
             .set_inference_config(converse.inference_config)
             .set_tool_config(converse.tool_config)
-            .set_additional_model_request_fields(extra))
+            .set_additional_model_request_fields(converse.additional_fields)
+            .set_output_config(converse.output_config)
+            .set_service_tier(converse.service_tier)
+            .set_request_metadata(converse.request_metadata))
     }
 
     /// A ConverseStream call of `deployment` with `converse`, ready to send.
@@ -93,7 +98,6 @@ impl BedrockProvider {
         deployment: &Deployment,
         converse: ConverseRequest,
     ) -> Result<ConverseStreamFluentBuilder, ProviderError> {
-        let extra = additional_fields(deployment, &converse);
         Ok(self
             .client(deployment)?
             .converse_stream()
@@ -102,7 +106,10 @@ impl BedrockProvider {
             .set_messages(Some(converse.messages))
             .set_inference_config(converse.inference_config)
             .set_tool_config(converse.tool_config)
-            .set_additional_model_request_fields(extra))
+            .set_additional_model_request_fields(converse.additional_fields)
+            .set_output_config(converse.output_config)
+            .set_service_tier(converse.service_tier)
+            .set_request_metadata(converse.request_metadata))
     }
 
     fn client(&self, deployment: &Deployment) -> Result<&Client, ProviderError> {
@@ -125,16 +132,23 @@ impl Provider for BedrockProvider {
         request: &ChatRequest,
         drop_params: bool,
     ) -> Result<Completion, ProviderError> {
-        let converse = convert_request(request, drop_params)?;
+        let converse = convert_request(request, &deployment.model, drop_params)?;
+        let answer_tool = converse.answer_tool;
         let output = self
             .converse_call(deployment, converse)?
             .send()
             .await
             .map_err(convert_converse_error)?;
-        let response = convert_response(&output, completion_id(), unix_now(), &deployment.model);
+        let response = convert_response(
+            &output,
+            completion_id(),
+            unix_now(),
+            &deployment.model,
+            answer_tool,
+        );
         Ok(Completion {
-            usage: response.usage,
-            response: Reply::Chat(response),
+            usage: response.usage.clone(),
+            response: Reply::Chat(Box::new(response)),
         })
     }
 
@@ -144,7 +158,8 @@ impl Provider for BedrockProvider {
         request: &ChatRequest,
         drop_params: bool,
     ) -> Result<ChunkStream, ProviderError> {
-        let converse = convert_request(request, drop_params)?;
+        let converse = convert_request(request, &deployment.model, drop_params)?;
+        let answer_tool = converse.answer_tool;
         let output = self
             .converse_stream_call(deployment, converse)?
             .send()
@@ -165,7 +180,8 @@ impl Provider for BedrockProvider {
         }
         let reader = EventReader {
             events,
-            state: StreamState::new(completion_id(), unix_now(), deployment.model.clone()),
+            state: StreamState::new(completion_id(), unix_now(), deployment.model.clone())
+                .answering_with(answer_tool),
             first,
             finished: false,
         };
@@ -210,23 +226,6 @@ impl EventReader {
             }
         }
     }
-}
-
-/// The `additionalModelRequestFields` of a Converse call of `converse` to `deployment`: its
-/// way of being asked to think (within the call's `maxTokens`), when the request asks and the
-/// model can.
-fn additional_fields(
-    deployment: &Deployment,
-    converse: &ConverseRequest,
-) -> Option<aws_smithy_types::Document> {
-    let thinking = converse.thinking.as_ref()?;
-    let max_tokens = converse
-        .inference_config
-        .as_ref()
-        .and_then(|c| c.max_tokens())
-        .and_then(|n| u64::try_from(n).ok());
-    reasoning::reasoning_fields(&deployment.model, thinking, max_tokens)
-        .map(document::json_into_document)
 }
 
 #[cfg(test)]

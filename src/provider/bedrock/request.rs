@@ -12,16 +12,20 @@
 //!      before any call;
 //!    - the `toolConfig`, by [`super::tools`]: Converse wants one whenever the turns hold
 //!      tool calls or results, and has no "none" choice;
-//!    - the inference settings → `inferenceConfig`, left out when nothing is set.
+//!    - the inference settings → `inferenceConfig`, left out when nothing is set;
+//!    - the rest per model ([`super::options`]): the answer's format (`outputConfig` or a
+//!      forced tool), thinking and `top_k` (`additionalModelRequestFields`), `serviceTier`,
+//!      `requestMetadata`.
 
 use aws_sdk_bedrockruntime::types::{
-    ConversationRole, InferenceConfiguration, Message as BedrockMessage, SystemContentBlock,
-    ToolConfiguration,
+    ConversationRole, InferenceConfiguration, Message as BedrockMessage, OutputConfig,
+    ServiceTier as BedrockServiceTier, SystemContentBlock, ToolConfiguration,
 };
 
 use super::blocks::{convert_block, convert_system_block};
+use super::options::{self, CallOptions};
 use super::tools::convert_tool_config;
-use crate::content::{Conversation, InferenceSettings, Message, Role, Thinking};
+use crate::content::{Conversation, InferenceSettings, Message, Role};
 use crate::openai::{ChatRequest, to_conversation};
 use crate::provider::ProviderError;
 
@@ -32,16 +36,25 @@ pub struct ConverseRequest {
     pub messages: Vec<BedrockMessage>,
     pub inference_config: Option<InferenceConfiguration>,
     pub tool_config: Option<ToolConfiguration>,
-    /// Thinking asked for: mapped per model when the call is built ([`super::reasoning`]).
-    pub thinking: Option<Thinking>,
+    /// `additionalModelRequestFields`: the model's own fields (thinking, `top_k`).
+    pub additional_fields: Option<aws_smithy_types::Document>,
+    /// `outputConfig`: the model's structured output.
+    pub output_config: Option<OutputConfig>,
+    pub service_tier: Option<BedrockServiceTier>,
+    /// `requestMetadata`.
+    pub request_metadata: Option<std::collections::HashMap<String, String>>,
+    /// The tool whose input is the answer, when a structured answer is asked through one.
+    pub answer_tool: Option<&'static str>,
 }
 
-/// Converts a validated chat request for Converse; see the module doc for the steps.
+/// Converts a validated chat request for a Converse call of `model`; see the module doc for
+/// the steps.
 pub fn convert_request(
     request: &ChatRequest,
+    model: &str,
     drop_params: bool,
 ) -> Result<ConverseRequest, ProviderError> {
-    if !drop_params && let Some(param) = request.provider_specific_params().next() {
+    if !drop_params && let Some(param) = request.openai_only_params().next() {
         return Err(ProviderError::bad_param(
             param,
             format!(
@@ -51,14 +64,22 @@ pub fn convert_request(
     }
     let conversation =
         to_conversation(request).map_err(|e| ProviderError::bad_param(e.param, e.message))?;
-    convert_conversation(conversation)
+    convert_conversation(conversation, model)
 }
 
-/// A canonical conversation as the Converse call's request parts.
+/// A canonical conversation as the request parts of a Converse call of `model`.
 pub fn convert_conversation(
     mut conversation: Conversation,
+    model: &str,
 ) -> Result<ConverseRequest, ProviderError> {
     check_first_turn(&conversation.messages)?;
+    let CallOptions {
+        additional_fields,
+        output_config,
+        service_tier,
+        request_metadata,
+        answer_tool,
+    } = options::convert_options(&mut conversation, model)?;
     let tool_config = convert_tool_config(&mut conversation)?;
     // Loops into exact capacities rather than collecting `Result`s, which cannot presize:
     // this runs once per attempt on the request path.
@@ -70,13 +91,16 @@ pub fn convert_conversation(
     for message in conversation.messages {
         messages.push(convert_message(message)?);
     }
-    let thinking = conversation.thinking;
     Ok(ConverseRequest {
         system,
         messages,
         inference_config: convert_inference_config(conversation.inference),
         tool_config,
-        thinking,
+        additional_fields,
+        output_config,
+        service_tier,
+        request_metadata,
+        answer_tool,
     })
 }
 

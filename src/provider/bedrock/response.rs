@@ -6,13 +6,13 @@
 use aws_sdk_bedrockruntime::operation::converse::ConverseOutput;
 use aws_sdk_bedrockruntime::types::{
     ContentBlockDelta, ContentBlockStart, ConverseOutput as ConverseReply, ConverseStreamOutput,
-    StopReason, TokenUsage,
+    ReasoningContentBlockDelta, StopReason, TokenUsage,
 };
 
 use super::blocks::convert_output_block;
 use crate::openai::{
-    ChatChunk, ChatCompletion, Choice, Delta, FinishReason, FunctionCallDelta, Role, ToolCallDelta,
-    ToolType, Usage, assistant_message,
+    ChatChunk, ChatCompletion, Choice, Delta, FinishReason, FunctionCallDelta, Role, ThinkingBlock,
+    ToolCallDelta, ToolType, Usage, assistant_message,
 };
 use crate::provider::StreamItem;
 
@@ -39,21 +39,28 @@ pub fn convert_stop_reason(stop_reason: &StopReason) -> FinishReason {
     }
 }
 
-/// OpenAI usage from Converse token counts.
+/// OpenAI usage from Converse token counts: `inputTokens` counts neither the cache's reads
+/// nor its writes, OpenAI's `prompt_tokens` counts both.
 pub fn convert_usage(usage: &TokenUsage) -> Usage {
-    let input = u64::try_from(usage.input_tokens()).unwrap_or(0);
-    let output = u64::try_from(usage.output_tokens()).unwrap_or(0);
-    Usage::new(input, output)
+    let count = |n: i32| u64::try_from(n).unwrap_or(0);
+    Usage::with_cache(
+        count(usage.input_tokens()),
+        usage.cache_read_input_tokens().map_or(0, count),
+        usage.cache_write_input_tokens().map_or(0, count),
+        count(usage.output_tokens()),
+    )
 }
 
 /// A Converse reply as a `chat.completion`, `model` being the deployment's model id; its
 /// content goes through the canonical blocks ([`convert_output_block`], then
-/// [`assistant_message`]).
+/// [`assistant_message`]). A call of `answer_tool` (the structured-output tool) is the
+/// answer's text, and the reply a plain `stop`.
 pub fn convert_response(
     output: &ConverseOutput,
     id: String,
     created: u64,
     model: &str,
+    answer_tool: Option<&str>,
 ) -> ChatCompletion {
     let content = match output.output() {
         Some(ConverseReply::Message(message)) => message
@@ -64,6 +71,18 @@ pub fn convert_response(
         // No output, or an output kind newer than this SDK (`#[non_exhaustive]`): no message.
         _ => Vec::new(),
     };
+    let message = assistant_message(content, answer_tool);
+    let mut finish_reason = convert_stop_reason(output.stop_reason());
+    if answer_tool.is_some()
+        && finish_reason == FinishReason::ToolCalls
+        && message.tool_calls.is_none()
+    {
+        finish_reason = FinishReason::Stop;
+    }
+    let mut extra = serde_json::Map::new();
+    if let Some(tier) = output.service_tier() {
+        extra.insert("service_tier".into(), tier.r#type().as_str().into());
+    }
     ChatCompletion {
         id,
         object: "chat.completion",
@@ -71,14 +90,17 @@ pub fn convert_response(
         model: model.to_owned(),
         choices: vec![Choice {
             index: 0,
-            message: assistant_message(content),
-            finish_reason: Some(convert_stop_reason(output.stop_reason())),
+            message,
+            finish_reason: Some(finish_reason),
+            extra: serde_json::Map::new(),
         }],
         usage: output.usage().map(convert_usage),
+        extra,
     }
 }
 
-/// What a stream has seen so far: ids for its chunks and which content blocks are tool calls.
+/// What a stream has seen so far: ids for its chunks, which content blocks are tool calls,
+/// and which one is the structured answer.
 #[derive(Debug, Clone, PartialEq)]
 pub struct StreamState {
     id: String,
@@ -86,6 +108,10 @@ pub struct StreamState {
     model: String,
     /// Content block index → OpenAI tool-call index, in order of appearance.
     tool_blocks: Vec<(i32, u32)>,
+    /// The structured-output tool's name, when the answer is asked through one.
+    answer_tool: Option<String>,
+    /// The content block that calls `answer_tool`: its input streams as content.
+    answer_block: Option<i32>,
 }
 
 impl StreamState {
@@ -96,7 +122,15 @@ impl StreamState {
             created,
             model,
             tool_blocks: Vec::new(),
+            answer_tool: None,
+            answer_block: None,
         }
+    }
+
+    /// The same state, with calls of `tool` streamed as the answer's text.
+    pub fn answering_with(mut self, tool: Option<&str>) -> Self {
+        self.answer_tool = tool.map(str::to_owned);
+        self
     }
 
     fn chunk(&self, delta: Delta, finish_reason: Option<FinishReason>) -> StreamItem {
@@ -128,11 +162,17 @@ pub fn convert_stream_event(
             Delta {
                 role: Some(Role::Assistant),
                 content: Some(String::new()),
-                tool_calls: None,
+                ..Delta::default()
             },
             None,
         )),
         ConverseStreamOutput::ContentBlockStart(start) => match start.start() {
+            Some(ContentBlockStart::ToolUse(tool_use))
+                if state.answer_tool.as_deref() == Some(tool_use.name()) =>
+            {
+                state.answer_block = Some(start.content_block_index());
+                None
+            }
             Some(ContentBlockStart::ToolUse(tool_use)) => {
                 let index = u32::try_from(state.tool_blocks.len()).unwrap_or(u32::MAX);
                 state.tool_blocks.push((start.content_block_index(), index));
@@ -159,6 +199,20 @@ pub fn convert_stream_event(
                 },
                 None,
             )),
+            Some(ContentBlockDelta::ToolUse(tool_use))
+                if state.answer_block == Some(delta.content_block_index()) =>
+            {
+                Some(state.chunk(
+                    Delta {
+                        content: Some(tool_use.input().to_owned()),
+                        ..Delta::default()
+                    },
+                    None,
+                ))
+            }
+            Some(ContentBlockDelta::ReasoningContent(reasoning)) => {
+                Some(state.chunk(reasoning_delta(reasoning)?, None))
+            }
             Some(ContentBlockDelta::ToolUse(tool_use)) => {
                 let index = state.tool_index(delta.content_block_index())?;
                 Some(state.chunk(
@@ -176,25 +230,63 @@ pub fn convert_stream_event(
             }
             _ => None,
         },
-        ConverseStreamOutput::MessageStop(stop) => Some(state.chunk(
-            Delta::default(),
-            Some(convert_stop_reason(stop.stop_reason())),
-        )),
+        ConverseStreamOutput::MessageStop(stop) => {
+            let mut finish = convert_stop_reason(stop.stop_reason());
+            if finish == FinishReason::ToolCalls && state.tool_blocks.is_empty() {
+                // Only the structured answer was called: to the client, a plain answer.
+                finish = FinishReason::Stop;
+            }
+            Some(state.chunk(Delta::default(), Some(finish)))
+        }
         ConverseStreamOutput::Metadata(metadata) => metadata.usage().map(|usage| {
             let usage = convert_usage(usage);
             StreamItem::Usage {
-                usage,
                 chunk: Some(ChatChunk::usage_chunk(
                     &state.id,
                     state.created,
                     &state.model,
-                    usage,
+                    usage.clone(),
                 )),
+                usage,
             }
         }),
         ConverseStreamOutput::ContentBlockStop(_) => None,
         _ => None,
     }
+}
+
+/// A piece of reasoning as LiteLLM streams it: its text as `reasoning_content` and as a
+/// thinking block; a signature as a thinking block of no text; redacted data as a redacted
+/// block. `None` for kinds newer than this SDK.
+fn reasoning_delta(reasoning: &ReasoningContentBlockDelta) -> Option<Delta> {
+    let (text, block) = match reasoning {
+        ReasoningContentBlockDelta::Text(text) => (
+            text.clone(),
+            ThinkingBlock::Thinking {
+                thinking: text.clone(),
+                signature: None,
+            },
+        ),
+        ReasoningContentBlockDelta::Signature(signature) => (
+            String::new(),
+            ThinkingBlock::Thinking {
+                thinking: String::new(),
+                signature: Some(signature.clone()),
+            },
+        ),
+        ReasoningContentBlockDelta::RedactedContent(data) => (
+            String::new(),
+            ThinkingBlock::RedactedThinking {
+                data: aws_smithy_types::base64::encode(data.as_ref()),
+            },
+        ),
+        _ => return None,
+    };
+    Some(Delta {
+        reasoning_content: Some(text),
+        thinking_blocks: Some(vec![block]),
+        ..Delta::default()
+    })
 }
 
 fn tool_call_delta(call: ToolCallDelta) -> Delta {

@@ -7,12 +7,16 @@
 //! - it wants a `toolConfig` whenever the turns hold tool calls or results, even if the
 //!   client declared no tools: one is synthesised from the names the turns call (schema
 //!   `{"type":"object"}`, choice auto). Tool results alone name no tool: nothing to declare.
+//!
+//! A cache point after the tools ([`Conversation::tools_cache_point`]) is a last entry of
+//! `tools`, as Converse writes it.
 
 use aws_sdk_bedrockruntime::types::{
     AnyToolChoice, AutoToolChoice, SpecificToolChoice, Tool as BedrockTool,
     ToolChoice as BedrockToolChoice, ToolConfiguration, ToolInputSchema, ToolSpecification,
 };
 
+use super::blocks::convert_cache_point;
 use super::document::{json_into_document, json_to_document};
 use super::request::internal;
 use crate::content::{Conversation, ToolChoice, ToolSpec};
@@ -34,9 +38,12 @@ pub(super) fn convert_tool_config(
         return Ok(None);
     }
     let tools = std::mem::take(&mut conversation.tools);
-    let mut specs = Vec::with_capacity(tools.len());
+    let mut specs = Vec::with_capacity(tools.len() + 1);
     for tool in tools {
         specs.push(convert_tool_spec(tool)?);
+    }
+    if let Some(ttl) = conversation.tools_cache_point {
+        specs.push(BedrockTool::CachePoint(convert_cache_point(ttl)?));
     }
     let choice = match choice {
         None | Some(ToolChoice::None) => None,

@@ -154,12 +154,18 @@ fn stop_reason(reason: Option<FinishReason>) -> &'static str {
     }
 }
 
-fn usage_of(usage: Option<Usage>) -> MessagesUsage {
-    let usage = usage.unwrap_or_default();
+/// OpenAI usage in Anthropic's terms: `input_tokens` leaves the cache's reads and writes out.
+fn usage_of(usage: Option<&Usage>) -> MessagesUsage {
+    let Some(usage) = usage else {
+        return MessagesUsage::default();
+    };
+    let read = usage.cache_read();
+    let written = usage.cache_creation_input_tokens.unwrap_or(0);
     MessagesUsage {
-        input_tokens: usage.prompt_tokens,
+        input_tokens: usage.prompt_tokens.saturating_sub(read + written),
         output_tokens: usage.completion_tokens,
-        ..MessagesUsage::default()
+        cache_creation_input_tokens: written,
+        cache_read_input_tokens: read,
     }
 }
 
@@ -181,7 +187,7 @@ pub fn message_reply(completion: ChatCompletion, model: &str) -> Completion {
             content.push(json!({"type": "tool_use", "id": call.id, "name": call.function.name, "input": input}));
         }
     }
-    let usage = usage_of(completion.usage);
+    let usage = usage_of(completion.usage.as_ref());
     let reply = json!({"id": message_id(), "type": "message", "role": "assistant", "model": model,
         "content": content, "stop_reason": stop_reason(finish), "stop_sequence": null,
         "usage": {"input_tokens": usage.input_tokens, "output_tokens": usage.output_tokens}});
@@ -341,7 +347,7 @@ impl ChunkMapper {
                     self.push(events);
                 }
                 Some(Ok(StreamItem::Usage { usage, .. })) => {
-                    let events = self.state.end(usage_of(Some(usage)));
+                    let events = self.state.end(usage_of(Some(&usage)));
                     self.push(events);
                     self.pending
                         .push_back(StreamItem::Usage { usage, chunk: None });

@@ -206,8 +206,8 @@ impl Provider for OpenAiProvider {
             })?;
         completion.model.clone_from(&deployment.model);
         Ok(Completion {
-            usage: completion.usage,
-            response: Reply::Chat(completion),
+            usage: completion.usage.clone(),
+            response: Reply::Chat(Box::new(completion)),
         })
     }
 
@@ -363,11 +363,11 @@ pub fn convert_chunk(data: &str, model: &str) -> Result<Vec<StreamItem>, Provide
         return Ok(vec![StreamItem::Chunk(chunk)]);
     };
     if chunk.choices.is_empty() {
-        chunk.usage = Some(usage);
+        chunk.usage = Some(usage.clone());
         let chunk = Some(chunk);
         return Ok(vec![StreamItem::Usage { usage, chunk }]);
     }
-    let usage_chunk = ChatChunk::usage_chunk(&chunk.id, chunk.created, model, usage);
+    let usage_chunk = ChatChunk::usage_chunk(&chunk.id, chunk.created, model, usage.clone());
     Ok(vec![
         StreamItem::Chunk(chunk),
         StreamItem::Usage {

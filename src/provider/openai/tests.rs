@@ -241,8 +241,8 @@ fn relayed_chunks_get_the_deployment_model_and_usage_split_out() {
     };
     assert_eq!(usage.total_tokens, 6);
     assert_eq!(
-        (chunk.model.as_str(), chunk.usage),
-        ("llama3", Some(*usage))
+        (chunk.model.as_str(), chunk.usage.clone()),
+        ("llama3", Some(usage.clone()))
     );
 
     let both = json!({"id": "c1", "created": 5, "model": "x",

@@ -170,6 +170,7 @@ mod tests {
             stall_after: None,
             first_byte_delay: Duration::ZERO,
             cache: Default::default(),
+            service_tier: None,
         }
     }
 

@@ -7,6 +7,7 @@
 
 use serde_json::{Map, Value, json};
 
+use super::converse_options;
 use crate::sandbox::emulated_model::{self, IMAGE_TOKENS, Prompt, Reply, Tool, ToolChoice};
 use crate::sandbox::error::BedrockError;
 use crate::sandbox::model_call::Admitted;
@@ -59,6 +60,7 @@ pub fn parse_request(raw: &[u8], seed: u64, model_id: &str) -> Result<Prompt, Be
         request_fields::optional_strings(config, "stopSequences", "inferenceConfig.stopSequences")?;
     let (tools, tool_choice, tool_chars) = read_tool_config(&map)?;
     let thinking = requested_thinking(&map, model_id)?;
+    let options = converse_options::read(&map, model_id)?;
     if thinking.is_some_and(|d| d != Display::Redacted) {
         thinking::check_history(seed, &anthropic_view(messages))?;
     }
@@ -72,6 +74,8 @@ pub fn parse_request(raw: &[u8], seed: u64, model_id: &str) -> Result<Prompt, Be
         last_text,
         cache: cache_points(&map),
         thinking,
+        output_schema: options.output_schema,
+        service_tier: options.service_tier,
         digest: emulated_model::digest(&[&seed.to_le_bytes(), model_id.as_bytes(), raw]),
     })
 }
@@ -369,12 +373,16 @@ pub fn content_blocks(reply: &Reply) -> Vec<Value> {
 /// The Converse response body.
 pub fn response(admitted: &Admitted, latency_ms: u64) -> Value {
     let reply = &admitted.reply;
-    json!({
+    let mut body = json!({
         "output": { "message": { "role": "assistant", "content": content_blocks(reply) } },
         "stopReason": reply.stop_reason.as_converse(),
         "usage": usage(admitted),
         "metrics": { "latencyMs": latency_ms },
-    })
+    });
+    if let Some(tier) = &admitted.service_tier {
+        body["serviceTier"] = json!({ "type": tier });
+    }
+    body
 }
 
 /// The Converse `usage` object, with the cache's reads and writes when there were any

@@ -159,10 +159,13 @@ pub fn plan(admitted: &Admitted, pace: Pace) -> Vec<Step> {
         "messageStop",
         &json!({ "stopReason": reply.stop_reason.as_converse() }),
     )));
-    let metadata = json!({
+    let mut metadata = json!({
         "usage": converse::usage(admitted),
         "metrics": { "latencyMs": latency_ms },
     });
+    if let Some(tier) = &admitted.service_tier {
+        metadata["serviceTier"] = json!({ "type": tier });
+    }
     steps.push(Step::Send(event_frame("metadata", &metadata)));
     steps
 }
@@ -190,6 +193,7 @@ mod tests {
             stall_after: None,
             first_byte_delay: Duration::ZERO,
             cache: Default::default(),
+            service_tier: None,
         }
     }
 

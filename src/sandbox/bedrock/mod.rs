@@ -15,6 +15,7 @@
 mod anthropic_stream;
 mod api;
 mod converse;
+mod converse_options;
 mod count_tokens;
 pub mod eventstream;
 mod invoke_model;

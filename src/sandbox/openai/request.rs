@@ -135,6 +135,22 @@ pub fn parse_request(raw: &[u8], seed: u64) -> Result<(Options, Prompt), Bedrock
             .unwrap_or_default(),
         cache: Default::default(),
         thinking: None,
+        // `json_schema` answers follow the schema; `json_object` answers are an object.
+        output_schema: match map
+            .get("response_format")
+            .and_then(|f| f.get("type"))
+            .and_then(Value::as_str)
+        {
+            Some("json_schema") => map["response_format"]
+                .get("json_schema")
+                .and_then(|s| s.get("schema"))
+                .cloned(),
+            Some("json_object") => Some(
+                serde_json::json!({"type": "object", "properties": {"answer": {"type": "string"}}}),
+            ),
+            Some(_) | None => None,
+        },
+        service_tier: None,
         digest: emulated_model::digest(&[&seed.to_le_bytes(), raw]),
     };
     Ok((

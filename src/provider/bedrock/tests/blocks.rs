@@ -217,15 +217,16 @@ fn canonical_conversations_follow_converse_rules() {
         description: None,
         input_schema: json!({"type": "object"}),
     };
-    let none = convert_conversation(asking(vec![spec.clone()], Some(ToolChoice::None))).unwrap();
+    let none =
+        convert_conversation(asking(vec![spec.clone()], Some(ToolChoice::None)), "m").unwrap();
     assert_eq!(
         none.tool_config, None,
         "Converse has no none: the tools stay out"
     );
-    let named = convert_conversation(asking(
-        vec![spec],
-        Some(ToolChoice::Tool { name: "f".into() }),
-    ))
+    let named = convert_conversation(
+        asking(vec![spec], Some(ToolChoice::Tool { name: "f".into() })),
+        "m",
+    )
     .unwrap();
     let config = named.tool_config.unwrap();
     assert_eq!(config.tool_choice().unwrap().as_tool().unwrap().name(), "f");
@@ -233,7 +234,7 @@ fn canonical_conversations_follow_converse_rules() {
 
     let mut assistant_first = Conversation::default();
     assistant_first.push(Role::Assistant, vec![Block::Text("Hello!".into())]);
-    let error = convert_conversation(assistant_first).unwrap_err();
+    let error = convert_conversation(assistant_first, "m").unwrap_err();
     assert!(
         matches!(&error, ProviderError::Unsupported { param, .. } if param == "messages"),
         "{error:?}"

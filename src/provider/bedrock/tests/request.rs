@@ -10,6 +10,14 @@ use super::request;
 use crate::provider::ProviderError;
 use crate::provider::bedrock::*;
 
+/// The Converse request of `request` for a model with no options of its own.
+fn convert_request_for(
+    request: &crate::openai::ChatRequest,
+    drop_params: bool,
+) -> Result<ConverseRequest, ProviderError> {
+    convert_request(request, "m", drop_params)
+}
+
 fn text_of(message: &Message) -> Vec<&str> {
     message
         .content()
@@ -20,8 +28,7 @@ fn text_of(message: &Message) -> Vec<&str> {
 
 #[test]
 fn system_user_and_inference_config_convert() {
-    let converse = convert_request(
-        &request(json!({"model": "m", "max_tokens": 10, "max_completion_tokens": 20,
+    let converse = convert_request_for(&request(json!({"model": "m", "max_tokens": 10, "max_completion_tokens": 20,
             "temperature": 0.25, "top_p": 0.5, "stop": ["END"], "messages": [
             {"role": "system", "content": "be brief"},
             {"role": "developer", "content": [{"type": "text", "text": "no emojis"}]},
@@ -55,7 +62,7 @@ fn system_user_and_inference_config_convert() {
 
 #[test]
 fn no_options_means_no_inference_config() {
-    let converse = convert_request(
+    let converse = convert_request_for(
         &request(json!({"model": "m", "messages": [{"role": "user", "content": "hi"}]})),
         false,
     )
@@ -66,7 +73,7 @@ fn no_options_means_no_inference_config() {
 
 #[test]
 fn data_url_images_become_image_blocks() {
-    let converse = convert_request(
+    let converse = convert_request_for(
         &request(
             json!({"model": "m", "messages": [{"role": "user", "content": [
                 {"type": "text", "text": "what?"},
@@ -101,8 +108,7 @@ fn unusable_images_are_refused_by_path() {
         ("data:image/png;base64,!!!", "invalid base64"),
     ];
     for (url, words) in cases {
-        let error = convert_request(
-            &request(json!({"model": "m", "messages": [{"role": "user", "content": [
+        let error = convert_request_for(&request(json!({"model": "m", "messages": [{"role": "user", "content": [
                 {"type": "text", "text": "x"}, {"type": "image_url", "image_url": {"url": url}}]}]})),
             false,
         )
@@ -117,8 +123,7 @@ fn unusable_images_are_refused_by_path() {
 
 #[test]
 fn tool_round_trip_history_converts() {
-    let converse = convert_request(
-        &request(json!({"model": "m", "messages": [
+    let converse = convert_request_for(&request(json!({"model": "m", "messages": [
             {"role": "user", "content": "weather in Paris and Rome?"},
             {"role": "assistant", "content": "Let me look.", "tool_calls": [
                 {"id": "t1", "type": "function", "function": {"name": "weather", "arguments": "{\"city\":\"Paris\"}"}},
@@ -198,7 +203,7 @@ fn tool_choice_maps_and_none_omits_tools() {
             messages.push(json!({"role": "assistant", "tool_calls": [{"id": "a", "type": "function", "function": {"name": "f", "arguments": "{}"}}]}));
             messages.push(json!({"role": "tool", "tool_call_id": "a", "content": "ok"}));
         }
-        convert_request(
+        convert_request_for(
             &request(
                 json!({"model": "m", "messages": messages, "tools": tools, "tool_choice": choice}),
             ),
@@ -233,8 +238,7 @@ fn tool_choice_maps_and_none_omits_tools() {
 
 #[test]
 fn bad_tool_arguments_are_named() {
-    let error = convert_request(
-        &request(json!({"model": "m", "messages": [{"role": "user", "content": "x"},
+    let error = convert_request_for(&request(json!({"model": "m", "messages": [{"role": "user", "content": "x"},
             {"role": "assistant", "tool_calls": [{"id": "a", "type": "function", "function": {"name": "f", "arguments": "{oops"}}]}]})),
         false,
     )
@@ -248,14 +252,14 @@ fn bad_tool_arguments_are_named() {
 #[test]
 fn unsupported_params_are_refused_or_dropped() {
     let body = json!({"model": "m", "messages": [{"role": "user", "content": "x"}], "presence_penalty": 0.5, "seed": 1});
-    let error = convert_request(&request(body.clone()), false).unwrap_err();
+    let error = convert_request_for(&request(body.clone()), false).unwrap_err();
     assert_eq!(error.param(), Some("presence_penalty"));
     assert!(error.client_message().contains("drop_params"));
-    assert!(convert_request(&request(body), true).is_ok());
+    assert!(convert_request_for(&request(body), true).is_ok());
     let images_in_system = json!({"model": "m", "messages": [{"role": "system", "content": [
         {"type": "image_url", "image_url": {"url": "data:image/png;base64,AA=="}}]}, {"role": "user", "content": "x"}]});
     assert_eq!(
-        convert_request(&request(images_in_system), true)
+        convert_request_for(&request(images_in_system), true)
             .unwrap_err()
             .param(),
         Some("messages[0].content[0]")
@@ -264,8 +268,7 @@ fn unsupported_params_are_refused_or_dropped() {
 
 #[test]
 fn tool_history_without_tools_gets_a_minimal_tool_config() {
-    let converse = convert_request(
-        &request(json!({"model": "m", "messages": [
+    let converse = convert_request_for(&request(json!({"model": "m", "messages": [
             {"role": "user", "content": "weather in Paris and Rome?"},
             {"role": "assistant", "tool_calls": [
                 {"id": "a", "type": "function", "function": {"name": "get_weather", "arguments": "{\"city\":\"Paris\"}"}},
@@ -298,8 +301,7 @@ fn tool_history_without_tools_gets_a_minimal_tool_config() {
         Some(BedrockToolChoice::Auto(_))
     ));
     // With tool_choice "none" and no tools, the same: Converse has no "none".
-    let none = convert_request(
-        &request(json!({"model": "m", "tool_choice": "none", "messages": [
+    let none = convert_request_for(&request(json!({"model": "m", "tool_choice": "none", "messages": [
             {"role": "user", "content": "hi"},
             {"role": "assistant", "tool_calls": [{"id": "a", "type": "function", "function": {"name": "f", "arguments": "{}"}}]},
             {"role": "tool", "tool_call_id": "a", "content": "ok"}
@@ -317,12 +319,113 @@ fn conversations_must_open_with_a_user_turn() {
             {"role": "user", "content": "hi"}]),
         json!([{"role": "system", "content": "be brief"}, {"role": "user", "content": "   "}]),
     ] {
-        let error = convert_request(&request(json!({"model": "m", "messages": messages})), false)
-            .unwrap_err();
+        let error =
+            convert_request_for(&request(json!({"model": "m", "messages": messages})), false)
+                .unwrap_err();
         assert!(
             matches!(&error, ProviderError::Unsupported { param, .. } if param == "messages"),
             "{error:?}"
         );
         assert_eq!(error.status().as_u16(), 400);
     }
+}
+
+#[test]
+fn response_format_is_bedrock_structured_output_or_a_forced_tool() {
+    let body = json!({"model": "m", "messages": [{"role": "user", "content": "city?"}],
+        "response_format": {"type": "json_schema", "json_schema": {"name": "City",
+            "schema": {"type": "object", "properties": {"name": {"type": "string"}}}}}});
+    let native = convert_request(
+        &request(body.clone()),
+        "us.anthropic.claude-sonnet-4-6",
+        false,
+    )
+    .unwrap();
+    let format = native.output_config.unwrap();
+    let schema = format
+        .text_format()
+        .and_then(|f| f.structure())
+        .and_then(|s| s.as_json_schema().ok())
+        .unwrap();
+    assert_eq!(schema.name(), Some("City"));
+    let sent: serde_json::Value = serde_json::from_str(schema.schema()).unwrap();
+    assert_eq!(
+        sent,
+        json!({"type": "object", "properties": {"name": {"type": "string"}},
+            "additionalProperties": false})
+    );
+    assert_eq!((native.tool_config, native.answer_tool), (None, None));
+
+    let tool = convert_request(&request(body), "us.amazon.nova-pro-v1:0", false).unwrap();
+    assert_eq!(tool.output_config, None);
+    assert_eq!(tool.answer_tool, Some("json_tool_call"));
+    let config = tool.tool_config.unwrap();
+    assert_eq!(
+        config.tools()[0].as_tool_spec().unwrap().name(),
+        "json_tool_call"
+    );
+    assert!(
+        matches!(config.tool_choice(), Some(BedrockToolChoice::Tool(t)) if t.name() == "json_tool_call")
+    );
+}
+
+#[test]
+fn thinking_top_k_tier_and_metadata_take_each_model_s_fields() {
+    let body = json!({"model": "m", "messages": [{"role": "user", "content": "hi"}],
+        "reasoning_effort": "high", "max_tokens": 8000, "top_k": 7, "service_tier": "priority",
+        "user": "u-1", "metadata": {"team": "search"}});
+    let claude = convert_request(
+        &request(body.clone()),
+        "us.anthropic.claude-sonnet-4-5-20250929-v1:0",
+        false,
+    )
+    .unwrap();
+    let fields = document_to_json(claude.additional_fields.as_ref().unwrap());
+    assert_eq!(
+        fields,
+        json!({"thinking": {"type": "enabled", "budget_tokens": 4096}, "top_k": 7})
+    );
+    // Claude has no priority tier: dropped here (the router sends such requests elsewhere).
+    assert_eq!(claude.service_tier, None);
+    let metadata = claude.request_metadata.unwrap();
+    assert_eq!(
+        (metadata["team"].as_str(), metadata["user"].as_str()),
+        ("search", "u-1")
+    );
+
+    let nova = convert_request(&request(body), "us.amazon.nova-pro-v1:0", false).unwrap();
+    assert_eq!(
+        document_to_json(nova.additional_fields.as_ref().unwrap()),
+        json!({"inferenceConfig": {"topK": 7}})
+    );
+    assert_eq!(nova.service_tier.unwrap().r#type().as_str(), "priority");
+}
+
+#[test]
+fn cache_markers_and_thinking_blocks_reach_converse_in_place() {
+    let body = json!({"model": "m", "tools": [
+            {"type": "function", "function": {"name": "f"}, "cache_control": {"type": "ephemeral"}}],
+        "messages": [
+            {"role": "system", "content": [{"type": "text", "text": "rules", "cache_control": {"type": "ephemeral", "ttl": "1h"}}]},
+            {"role": "user", "content": [{"type": "text", "text": "go", "cache_control": {"type": "ephemeral"}}]},
+            {"role": "assistant", "content": null, "tool_calls": [{"id": "t", "type": "function", "function": {"name": "f", "arguments": "{}"}}],
+             "thinking_blocks": [{"type": "thinking", "thinking": "hm", "signature": "sig"},
+                                 {"type": "redacted_thinking", "data": "AQI="}]},
+            {"role": "tool", "tool_call_id": "t", "content": "done"}]});
+    let converse = convert_request_for(&request(body), false).unwrap();
+    assert!(
+        matches!(converse.system[1], SystemContentBlock::CachePoint(ref p) if p.ttl().is_some())
+    );
+    assert!(matches!(
+        converse.messages[0].content()[1],
+        ContentBlock::CachePoint(_)
+    ));
+    let assistant = converse.messages[1].content();
+    assert!(matches!(&assistant[0], ContentBlock::ReasoningContent(r)
+        if r.as_reasoning_text().is_ok_and(|t| t.text() == "hm" && t.signature() == Some("sig"))));
+    assert!(matches!(&assistant[1], ContentBlock::ReasoningContent(r)
+        if r.as_redacted_content().is_ok_and(|d| d.as_ref() == [1, 2])));
+    assert!(matches!(assistant[2], ContentBlock::ToolUse(_)));
+    let tools = converse.tool_config.unwrap();
+    assert!(tools.tools()[1].is_cache_point());
 }

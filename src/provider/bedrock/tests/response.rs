@@ -78,6 +78,7 @@ fn converse_reply_becomes_a_completion() {
         "chatcmpl-x".into(),
         42,
         "us.anthropic.claude-haiku-4-5-20251001-v1:0",
+        None,
     );
     assert_eq!(
         completion.model,
@@ -131,7 +132,7 @@ fn reply_with_only_tool_calls_has_null_content() {
         .stop_reason(StopReason::ToolUse)
         .build()
         .unwrap();
-    let completion = convert_response(&output, "id".into(), 0, "m");
+    let completion = convert_response(&output, "id".into(), 0, "m", None);
     assert_eq!(completion.choices[0].message.content, None);
     assert_eq!(
         completion.choices[0].message.tool_calls.as_ref().unwrap()[0]

@@ -1,0 +1,275 @@
+//! A conversation's options beyond its content, as the fields of a Converse call of one
+//! model (what each model takes is [`super::features`]):
+//!
+//! - the answer's format: `json_schema` → `outputConfig.textFormat` where the model has
+//!   structured output (the schema closed with `additionalProperties: false`, as Bedrock
+//!   requires), else, and for `json_object`, a tool named [`STRUCTURED_OUTPUT_TOOL`] with the
+//!   schema as its input, forced when the client declared no tools of its own and the model
+//!   takes a forced choice (Claude does not while thinking): the call's input is the answer;
+//! - thinking ([`super::reasoning`]) and `top_k` → `additionalModelRequestFields`; a `top_k`
+//!   the model has no field for is dropped (the router sends such requests elsewhere unless
+//!   `drop_params` is on);
+//! - the service tier → `serviceTier` where the model has the tier, else dropped likewise;
+//! - metadata → `requestMetadata`, refused by key when Bedrock's pattern would refuse it.
+
+use std::collections::HashMap;
+
+use aws_sdk_bedrockruntime::types::{
+    JsonSchemaDefinition, OutputConfig, OutputFormat as BedrockOutputFormat, OutputFormatStructure,
+    OutputFormatType, ServiceTier as BedrockServiceTier, ServiceTierType,
+};
+use serde_json::Value;
+
+use super::claude::ClaudeModel;
+use super::document::json_into_document;
+use super::features::{structured_output, takes_service_tier, top_k_fields};
+use super::reasoning::reasoning_fields;
+use super::request::internal;
+use crate::content::{
+    Conversation, OutputFormat, STRUCTURED_OUTPUT_TOOL, ServiceTier, StructuredOutput, ToolChoice,
+    ToolSpec,
+};
+use crate::provider::ProviderError;
+
+/// Bedrock's limits on `requestMetadata`: 16 pairs, keys of 1 to 256 characters and values
+/// of up to 256, each of letters, digits, whitespace and `:_@$#=/+,-.`.
+const METADATA_PAIRS: usize = 16;
+const METADATA_CHARS: usize = 256;
+
+/// The Converse fields of a conversation's options.
+#[derive(Debug, Default)]
+pub(super) struct CallOptions {
+    pub additional_fields: Option<aws_smithy_types::Document>,
+    pub output_config: Option<OutputConfig>,
+    pub service_tier: Option<BedrockServiceTier>,
+    pub request_metadata: Option<HashMap<String, String>>,
+    pub answer_tool: Option<&'static str>,
+}
+
+/// The options of `conversation` for a call of `model`; a structured answer asked through a
+/// tool adds that tool (and its choice) to the conversation.
+pub(super) fn convert_options(
+    conversation: &mut Conversation,
+    model: &str,
+) -> Result<CallOptions, ProviderError> {
+    let mut options = CallOptions {
+        additional_fields: additional_fields(conversation, model).map(json_into_document),
+        service_tier: conversation
+            .service_tier
+            .filter(|tier| takes_service_tier(model, *tier))
+            .map(convert_service_tier)
+            .transpose()?,
+        request_metadata: request_metadata(&conversation.metadata)?,
+        ..CallOptions::default()
+    };
+    if let Some(format) = conversation.output_format.take() {
+        match method(&format, model) {
+            StructuredOutput::Native => options.output_config = Some(output_config(&format)?),
+            StructuredOutput::Tool => {
+                answer_by_tool(conversation, &format, model);
+                options.answer_tool = Some(STRUCTURED_OUTPUT_TOOL);
+            }
+        }
+    }
+    Ok(options)
+}
+
+/// How `model` is asked for `format`: `json_object` has no schema to give structured output,
+/// so it always goes through the tool.
+pub fn method(format: &OutputFormat, model: &str) -> StructuredOutput {
+    match format {
+        OutputFormat::JsonObject => StructuredOutput::Tool,
+        OutputFormat::JsonSchema { .. } => structured_output(model),
+    }
+}
+
+/// Thinking and `top_k`, in one object; `None` when there is neither.
+fn additional_fields(conversation: &Conversation, model: &str) -> Option<Value> {
+    let thinking = conversation
+        .thinking
+        .as_ref()
+        .and_then(|thinking| reasoning_fields(model, thinking, conversation.inference.max_tokens));
+    let top_k = conversation
+        .inference
+        .top_k
+        .and_then(|k| top_k_fields(model, k));
+    match (thinking, top_k) {
+        (Some(Value::Object(mut fields)), Some(Value::Object(more))) => {
+            fields.extend(more);
+            Some(Value::Object(fields))
+        }
+        (fields, None) | (None, fields) => fields,
+        (Some(fields), Some(_)) => Some(fields),
+    }
+}
+
+fn convert_service_tier(tier: ServiceTier) -> Result<BedrockServiceTier, ProviderError> {
+    BedrockServiceTier::builder()
+        .r#type(ServiceTierType::from(tier.as_str()))
+        .build()
+        .map_err(internal)
+}
+
+/// The metadata as `requestMetadata`; a pair Bedrock would refuse is refused here, by key.
+fn request_metadata(
+    tags: &[(String, String)],
+) -> Result<Option<HashMap<String, String>>, ProviderError> {
+    if tags.is_empty() {
+        return Ok(None);
+    }
+    if tags.len() > METADATA_PAIRS {
+        return Err(ProviderError::bad_param(
+            "metadata",
+            format!(
+                "metadata: Bedrock takes at most {METADATA_PAIRS} metadata pairs (user counts as one); this request has {}",
+                tags.len()
+            ),
+        ));
+    }
+    for (key, value) in tags {
+        let param = match key.as_str() {
+            "user" => "user".to_owned(),
+            _ => format!("metadata.{key}"),
+        };
+        let fits = |text: &str, min: usize| {
+            (min..=METADATA_CHARS).contains(&text.chars().count()) && text.chars().all(allowed)
+        };
+        if !fits(key, 1) || !fits(value, 0) {
+            return Err(ProviderError::bad_param(
+                param.clone(),
+                format!(
+                    "{param}: Bedrock's requestMetadata takes keys and values of up to {METADATA_CHARS} letters, digits, spaces and :_@$#=/+,-. characters"
+                ),
+            ));
+        }
+    }
+    Ok(Some(tags.iter().cloned().collect()))
+}
+
+/// A character Bedrock's `requestMetadata` pattern allows: `[a-zA-Z0-9\s:_@$#=/+,-.]`.
+fn allowed(c: char) -> bool {
+    c.is_ascii_alphanumeric() || c.is_whitespace() || ":_@$#=/+,-.".contains(c)
+}
+
+/// `outputConfig.textFormat` for a schema: the schema as a JSON text, closed.
+fn output_config(format: &OutputFormat) -> Result<OutputConfig, ProviderError> {
+    let mut schema = format.schema();
+    close_objects(&mut schema);
+    let definition = JsonSchemaDefinition::builder()
+        .schema(schema.to_string())
+        .name(format.name())
+        .set_description(match format {
+            OutputFormat::JsonSchema { description, .. } => description.clone(),
+            OutputFormat::JsonObject => None,
+        })
+        .build()
+        .map_err(internal)?;
+    let text_format = BedrockOutputFormat::builder()
+        .r#type(OutputFormatType::JsonSchema)
+        .structure(OutputFormatStructure::JsonSchema(definition))
+        .build()
+        .map_err(internal)?;
+    Ok(OutputConfig::builder().text_format(text_format).build())
+}
+
+/// Sets `additionalProperties: false` on every object schema that does not say otherwise:
+/// Bedrock's structured output refuses open objects (OpenAI's strict mode requires the same,
+/// so a schema written for it is unchanged).
+pub fn close_objects(schema: &mut Value) {
+    let Value::Object(map) = schema else {
+        return;
+    };
+    let is_object =
+        map.get("type").and_then(Value::as_str) == Some("object") || map.contains_key("properties");
+    if is_object && !map.contains_key("additionalProperties") {
+        map.insert("additionalProperties".to_owned(), Value::Bool(false));
+    }
+    for key in ["properties", "$defs", "definitions"] {
+        if let Some(Value::Object(children)) = map.get_mut(key) {
+            children.values_mut().for_each(close_objects);
+        }
+    }
+    for key in ["anyOf", "allOf", "oneOf", "prefixItems"] {
+        if let Some(Value::Array(children)) = map.get_mut(key) {
+            children.iter_mut().for_each(close_objects);
+        }
+    }
+    if let Some(items) = map.get_mut("items") {
+        close_objects(items);
+    }
+}
+
+/// Adds the answer tool, forced when nothing stands against it: the client's own tools (it
+/// may mean to call them), or a model that takes no forced choice now.
+fn answer_by_tool(conversation: &mut Conversation, format: &OutputFormat, model: &str) {
+    let forced = conversation.tools.is_empty()
+        && ClaudeModel::of(model)
+            .is_none_or(|claude| claude.takes_forced_tool_use() && conversation.thinking.is_none());
+    conversation.tools.push(ToolSpec {
+        name: STRUCTURED_OUTPUT_TOOL.to_owned(),
+        description: Some(format!(
+            "Give your answer as this tool's input: JSON in the {} format.",
+            format.name()
+        )),
+        input_schema: format.schema(),
+    });
+    if forced {
+        conversation.tool_choice = Some(ToolChoice::Tool {
+            name: STRUCTURED_OUTPUT_TOOL.to_owned(),
+        });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn close_objects_closes_every_open_object_schema() {
+        let mut schema = json!({"type": "object", "properties": {
+            "a": {"type": "object", "properties": {"x": {"type": "string"}}},
+            "b": {"type": "array", "items": {"type": "object"}},
+            "c": {"anyOf": [{"$ref": "#/$defs/D"}, {"type": "null"}]},
+            "open": {"type": "object", "additionalProperties": true}},
+            "$defs": {"D": {"type": "object", "properties": {}}}});
+        close_objects(&mut schema);
+        assert_eq!(schema["additionalProperties"], json!(false));
+        assert_eq!(
+            schema["properties"]["a"]["additionalProperties"],
+            json!(false)
+        );
+        assert_eq!(
+            schema["properties"]["b"]["items"]["additionalProperties"],
+            json!(false)
+        );
+        assert_eq!(schema["$defs"]["D"]["additionalProperties"], json!(false));
+        assert_eq!(
+            schema["properties"]["open"]["additionalProperties"],
+            json!(true)
+        );
+        assert_eq!(
+            schema["properties"]["c"]["anyOf"][1],
+            json!({"type": "null"})
+        );
+    }
+
+    #[test]
+    fn metadata_outside_bedrock_s_pattern_is_refused_by_key() {
+        let ok = vec![("team".to_owned(), "search-1 a@b.c".to_owned())];
+        assert_eq!(
+            request_metadata(&ok).unwrap().unwrap()["team"],
+            "search-1 a@b.c"
+        );
+        let bad = vec![("team".to_owned(), "ünïcode".to_owned())];
+        let error = request_metadata(&bad).unwrap_err();
+        assert!(
+            error.client_message().contains("metadata.team"),
+            "{error:?}"
+        );
+        let user = vec![("user".to_owned(), "x".repeat(300))];
+        let error = request_metadata(&user).unwrap_err();
+        assert!(error.client_message().starts_with("user:"), "{error:?}");
+        assert_eq!(request_metadata(&[]).unwrap(), None);
+    }
+}

@@ -1,0 +1,166 @@
+//! The chat-completions features beyond text, with the official `openai` Python package as
+//! the client and the sandbox's Bedrock behind the gateway: structured output (Bedrock's own
+//! and a forced tool), reasoning with its signed blocks through a tool loop, prompt caching
+//! with `cached_tokens`, default-valued parameters, service tiers, metadata, `top_k`, and the
+//! 400s of options no deployment of a group can map.
+
+use std::time::Duration;
+
+use serde_json::{Value, json};
+
+use crate::harness::{NOVA, SONNET, SONNET_45, Stack};
+use crate::support::process;
+
+const KEY: &str = "sk-openai-features-test";
+const OPUS_47: &str = "us.anthropic.claude-opus-4-7";
+
+fn config() -> String {
+    format!(
+        r#"
+gateway:
+  master_key: {KEY}
+model_list:
+  - model_name: sonnet
+    litellm_params: {{model: "bedrock/{SONNET}", aws_profile_name: genai}}
+  - model_name: sonnet-45
+    litellm_params: {{model: "bedrock/{SONNET_45}", aws_profile_name: genai}}
+  - model_name: nova
+    litellm_params: {{model: "bedrock/{NOVA}", aws_profile_name: genai}}
+  - model_name: opus-47
+    litellm_params: {{model: "bedrock/{OPUS_47}", aws_profile_name: genai}}
+  - model_name: mixed
+    litellm_params: {{model: "bedrock/{SONNET}", aws_profile_name: genai}}
+    model_info: {{id: mixed-sonnet}}
+  - model_name: mixed
+    litellm_params: {{model: "bedrock/{NOVA}", aws_profile_name: genai}}
+    model_info: {{id: mixed-nova}}
+router_settings:
+  num_retries: 0
+sandbox:
+  seed: 11
+  latency: {{first_token_ms: 0, tokens_per_second: 0}}
+"#
+    )
+}
+
+/// Runs the Python client against `stack` off the runtime's thread (the gateway serves on it).
+async fn run_script(stack: &Stack) -> Value {
+    let base_url = stack.url("/v1");
+    let out = tokio::task::spawn_blocking(move || {
+        process::run_python_client(
+            "gateway_openai_features.py",
+            &["--base-url", &base_url, "--api-key", KEY],
+            "openai",
+            Duration::from_secs(120),
+        )
+    })
+    .await
+    .unwrap();
+    serde_json::from_str(&out).unwrap_or_else(|e| panic!("{e}: {out}"))
+}
+
+#[tokio::test]
+async fn the_openai_client_gets_structure_reasoning_caching_and_options_mapped_to_bedrock() {
+    let stack = Stack::start(&config()).await;
+    let summary = run_script(&stack).await;
+
+    // Structured output: Pydantic parses the answer whichever way Bedrock was asked.
+    let city = json!({"name": "sandbox-name", "population": 1, "tags": ["sandbox-tags"],
+        "pet": {"name": "sandbox-name", "legs": 1}});
+    for (case, method) in [("parse_native", "output-config"), ("parse_tool", "tool")] {
+        let parsed = &summary[case];
+        assert_eq!(parsed["parsed"], city, "{case}: {summary}");
+        assert_eq!(parsed["finish_reason"], "stop", "{case}: {summary}");
+        assert_eq!(parsed["tool_calls"], Value::Null, "{case}: {summary}");
+        assert_eq!(parsed["method"], method, "{case}: {summary}");
+    }
+    assert!(summary["json_object"]["content"].is_object(), "{summary}");
+    let stream = &summary["structured_stream"];
+    assert_eq!(stream["parsed"], city, "{summary}");
+    assert_eq!(
+        (&stream["finish_reason"], &stream["tool_calls"]),
+        (&json!("stop"), &json!(0)),
+        "{summary}"
+    );
+
+    // Reasoning: text and signed blocks come back, go back unmodified, and an edit is refused.
+    let reasoning = &summary["reasoning"];
+    assert_eq!(reasoning["first_finish"], "tool_calls", "{summary}");
+    assert!(
+        reasoning["reasoning_content"]
+            .as_str()
+            .is_some_and(|r| !r.is_empty()),
+        "{summary}"
+    );
+    let block = &reasoning["thinking_blocks"][0];
+    assert_eq!(block["type"], "thinking", "{summary}");
+    assert!(
+        block["signature"].as_str().is_some_and(|s| s.len() > 16),
+        "{summary}"
+    );
+    assert_eq!(
+        block["thinking"], reasoning["reasoning_content"],
+        "{summary}"
+    );
+    let answer = reasoning["answer"].as_str().unwrap_or_default();
+    assert!(answer.starts_with("The tool returned: sunny"), "{summary}");
+    let refused = reasoning["edited_refused"].as_str().unwrap_or_default();
+    assert!(refused.contains("thinking"), "{summary}");
+    let streamed = &summary["reasoning_stream"];
+    assert!(
+        streamed["reasoning"]
+            .as_str()
+            .is_some_and(|r| !r.is_empty()),
+        "{summary}"
+    );
+    assert!(
+        streamed["text"].as_str().is_some_and(|t| !t.is_empty()),
+        "{summary}"
+    );
+    assert_eq!(streamed["signatures"], 1, "{summary}");
+
+    // Caching: the first call writes the marked prefix, the second reads it; prompt_tokens
+    // counts both, as OpenAI's does.
+    let cache = summary["cache"].as_array().unwrap();
+    let written = cache[0]["written"].as_u64().unwrap_or(0);
+    assert!(written >= 1024, "{summary}");
+    assert_eq!(cache[0]["cached"], 0, "{summary}");
+    assert_eq!(cache[1]["cached"], json!(written), "{summary}");
+    assert_eq!(cache[1]["read"], json!(written), "{summary}");
+    assert_eq!(cache[0]["prompt"], cache[1]["prompt"], "{summary}");
+
+    // Defaults ask for nothing; options reach the deployments that can take them.
+    assert_eq!(summary["defaults"]["finish_reason"], "stop", "{summary}");
+    assert_eq!(summary["flex"]["service_tier"], "flex", "{summary}");
+    assert_eq!(
+        summary["priority_elsewhere"],
+        json!({"service_tier": "priority", "deployment_model": NOVA}),
+        "priority skips the Claude deployment of the group: {summary}"
+    );
+    for case in ["metadata", "top_k", "top_k_claude"] {
+        assert!(
+            summary[case]["deployment_model"].is_string(),
+            "{case}: {summary}"
+        );
+    }
+
+    // Options no deployment can map: a 400 that says which, where and what to do.
+    for (case, words, param) in [
+        ("priority_refused", "priority service tier", "service_tier"),
+        ("logprobs_refused", "logprobs", "logprobs"),
+        ("top_k_refused", "top_k", "top_k"),
+    ] {
+        let error = &summary[case];
+        assert_eq!(error["status"], 400, "{case}: {summary}");
+        assert_eq!(error["param"], param, "{case}: {summary}");
+        let message = error["message"].as_str().unwrap_or_default();
+        assert!(message.contains(words), "{case}: {summary}");
+        assert!(message.contains("drop_params"), "{case}: {summary}");
+    }
+    let metadata = &summary["metadata_refused"];
+    assert_eq!(
+        (&metadata["status"], &metadata["param"]),
+        (&json!(400), &json!("metadata.team")),
+        "{summary}"
+    );
+}
