@@ -104,6 +104,13 @@ pub struct HeldBody {
     _reservation: Reservation,
 }
 
+impl HeldBody {
+    /// The bytes, shared (a cheap clone): for a request that keeps its body past parsing.
+    pub fn bytes(&self) -> Bytes {
+        self.bytes.clone()
+    }
+}
+
 impl Deref for HeldBody {
     type Target = [u8];
 

@@ -79,7 +79,7 @@ async fn read_request<'s>(
 ) -> Result<(Caller<'s>, ChatRequest), Response> {
     let (caller, bytes) = intake::read(state, headers, body, Dialect::OpenAi).await?;
     match parse_chat_request(&bytes) {
-        Ok(request) => Ok((caller, request)),
+        Ok(request) => Ok((caller, request.with_original(bytes.bytes()))),
         Err(error) => Err(intake::refuse(
             state,
             ApiError::from_request(error),

@@ -1,9 +1,10 @@
 //! The chat-completions request as clients send it.
 //!
-//! One serde pass turns the body into these owned types; nothing is re-parsed later. The
-//! types also serialise back (minus `model`, `stream` and `stream_options`, which the OpenAI
-//! provider sets itself), so a request forwarded to an OpenAI-compatible upstream is written
-//! straight from them. Fields that are a string *or* a list (`content`, `stop`, `tool_choice`)
+//! One serde pass turns the body into these owned types; nothing is re-parsed later. A body a
+//! client sent keeps its bytes ([`ChatRequest::original`]): an OpenAI-compatible upstream gets
+//! them as they came, every field this gateway does not know included, with only `model`,
+//! `stream` and `stream_options` set anew. The types also serialise back (minus those three),
+//! for requests the gateway writes itself (an Anthropic body for such an upstream). Fields that are a string *or* a list (`content`, `stop`, `tool_choice`)
 //! have hand-written visitors instead of `#[serde(untagged)]`, which would buffer the value and
 //! lose the error's path and reason.
 
@@ -98,6 +99,11 @@ pub struct ChatRequest {
     pub functions: Option<Value>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub function_call: Option<Value>,
+
+    /// The body as the client sent it, when it came from one: what an OpenAI-compatible
+    /// upstream receives ([`crate::provider::openai::upstream_body`]).
+    #[serde(skip)]
+    pub original: Option<bytes::Bytes>,
 }
 
 /// `stream_options`.
@@ -342,6 +348,12 @@ pub struct FunctionDefinition {
 const IMAGE_TOKEN_ESTIMATE: u64 = 1_000;
 
 impl ChatRequest {
+    /// The same request, keeping the body it was parsed from (see [`ChatRequest::original`]).
+    pub fn with_original(mut self, body: bytes::Bytes) -> Self {
+        self.original = Some(body);
+        self
+    }
+
     /// Whether the client asked for server-sent events.
     pub fn is_stream(&self) -> bool {
         self.stream.unwrap_or(false)

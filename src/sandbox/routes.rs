@@ -29,6 +29,7 @@ pub fn router(sandbox: Arc<Sandbox>) -> Router {
         .route("/chat/completions", post(chat_completions))
         .route("/", post(aws_query_or_json))
         .route("/_sandbox/stats", get(stats))
+        .route("/_sandbox/requests", get(requests))
         .route("/_sandbox/reset", post(reset))
         .route("/_sandbox/regions/{region}/{state}", post(region_state))
         .fallback(unknown_route)
@@ -94,6 +95,14 @@ async fn stats(State(sandbox): State<Arc<Sandbox>>) -> Response {
     json_response(
         StatusCode::OK,
         serde_json::to_value(sandbox.stats()).unwrap_or_default(),
+    )
+}
+
+/// The bodies the OpenAI-compatible endpoint received, as they came, oldest first.
+async fn requests(State(sandbox): State<Arc<Sandbox>>) -> Response {
+    json_response(
+        StatusCode::OK,
+        serde_json::json!({ "requests": sandbox.received_requests() }),
     )
 }
 

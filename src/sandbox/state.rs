@@ -2,7 +2,7 @@
 //! the Regions marked down, and the log store. One mutex guards the mutable part; it is never
 //! held across an `.await`.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, VecDeque};
 use std::sync::{Mutex, MutexGuard, PoisonError};
 
 use rand::{SeedableRng, rngs::StdRng};
@@ -28,7 +28,12 @@ pub(crate) struct Mutable {
     pub down: BTreeSet<String>,
     /// Prompt prefixes cached, per account and model.
     pub cache: PromptCache,
+    /// The last bodies the OpenAI-compatible endpoint received, oldest first.
+    pub received: VecDeque<serde_json::Value>,
 }
+
+/// How many OpenAI-compatible request bodies [`Sandbox::received_requests`] keeps.
+const RECEIVED_KEPT: usize = 100;
 
 impl Mutable {
     fn new(settings: &SandboxSettings) -> Mutable {
@@ -40,6 +45,7 @@ impl Mutable {
             stats: SandboxStats::default(),
             down: settings.down_regions.clone(),
             cache: PromptCache::default(),
+            received: VecDeque::new(),
         }
     }
 }
@@ -83,6 +89,20 @@ impl Sandbox {
     }
 
     /// Back to the state at start: quotas, Region load, counters, RNG, outages and logs.
+    /// Keeps a body the OpenAI-compatible endpoint received, for `GET /_sandbox/requests`.
+    pub fn record_request(&self, body: serde_json::Value) {
+        let mut state = self.lock();
+        if state.received.len() == RECEIVED_KEPT {
+            state.received.pop_front();
+        }
+        state.received.push_back(body);
+    }
+
+    /// The last bodies the OpenAI-compatible endpoint received, oldest first, as they came.
+    pub fn received_requests(&self) -> Vec<serde_json::Value> {
+        self.lock().received.iter().cloned().collect()
+    }
+
     pub fn reset(&self) {
         *self.lock() = Mutable::new(&self.settings);
         self.logs.clear();

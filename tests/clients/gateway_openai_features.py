@@ -182,6 +182,47 @@ def tagged(client, model, **options):
             "deployment_model": reply.model}
 
 
+AUDIO = {"type": "input_audio", "input_audio": {"data": "AAAA", "format": "wav"}}
+FILE = {"type": "file", "file": {"file_data": "data:application/pdf;base64,AAAA",
+                                 "filename": "a.pdf"}}
+PASSED = dict(n=2, logprobs=True, top_logprobs=2, seed=5, logit_bias={"50256": -100},
+              presence_penalty=0.5, max_tokens=64,
+              extra_body={"top_k": 3, "chat_template_kwargs": {"enable_thinking": False}})
+
+
+def passthrough(client, model):
+    raw = client.chat.completions.with_raw_response.create(
+        model=model, messages=[{"role": "user", "content": [
+            {"type": "text", "text": "hi", "cache_control": {"type": "ephemeral"}}, AUDIO, FILE]}],
+        **PASSED)
+    reply = raw.parse()
+    usage = reply.usage
+    return {
+        "choices": [c.index for c in reply.choices],
+        "first_token": reply.choices[0].logprobs.content[0].token,
+        "top_logprobs": len(reply.choices[0].logprobs.content[0].top_logprobs),
+        "system_fingerprint": reply.system_fingerprint,
+        "cached_tokens": usage.prompt_tokens_details.cached_tokens,
+        "reasoning_tokens": usage.completion_tokens_details.reasoning_tokens,
+    }
+
+
+def passthrough_stream(client, model):
+    chunks = client.chat.completions.create(
+        model=model, messages=USER, stream=True, stream_options={"include_usage": True},
+        **PASSED)
+    indexes, fingerprints, logprobs, details = set(), set(), 0, None
+    for chunk in chunks:
+        fingerprints.add(chunk.system_fingerprint)
+        for choice in chunk.choices:
+            indexes.add(choice.index)
+            logprobs += len(choice.logprobs.content) if choice.logprobs else 0
+        if chunk.usage is not None:
+            details = chunk.usage.completion_tokens_details.reasoning_tokens
+    return {"indexes": sorted(indexes), "fingerprints": sorted(f or "" for f in fingerprints),
+            "logprobs": logprobs, "reasoning_tokens": details}
+
+
 def error_of(call):
     try:
         call()
@@ -222,6 +263,11 @@ def main():
                                                  extra_body={"top_k": 5})),
         "metadata_refused": error_of(lambda: create(model="nova", messages=USER,
                                                     metadata={"team": "a;b"})),
+        "audio_refused": error_of(lambda: create(model="sonnet", messages=[
+            {"role": "user", "content": [{"type": "text", "text": "hi"}, AUDIO]}])),
+        "passthrough": passthrough(client, "compat"),
+        "passthrough_stream": passthrough_stream(client, "compat"),
+        "logprobs_elsewhere": tagged(client, "mixed-compat", logprobs=True),
     }
     print(json.dumps(summary))
 

@@ -2,7 +2,9 @@
 //! the client and the sandbox's Bedrock behind the gateway: structured output (Bedrock's own
 //! and a forced tool), reasoning with its signed blocks through a tool loop, prompt caching
 //! with `cached_tokens`, default-valued parameters, service tiers, metadata, `top_k`, and the
-//! 400s of options no deployment of a group can map.
+//! 400s of options no deployment of a group can map; and an OpenAI-compatible upstream (the
+//! sandbox's, which records what it receives) getting every field and part as sent, its reply
+//! fields (`logprobs`, `system_fingerprint`, usage details, `n` choices) coming back.
 
 use std::time::Duration;
 
@@ -34,6 +36,12 @@ model_list:
   - model_name: mixed
     litellm_params: {{model: "bedrock/{NOVA}", aws_profile_name: genai}}
     model_info: {{id: mixed-nova}}
+  - model_name: compat
+    litellm_params: {{model: "openai/upstream-model", api_base: "$SANDBOX/v1"}}
+  - model_name: mixed-compat
+    litellm_params: {{model: "bedrock/{NOVA}", aws_profile_name: genai}}
+  - model_name: mixed-compat
+    litellm_params: {{model: "openai/upstream-model", api_base: "$SANDBOX/v1"}}
 router_settings:
   num_retries: 0
 sandbox:
@@ -60,7 +68,7 @@ async fn run_script(stack: &Stack) -> Value {
 }
 
 #[tokio::test]
-async fn the_openai_client_gets_structure_reasoning_caching_and_options_mapped_to_bedrock() {
+async fn the_openai_client_gets_every_feature_mapped_to_bedrock_or_passed_through() {
     let stack = Stack::start(&config()).await;
     let summary = run_script(&stack).await;
 
@@ -163,4 +171,59 @@ async fn the_openai_client_gets_structure_reasoning_caching_and_options_mapped_t
         (&json!(400), &json!("metadata.team")),
         "{summary}"
     );
+
+    let audio = &summary["audio_refused"];
+    assert_eq!(
+        (&audio["status"], &audio["param"]),
+        (&json!(400), &json!("messages")),
+        "{summary}"
+    );
+    assert!(
+        audio["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("\"input_audio\" part")),
+        "{summary}"
+    );
+
+    // OpenAI-compatible upstreams get every field and part as sent, and their fields come back.
+    let passed = &summary["passthrough"];
+    assert_eq!(
+        passed,
+        &json!({"choices": [0, 1], "first_token": "Sandbox ", "top_logprobs": 2,
+            "system_fingerprint": "fp_sandbox", "cached_tokens": 0, "reasoning_tokens": 0}),
+        "{summary}"
+    );
+    let streamed = &summary["passthrough_stream"];
+    assert_eq!(streamed["indexes"], json!([0, 1]), "{summary}");
+    assert_eq!(streamed["fingerprints"], json!(["fp_sandbox"]), "{summary}");
+    assert!(streamed["logprobs"].as_u64().unwrap_or(0) > 0, "{summary}");
+    assert_eq!(streamed["reasoning_tokens"], 0, "{summary}");
+    assert_eq!(
+        summary["logprobs_elsewhere"]["deployment_model"], "upstream-model",
+        "logprobs skip the Bedrock deployment of the group: {summary}"
+    );
+    let received = stack.sandbox.sandbox().received_requests();
+    let first = received
+        .iter()
+        .find(|body| body["n"] == 2 && body["stream"] == false)
+        .unwrap_or_else(|| panic!("{received:?}"));
+    for (field, value) in [
+        ("model", json!("upstream-model")),
+        ("top_k", json!(3)),
+        ("chat_template_kwargs", json!({"enable_thinking": false})),
+        ("logit_bias", json!({"50256": -100})),
+        ("logprobs", json!(true)),
+        ("top_logprobs", json!(2)),
+        ("seed", json!(5)),
+        ("presence_penalty", json!(0.5)),
+    ] {
+        assert_eq!(first[field], value, "{field}: {first}");
+    }
+    let parts = &first["messages"][0]["content"];
+    assert_eq!(
+        parts[0],
+        json!({"type": "text", "text": "hi", "cache_control": {"type": "ephemeral"}})
+    );
+    assert_eq!(parts[1]["input_audio"]["format"], "wav", "{first}");
+    assert_eq!(parts[2]["file"]["filename"], "a.pdf", "{first}");
 }

@@ -1,9 +1,10 @@
 //! Any OpenAI-compatible server (`openai/<model>` deployments) over one shared HTTP client.
 //!
-//! The request goes out as the client sent it, serialised straight from the parsed
-//! [`ChatRequest`] with `model` set to the deployment's model; streams are relayed event by
-//! event as the body arrives. `drop_params` has nothing to drop: every OpenAI parameter is
-//! forwarded, and the upstream decides.
+//! The request goes out as the client sent it: its own bytes, every field and content part
+//! untouched, with `model` set to the deployment's model ([`upstream_body`]); the reply's
+//! fields come back as the upstream wrote them (the wire types keep what they do not read).
+//! Streams are relayed event by event as the body arrives. `drop_params` has nothing to drop:
+//! every OpenAI parameter is forwarded, and the upstream decides.
 
 mod error;
 pub mod messages;
@@ -17,6 +18,7 @@ use futures_util::{Stream, StreamExt, stream};
 use http::HeaderValue;
 use http::header::{ACCEPT, AUTHORIZATION, CONTENT_TYPE};
 use serde::Serialize;
+use serde_json::value::RawValue;
 
 pub use error::{convert_status, convert_transport_error, parse_retry_after};
 pub use sse::{SseEvent, SseParser};
@@ -61,8 +63,17 @@ struct UpstreamRequest<'a> {
     request: &'a ChatRequest,
 }
 
-/// The JSON body for the upstream call.
+/// The JSON body for the upstream call: the client's body with `model`, `stream` and
+/// (for streams) `stream_options.include_usage` set, everything else as it came; a request
+/// with no client body (one the gateway wrote) serialised from its types.
 pub fn upstream_body(request: &ChatRequest, model: &str, stream: bool) -> Vec<u8> {
+    if let Some(body) = request
+        .original
+        .as_deref()
+        .and_then(|original| splice(original, model, stream))
+    {
+        return body;
+    }
     let body = UpstreamRequest {
         model,
         stream,
@@ -73,6 +84,70 @@ pub fn upstream_body(request: &ChatRequest, model: &str, stream: bool) -> Vec<u8
     };
     // Serialising plain data (no maps with non-string keys) cannot fail.
     serde_json::to_vec(&body).unwrap_or_default()
+}
+
+/// `original` with the gateway's three fields set: each other top-level value is copied as
+/// raw JSON text, not parsed. `None` when `original` is not a JSON object (it was parsed
+/// before, so this does not happen).
+fn splice(original: &[u8], model: &str, stream: bool) -> Option<Vec<u8>> {
+    let fields: Vec<(String, &RawValue)> = serde_json::from_slice::<RawFields>(original).ok()?.0;
+    let mut out = Vec::with_capacity(original.len() + 64);
+    out.push(b'{');
+    serde_json::to_writer(&mut out, "model").ok()?;
+    out.push(b':');
+    serde_json::to_writer(&mut out, model).ok()?;
+    out.extend_from_slice(if stream {
+        b",\"stream\":true"
+    } else {
+        b",\"stream\":false"
+    });
+    let mut options: Option<serde_json::Map<String, serde_json::Value>> = None;
+    for (key, value) in &fields {
+        match key.as_str() {
+            "model" | "stream" => {}
+            "stream_options" => options = serde_json::from_str(value.get()).ok(),
+            _ => {
+                out.push(b',');
+                serde_json::to_writer(&mut out, key).ok()?;
+                out.push(b':');
+                out.extend_from_slice(value.get().as_bytes());
+            }
+        }
+    }
+    if stream {
+        let mut options = options.unwrap_or_default();
+        options.insert("include_usage".into(), serde_json::Value::Bool(true));
+        out.extend_from_slice(b",\"stream_options\":");
+        serde_json::to_writer(&mut out, &options).ok()?;
+    }
+    out.push(b'}');
+    Some(out)
+}
+
+/// A JSON object's members in order, each value as its raw text.
+struct RawFields<'a>(Vec<(String, &'a RawValue)>);
+
+impl<'de: 'a, 'a> serde::Deserialize<'de> for RawFields<'a> {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Members<'a>(std::marker::PhantomData<&'a ()>);
+        impl<'de: 'a, 'a> serde::de::Visitor<'de> for Members<'a> {
+            type Value = RawFields<'a>;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a JSON object")
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                mut map: A,
+            ) -> Result<Self::Value, A::Error> {
+                let mut fields = Vec::new();
+                while let Some(entry) = map.next_entry::<String, &'de RawValue>()? {
+                    fields.push(entry);
+                }
+                Ok(RawFields(fields))
+            }
+        }
+        deserializer.deserialize_map(Members(std::marker::PhantomData))
+    }
 }
 
 /// Where one deployment's calls go, worked out once at start: parsing the URL (with its
@@ -249,8 +324,8 @@ impl Provider for OpenAiProvider {
     }
 }
 
-/// Whether a stream item is past the preamble: text, a tool call, a finish reason or usage,
-/// not a role-only (or empty) chunk.
+/// Whether a stream item is past the preamble: text, reasoning, a tool call, a finish reason
+/// or usage, not a role-only (or empty) chunk.
 fn carries_content(item: &StreamItem) -> bool {
     match item {
         StreamItem::Usage { .. } | StreamItem::Event(_) => true,
@@ -258,6 +333,11 @@ fn carries_content(item: &StreamItem) -> bool {
             choice.finish_reason.is_some()
                 || choice.delta.tool_calls.is_some()
                 || choice.delta.content.as_ref().is_some_and(|c| !c.is_empty())
+                || choice
+                    .delta
+                    .reasoning_content
+                    .as_ref()
+                    .is_some_and(|c| !c.is_empty())
         }),
     }
 }

@@ -65,6 +65,60 @@ fn upstream_body_replaces_model_and_asks_for_usage_when_streaming() {
 }
 
 #[test]
+fn a_client_body_goes_upstream_as_it_came_but_for_the_gateway_s_fields() {
+    let sent = json!({"model": "group", "stream": true,
+        "stream_options": {"include_usage": false, "include_obfuscation": false},
+        "messages": [{"role": "user", "content": [{"type": "text", "text": "hi", "x-extra": 1},
+            {"type": "input_audio", "input_audio": {"data": "AAAA", "format": "wav"}}]}],
+        "top_k": 3, "chat_template_kwargs": {"enable_thinking": false}, "logit_bias": {"50256": -100},
+        "weird": [1.5, "é"]});
+    // Values go up as raw text: a number written 1.0e0 stays written so.
+    let raw = sent.to_string().replacen("1.5", "1.0e0", 1);
+    let request = parse_chat_request(raw.as_bytes())
+        .unwrap()
+        .with_original(bytes::Bytes::from(raw));
+    let body: serde_json::Value =
+        serde_json::from_slice(&upstream_body(&request, "llama3", true)).unwrap();
+    let mut expected = sent.clone();
+    expected["model"] = json!("llama3");
+    expected["stream_options"]["include_usage"] = json!(true);
+    expected["weird"][0] = json!(1.0);
+    assert_eq!(body, expected);
+    let text = String::from_utf8(upstream_body(&request, "llama3", true)).unwrap();
+    assert!(text.contains("[1.0e0,"), "{text}");
+    let body: serde_json::Value =
+        serde_json::from_slice(&upstream_body(&request, "llama3", false)).unwrap();
+    assert_eq!(body["stream"], false);
+    assert!(body.get("stream_options").is_none());
+    assert_eq!(body["chat_template_kwargs"], sent["chat_template_kwargs"]);
+}
+
+#[test]
+fn upstream_reply_fields_the_gateway_does_not_read_come_back() {
+    let reply = json!({"id": "c", "object": "chat.completion", "created": 1, "model": "x",
+        "system_fingerprint": "fp_1", "service_tier": "default",
+        "choices": [{"index": 0, "message": {"role": "assistant", "content": "hi", "refusal": null,
+            "annotations": []}, "logprobs": {"content": []}, "finish_reason": "stop"},
+            {"index": 1, "message": {"role": "assistant", "content": "yo"}, "finish_reason": "stop"}],
+        "usage": {"prompt_tokens": 5, "completion_tokens": 2, "total_tokens": 7,
+            "prompt_tokens_details": {"cached_tokens": 4, "audio_tokens": 0},
+            "completion_tokens_details": {"reasoning_tokens": 1}}});
+    let completion: crate::openai::ChatCompletion = serde_json::from_value(reply.clone()).unwrap();
+    assert_eq!(completion.usage.as_ref().unwrap().settled_input(), 1);
+    assert_eq!(serde_json::to_value(&completion).unwrap(), reply);
+    let chunk = json!({"id": "c", "object": "chat.completion.chunk", "created": 1, "model": "x",
+        "system_fingerprint": "fp_1", "choices": [{"index": 0,
+            "delta": {"content": "hi", "reasoning_content": "hm"}, "logprobs": null, "finish_reason": null}]});
+    let items = convert_chunk(&chunk.to_string(), "llama3").unwrap();
+    let [StreamItem::Chunk(relayed)] = items.as_slice() else {
+        panic!("{items:?}")
+    };
+    let mut expected = chunk.clone();
+    expected["model"] = json!("llama3");
+    assert_eq!(serde_json::to_value(relayed).unwrap(), expected);
+}
+
+#[test]
 fn statuses_map_by_meaning() {
     let error_body = |code: &str, message: &str| {
         json!({"error": {"message": message, "type": "invalid_request_error", "param": "messages", "code": code}})

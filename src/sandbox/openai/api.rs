@@ -45,6 +45,9 @@ pub async fn handle(sandbox: Arc<Sandbox>, headers: HeaderMap, raw: Bytes) -> Re
         Ok(caller) => caller,
         Err(error) => return error.into_openai_response(),
     };
+    if let Ok(body) = serde_json::from_slice(&raw) {
+        sandbox.record_request(body);
+    }
     let (options, prompt) = match parse_request(&raw, sandbox.settings.seed) {
         Ok(parsed) => parsed,
         Err(error) => return error.into_openai_response(),
@@ -70,7 +73,7 @@ pub async fn handle(sandbox: Arc<Sandbox>, headers: HeaderMap, raw: Bytes) -> Re
         return respond(pace::paced_body(steps), "text/event-stream", &admitted);
     }
     pace::wait(pace.total(admitted.reply.output_tokens)).await;
-    let completion = chat_completion(&admitted, &options.model, created);
+    let completion = chat_completion(&admitted, &options, created);
     respond(
         Body::from(completion.to_string()),
         "application/json",

@@ -16,6 +16,10 @@ pub struct Options {
     pub stream: bool,
     /// `stream_options.include_usage`: a last chunk with the usage.
     pub include_usage: bool,
+    /// `n`: how many choices (each the same answer: the emulated model is deterministic).
+    pub choices: u32,
+    /// `logprobs`: each content token's log probability, with `top_logprobs` alternatives.
+    pub logprobs: Option<u32>,
 }
 
 fn message_text(content: Option<&Value>) -> String {
@@ -153,11 +157,21 @@ pub fn parse_request(raw: &[u8], seed: u64) -> Result<(Options, Prompt), Bedrock
         service_tier: None,
         digest: emulated_model::digest(&[&seed.to_le_bytes(), raw]),
     };
+    let choices = match request_fields::optional_count(&map, "n", "n")? {
+        Some(n) if n > 128 => return Err(invalid("n", "Member must be less than or equal to 128")),
+        Some(n) => n as u32,
+        None => 1,
+    };
+    let top_logprobs = request_fields::optional_count(&map, "top_logprobs", "top_logprobs")?;
+    let logprobs = (map.get("logprobs").and_then(Value::as_bool) == Some(true))
+        .then(|| top_logprobs.unwrap_or(0).min(20) as u32);
     Ok((
         Options {
             model,
             stream,
             include_usage: include_usage.unwrap_or(false),
+            choices,
+            logprobs,
         },
         prompt,
     ))
