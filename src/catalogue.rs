@@ -63,6 +63,11 @@ pub const LLAMA_3_3_70B: ModelCard = card("meta.llama3-3-70b-instruct-v1:0", 128
 pub const LLAMA_4_MAVERICK: ModelCard =
     card("meta.llama4-maverick-17b-instruct-v1:0", 1_000_000, 8_192);
 pub const LLAMA_4_SCOUT: ModelCard = card("meta.llama4-scout-17b-instruct-v1:0", 3_500_000, 8_192);
+// Embedding models write no tokens: their context is what one input may hold.
+pub const TITAN_EMBED_TEXT_V2: ModelCard = card("amazon.titan-embed-text-v2:0", 8_192, 0);
+pub const COHERE_EMBED_ENGLISH_V3: ModelCard = card("cohere.embed-english-v3", 512, 0);
+pub const COHERE_EMBED_MULTILINGUAL_V3: ModelCard = card("cohere.embed-multilingual-v3", 512, 0);
+pub const COHERE_EMBED_V4: ModelCard = card("cohere.embed-v4:0", 128_000, 0);
 
 /// Every model either side knows.
 pub const CARDS: &[ModelCard] = &[
@@ -89,6 +94,10 @@ pub const CARDS: &[ModelCard] = &[
     LLAMA_3_3_70B,
     LLAMA_4_MAVERICK,
     LLAMA_4_SCOUT,
+    TITAN_EMBED_TEXT_V2,
+    COHERE_EMBED_ENGLISH_V3,
+    COHERE_EMBED_MULTILINGUAL_V3,
+    COHERE_EMBED_V4,
 ];
 
 /// The Region prefixes of inference-profile ids (`us.anthropic.…`, `global.…`).

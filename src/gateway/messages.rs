@@ -161,7 +161,7 @@ fn served_response(state: &AppState, served: Served) -> Response {
                 (StatusCode::OK, content_type, json).into_response()
             }
             // Not on this surface: its providers answer in Anthropic's shape.
-            Reply::Chat(_) => {
+            Reply::Chat(_) | Reply::Embeddings(_) => {
                 tracing::error!(group = %trace.requested_group, "an OpenAI reply on the Messages surface");
                 state.pipeline.metrics.error(ErrorKind::Internal);
                 return error_response(ApiError::internal(), &trace, Dialect::Anthropic);

@@ -5,6 +5,7 @@
 mod auth;
 mod body;
 mod chat;
+mod embeddings;
 mod error;
 mod intake;
 mod listen;

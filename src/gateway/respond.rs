@@ -134,10 +134,11 @@ pub fn served_response(state: &AppState, served: Served, include_usage: bool) ->
     response
 }
 
-/// The JSON of an OpenAI reply.
+/// The JSON of an OpenAI reply: a chat completion or an embeddings list.
 fn chat_json(reply: Reply) -> Result<Vec<u8>, String> {
     match reply {
         Reply::Chat(completion) => serde_json::to_vec(&completion).map_err(|e| e.to_string()),
+        Reply::Embeddings(list) => serde_json::to_vec(&list).map_err(|e| e.to_string()),
         // Not on the OpenAI surface: its providers answer in chat completions.
         Reply::Messages(_) => Err("an Anthropic reply on the OpenAI surface".into()),
     }

@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
 use axum::Router;
-use axum::extract::State;
+use axum::extract::{Path, State};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use http::{HeaderMap, StatusCode, Uri, header};
@@ -13,6 +13,7 @@ use serde_json::json;
 
 use super::auth::{Caller, authenticate};
 use super::chat::chat_completions;
+use super::embeddings;
 use super::error::ApiError;
 use super::messages;
 use super::state::AppState;
@@ -25,8 +26,12 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/chat/completions", post(chat_completions))
         .route("/v1/messages", post(messages::messages))
         .route("/v1/messages/count_tokens", post(messages::count_tokens))
+        .route("/v1/embeddings", post(embeddings::embeddings))
+        .route("/embeddings", post(embeddings::embeddings))
         .route("/v1/models", get(models))
         .route("/models", get(models))
+        .route("/v1/models/{*id}", get(model))
+        .route("/models/{*id}", get(model))
         .route("/health/liveliness", get(liveliness))
         .route("/health/liveness", get(liveliness))
         .route("/health/readiness", get(readiness))
@@ -45,19 +50,45 @@ async fn models(State(state): State<Arc<AppState>>, headers: HeaderMap) -> Respo
         Ok(caller) => caller,
         Err(error) => return error.into_response(),
     };
-    let created = crate::provider::unix_now();
-    // The groups and the aliases not hidden, as configured (a wildcard group by its pattern).
+    let data: Vec<_> = listed_models(&state, &caller).map(model_object).collect();
+    axum::Json(json!({"object": "list", "data": data})).into_response()
+}
+
+/// `GET /v1/models/{id}`: one entry of the list, or OpenAI's 404.
+async fn model(
+    State(state): State<Arc<AppState>>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+) -> Response {
+    let caller = match authenticate(&headers, &state.config.gateway) {
+        Ok(caller) => caller,
+        Err(error) => return error.into_response(),
+    };
+    match listed_models(&state, &caller).find(|name| **name == id) {
+        Some(name) => axum::Json(model_object(name)).into_response(),
+        None => ApiError::unknown_model(&id).into_response(),
+    }
+}
+
+/// The models a caller may list: the groups and the aliases not hidden, as configured (a
+/// wildcard group by its pattern).
+fn listed_models<'a>(
+    state: &'a AppState,
+    caller: &'a Caller<'a>,
+) -> impl Iterator<Item = &'a String> + 'a {
     let aliases = state.config.router.aliases.iter().filter(|a| !a.hidden);
-    let data: Vec<_> = state
+    state
         .config
         .groups
         .iter()
         .map(|g| (&g.name, &g.name))
         .chain(aliases.map(|a| (&a.alias, &a.group)))
         .filter(|(name, group)| caller.may_use(name) || caller.may_use(group))
-        .map(|(name, _)| json!({"id": name, "object": "model", "created": created, "owned_by": "resilient-llm"}))
-        .collect();
-    axum::Json(json!({"object": "list", "data": data})).into_response()
+        .map(|(name, _)| name)
+}
+
+fn model_object(name: &String) -> serde_json::Value {
+    json!({"id": name, "object": "model", "created": crate::provider::unix_now(), "owned_by": "resilient-llm"})
 }
 
 async fn liveliness() -> Response {

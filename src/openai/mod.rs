@@ -6,6 +6,7 @@
 //! translate to and from the canonical content model ([`crate::content`]).
 
 mod canonical;
+mod embeddings;
 mod options;
 mod parse;
 mod request;
@@ -13,6 +14,10 @@ mod response;
 mod wire;
 
 pub use canonical::{assistant_message, to_conversation};
+pub use embeddings::{
+    Embedding, EmbeddingInput, EmbeddingsRequest, EmbeddingsResponse, EmbeddingsUsage,
+    EncodingFormat, Vector, parse_embeddings_request,
+};
 pub use parse::{MAX_TOKENS_CAP, RequestError, parse_chat_request};
 pub use request::{
     ChatRequest, ContentPart, FunctionCall, FunctionDefinition, ImageUrl, Message, Role,

@@ -82,7 +82,9 @@ pub fn parse_chat_request(body: &[u8]) -> Result<ChatRequest, RequestError> {
     Ok(request)
 }
 
-fn convert_serde_error(error: serde_path_to_error::Error<serde_json::Error>) -> RequestError {
+pub(super) fn convert_serde_error(
+    error: serde_path_to_error::Error<serde_json::Error>,
+) -> RequestError {
     let path = error.path().to_string();
     let inner = error.inner();
     match inner.classify() {

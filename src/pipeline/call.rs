@@ -136,6 +136,12 @@ async fn call(
         )
         .await
         .map(|r| r.map(Called::Stream)),
+        // Embeddings have no stream: the surface only ever asks for a complete answer.
+        (Body::OpenAiEmbeddings(request), Shape::Complete | Shape::Stream) => {
+            tokio::time::timeout(budget, Box::pin(providers.embed(deployment, request)))
+                .await
+                .map(|r| r.map(Called::Complete))
+        }
     };
     answer.map_err(|_| ProviderError::Timeout {
         message: format!("no answer within {:.1}s", budget.as_secs_f64()),

@@ -54,6 +54,8 @@ pub enum Body<'a> {
     OpenAiChat(&'a ChatRequest),
     /// Anthropic Messages.
     AnthropicMessages(&'a MessagesRequest),
+    /// OpenAI embeddings.
+    OpenAiEmbeddings(&'a crate::openai::EmbeddingsRequest),
 }
 
 /// What every request reads: the router, the providers, the metrics. Shared behind an `Arc`.

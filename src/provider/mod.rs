@@ -47,6 +47,8 @@ pub enum Reply {
     Chat(Box<ChatCompletion>),
     /// Anthropic's `message`, as JSON ready to send.
     Messages(Bytes),
+    /// OpenAI's embeddings `list`.
+    Embeddings(Box<crate::openai::EmbeddingsResponse>),
 }
 
 /// One event of a streaming call.
@@ -153,12 +155,25 @@ impl Providers {
                         *completion,
                         &deployment.model,
                     )),
-                    Reply::Messages(_) => Err(ProviderError::Upstream {
-                        message: "an OpenAI-compatible upstream answered in Anthropic's shape"
-                            .into(),
+                    Reply::Messages(_) | Reply::Embeddings(_) => Err(ProviderError::Upstream {
+                        message:
+                            "an OpenAI-compatible upstream answered a chat request in another shape"
+                                .into(),
                     }),
                 }
             }
+        }
+    }
+
+    /// Embeds `request`'s inputs with `deployment`.
+    pub async fn embed(
+        &self,
+        deployment: &Deployment,
+        request: &crate::openai::EmbeddingsRequest,
+    ) -> Result<Completion, ProviderError> {
+        match deployment.provider {
+            ProviderKind::Bedrock => self.bedrock.embed(deployment, request).await,
+            ProviderKind::OpenAi => self.openai.embed(deployment, request).await,
         }
     }
 

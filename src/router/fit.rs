@@ -36,6 +36,8 @@ pub enum Ask {
     TopK,
     /// A Bedrock service tier, which not every model has.
     ServiceTier(ServiceTier),
+    /// Embedding inputs as token ids, which only OpenAI-compatible upstreams read.
+    TokenIds,
 }
 
 impl Ask {
@@ -46,7 +48,7 @@ impl Ask {
             return true;
         }
         match self {
-            Ask::OpenAiParam(_) | Ask::Part(_) => false,
+            Ask::OpenAiParam(_) | Ask::Part(_) | Ask::TokenIds => false,
             Ask::TopK => top_k_fields(&deployment.model, 1).is_some(),
             Ask::ServiceTier(tier) => takes_service_tier(&deployment.model, *tier),
         }
@@ -137,6 +139,10 @@ impl fmt::Display for Unfit {
                     f,
                     "it sets top_k, which {model} takes no field for on Bedrock: use another model, remove it, or turn on drop_params"
                 ),
+                Ask::TokenIds => write!(
+                    f,
+                    "its input is token ids, which Bedrock models (here {model}) do not read: send text, or use an OpenAI-compatible deployment"
+                ),
                 Ask::ServiceTier(tier) => write!(
                     f,
                     "it asks for the {} service tier, which {model} does not have on Bedrock: use another model or tier, or turn on drop_params",
@@ -164,6 +170,9 @@ impl Unfit {
             Unfit::Ask {
                 ask: Ask::Part(_), ..
             } => "messages",
+            Unfit::Ask {
+                ask: Ask::TokenIds, ..
+            } => "input",
             Unfit::Mode { .. } | Unfit::Family { .. } | Unfit::Feature(_) => "model",
         }
     }

@@ -12,6 +12,20 @@ pub enum ModelFamily {
     Anthropic,
     AmazonNova,
     MetaLlama,
+    /// Amazon Titan Text Embeddings: one `inputText` per call.
+    TitanEmbedding,
+    /// Cohere Embed: a batch of `texts` per call.
+    CohereEmbedding,
+}
+
+impl ModelFamily {
+    /// Whether the family embeds (InvokeModel only) rather than chats.
+    pub fn embeds(self) -> bool {
+        matches!(
+            self,
+            ModelFamily::TitanEmbedding | ModelFamily::CohereEmbedding
+        )
+    }
 }
 
 /// One foundation model.
@@ -45,7 +59,7 @@ pub enum OnDemand {
 }
 
 use Geography::{Apac, Eu, Global, Us};
-use ModelFamily::{AmazonNova, Anthropic, MetaLlama};
+use ModelFamily::{AmazonNova, Anthropic, CohereEmbedding, MetaLlama, TitanEmbedding};
 
 const fn model(
     card: ModelCard,
@@ -99,6 +113,10 @@ pub const CATALOGUE: &[CatalogueModel] = &[
     profile_only(cards::LLAMA_3_3_70B, MetaLlama, &[Us]),
     profile_only(cards::LLAMA_4_MAVERICK, MetaLlama, &[Us]),
     profile_only(cards::LLAMA_4_SCOUT, MetaLlama, &[Us]),
+    model(cards::TITAN_EMBED_TEXT_V2, TitanEmbedding, &[]),
+    model(cards::COHERE_EMBED_ENGLISH_V3, CohereEmbedding, &[]),
+    model(cards::COHERE_EMBED_MULTILINGUAL_V3, CohereEmbedding, &[]),
+    model(cards::COHERE_EMBED_V4, CohereEmbedding, &[Us, Eu, Global]),
 ];
 
 /// A `modelId` resolved against the catalogue.

@@ -58,6 +58,8 @@ pub struct Prompt {
     pub output_schema: Option<Value>,
     /// The service tier asked for (`serviceTier.type`), echoed in the reply.
     pub service_tier: Option<String>,
+    /// What an embedding call asks for (the texts, the dimensions).
+    pub embedding: Option<crate::sandbox::bedrock::EmbeddingAsk>,
     /// A digest of the request body: replies differ when requests do.
     pub digest: u64,
 }

@@ -88,6 +88,8 @@ pub struct Admitted {
     pub cache: CacheUse,
     /// The service tier the request asked for, echoed in the reply.
     pub service_tier: Option<String>,
+    /// What an embedding call asked for.
+    pub embedding: Option<crate::sandbox::bedrock::EmbeddingAsk>,
 }
 
 /// A call answered with an error.
@@ -222,6 +224,7 @@ impl Sandbox {
             first_byte_delay,
             cache,
             service_tier: prompt.service_tier.clone(),
+            embedding: prompt.embedding.clone(),
         })
     }
 

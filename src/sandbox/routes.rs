@@ -27,6 +27,8 @@ pub fn router(sandbox: Arc<Sandbox>) -> Router {
         .route("/model/{model_id}/{action}", post(bedrock_call))
         .route("/v1/chat/completions", post(chat_completions))
         .route("/chat/completions", post(chat_completions))
+        .route("/v1/embeddings", post(embeddings))
+        .route("/embeddings", post(embeddings))
         .route("/", post(aws_query_or_json))
         .route("/_sandbox/stats", get(stats))
         .route("/_sandbox/requests", get(requests))
@@ -58,6 +60,14 @@ async fn chat_completions(
     body: Bytes,
 ) -> Response {
     openai::handle(sandbox, headers, body).await
+}
+
+async fn embeddings(
+    State(sandbox): State<Arc<Sandbox>>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    openai::embeddings(sandbox, headers, body).await
 }
 
 /// `POST /`: CloudWatch Logs (awsJson1_1) or STS (awsQuery).

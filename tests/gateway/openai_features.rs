@@ -42,6 +42,16 @@ model_list:
     litellm_params: {{model: "bedrock/{NOVA}", aws_profile_name: genai}}
   - model_name: mixed-compat
     litellm_params: {{model: "openai/upstream-model", api_base: "$SANDBOX/v1"}}
+  - model_name: titan
+    litellm_params: {{model: "bedrock/amazon.titan-embed-text-v2:0", aws_profile_name: genai}}
+    model_info: {{id: titan-v2}}
+  - model_name: titan-limited
+    litellm_params: {{model: "bedrock/amazon.titan-embed-text-v2:0", aws_profile_name: genai, rpm: 2}}
+  - model_name: cohere
+    litellm_params: {{model: "bedrock/cohere.embed-english-v3", aws_profile_name: genai}}
+  - model_name: compat
+    litellm_params: {{model: "openai/upstream-embedder", api_base: "$SANDBOX/v1"}}
+    model_info: {{mode: embedding}}
 router_settings:
   num_retries: 0
 sandbox:
@@ -51,12 +61,13 @@ sandbox:
     )
 }
 
-/// Runs the Python client against `stack` off the runtime's thread (the gateway serves on it).
-async fn run_script(stack: &Stack) -> Value {
+/// Runs the Python client `script` against `stack` off the runtime's thread (the gateway
+/// serves on it).
+async fn run_script(stack: &Stack, script: &'static str) -> Value {
     let base_url = stack.url("/v1");
     let out = tokio::task::spawn_blocking(move || {
         process::run_python_client(
-            "gateway_openai_features.py",
+            script,
             &["--base-url", &base_url, "--api-key", KEY],
             "openai",
             Duration::from_secs(120),
@@ -70,7 +81,7 @@ async fn run_script(stack: &Stack) -> Value {
 #[tokio::test]
 async fn the_openai_client_gets_every_feature_mapped_to_bedrock_or_passed_through() {
     let stack = Stack::start(&config()).await;
-    let summary = run_script(&stack).await;
+    let summary = run_script(&stack, "gateway_openai_features.py").await;
 
     // Structured output: Pydantic parses the answer whichever way Bedrock was asked.
     let city = json!({"name": "sandbox-name", "population": 1, "tags": ["sandbox-tags"],
@@ -226,4 +237,78 @@ async fn the_openai_client_gets_every_feature_mapped_to_bedrock_or_passed_throug
     );
     assert_eq!(parts[1]["input_audio"]["format"], "wav", "{first}");
     assert_eq!(parts[2]["file"]["filename"], "a.pdf", "{first}");
+}
+
+#[tokio::test]
+async fn embeddings_reach_titan_cohere_and_openai_compatible_upstreams() {
+    let stack = Stack::start(&config()).await;
+    let summary = run_script(&stack, "gateway_openai_embeddings.py").await;
+    const TITAN: &str = "amazon.titan-embed-text-v2:0";
+
+    // Titan: one call per text, each a request against RPM; dimensions honoured; unit vectors.
+    let float = &summary["titan_float"];
+    assert_eq!(float["indexes"], json!([0, 1, 2]), "{summary}");
+    assert_eq!(float["lengths"], json!([256, 256, 256]), "{summary}");
+    assert_eq!(float["deployment"], "titan-v2", "{summary}");
+    assert!(
+        (float["norm"].as_f64().unwrap() - 1.0).abs() < 1e-3,
+        "{summary}"
+    );
+    assert!(float["prompt_tokens"].as_u64().unwrap() >= 3, "{summary}");
+    // Base64 (the client's default) decodes to the same float32s.
+    let base64 = &summary["titan_base64"];
+    assert_eq!(base64["lengths"], float["lengths"], "{summary}");
+    for (a, b) in base64["first"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .zip(float["first"].as_array().unwrap())
+    {
+        assert!(
+            (a.as_f64().unwrap() - b.as_f64().unwrap()).abs() < 1e-6,
+            "{summary}"
+        );
+    }
+
+    // Cohere: 100 texts in batches of 96 and 4, in order.
+    let cohere = &summary["cohere"];
+    assert_eq!(
+        cohere["indexes"],
+        json!((0..100).collect::<Vec<_>>()),
+        "{summary}"
+    );
+    assert_eq!(cohere["lengths"][99], 1024, "{summary}");
+    assert_eq!(stack.served("cohere.embed-english-v3"), 2, "{summary}");
+
+    // An OpenAI-compatible upstream takes token ids, and gets the body as sent.
+    let compat = &summary["compat_tokens"];
+    assert_eq!(
+        (&compat["lengths"], &compat["model"]),
+        (&json!([8, 8]), &json!("upstream-embedder")),
+        "{summary}"
+    );
+    let received = stack.sandbox.sandbox().received_requests();
+    assert!(
+        received
+            .iter()
+            .any(|b| b["input"] == json!([[1, 2, 3], [4, 5]]) && b["model"] == "upstream-embedder"),
+        "{received:?}"
+    );
+
+    for (case, status, param) in [
+        ("tokens_refused", 400, "input"),
+        ("limited", 429, ""),
+        ("chat_model_refused", 400, "model"),
+        ("unknown_model", 404, "model"),
+    ] {
+        let error = &summary[case];
+        assert_eq!(error["status"], status, "{case}: {summary}");
+        if !param.is_empty() {
+            assert_eq!(error["param"], param, "{case}: {summary}");
+        }
+    }
+    assert_eq!(summary["model"], "titan", "{summary}");
+    // One Titan call per text: three texts twice, then the limited group (rpm: 2) admitted
+    // two of three before refusing the third.
+    assert_eq!(stack.served(TITAN), 3 + 3 + 2, "{summary}");
 }

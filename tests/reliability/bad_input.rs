@@ -112,7 +112,7 @@ fn cases() -> Vec<Case> {
         post("key for another model", chat_with(json!({"model": "compat"})), 403, &["compat"]),
         Case { key: None, ..post("no key", chat_with(json!({})), 401, &["key"]) },
         Case { key: Some("sk-wrong"), ..post("wrong key", chat_with(json!({})), 401, &["key"]) },
-        Case { path: "/v1/embeddings", ..post("unknown route", chat_with(json!({})), 404, &["/v1/embeddings"]) },
+        Case { path: "/v1/images/generations", ..post("unknown route", chat_with(json!({})), 404, &["/v1/images/generations"]) },
         Case { method: "GET", body: Vec::new(), ..post("wrong method", Vec::new(), 405, &["method"]) },
     ]
 }

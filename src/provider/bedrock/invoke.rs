@@ -147,7 +147,7 @@ pub fn base_model_id(model: &str) -> &str {
 
 /// A failed InvokeModel, InvokeModelWithResponseStream or CountTokens call, classified by its
 /// error code (and HTTP status when the code is unknown).
-fn convert_sdk_error<E>(error: SdkError<E, HttpResponse>) -> ProviderError
+pub(super) fn convert_sdk_error<E>(error: SdkError<E, HttpResponse>) -> ProviderError
 where
     E: ProvideErrorMetadata + std::error::Error + 'static,
 {

@@ -26,6 +26,7 @@ mod blocks;
 pub mod claude;
 mod converse_messages;
 mod document;
+pub mod embeddings;
 mod error;
 pub mod features;
 mod invoke;

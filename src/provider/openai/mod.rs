@@ -24,7 +24,10 @@ pub use error::{convert_status, convert_transport_error, parse_retry_after};
 pub use sse::{SseEvent, SseParser};
 
 use crate::config::Deployment;
-use crate::openai::{ChatChunk, ChatCompletion, ChatRequest, ErrorBody, StreamOptions};
+use crate::openai::{
+    ChatChunk, ChatCompletion, ChatRequest, EmbeddingsRequest, EmbeddingsResponse, ErrorBody,
+    StreamOptions, Usage,
+};
 use crate::provider::{ChunkStream, Completion, Provider, ProviderError, Reply, StreamItem};
 
 /// Where deployments without `api_base` go.
@@ -221,6 +224,64 @@ impl OpenAiProvider {
         self
     }
 
+    /// Embeds `request` with `deployment`: `POST <api_base>/embeddings` with the client's body
+    /// (model set to the deployment's, floats asked for: the gateway encodes as the client
+    /// asked).
+    pub async fn embed(
+        &self,
+        deployment: &Deployment,
+        request: &EmbeddingsRequest,
+    ) -> Result<Completion, ProviderError> {
+        let target = self.target(deployment)?;
+        let base = target.url.as_str();
+        let url = base.strip_suffix("/chat/completions").unwrap_or(base);
+        let url = reqwest::Url::parse(&format!("{url}/embeddings")).map_err(|e| {
+            ProviderError::Upstream {
+                message: format!("no embeddings URL for deployment {}: {e}", deployment.id),
+            }
+        })?;
+        let mut call = self
+            .client
+            .post(url)
+            .header(CONTENT_TYPE, HeaderValue::from_static("application/json"))
+            .header(ACCEPT, HeaderValue::from_static("application/json"))
+            .body(request.upstream_body(&deployment.model));
+        if let Some(value) = &target.authorization {
+            call = call.header(AUTHORIZATION, value.clone());
+        }
+        let response = call.send().await.map_err(|e| convert_transport_error(&e))?;
+        let status = response.status();
+        if !status.is_success() {
+            let retry_after = parse_retry_after(response.headers(), SystemTime::now());
+            let body = response.bytes().await.unwrap_or_default();
+            return Err(convert_status(status, &body, retry_after));
+        }
+        let body = response
+            .bytes()
+            .await
+            .map_err(|e| convert_transport_error(&e))?;
+        let mut list: EmbeddingsResponse =
+            serde_json::from_slice(&body).map_err(|e| ProviderError::Upstream {
+                message: format!("unreadable embeddings list from the upstream: {e}"),
+            })?;
+        list.model.clone_from(&deployment.model);
+        Ok(Completion {
+            usage: Some(Usage::new(list.usage.prompt_tokens, 0)),
+            response: Reply::Embeddings(Box::new(list)),
+        })
+    }
+
+    /// The deployment's precomputed target, else one worked out now.
+    fn target(
+        &self,
+        deployment: &Deployment,
+    ) -> Result<std::borrow::Cow<'_, Target>, ProviderError> {
+        match self.targets.get(deployment.index).and_then(Option::as_ref) {
+            Some(target) => Ok(std::borrow::Cow::Borrowed(target)),
+            None => Target::of(deployment).map(std::borrow::Cow::Owned),
+        }
+    }
+
     /// Sends the request and returns the reply if its status is a success.
     async fn send(
         &self,
@@ -228,14 +289,7 @@ impl OpenAiProvider {
         request: &ChatRequest,
         stream: bool,
     ) -> Result<reqwest::Response, ProviderError> {
-        let computed;
-        let target = match self.targets.get(deployment.index).and_then(Option::as_ref) {
-            Some(target) => target,
-            None => {
-                computed = Target::of(deployment)?;
-                &computed
-            }
-        };
+        let target = self.target(deployment)?;
         let mut call = self
             .client
             .post(target.url.clone())

@@ -21,6 +21,7 @@ use crate::sandbox::state::Sandbox;
 use super::anthropic_stream;
 use super::converse;
 use super::count_tokens;
+use super::embeddings;
 use super::eventstream;
 use super::invoke_model;
 
@@ -84,7 +85,15 @@ pub async fn handle(
     let pace = Pace::of(&sandbox.settings);
     match streaming {
         true => stream_response(&admitted, invoke, &model_id, pace),
-        false => complete_response(&admitted, operation, family, &model_id, pace).await,
+        false => {
+            let answer = Answer {
+                operation,
+                family,
+                model_id: &model_id,
+                seed,
+            };
+            complete_response(&admitted, answer, pace).await
+        }
     }
 }
 
@@ -102,6 +111,14 @@ fn parse_prompt(
         Operation::InvokeModel | Operation::InvokeModelWithResponseStream
     );
     match model {
+        Ok(resolved) if resolved.model.family.embeds() => match operation {
+            Operation::InvokeModel => {
+                embeddings::parse_request(resolved.model.family, body, seed, model_id)
+            }
+            _ => Err(BedrockError::Validation(
+                "This action doesn't support the model that you provided. Try again with a supported text or chat model.".into(),
+            )),
+        },
         Ok(resolved) if invoke => {
             let family = resolved.model.family;
             let prompt = invoke_model::parse_request(family, body, seed, model_id)?;
@@ -138,16 +155,17 @@ fn stream_response(admitted: &Admitted, invoke: bool, model_id: &str, pace: Pace
 
 /// A complete answer, after the time its tokens take: InvokeModel's native body with its
 /// count headers, or Converse's reply.
-async fn complete_response(
-    admitted: &Admitted,
-    operation: Operation,
-    family: Option<ModelFamily>,
-    model_id: &str,
-    pace: Pace,
-) -> Response {
+async fn complete_response(admitted: &Admitted, answer: Answer<'_>, pace: Pace) -> Response {
+    let Answer {
+        operation,
+        family,
+        model_id,
+        seed,
+    } = answer;
     let latency = pace.total(admitted.reply.output_tokens);
     pace::wait(latency).await;
     let json: Value = match family {
+        Some(family) if family.embeds() => embeddings::response(family, model_id, seed, admitted),
         Some(family) if operation == Operation::InvokeModel => {
             invoke_model::response(family, model_id, admitted)
         }
@@ -171,6 +189,14 @@ async fn complete_response(
             .insert(name, HeaderValue::from(value));
     }
     response
+}
+
+/// What a complete answer is written from besides the call.
+struct Answer<'a> {
+    operation: Operation,
+    family: Option<ModelFamily>,
+    model_id: &'a str,
+    seed: u64,
 }
 
 /// CountTokens' answer: free, no quota and no invocation log.

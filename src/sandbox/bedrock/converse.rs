@@ -76,6 +76,7 @@ pub fn parse_request(raw: &[u8], seed: u64, model_id: &str) -> Result<Prompt, Be
         thinking,
         output_schema: options.output_schema,
         service_tier: options.service_tier,
+        embedding: None,
         digest: emulated_model::digest(&[&seed.to_le_bytes(), model_id.as_bytes(), raw]),
     })
 }

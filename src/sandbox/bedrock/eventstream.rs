@@ -194,6 +194,7 @@ mod tests {
             first_byte_delay: Duration::ZERO,
             cache: Default::default(),
             service_tier: None,
+            embedding: None,
         }
     }
 

@@ -216,6 +216,12 @@ fn native_fields(
                 Vec::new(),
             )
         }
+        // Embedding bodies have no prompt to generate from: `embeddings` reads them.
+        ModelFamily::TitanEmbedding | ModelFamily::CohereEmbedding => {
+            return Err(BedrockError::Validation(
+                "This action doesn't support the model that you provided. Try again with a supported text or chat model.".into(),
+            ));
+        }
     })
 }
 
@@ -376,6 +382,7 @@ pub fn response(family: ModelFamily, model_id: &str, admitted: &Admitted) -> Val
             "generation_token_count": reply.output_tokens,
             "stop_reason": if stop == "max_tokens" { "length" } else { "stop" },
         }),
+        ModelFamily::TitanEmbedding | ModelFamily::CohereEmbedding => json!({}),
     }
 }
 

@@ -11,13 +11,16 @@
 //! - [`eventstream`]: ConverseStream's `application/vnd.amazon.eventstream` frames, timed.
 //! - `count_tokens`: CountTokens, free, for base Claude model ids.
 //! - `anthropic_stream`: InvokeModelWithResponseStream's `chunk` frames of Anthropic events.
+//! - `embeddings`: InvokeModel on Titan and Cohere embedding models, deterministic vectors.
 
 mod anthropic_stream;
 mod api;
 mod converse;
 mod converse_options;
 mod count_tokens;
+mod embeddings;
 pub mod eventstream;
 mod invoke_model;
 
 pub(super) use api::{handle, unknown_operation};
+pub use embeddings::{EmbeddingAsk, vector as embedding_vector};

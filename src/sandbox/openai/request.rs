@@ -155,6 +155,7 @@ pub fn parse_request(raw: &[u8], seed: u64) -> Result<(Options, Prompt), Bedrock
             Some(_) | None => None,
         },
         service_tier: None,
+        embedding: None,
         digest: emulated_model::digest(&[&seed.to_le_bytes(), raw]),
     };
     let choices = match request_fields::optional_count(&map, "n", "n")? {
