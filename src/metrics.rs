@@ -142,6 +142,25 @@ struct DeploymentMetrics {
     output_tokens: AtomicU64,
     upstream_latency: Histogram,
     cooldowns: AtomicU64,
+    cache_read_tokens: AtomicU64,
+    cache_write_tokens: AtomicU64,
+    /// Answered requests that marked a prompt-cache prefix.
+    cache_marked: AtomicU64,
+    /// The unread-cache warning was logged.
+    cache_warned: std::sync::atomic::AtomicBool,
+}
+
+/// Marked requests answered without a single cache read before the deployment counts as
+/// caching nothing (the first one only writes).
+const CACHE_UNREAD_AFTER: u64 = 2;
+
+impl DeploymentMetrics {
+    /// Markers were sent and nothing was ever read back: the cache is not working here (a
+    /// model without caching, a prefix under its minimum, a prefix that changes each time).
+    fn cache_unread(&self) -> bool {
+        self.cache_marked.load(Ordering::Relaxed) >= CACHE_UNREAD_AFTER
+            && self.cache_read_tokens.load(Ordering::Relaxed) == 0
+    }
 }
 
 /// Every metric of one gateway.
@@ -256,6 +275,24 @@ impl Metrics {
         if let Some(d) = self.deployment(deployment) {
             d.input_tokens.fetch_add(input, Ordering::Relaxed);
             d.output_tokens.fetch_add(output, Ordering::Relaxed);
+        }
+    }
+
+    /// Prompt-cache tokens `read` and `written` by one answered call of `deployment`; `marked`
+    /// when the request marked a prefix. Logs a warning the first time markers are seen to
+    /// be read back never.
+    pub fn prompt_cache(&self, deployment: &Deployment, read: u64, written: u64, marked: bool) {
+        let Some(d) = self.deployment(deployment) else {
+            return;
+        };
+        d.cache_read_tokens.fetch_add(read, Ordering::Relaxed);
+        d.cache_write_tokens.fetch_add(written, Ordering::Relaxed);
+        if marked {
+            d.cache_marked.fetch_add(1, Ordering::Relaxed);
+        }
+        if d.cache_unread() && !d.cache_warned.swap(true, Ordering::Relaxed) {
+            tracing::warn!(deployment = %deployment.id, model = %deployment.model,
+                "requests mark prompt-cache prefixes but this deployment has never read one back: check that the model caches, that the prefix reaches its minimum length, and that it does not change between requests");
         }
     }
 
@@ -400,6 +437,51 @@ impl Metrics {
                 out,
                 "resilient_llm_tokens_total{{{labels},direction=\"output\"}} {}",
                 d.output_tokens.load(Ordering::Relaxed)
+            );
+        }
+        header(
+            out,
+            "resilient_llm_prompt_cache_tokens_total",
+            "counter",
+            "Prompt-cache tokens per deployment, read or written.",
+        );
+        for (id, group, d) in &self.deployments {
+            let labels = format!("deployment=\"{id}\",model_group=\"{group}\"");
+            let _ = writeln!(
+                out,
+                "resilient_llm_prompt_cache_tokens_total{{{labels},kind=\"read\"}} {}",
+                d.cache_read_tokens.load(Ordering::Relaxed)
+            );
+            let _ = writeln!(
+                out,
+                "resilient_llm_prompt_cache_tokens_total{{{labels},kind=\"write\"}} {}",
+                d.cache_write_tokens.load(Ordering::Relaxed)
+            );
+        }
+        header(
+            out,
+            "resilient_llm_prompt_cache_marked_requests_total",
+            "counter",
+            "Answered requests that marked a prompt-cache prefix, per deployment.",
+        );
+        for (id, group, d) in &self.deployments {
+            let _ = writeln!(
+                out,
+                "resilient_llm_prompt_cache_marked_requests_total{{deployment=\"{id}\",model_group=\"{group}\"}} {}",
+                d.cache_marked.load(Ordering::Relaxed)
+            );
+        }
+        header(
+            out,
+            "resilient_llm_prompt_cache_unread",
+            "gauge",
+            "1 when requests marked prompt-cache prefixes but the deployment never read one back.",
+        );
+        for (id, group, d) in &self.deployments {
+            let _ = writeln!(
+                out,
+                "resilient_llm_prompt_cache_unread{{deployment=\"{id}\",model_group=\"{group}\"}} {}",
+                u8::from(d.cache_unread())
             );
         }
         header(

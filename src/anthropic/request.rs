@@ -46,6 +46,23 @@ impl MessagesRequest {
     pub fn estimated_input_tokens(&self) -> u64 {
         (self.summary.chars as u64).div_ceil(4) + self.summary.images * IMAGE_TOKEN_ESTIMATE
     }
+
+    /// Whether the body marks a prompt-cache prefix (`cache_control` on a system block, a
+    /// message's block or a tool).
+    pub fn marks_cache(&self) -> bool {
+        let marked = |blocks: Option<&Value>| {
+            blocks
+                .and_then(Value::as_array)
+                .is_some_and(|b| b.iter().any(|b| b.get("cache_control").is_some()))
+        };
+        let messages = self.body.get("messages").and_then(Value::as_array);
+        marked(self.body.get("system"))
+            || marked(self.body.get("tools"))
+            || messages
+                .into_iter()
+                .flatten()
+                .any(|m| marked(m.get("content")))
+    }
 }
 
 /// A request the gateway refuses, in Anthropic's words: `path: message`.

@@ -436,6 +436,20 @@ impl ChatRequest {
         .filter_map(|(name, set)| set.then_some(name))
     }
 
+    /// Whether the request marks a prompt-cache prefix anywhere (`cache_control` on a
+    /// message, a part or a tool).
+    pub fn marks_cache(&self) -> bool {
+        let part_marked = |p: &ContentPart| match p {
+            ContentPart::Text { cache_control, .. }
+            | ContentPart::ImageUrl { cache_control, .. } => cache_control.is_some(),
+            ContentPart::Other { part, .. } => part.get("cache_control").is_some(),
+        };
+        self.messages.iter().any(|m| {
+            m.cache_control.is_some()
+                || matches!(&m.content, Some(Content::Parts(parts)) if parts.iter().any(part_marked))
+        }) || self.tools.iter().flatten().any(|t| t.cache_control.is_some())
+    }
+
     /// The type of the first content part Bedrock cannot take (`input_audio`, `file`, …).
     pub fn foreign_part(&self) -> Option<&str> {
         self.messages

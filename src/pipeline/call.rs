@@ -56,6 +56,7 @@ pub(super) async fn attempt(
         call_started,
         attempt.request_started,
         attempt.requested_group.to_owned(),
+        body.marks_cache(),
     );
     Ok(match answer {
         Called::Complete(completion) => {

@@ -58,6 +58,17 @@ pub enum Body<'a> {
     OpenAiEmbeddings(&'a crate::openai::EmbeddingsRequest),
 }
 
+impl Body<'_> {
+    /// Whether the request marks a prompt-cache prefix, for the cache metrics.
+    pub fn marks_cache(&self) -> bool {
+        match self {
+            Body::OpenAiChat(request) => request.marks_cache(),
+            Body::AnthropicMessages(request) => request.marks_cache(),
+            Body::OpenAiEmbeddings(_) => false,
+        }
+    }
+}
+
 /// What every request reads: the router, the providers, the metrics. Shared behind an `Arc`.
 pub struct Pipeline {
     pub router: Router<Store>,

@@ -40,6 +40,8 @@ pub struct Settlement {
     request_started: Instant,
     /// The group the client asked for, which the request metrics count under.
     requested_group: String,
+    /// The request marked a prompt-cache prefix.
+    marks_cache: bool,
 }
 
 impl Settlement {
@@ -50,6 +52,7 @@ impl Settlement {
         call_started: Instant,
         request_started: Instant,
         requested_group: String,
+        marks_cache: bool,
     ) -> Self {
         Settlement {
             pipeline,
@@ -58,6 +61,7 @@ impl Settlement {
             call_started,
             request_started,
             requested_group,
+            marks_cache,
         }
     }
 
@@ -82,6 +86,7 @@ impl Settlement {
             call_started,
             request_started,
             requested_group,
+            marks_cache,
         } = self;
         let latency = call_started.elapsed();
         let (usage, result, status) = match ending {
@@ -93,6 +98,10 @@ impl Settlement {
         let served_by = deployment.deployment();
         metrics.call(served_by, result, latency);
         metrics.tokens(served_by, input, output);
+        if let Some(usage) = usage {
+            let written = usage.cache_creation_input_tokens.unwrap_or(0);
+            metrics.prompt_cache(served_by, usage.cache_read(), written, marks_cache);
+        }
         metrics.request(&requested_group, status, request_started.elapsed());
         if let Ending::Abandoned(None) = ending {
             drop((deployment, consumer));

@@ -167,6 +167,14 @@ def cache_write_then_read(client, model):
     return usages
 
 
+def cache_too_short(client, model):
+    # Marked, but far below any model's minimum cacheable length: nothing is ever cached.
+    system = {"role": "system", "content": [
+        {"type": "text", "text": "Be brief.", "cache_control": {"type": "ephemeral"}}]}
+    for _ in range(2):
+        client.chat.completions.create(model=model, max_tokens=16, messages=[system] + USER)
+
+
 def defaults(client, model):
     reply = client.chat.completions.create(
         model=model, messages=USER, max_tokens=200, logprobs=False, store=False, n=1,
@@ -249,6 +257,7 @@ def main():
         "reasoning": reasoning_round_trip(client, "sonnet-45"),
         "reasoning_stream": reasoning_stream(client, "sonnet"),
         "cache": cache_write_then_read(client, "sonnet"),
+        "cache_too_short": cache_too_short(client, "sonnet-45"),
         "defaults": defaults(client, "sonnet"),
         "flex": tagged(client, "nova", service_tier="flex"),
         "priority_elsewhere": tagged(client, "mixed", service_tier="priority"),
@@ -263,6 +272,8 @@ def main():
                                                  extra_body={"top_k": 5})),
         "metadata_refused": error_of(lambda: create(model="nova", messages=USER,
                                                     metadata={"team": "a;b"})),
+        "max_tokens_refused": error_of(lambda: create(model="nova", messages=USER,
+                                                      max_tokens=20000)),
         "audio_refused": error_of(lambda: create(model="sonnet", messages=[
             {"role": "user", "content": [{"type": "text", "text": "hi"}, AUDIO]}])),
         "passthrough": passthrough(client, "compat"),

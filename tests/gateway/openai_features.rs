@@ -147,6 +147,36 @@ async fn the_openai_client_gets_every_feature_mapped_to_bedrock_or_passed_throug
     assert_eq!(cache[1]["cached"], json!(written), "{summary}");
     assert_eq!(cache[1]["read"], json!(written), "{summary}");
     assert_eq!(cache[0]["prompt"], cache[1]["prompt"], "{summary}");
+    // Per deployment: the cache's reads and writes, and the warning where markers were sent
+    // and nothing was ever read back.
+    let metrics = stack.get("/metrics", Some(KEY)).await.text;
+    let metric = |name: &str, group: &str, extra: &str| -> u64 {
+        metrics
+            .lines()
+            .find(|l| {
+                l.starts_with(name)
+                    && l.contains(&format!("model_group=\"{group}\""))
+                    && l.contains(extra)
+            })
+            .and_then(|l| l.rsplit(' ').next()?.parse().ok())
+            .unwrap_or_else(|| panic!("no {name} for {group}: {metrics}"))
+    };
+    let tokens = "resilient_llm_prompt_cache_tokens_total";
+    assert_eq!(metric(tokens, "sonnet", "kind=\"write\""), written);
+    assert_eq!(metric(tokens, "sonnet", "kind=\"read\""), written);
+    assert_eq!(metric("resilient_llm_prompt_cache_unread", "sonnet", ""), 0);
+    assert_eq!(
+        metric(
+            "resilient_llm_prompt_cache_marked_requests_total",
+            "sonnet-45",
+            ""
+        ),
+        2
+    );
+    assert_eq!(
+        metric("resilient_llm_prompt_cache_unread", "sonnet-45", ""),
+        1
+    );
 
     // Defaults ask for nothing; options reach the deployments that can take them.
     assert_eq!(summary["defaults"]["finish_reason"], "stop", "{summary}");
@@ -183,6 +213,19 @@ async fn the_openai_client_gets_every_feature_mapped_to_bedrock_or_passed_throug
         "{summary}"
     );
 
+    // Bedrock's own validation error names the client's field too.
+    let max_tokens = &summary["max_tokens_refused"];
+    assert_eq!(
+        (&max_tokens["status"], &max_tokens["param"]),
+        (&json!(400), &json!("max_tokens")),
+        "{summary}"
+    );
+    assert!(
+        max_tokens["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("exceeds the model limit of 10000")),
+        "{summary}"
+    );
     let audio = &summary["audio_refused"];
     assert_eq!(
         (&audio["status"], &audio["param"]),

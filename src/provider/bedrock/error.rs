@@ -118,7 +118,7 @@ pub fn convert_fault(fault: Fault, message: &str) -> ProviderError {
             ProviderError::Misconfigured { message }
         }
         Fault::Validation => ProviderError::BadRequest {
-            param: None,
+            param: validation_param(&message).map(str::to_owned),
             message,
         },
         Fault::AccessDenied => ProviderError::AccessDenied { message },
@@ -150,6 +150,64 @@ fn convert_unmodelled_status(status: Option<u16>, message: String) -> ProviderEr
         Some(404) => ProviderError::NotFound { message },
         Some(_) | None => ProviderError::Upstream { message },
     }
+}
+
+/// The client's request field a Bedrock ValidationException is about, in OpenAI's names:
+/// Bedrock names its own paths (`Value at 'inferenceConfig.maxTokens'`, `#/dimensions`), a
+/// Claude model its body's (`The model returned the following errors: top_k: …`), and some
+/// refusals only say it in words (the output limit). `None` when nothing names a field.
+pub fn validation_param(message: &str) -> Option<&'static str> {
+    const BY_PATH: &[(&str, &str)] = &[
+        ("inferenceConfig.maxTokens", "max_tokens"),
+        ("inferenceConfig.temperature", "temperature"),
+        ("inferenceConfig.topP", "top_p"),
+        ("inferenceConfig.stopSequences", "stop"),
+        ("toolConfig", "tools"),
+        ("messages", "messages"),
+        ("system", "messages"),
+        ("requestMetadata", "metadata"),
+        ("serviceTier", "service_tier"),
+        ("outputConfig", "response_format"),
+        ("#/dimensions", "dimensions"),
+        ("#/output_dimension", "dimensions"),
+        ("#/inputText", "input"),
+        ("#/texts", "input"),
+    ];
+    const BY_FIELD: &[(&str, &str)] = &[
+        ("max_tokens", "max_tokens"),
+        ("temperature", "temperature"),
+        ("top_p", "top_p"),
+        ("top_k", "top_k"),
+        ("stop_sequences", "stop"),
+        ("tools", "tools"),
+        ("tool_choice", "tool_choice"),
+        ("messages", "messages"),
+        ("system", "messages"),
+        ("thinking", "reasoning_effort"),
+        ("output_config.format", "response_format"),
+        ("output_config.effort", "reasoning_effort"),
+    ];
+    let starts = |path: &str, table: &[(&str, &'static str)]| {
+        table
+            .iter()
+            .find(|(prefix, _)| path.starts_with(prefix))
+            .map(|(_, param)| *param)
+    };
+    if let Some(rest) = message.split("Value at '").nth(1) {
+        return starts(rest.split('\'').next()?, BY_PATH);
+    }
+    if let Some(at) = message.find("#/") {
+        return starts(&message[at..], BY_PATH);
+    }
+    if let Some(rest) = message
+        .split("The model returned the following errors: ")
+        .nth(1)
+    {
+        return starts(rest.split(':').next()?, BY_FIELD);
+    }
+    message
+        .contains("maximum tokens you requested")
+        .then_some("max_tokens")
 }
 
 /// Whether a validation message says the prompt does not fit the model's context window.

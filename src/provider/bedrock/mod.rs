@@ -41,7 +41,7 @@ pub use document::{document_to_json, json_into_document, json_to_document};
 pub use error::{
     Fault, converse_fault, converse_stream_fault, convert_converse_error,
     convert_converse_stream_error, convert_error, convert_fault, convert_stream_event_error,
-    is_context_window_message, stream_event_fault,
+    is_context_window_message, stream_event_fault, validation_param,
 };
 pub use options::{close_objects, method as structured_output_method};
 pub use request::{ConverseRequest, convert_conversation, convert_request};

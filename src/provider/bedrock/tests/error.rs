@@ -298,3 +298,39 @@ fn missing_credentials_are_access_denied_not_an_upstream_fault() {
     ));
     assert!(matches!(slow, ProviderError::Upstream { .. }), "{slow:?}");
 }
+
+#[test]
+fn validation_errors_name_the_client_s_field() {
+    let cases = [
+        (
+            "1 validation error detected: Value at 'inferenceConfig.maxTokens' failed to satisfy constraint: Member must have value greater than or equal to 1",
+            Some("max_tokens"),
+        ),
+        (
+            "1 validation error detected: Value at 'requestMetadata' failed to satisfy constraint: Map value must satisfy constraint",
+            Some("metadata"),
+        ),
+        (
+            "Malformed input request: #/dimensions: 300 is not a valid enum value, please reformat your input and try again.",
+            Some("dimensions"),
+        ),
+        (
+            "The model returned the following errors: top_k: Extra inputs are not permitted",
+            Some("top_k"),
+        ),
+        (
+            "The model returned the following errors: output_config.format.schema: For 'object' type, 'additionalProperties' must be explicitly set to false",
+            Some("response_format"),
+        ),
+        (
+            "The maximum tokens you requested exceeds the model limit of 64000. Try again with a maximum tokens value that is lower than 64000.",
+            Some("max_tokens"),
+        ),
+        ("Something else went wrong.", None),
+    ];
+    for (message, param) in cases {
+        assert_eq!(validation_param(message), param, "{message}");
+    }
+    let error = convert_fault(Fault::Validation, cases[0].0);
+    assert_eq!(error.param(), Some("max_tokens"));
+}
