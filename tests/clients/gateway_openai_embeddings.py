@@ -12,6 +12,7 @@ import sys
 
 try:
     import openai
+    from gateway_openai_features import error_of
 except ImportError:
     print("the `openai` package is required: pip install openai", file=sys.stderr)
     sys.exit(3)
@@ -29,16 +30,6 @@ def embed(client, model, inputs, **options):
         "prompt_tokens": reply.usage.prompt_tokens,
         "deployment": raw.headers.get("x-resilient-llm-deployment"),
     }
-
-
-def error_of(call):
-    try:
-        call()
-    except openai.APIStatusError as error:
-        body = error.body if isinstance(error.body, dict) else {}
-        return {"raised": type(error).__name__, "status": error.status_code,
-                "param": body.get("param"), "message": body.get("message")}
-    return {"raised": None}
 
 
 def main():

@@ -249,21 +249,8 @@ impl OpenAiProvider {
         if let Some(value) = &target.authorization {
             call = call.header(AUTHORIZATION, value.clone());
         }
-        let response = call.send().await.map_err(|e| convert_transport_error(&e))?;
-        let status = response.status();
-        if !status.is_success() {
-            let retry_after = parse_retry_after(response.headers(), SystemTime::now());
-            let body = response.bytes().await.unwrap_or_default();
-            return Err(convert_status(status, &body, retry_after));
-        }
-        let body = response
-            .bytes()
-            .await
-            .map_err(|e| convert_transport_error(&e))?;
-        let mut list: EmbeddingsResponse =
-            serde_json::from_slice(&body).map_err(|e| ProviderError::Upstream {
-                message: format!("unreadable embeddings list from the upstream: {e}"),
-            })?;
+        let response = successful(call.send().await).await?;
+        let mut list: EmbeddingsResponse = read_json(response, "embeddings list").await?;
         list.model.clone_from(&deployment.model);
         Ok(Completion {
             usage: Some(Usage::new(list.usage.prompt_tokens, 0)),
@@ -306,14 +293,7 @@ impl OpenAiProvider {
         if let Some(value) = &target.authorization {
             call = call.header(AUTHORIZATION, value.clone());
         }
-        let response = call.send().await.map_err(|e| convert_transport_error(&e))?;
-        let status = response.status();
-        if status.is_success() {
-            return Ok(response);
-        }
-        let retry_after = parse_retry_after(response.headers(), SystemTime::now());
-        let body = response.bytes().await.unwrap_or_default();
-        Err(convert_status(status, &body, retry_after))
+        successful(call.send().await).await
     }
 }
 
@@ -325,14 +305,7 @@ impl Provider for OpenAiProvider {
         _drop_params: bool,
     ) -> Result<Completion, ProviderError> {
         let response = self.send(deployment, request, false).await?;
-        let body = response
-            .bytes()
-            .await
-            .map_err(|e| convert_transport_error(&e))?;
-        let mut completion: ChatCompletion =
-            serde_json::from_slice(&body).map_err(|e| ProviderError::Upstream {
-                message: format!("unreadable chat.completion from the upstream: {e}"),
-            })?;
+        let mut completion: ChatCompletion = read_json(response, "chat.completion").await?;
         completion.model.clone_from(&deployment.model);
         Ok(Completion {
             usage: completion.usage.clone(),
@@ -376,6 +349,34 @@ impl Provider for OpenAiProvider {
             stream::iter(head).chain(stream::unfold(relay, Relay::next_item)),
         ))
     }
+}
+
+/// The reply of a sent call when its status is a success; the upstream's error otherwise.
+async fn successful(
+    sent: reqwest::Result<reqwest::Response>,
+) -> Result<reqwest::Response, ProviderError> {
+    let response = sent.map_err(|e| convert_transport_error(&e))?;
+    let status = response.status();
+    if status.is_success() {
+        return Ok(response);
+    }
+    let retry_after = parse_retry_after(response.headers(), SystemTime::now());
+    let body = response.bytes().await.unwrap_or_default();
+    Err(convert_status(status, &body, retry_after))
+}
+
+/// A successful reply's body as `T` (`what` names it in the error when it is not one).
+async fn read_json<T: serde::de::DeserializeOwned>(
+    response: reqwest::Response,
+    what: &str,
+) -> Result<T, ProviderError> {
+    let body = response
+        .bytes()
+        .await
+        .map_err(|e| convert_transport_error(&e))?;
+    serde_json::from_slice(&body).map_err(|e| ProviderError::Upstream {
+        message: format!("unreadable {what} from the upstream: {e}"),
+    })
 }
 
 /// Whether a stream item is past the preamble: text, reasoning, a tool call, a finish reason
