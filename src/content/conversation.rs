@@ -77,6 +77,60 @@ impl Conversation {
         }
     }
 
+    /// Cache points as a model takes them: none with nothing before it, none right after
+    /// another, and at most `max` in all (the last ones kept: the longest prefixes). In
+    /// cache order: the tools' point, the system's, the turns'.
+    pub fn tidy_cache_points(&mut self, max: usize) {
+        let mut content_before = self.tools_cache_point.is_some() && !self.tools.is_empty();
+        if self.tools.is_empty() {
+            self.tools_cache_point = None;
+        }
+        let mut previous_was_point = false;
+        let mut keep = |is_point: bool| -> bool {
+            if !is_point {
+                content_before = true;
+                previous_was_point = false;
+                return true;
+            }
+            let kept = content_before && !previous_was_point;
+            previous_was_point |= kept;
+            kept
+        };
+        self.system
+            .retain(|b| keep(matches!(b, SystemBlock::CachePoint(_))));
+        for message in &mut self.messages {
+            message
+                .content
+                .retain(|b| keep(matches!(b, Block::CachePoint(_))));
+        }
+        let total = usize::from(self.tools_cache_point.is_some())
+            + self
+                .system
+                .iter()
+                .filter(|b| matches!(b, SystemBlock::CachePoint(_)))
+                .count()
+            + self
+                .blocks()
+                .filter(|b| matches!(b, Block::CachePoint(_)))
+                .count();
+        let mut extra = total.saturating_sub(max);
+        if extra > 0 && self.tools_cache_point.take().is_some() {
+            extra -= 1;
+        }
+        self.system.retain(|b| {
+            let drop = extra > 0 && matches!(b, SystemBlock::CachePoint(_));
+            extra -= usize::from(drop);
+            !drop
+        });
+        for message in &mut self.messages {
+            message.content.retain(|b| {
+                let drop = extra > 0 && matches!(b, Block::CachePoint(_));
+                extra -= usize::from(drop);
+                !drop
+            });
+        }
+    }
+
     /// Whether any turn holds a tool call or a tool result.
     pub fn uses_tools(&self) -> bool {
         self.blocks()
@@ -104,7 +158,7 @@ impl Conversation {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::content::ToolUse;
+    use crate::content::{CacheTtl, ToolUse};
 
     fn text(t: &str) -> Block {
         Block::Text(t.to_owned())
@@ -144,6 +198,35 @@ mod tests {
                 },
             ]
         );
+    }
+
+    #[test]
+    fn cache_points_are_tidied_to_what_a_model_takes() {
+        let point = || Block::CachePoint(CacheTtl::FiveMinutes);
+        let mut conversation = Conversation {
+            system: vec![
+                SystemBlock::CachePoint(CacheTtl::FiveMinutes),
+                SystemBlock::Text("rules".into()),
+                SystemBlock::CachePoint(CacheTtl::OneHour),
+            ],
+            ..Conversation::default()
+        };
+        conversation.push(
+            Role::User,
+            vec![text("a"), point(), point(), text("b"), point()],
+        );
+        conversation.push(Role::Assistant, vec![text("c"), point()]);
+        conversation.push(Role::User, vec![text("d"), point()]);
+        conversation.tidy_cache_points(4);
+        // The leading point went (nothing before it), the doubled one too, then the earliest
+        // of the five left.
+        assert_eq!(conversation.system, [SystemBlock::Text("rules".into())]);
+        assert_eq!(
+            conversation.messages[0].content,
+            [text("a"), point(), text("b"), point()]
+        );
+        assert_eq!(conversation.messages[1].content, [text("c"), point()]);
+        assert_eq!(conversation.messages[2].content, [text("d"), point()]);
     }
 
     #[test]

@@ -11,6 +11,7 @@ use axum::response::Response;
 use http::HeaderMap;
 
 use super::auth::Caller;
+use super::body::HeldBody;
 use super::error::{ApiError, Dialect};
 use super::intake;
 use super::respond::{count_refused, error_response, log_served, served_response};
@@ -27,7 +28,8 @@ pub(super) async fn chat_completions(
     body: Body,
 ) -> Response {
     let started = Instant::now();
-    let (caller, request) = match read_request(&state, &headers, body).await {
+    // `_held` keeps the body's memory reservation while the request holds its bytes.
+    let (caller, request, _held) = match read_request(&state, &headers, body).await {
         Ok(read) => read,
         Err(response) => return response,
     };
@@ -71,15 +73,16 @@ fn structured_output(
     })
 }
 
-/// The caller and the parsed body; an error response otherwise.
+/// The caller, the parsed body (keeping its bytes) and the body's memory reservation; an
+/// error response otherwise.
 async fn read_request<'s>(
     state: &'s AppState,
     headers: &HeaderMap,
     body: Body,
-) -> Result<(Caller<'s>, ChatRequest), Response> {
+) -> Result<(Caller<'s>, ChatRequest, HeldBody), Response> {
     let (caller, bytes) = intake::read(state, headers, body, Dialect::OpenAi).await?;
     match parse_chat_request(&bytes) {
-        Ok(request) => Ok((caller, request.with_original(bytes.bytes()))),
+        Ok(request) => Ok((caller, request.with_original(bytes.bytes()), bytes)),
         Err(error) => Err(intake::refuse(
             state,
             ApiError::from_request(error),
@@ -137,7 +140,10 @@ fn needs(request: &ChatRequest, drop_params: bool) -> Needs {
     for param in request.openai_only_params() {
         needs = needs.asking(Ask::OpenAiParam(param));
     }
-    if request.top_k.is_some() {
+    if request.thinking().is_some() {
+        needs = needs.asking(Ask::Reasoning);
+    }
+    if request.sampling_top_k().is_some() {
         needs = needs.asking(Ask::TopK);
     }
     if let Some(tier) = request.bedrock_service_tier() {

@@ -38,6 +38,7 @@ pub(super) async fn embeddings(
     body: Body,
 ) -> Response {
     let started = Instant::now();
+    // `bytes` (the body's memory reservation) lives as long as the request holds its bytes.
     let (caller, bytes) = match intake::read(&state, &headers, body, Dialect::OpenAi).await {
         Ok(read) => read,
         Err(response) => return response,
@@ -66,6 +67,19 @@ pub(super) async fn embeddings(
             .collect(),
         Some(_) | None => vec![request.clone()],
     };
+    if let Some(rpm) = never_fits(batches.len(), state.pipeline.router.reachable(group)) {
+        let message = format!(
+            "{} texts take {} calls of the embedding models of `{}`, more than the {rpm} requests a minute all its deployments take together; send fewer texts per request",
+            request.len(),
+            batches.len(),
+            request.model
+        );
+        let error = ApiError {
+            param: Some("input".into()),
+            ..ApiError::never_fits(message)
+        };
+        return intake::refuse(&state, error, Dialect::OpenAi);
+    }
     let mut answers: Vec<Result<Served, Refused>> = Vec::with_capacity(batches.len());
     for window in batches.chunks(BATCHES_IN_FLIGHT) {
         let served = window.iter().map(|batch| serve(&state, batch, caller));
@@ -132,6 +146,17 @@ pub fn batch_size(reachable: &[Arc<Deployment>]) -> usize {
         .unwrap_or(usize::MAX)
 }
 
+/// The RPM of every embedding deployment reachable together, when `calls` exceed it: a
+/// request that can never be served in full (each call is a request against RPM); `None`
+/// when it fits or a deployment has no RPM limit.
+pub fn never_fits(calls: usize, reachable: &[Arc<Deployment>]) -> Option<u64> {
+    let mut total = 0u64;
+    for deployment in reachable.iter().filter(|d| d.mode == Mode::Embedding) {
+        total += u64::from(deployment.rpm?);
+    }
+    (total > 0 && calls as u64 > total).then_some(total)
+}
+
 /// The batches' answers as one, in input order, each vector in `format`, with the last
 /// batch's trace (its deployment, its limits) and the attempts of all. Each batch settled its
 /// own call already.
@@ -141,6 +166,7 @@ fn merge(answers: Vec<Served>, format: EncodingFormat) -> Served {
         data: Vec::new(),
         model: String::new(),
         usage: Default::default(),
+        extra: Default::default(),
     };
     let mut trace: Option<Trace> = None;
     let mut attempts = 0;
@@ -167,6 +193,7 @@ fn merge(answers: Vec<Served>, format: EncodingFormat) -> Served {
         list.usage.prompt_tokens += part.usage.prompt_tokens;
         list.usage.total_tokens += part.usage.total_tokens;
         list.model = part.model;
+        list.extra = part.extra;
     }
     let trace = Trace {
         attempts,

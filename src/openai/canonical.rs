@@ -17,7 +17,8 @@
 //! 8. `cache_control` (LiteLLM's convention) on a content part → a cache point after it; on a
 //!    message → after its last block; on any tool → after the tool definitions.
 //! 9. An assistant message's `thinking_blocks` → reasoning blocks ahead of its text, as they
-//!    came (signatures, redacted data), so a tool loop sends them back unmodified.
+//!    came (signatures, redacted data), so a tool loop sends them back unmodified; the pieces
+//!    of a streamed block (unsigned texts, then its signature) are joined into the one block.
 //!
 //! Rules of the upstream (which turn may open a conversation, when tools must be declared)
 //! are not applied here but by the upstream's conversion.
@@ -226,9 +227,18 @@ fn convert_image(url: &str) -> Result<Image, String> {
 }
 
 fn convert_assistant(i: usize, message: &Message) -> Result<Vec<Block>, ContentError> {
-    let mut blocks = Vec::new();
+    let mut blocks: Vec<Block> = Vec::new();
     for (j, thought) in message.thinking_blocks.iter().flatten().enumerate() {
-        blocks.push(convert_thinking_block(i, j, thought)?);
+        let block = convert_thinking_block(i, j, thought)?;
+        // A streamed block comes as pieces (texts, then its signature): a client that kept
+        // every delta's pieces sends them back one after another; they are one block.
+        match (blocks.last_mut(), block) {
+            (Some(Block::Reasoning(open)), Block::Reasoning(piece)) if open.signature.is_none() => {
+                open.text.push_str(&piece.text);
+                open.signature = piece.signature;
+            }
+            (_, block) => blocks.push(block),
+        }
     }
     convert_texts(i, message, Block::Text, Block::CachePoint, &mut blocks)?;
     for (j, call) in message.tool_calls.iter().flatten().enumerate() {
@@ -337,21 +347,26 @@ fn convert_inference(request: &ChatRequest) -> InferenceSettings {
             .as_ref()
             .map(|s| s.0.clone())
             .unwrap_or_default(),
-        top_k: request.top_k,
+        top_k: request.sampling_top_k(),
     }
 }
 
 /// An assistant turn's blocks as the reply message: texts concatenated (`null` when there
 /// are none), tool uses as tool calls with their input as JSON text, reasoning as
 /// `reasoning_content` (its texts concatenated) and `thinking_blocks`. A call of
-/// `answer_tool` (the structured-output tool) is the answer: its input is the `content`.
+/// `answer_tool` (the structured-output tool) is the answer: its input is the whole `content`
+/// (text the model wrote besides, a preamble, is left out).
 pub fn assistant_message(content: Vec<Block>, answer_tool: Option<&str>) -> AssistantMessage {
+    let answered = content
+        .iter()
+        .any(|b| matches!(b, Block::ToolUse(call) if Some(call.name.as_str()) == answer_tool));
     let mut text: Option<String> = None;
     let mut reasoning: Option<String> = None;
     let mut thinking_blocks = Vec::new();
     let mut tool_calls = Vec::new();
     for block in content {
         match block {
+            Block::Text(_) if answered => {}
             Block::Text(t) => append(&mut text, &t),
             Block::ToolUse(tool_use) if Some(tool_use.name.as_str()) == answer_tool => {
                 append(&mut text, &tool_use.input.to_string())

@@ -26,6 +26,9 @@ pub struct EmbeddingsRequest {
     /// The client's body, when it came from one.
     #[serde(skip)]
     pub original: Option<bytes::Bytes>,
+    /// This request is one batch of a split one: its `input` is a part of the original's.
+    #[serde(skip)]
+    pub batch: bool,
 }
 
 /// `input`, in its four shapes.
@@ -95,35 +98,46 @@ impl EmbeddingsRequest {
         };
         EmbeddingsRequest {
             input,
-            original: None,
+            batch: true,
             ..self.clone()
         }
     }
 
-    /// The body for an OpenAI-compatible upstream: the client's, `model` set to `model`.
+    /// The body for an OpenAI-compatible upstream: the client's as it came
+    /// ([`super::raw::splice`]), with `model` set to `model`, floats asked for (the gateway
+    /// encodes as the client asked), and `input` this request's own when it is a batch of a
+    /// split request.
     pub fn upstream_body(&self, model: &str) -> Vec<u8> {
-        let mut body: Map<String, Value> = self
+        let model = serde_json::to_string(model).unwrap_or_default();
+        let input = serde_json::to_string(&self.input).unwrap_or_default();
+        let mut fields = vec![
+            ("model", Some(model.as_str())),
+            ("encoding_format", Some("\"float\"")),
+        ];
+        if self.batch {
+            fields.push(("input", Some(&input)));
+        }
+        if let Some(body) = self
             .original
             .as_deref()
-            .and_then(|raw| serde_json::from_slice(raw).ok())
-            .unwrap_or_default();
-        if self.original.is_none() {
-            body.insert(
-                "input".into(),
-                serde_json::to_value(&self.input).unwrap_or_default(),
-            );
-            if let Some(dimensions) = self.dimensions {
-                body.insert("dimensions".into(), dimensions.into());
-            }
-            if let Some(user) = &self.user {
-                body.insert("user".into(), user.clone().into());
-            }
+            .and_then(|o| super::raw::splice(o, &fields))
+        {
+            return body;
         }
-        body.insert("model".into(), model.into());
-        // The gateway writes the encoding the client asked for itself.
-        body.insert("encoding_format".into(), "float".into());
+        let mut body = serde_json::json!({"model": model_of(&model), "input": self.input, "encoding_format": "float"});
+        if let Some(dimensions) = self.dimensions {
+            body["dimensions"] = dimensions.into();
+        }
+        if let Some(user) = &self.user {
+            body["user"] = user.clone().into();
+        }
         serde_json::to_vec(&body).unwrap_or_default()
     }
+}
+
+/// A JSON string's text back from its JSON.
+fn model_of(json: &str) -> String {
+    serde_json::from_str(json).unwrap_or_default()
 }
 
 /// Parses and validates a `POST /v1/embeddings` body; errors name the field.
@@ -173,6 +187,9 @@ pub struct EmbeddingsResponse {
     pub data: Vec<Embedding>,
     pub model: String,
     pub usage: EmbeddingsUsage,
+    /// An upstream's other fields, as it wrote them.
+    #[serde(flatten)]
+    pub extra: Map<String, Value>,
 }
 
 fn list() -> String {
@@ -187,6 +204,9 @@ pub struct Embedding {
     pub index: usize,
     /// Floats, or (for `encoding_format: base64`) their little-endian float32 bytes in base64.
     pub embedding: Vector,
+    /// An upstream's other fields, as it wrote them.
+    #[serde(flatten)]
+    pub extra: Map<String, Value>,
 }
 
 fn embedding() -> String {

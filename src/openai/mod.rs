@@ -9,6 +9,7 @@ mod canonical;
 mod embeddings;
 mod options;
 mod parse;
+pub mod raw;
 mod request;
 mod response;
 mod wire;

@@ -45,9 +45,6 @@ pub(super) fn check(request: &ChatRequest) -> Result<(), RequestError> {
             format!("service_tier: {tier:?} is not one of {}", TIERS.join(", ")),
         ));
     }
-    if request.top_k == Some(0) {
-        return Err(RequestError::at("top_k", "top_k: must be at least 1"));
-    }
     check_metadata(request.metadata.as_ref())
 }
 

@@ -66,9 +66,10 @@ pub struct ChatRequest {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub service_tier: Option<String>,
     /// Sample from the k likeliest tokens (vLLM's, Anthropic's and LiteLLM's name): the
-    /// model's own field on Bedrock.
+    /// model's own field on Bedrock. vLLM reads `-1` (and `0`) as "off": so does Bedrock's
+    /// mapping ([`ChatRequest::sampling_top_k`]).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub top_k: Option<u64>,
+    pub top_k: Option<i64>,
 
     // OpenAI parameters Bedrock's Converse API has no equivalent for. Kept as raw values so
     // an OpenAI upstream receives them unchanged; at their default values they ask for
@@ -362,6 +363,13 @@ impl ChatRequest {
     /// Whether a streaming client asked for the final usage chunk.
     pub fn include_usage(&self) -> bool {
         self.stream_options.is_some_and(|o| o.include_usage)
+    }
+
+    /// `top_k` when it limits sampling (a positive value).
+    pub fn sampling_top_k(&self) -> Option<u64> {
+        self.top_k
+            .and_then(|k| u64::try_from(k).ok())
+            .filter(|k| *k > 0)
     }
 
     /// The output cap the client set: `max_completion_tokens`, else `max_tokens`.

@@ -13,7 +13,8 @@ use std::fmt;
 
 use crate::config::{Deployment, Feature, Mode, ModelFamily, ProviderKind};
 use crate::content::ServiceTier;
-use crate::provider::bedrock::features::{takes_service_tier, top_k_fields};
+use crate::provider::bedrock::embeddings::EmbeddingModel;
+use crate::provider::bedrock::features::{takes_service_tier, thinks_on_request, top_k_fields};
 
 /// What a request needs of the deployment that serves it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -38,9 +39,26 @@ pub enum Ask {
     ServiceTier(ServiceTier),
     /// Embedding inputs as token ids, which only OpenAI-compatible upstreams read.
     TokenIds,
+    /// Embeddings of this length, which each Bedrock model answers in its own few sizes.
+    Dimensions(u32),
+    /// Thinking (`reasoning_effort`), which only some Bedrock models do on request.
+    Reasoning,
 }
 
 impl Ask {
+    /// The request field that asks for it.
+    fn param(&self) -> &'static str {
+        match self {
+            Ask::OpenAiParam(param) => param,
+            Ask::Part(_) => "messages",
+            Ask::TopK => "top_k",
+            Ask::ServiceTier(_) => "service_tier",
+            Ask::TokenIds => "input",
+            Ask::Dimensions(_) => "dimensions",
+            Ask::Reasoning => "reasoning_effort",
+        }
+    }
+
     /// Whether `deployment` can map this option. OpenAI-compatible upstreams are the judges
     /// of their own options: they take every one.
     fn met_by(&self, deployment: &Deployment) -> bool {
@@ -51,6 +69,10 @@ impl Ask {
             Ask::OpenAiParam(_) | Ask::Part(_) | Ask::TokenIds => false,
             Ask::TopK => top_k_fields(&deployment.model, 1).is_some(),
             Ask::ServiceTier(tier) => takes_service_tier(&deployment.model, *tier),
+            Ask::Reasoning => thinks_on_request(&deployment.model),
+            Ask::Dimensions(size) => {
+                EmbeddingModel::of(&deployment.model).is_some_and(|m| m.takes_dimensions(*size))
+            }
         }
     }
 }
@@ -139,6 +161,14 @@ impl fmt::Display for Unfit {
                     f,
                     "it sets top_k, which {model} takes no field for on Bedrock: use another model, remove it, or turn on drop_params"
                 ),
+                Ask::Reasoning => write!(
+                    f,
+                    "it asks to reason (reasoning_effort), which {model} does not do on Bedrock (Claude 3.7 and later, Nova 2 do): use another model, remove it, or turn on drop_params"
+                ),
+                Ask::Dimensions(size) => write!(
+                    f,
+                    "it asks for {size} dimensions, which {model} does not answer on Bedrock (Titan V2: 256, 512, 1024; Cohere v3: 1024; Cohere v4: 256 to 1536): use another size or model"
+                ),
                 Ask::TokenIds => write!(
                     f,
                     "its input is token ids, which Bedrock models (here {model}) do not read: send text, or use an OpenAI-compatible deployment"
@@ -158,21 +188,7 @@ impl Unfit {
     /// `model` (the group cannot serve the request as it is).
     pub fn param(&self) -> &'static str {
         match self {
-            Unfit::Ask {
-                ask: Ask::OpenAiParam(param),
-                ..
-            } => param,
-            Unfit::Ask { ask: Ask::TopK, .. } => "top_k",
-            Unfit::Ask {
-                ask: Ask::ServiceTier(_),
-                ..
-            } => "service_tier",
-            Unfit::Ask {
-                ask: Ask::Part(_), ..
-            } => "messages",
-            Unfit::Ask {
-                ask: Ask::TokenIds, ..
-            } => "input",
+            Unfit::Ask { ask, .. } => ask.param(),
             Unfit::Mode { .. } | Unfit::Family { .. } | Unfit::Feature(_) => "model",
         }
     }

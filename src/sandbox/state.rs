@@ -28,7 +28,7 @@ pub(crate) struct Mutable {
     pub down: BTreeSet<String>,
     /// Prompt prefixes cached, per account and model.
     pub cache: PromptCache,
-    /// The last bodies the OpenAI-compatible endpoint received, oldest first.
+    /// The last bodies the OpenAI-compatible and Converse routes received, oldest first.
     pub received: VecDeque<serde_json::Value>,
 }
 
@@ -89,7 +89,8 @@ impl Sandbox {
     }
 
     /// Back to the state at start: quotas, Region load, counters, RNG, outages and logs.
-    /// Keeps a body the OpenAI-compatible endpoint received, for `GET /_sandbox/requests`.
+    /// Keeps a body the OpenAI-compatible or a Converse route received, for
+    /// `GET /_sandbox/requests`.
     pub fn record_request(&self, body: serde_json::Value) {
         let mut state = self.lock();
         if state.received.len() == RECEIVED_KEPT {
@@ -98,7 +99,8 @@ impl Sandbox {
         state.received.push_back(body);
     }
 
-    /// The last bodies the OpenAI-compatible endpoint received, oldest first, as they came.
+    /// The last bodies the OpenAI-compatible and Converse routes received, oldest first, as
+    /// they came.
     pub fn received_requests(&self) -> Vec<serde_json::Value> {
         self.lock().received.iter().cloned().collect()
     }

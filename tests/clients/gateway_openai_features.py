@@ -259,10 +259,14 @@ def main():
         "cache": cache_write_then_read(client, "sonnet"),
         "cache_too_short": cache_too_short(client, "sonnet-45"),
         "defaults": defaults(client, "sonnet"),
-        "flex": tagged(client, "nova", service_tier="flex"),
-        "priority_elsewhere": tagged(client, "mixed", service_tier="priority"),
+        "flex": tagged(client, "nova-pro", service_tier="flex"),
+        # A shuffled two-deployment group: eight calls, every one on the deployment that can.
+        "priority_elsewhere": [tagged(client, "mixed", service_tier="priority")
+                               for _ in range(8)],
         "metadata": tagged(client, "nova", metadata={"team": "search", "run": "a-1"}, user="u-7"),
-        "top_k": tagged(client, "nova", extra_body={"top_k": 5}),
+        # An unknown field (vLLM's) beside top_k: ignored by Bedrock deployments, not refused.
+        "top_k": tagged(client, "nova", extra_body={
+            "top_k": 5, "chat_template_kwargs": {"enable_thinking": False}}),
         "top_k_claude": tagged(client, "sonnet", extra_body={"top_k": 5}),
         "priority_refused": error_of(lambda: create(model="sonnet", messages=USER,
                                                     service_tier="priority")),
@@ -278,7 +282,8 @@ def main():
             {"role": "user", "content": [{"type": "text", "text": "hi"}, AUDIO]}])),
         "passthrough": passthrough(client, "compat"),
         "passthrough_stream": passthrough_stream(client, "compat"),
-        "logprobs_elsewhere": tagged(client, "mixed-compat", logprobs=True),
+        "logprobs_elsewhere": [tagged(client, "mixed-compat", logprobs=True)["deployment_model"]
+                               for _ in range(8)],
     }
     print(json.dumps(summary))
 

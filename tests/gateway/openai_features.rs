@@ -15,6 +15,7 @@ use crate::support::process;
 
 const KEY: &str = "sk-openai-features-test";
 const OPUS_47: &str = "us.anthropic.claude-opus-4-7";
+const NOVA_PRO: &str = "us.amazon.nova-pro-v1:0";
 
 fn config() -> String {
     format!(
@@ -34,8 +35,10 @@ model_list:
     litellm_params: {{model: "bedrock/{SONNET}", aws_profile_name: genai}}
     model_info: {{id: mixed-sonnet}}
   - model_name: mixed
-    litellm_params: {{model: "bedrock/{NOVA}", aws_profile_name: genai}}
-    model_info: {{id: mixed-nova}}
+    litellm_params: {{model: "bedrock/{NOVA_PRO}", aws_profile_name: genai}}
+    model_info: {{id: mixed-nova-pro}}
+  - model_name: nova-pro
+    litellm_params: {{model: "bedrock/{NOVA_PRO}", aws_profile_name: genai}}
   - model_name: compat
     litellm_params: {{model: "openai/upstream-model", api_base: "$SANDBOX/v1"}}
   - model_name: mixed-compat
@@ -123,6 +126,12 @@ async fn the_openai_client_gets_every_feature_mapped_to_bedrock_or_passed_throug
     );
     let answer = reasoning["answer"].as_str().unwrap_or_default();
     assert!(answer.starts_with("The tool returned: sunny"), "{summary}");
+    assert!(
+        reasoning["answer_reasoning"]
+            .as_str()
+            .is_some_and(|r| r.contains("sunny")),
+        "the answer after the tool result thought too: {summary}"
+    );
     let refused = reasoning["edited_refused"].as_str().unwrap_or_default();
     assert!(refused.contains("thinking"), "{summary}");
     let streamed = &summary["reasoning_stream"];
@@ -183,15 +192,43 @@ async fn the_openai_client_gets_every_feature_mapped_to_bedrock_or_passed_throug
     assert_eq!(summary["flex"]["service_tier"], "flex", "{summary}");
     assert_eq!(
         summary["priority_elsewhere"],
-        json!({"service_tier": "priority", "deployment_model": NOVA}),
+        json!(vec![
+            json!({"service_tier": "priority", "deployment_model": NOVA_PRO});
+            8
+        ]),
         "priority skips the Claude deployment of the group: {summary}"
     );
-    for case in ["metadata", "top_k", "top_k_claude"] {
+    // What Bedrock received (the sandbox keeps the Converse bodies; OpenAI ones name a model).
+    let received: Vec<Value> = stack
+        .sandbox
+        .sandbox()
+        .received_requests()
+        .into_iter()
+        .filter(|body| body.get("model").is_none())
+        .collect();
+    let sent = |key: &str, value: Value| {
         assert!(
-            summary[case]["deployment_model"].is_string(),
-            "{case}: {summary}"
+            received.iter().any(|body| body[key] == value),
+            "no Converse body with {key} = {value}: {received:?}"
         );
-    }
+    };
+    sent(
+        "requestMetadata",
+        json!({"team": "search", "run": "a-1", "user": "u-7"}),
+    );
+    sent(
+        "additionalModelRequestFields",
+        json!({"inferenceConfig": {"topK": 5}}),
+    );
+    sent("additionalModelRequestFields", json!({"top_k": 5}));
+    sent("serviceTier", json!({"type": "flex"}));
+    assert_eq!(summary["top_k"]["deployment_model"], NOVA, "{summary}");
+    assert!(
+        !received
+            .iter()
+            .any(|body| body.to_string().contains("enable_thinking")),
+        "unknown fields do not reach Bedrock"
+    );
 
     // Options no deployment can map: a 400 that says which, where and what to do.
     for (case, words, param) in [
@@ -253,7 +290,8 @@ async fn the_openai_client_gets_every_feature_mapped_to_bedrock_or_passed_throug
     assert!(streamed["logprobs"].as_u64().unwrap_or(0) > 0, "{summary}");
     assert_eq!(streamed["reasoning_tokens"], 0, "{summary}");
     assert_eq!(
-        summary["logprobs_elsewhere"]["deployment_model"], "upstream-model",
+        summary["logprobs_elsewhere"],
+        json!(vec!["upstream-model"; 8]),
         "logprobs skip the Bedrock deployment of the group: {summary}"
     );
     let received = stack.sandbox.sandbox().received_requests();
@@ -340,7 +378,7 @@ async fn embeddings_reach_titan_cohere_and_openai_compatible_upstreams() {
 
     for (case, status, param) in [
         ("tokens_refused", 400, "input"),
-        ("limited", 429, ""),
+        ("limited", 400, "input"),
         ("chat_model_refused", 400, "model"),
         ("unknown_model", 404, "model"),
     ] {
@@ -351,7 +389,9 @@ async fn embeddings_reach_titan_cohere_and_openai_compatible_upstreams() {
         }
     }
     assert_eq!(summary["model"], "titan", "{summary}");
-    // One Titan call per text: three texts twice, then the limited group (rpm: 2) admitted
-    // two of three before refusing the third.
-    assert_eq!(stack.served(TITAN), 3 + 3 + 2, "{summary}");
+    // One Titan call per text: three texts twice; the limited group (rpm: 2) refused three
+    // texts up front, without calling (three calls could never fit its minute).
+    assert_eq!(stack.served(TITAN), 3 + 3, "{summary}");
+    let limited = summary["limited"]["message"].as_str().unwrap_or_default();
+    assert!(limited.contains("3 texts take 3 calls"), "{summary}");
 }

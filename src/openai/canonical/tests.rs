@@ -243,15 +243,48 @@ fn assistant_message_joins_texts_and_lists_tool_calls() {
 
     // The structured-output tool's call is the answer, not a tool call.
     let answer = assistant_message(
-        vec![Block::ToolUse(ToolUse {
-            id: "t2".into(),
-            name: "json_tool_call".into(),
-            input: json!({"a": 1}),
-        })],
+        vec![
+            text("Here is the JSON: "),
+            Block::ToolUse(ToolUse {
+                id: "t2".into(),
+                name: "json_tool_call".into(),
+                input: json!({"a": 1}),
+            }),
+        ],
         Some("json_tool_call"),
     );
     assert_eq!(
         (answer.content.as_deref(), answer.tool_calls),
         (Some(r#"{"a":1}"#), None)
+    );
+}
+
+#[test]
+fn streamed_thinking_pieces_sent_back_are_one_signed_block() {
+    let request = parse_chat_request(
+        json!({"model": "m", "messages": [
+            {"role": "user", "content": "weather?"},
+            {"role": "assistant", "content": null, "tool_calls": [
+                {"id": "t", "type": "function", "function": {"name": "w", "arguments": "{}"}}],
+             "thinking_blocks": [
+                {"type": "thinking", "thinking": "I will "},
+                {"type": "thinking", "thinking": "look."},
+                {"type": "thinking", "thinking": "", "signature": "sig"},
+                {"type": "redacted_thinking", "data": "AQI="}]},
+            {"role": "tool", "tool_call_id": "t", "content": "sunny"}]})
+        .to_string()
+        .as_bytes(),
+    )
+    .unwrap();
+    let conversation = to_conversation(&request).unwrap();
+    assert_eq!(
+        conversation.messages[1].content[..2],
+        [
+            Block::Reasoning(content::Reasoning {
+                text: "I will look.".into(),
+                signature: Some("sig".into())
+            }),
+            Block::RedactedReasoning { data: vec![1, 2] },
+        ]
     );
 }

@@ -25,18 +25,25 @@ pub const COHERE_BATCH: usize = 96;
 /// How a Bedrock embedding model takes its texts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum EmbeddingModel {
-    /// One text per call (Titan).
-    Titan,
-    /// A batch per call (Cohere); v4 takes `output_dimension`.
+    /// One text per call (Titan Text Embeddings); V2 takes `dimensions` and `normalize`, V1
+    /// (and G1) only `inputText` and answers 1,536 dimensions.
+    Titan { v2: bool },
+    /// A batch per call (Cohere); v4 takes `output_dimension`, v3 answers 1,024 dimensions.
     Cohere { v4: bool },
 }
 
 impl EmbeddingModel {
-    /// The kind of `model`, when it is an embedding model this gateway maps.
+    /// The kind of `model`, when it is a text embedding model this gateway maps (Titan's
+    /// image and multimodal models are not).
     pub fn of(model: &str) -> Option<EmbeddingModel> {
         let id = crate::catalogue::base_id(model);
-        if id.starts_with("amazon.titan-embed") {
-            return Some(EmbeddingModel::Titan);
+        if id.starts_with("amazon.titan-embed-text-v2") {
+            return Some(EmbeddingModel::Titan { v2: true });
+        }
+        if id.starts_with("amazon.titan-embed-text-v1")
+            || id.starts_with("amazon.titan-embed-g1-text")
+        {
+            return Some(EmbeddingModel::Titan { v2: false });
         }
         id.starts_with("cohere.embed")
             .then(|| EmbeddingModel::Cohere {
@@ -44,10 +51,21 @@ impl EmbeddingModel {
             })
     }
 
+    /// Whether the model answers vectors of `dimensions`.
+    pub fn takes_dimensions(self, dimensions: u32) -> bool {
+        let sizes: &[u32] = match self {
+            EmbeddingModel::Titan { v2: true } => &[256, 512, 1024],
+            EmbeddingModel::Titan { v2: false } => &[1536],
+            EmbeddingModel::Cohere { v4: true } => &[256, 512, 1024, 1536],
+            EmbeddingModel::Cohere { v4: false } => &[1024],
+        };
+        sizes.contains(&dimensions)
+    }
+
     /// How many texts one call takes.
     pub fn batch(self) -> usize {
         match self {
-            EmbeddingModel::Titan => 1,
+            EmbeddingModel::Titan { .. } => 1,
             EmbeddingModel::Cohere { .. } => COHERE_BATCH,
         }
     }
@@ -56,7 +74,10 @@ impl EmbeddingModel {
 /// The InvokeModel body for `texts`.
 pub fn embedding_body(kind: EmbeddingModel, texts: &[&str], dimensions: Option<u32>) -> Value {
     match kind {
-        EmbeddingModel::Titan => {
+        EmbeddingModel::Titan { v2: false } => {
+            json!({"inputText": texts.first().copied().unwrap_or_default()})
+        }
+        EmbeddingModel::Titan { v2: true } => {
             let mut body =
                 json!({"inputText": texts.first().copied().unwrap_or_default(), "normalize": true});
             if let Some(dimensions) = dimensions {
@@ -92,7 +113,7 @@ pub fn read_reply(
             .collect()
     };
     match kind {
-        EmbeddingModel::Titan => {
+        EmbeddingModel::Titan { .. } => {
             let vector = value
                 .get("embedding")
                 .and_then(floats)
@@ -165,6 +186,7 @@ impl BedrockProvider {
                     object: "embedding".into(),
                     index: data.len(),
                     embedding: Vector::Floats(vector),
+                    extra: Default::default(),
                 });
             }
         }
@@ -179,6 +201,7 @@ impl BedrockProvider {
                 data,
                 model: deployment.model.clone(),
                 usage,
+                extra: Default::default(),
             })),
         })
     }
@@ -191,8 +214,19 @@ mod tests {
     #[test]
     fn each_family_gets_its_own_body() {
         assert_eq!(
+            EmbeddingModel::of("amazon.titan-embed-text-v1"),
+            Some(EmbeddingModel::Titan { v2: false })
+        );
+        assert_eq!(EmbeddingModel::of("amazon.titan-embed-image-v1"), None);
+        assert!(!EmbeddingModel::Cohere { v4: false }.takes_dimensions(256));
+        assert!(EmbeddingModel::Titan { v2: true }.takes_dimensions(256));
+        assert_eq!(
+            embedding_body(EmbeddingModel::Titan { v2: false }, &["hi"], Some(1536)),
+            json!({"inputText": "hi"})
+        );
+        assert_eq!(
             EmbeddingModel::of("amazon.titan-embed-text-v2:0"),
-            Some(EmbeddingModel::Titan)
+            Some(EmbeddingModel::Titan { v2: true })
         );
         assert_eq!(
             EmbeddingModel::of("us.cohere.embed-v4:0"),
@@ -200,7 +234,7 @@ mod tests {
         );
         assert_eq!(EmbeddingModel::of("us.amazon.nova-lite-v1:0"), None);
         assert_eq!(
-            embedding_body(EmbeddingModel::Titan, &["hi"], Some(256)),
+            embedding_body(EmbeddingModel::Titan { v2: true }, &["hi"], Some(256)),
             json!({"inputText": "hi", "normalize": true, "dimensions": 256})
         );
         assert_eq!(
@@ -213,7 +247,7 @@ mod tests {
     fn replies_give_one_vector_per_text() {
         let titan = br#"{"embedding": [0.5, -0.5], "inputTextTokenCount": 3}"#;
         assert_eq!(
-            read_reply(EmbeddingModel::Titan, titan, &["x"]).unwrap(),
+            read_reply(EmbeddingModel::Titan { v2: true }, titan, &["x"]).unwrap(),
             (vec![vec![0.5, -0.5]], 3)
         );
         let by_type = br#"{"id": "i", "embeddings": {"float": [[1.0], [2.0]]}, "response_type": "embeddings_by_type"}"#;

@@ -58,12 +58,42 @@ pub fn top_k_fields(model: &str, k: u64) -> Option<Value> {
         .then(|| json!({"inferenceConfig": {"topK": k}}))
 }
 
-/// Whether `model` can be asked for `tier`: every model has the default tier; Anthropic's
-/// models have no priority or flex tier on Bedrock (only reserved capacity).
+/// Whether `model` reasons when asked to (Claude 3.7 and later, Nova 2), the fields being
+/// [`super::reasoning`]'s.
+pub fn thinks_on_request(model: &str) -> bool {
+    let asked = crate::content::Thinking {
+        effort: crate::content::Effort::Medium,
+        budget_tokens: None,
+    };
+    super::reasoning::reasoning_fields(model, &asked, None).is_some()
+}
+
+/// Model-id prefixes of the models with Bedrock's priority and flex tiers (the user guide's
+/// service-tier page); Anthropic's models have only reserved capacity besides the default.
+const TIERED_MODELS: &[&str] = &[
+    "amazon.nova-pro",
+    "amazon.nova-premier",
+    "amazon.nova-2-lite",
+    "amazon.nova-2-pro",
+    "openai.gpt-oss",
+    "qwen.qwen3",
+    "deepseek.v3",
+    "google.gemma-3",
+    "minimax.",
+    "mistral.",
+    "moonshot.kimi",
+    "nvidia.nemotron",
+];
+
+/// Whether `model` can be asked for `tier`: every model has the default tier, the models of
+/// [`TIERED_MODELS`] priority and flex too.
 pub fn takes_service_tier(model: &str, tier: ServiceTier) -> bool {
     match tier {
         ServiceTier::Default => true,
-        ServiceTier::Priority | ServiceTier::Flex => ClaudeModel::of(model).is_none(),
+        ServiceTier::Priority | ServiceTier::Flex => {
+            let id = base_id(model);
+            TIERED_MODELS.iter().any(|p| id.starts_with(p))
+        }
     }
 }
 
@@ -120,6 +150,14 @@ mod tests {
         assert!(takes_service_tier(
             "us.amazon.nova-pro-v1:0",
             ServiceTier::Flex
+        ));
+        assert!(!takes_service_tier(
+            "us.amazon.nova-lite-v1:0",
+            ServiceTier::Flex
+        ));
+        assert!(!takes_service_tier(
+            "us.meta.llama3-3-70b-instruct-v1:0",
+            ServiceTier::Priority
         ));
     }
 }

@@ -43,7 +43,7 @@ pub use error::{
     convert_converse_stream_error, convert_error, convert_fault, convert_stream_event_error,
     is_context_window_message, stream_event_fault, validation_param,
 };
-pub use options::{close_objects, method as structured_output_method};
+pub use options::{AnswerTool, close_objects, method as structured_output_method};
 pub use request::{ConverseRequest, convert_conversation, convert_request};
 pub use response::{
     StreamState, convert_response, convert_stop_reason, convert_stream_event, convert_usage,

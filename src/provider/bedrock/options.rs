@@ -6,9 +6,10 @@
 //!   requires), else, and for `json_object`, a tool named [`STRUCTURED_OUTPUT_TOOL`] with the
 //!   schema as its input, forced when the client declared no tools of its own and the model
 //!   takes a forced choice (Claude does not while thinking): the call's input is the answer;
-//! - thinking ([`super::reasoning`]) and `top_k` → `additionalModelRequestFields`; a `top_k`
-//!   the model has no field for is dropped (the router sends such requests elsewhere unless
-//!   `drop_params` is on);
+//! - thinking ([`super::reasoning`]) and `top_k` → `additionalModelRequestFields`, adaptive
+//!   thinking's effort → `outputConfig.effort`; a `top_k` the model has no field for is
+//!   dropped (the router sends such requests elsewhere unless `drop_params` is on), and so
+//!   are `temperature` and `top_k` when Claude thinks (it refuses them then);
 //! - the service tier → `serviceTier` where the model has the tier, else dropped likewise;
 //! - metadata → `requestMetadata`, refused by key when Bedrock's pattern would refuse it.
 
@@ -43,17 +44,44 @@ pub(super) struct CallOptions {
     pub output_config: Option<OutputConfig>,
     pub service_tier: Option<BedrockServiceTier>,
     pub request_metadata: Option<HashMap<String, String>>,
-    pub answer_tool: Option<&'static str>,
+    pub answer_tool: Option<AnswerTool>,
+}
+
+/// The tool a structured answer is asked through, and whether the model is forced to call it
+/// (then any text it writes besides is a preamble, not the answer).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AnswerTool {
+    pub name: &'static str,
+    pub forced: bool,
 }
 
 /// The options of `conversation` for a call of `model`; a structured answer asked through a
-/// tool adds that tool (and its choice) to the conversation.
+/// tool adds that tool (and its choice) to the conversation. Claude thinks only at its own
+/// sampling: with thinking on, `temperature` and `top_k` are dropped (it refuses them).
 pub(super) fn convert_options(
     conversation: &mut Conversation,
     model: &str,
 ) -> Result<CallOptions, ProviderError> {
+    let claude = ClaudeModel::of(model);
+    let thinking = conversation
+        .thinking
+        .as_ref()
+        .and_then(|thinking| reasoning_fields(model, thinking, conversation.inference.max_tokens));
+    // Adaptive thinking's effort is Converse's own `outputConfig.effort`.
+    let effort = match (claude, conversation.thinking) {
+        (Some(c), Some(asked)) if c.takes_adaptive_thinking() => Some(asked.effort.as_str()),
+        _ => None,
+    };
+    if thinking.is_some() && claude.is_some() {
+        conversation.inference.temperature = None;
+        conversation.inference.top_k = None;
+    }
+    let top_k = conversation
+        .inference
+        .top_k
+        .and_then(|k| top_k_fields(model, k));
     let mut options = CallOptions {
-        additional_fields: additional_fields(conversation, model).map(json_into_document),
+        additional_fields: merge_fields(thinking, top_k).map(json_into_document),
         service_tier: conversation
             .service_tier
             .filter(|tier| takes_service_tier(model, *tier))
@@ -62,14 +90,20 @@ pub(super) fn convert_options(
         request_metadata: request_metadata(&conversation.metadata)?,
         ..CallOptions::default()
     };
+    let mut text_format = None;
     if let Some(format) = conversation.output_format.take() {
         match method(&format, model) {
-            StructuredOutput::Native => options.output_config = Some(output_config(&format)?),
+            StructuredOutput::Native => text_format = Some(output_format(&format)?),
             StructuredOutput::Tool => {
-                answer_by_tool(conversation, &format, model);
-                options.answer_tool = Some(STRUCTURED_OUTPUT_TOOL);
+                options.answer_tool = Some(answer_by_tool(conversation, &format, model));
             }
         }
+    }
+    if text_format.is_some() || effort.is_some() {
+        let config = OutputConfig::builder()
+            .set_text_format(text_format)
+            .set_effort(effort.map(str::to_owned));
+        options.output_config = Some(config.build());
     }
     Ok(options)
 }
@@ -83,16 +117,8 @@ pub fn method(format: &OutputFormat, model: &str) -> StructuredOutput {
     }
 }
 
-/// Thinking and `top_k`, in one object; `None` when there is neither.
-fn additional_fields(conversation: &Conversation, model: &str) -> Option<Value> {
-    let thinking = conversation
-        .thinking
-        .as_ref()
-        .and_then(|thinking| reasoning_fields(model, thinking, conversation.inference.max_tokens));
-    let top_k = conversation
-        .inference
-        .top_k
-        .and_then(|k| top_k_fields(model, k));
+/// Thinking's and `top_k`'s fields in one object; `None` when there are neither.
+fn merge_fields(thinking: Option<Value>, top_k: Option<Value>) -> Option<Value> {
     match (thinking, top_k) {
         (Some(Value::Object(mut fields)), Some(Value::Object(more))) => {
             fields.extend(more);
@@ -152,7 +178,7 @@ fn allowed(c: char) -> bool {
 }
 
 /// `outputConfig.textFormat` for a schema: the schema as a JSON text, closed.
-fn output_config(format: &OutputFormat) -> Result<OutputConfig, ProviderError> {
+fn output_format(format: &OutputFormat) -> Result<BedrockOutputFormat, ProviderError> {
     let mut schema = format.schema();
     close_objects(&mut schema);
     let definition = JsonSchemaDefinition::builder()
@@ -164,12 +190,11 @@ fn output_config(format: &OutputFormat) -> Result<OutputConfig, ProviderError> {
         })
         .build()
         .map_err(internal)?;
-    let text_format = BedrockOutputFormat::builder()
+    BedrockOutputFormat::builder()
         .r#type(OutputFormatType::JsonSchema)
         .structure(OutputFormatStructure::JsonSchema(definition))
         .build()
-        .map_err(internal)?;
-    Ok(OutputConfig::builder().text_format(text_format).build())
+        .map_err(internal)
 }
 
 /// Sets `additionalProperties: false` on every object schema that does not say otherwise:
@@ -200,8 +225,17 @@ pub fn close_objects(schema: &mut Value) {
 }
 
 /// Adds the answer tool, forced when nothing stands against it: the client's own tools (it
-/// may mean to call them), or a model that takes no forced choice now.
-fn answer_by_tool(conversation: &mut Conversation, format: &OutputFormat, model: &str) {
+/// may mean to call them), or a model that takes no forced choice now. A client that said
+/// `tool_choice: none` meant its own tools: they are left out and the answer tool forced.
+fn answer_by_tool(
+    conversation: &mut Conversation,
+    format: &OutputFormat,
+    model: &str,
+) -> AnswerTool {
+    if conversation.tool_choice == Some(ToolChoice::None) && !conversation.uses_tools() {
+        conversation.tools.clear();
+        conversation.tool_choice = None;
+    }
     let forced = conversation.tools.is_empty()
         && ClaudeModel::of(model)
             .is_none_or(|claude| claude.takes_forced_tool_use() && conversation.thinking.is_none());
@@ -217,6 +251,10 @@ fn answer_by_tool(conversation: &mut Conversation, format: &OutputFormat, model:
         conversation.tool_choice = Some(ToolChoice::Tool {
             name: STRUCTURED_OUTPUT_TOOL.to_owned(),
         });
+    }
+    AnswerTool {
+        name: STRUCTURED_OUTPUT_TOOL,
+        forced,
     }
 }
 

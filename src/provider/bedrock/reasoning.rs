@@ -2,7 +2,7 @@
 //!
 //! | model                          | field                                                      |
 //! |--------------------------------|------------------------------------------------------------|
-//! | Claude 4.6 and later           | `thinking: {type: adaptive}` and `output_config.effort`; 4.7+ also `display: summarized`, without which they show no reasoning |
+//! | Claude 4.6 and later           | `thinking: {type: adaptive}` (4.7+ also `display: summarized`, without which they show no reasoning); the effort goes in Converse's `outputConfig.effort` ([`super::options`]) |
 //! | Claude 3.7 Sonnet to 4.5       | `thinking: {type: enabled, budget_tokens}`: the client's budget, else by effort (1,024 / 2,048 / 4,096), below `maxTokens`; dropped when that leaves under 1,024 |
 //! | Nova 2                         | `reasoningConfig: {type: enabled, maxReasoningEffort}`     |
 //! | any other (Nova 1, Llama, …)   | nothing: the model does not reason on request              |
@@ -28,8 +28,7 @@ pub fn reasoning_fields(
             if claude.adaptive_only() {
                 adaptive["display"] = json!("summarized");
             }
-            return Some(json!({"thinking": adaptive,
-                "output_config": {"effort": thinking.effort.as_str()}}));
+            return Some(json!({"thinking": adaptive}));
         }
         if claude.version < (3, 7) {
             return None;
@@ -63,14 +62,11 @@ mod tests {
         let medium = asked(Effort::Medium, None);
         assert_eq!(
             reasoning_fields("us.anthropic.claude-sonnet-4-6", &medium, Some(8000)),
-            Some(json!({"thinking": {"type": "adaptive"}, "output_config": {"effort": "medium"}}))
+            Some(json!({"thinking": {"type": "adaptive"}}))
         );
         assert_eq!(
             reasoning_fields("us.anthropic.claude-opus-4-7", &medium, None),
-            Some(
-                json!({"thinking": {"type": "adaptive", "display": "summarized"},
-                "output_config": {"effort": "medium"}})
-            )
+            Some(json!({"thinking": {"type": "adaptive", "display": "summarized"}}))
         );
         assert_eq!(
             reasoning_fields(

@@ -23,11 +23,14 @@ use aws_sdk_bedrockruntime::types::{
 };
 
 use super::blocks::{convert_block, convert_system_block};
-use super::options::{self, CallOptions};
+use super::options::{self, AnswerTool, CallOptions};
 use super::tools::convert_tool_config;
 use crate::content::{Conversation, InferenceSettings, Message, Role};
 use crate::openai::{ChatRequest, to_conversation};
 use crate::provider::ProviderError;
+
+/// The most cache points one Converse request may carry.
+pub const MAX_CACHE_POINTS: usize = 4;
 
 /// The parts of a Converse / ConverseStream call that come from the client's request.
 #[derive(Debug, Clone, PartialEq)]
@@ -44,7 +47,7 @@ pub struct ConverseRequest {
     /// `requestMetadata`.
     pub request_metadata: Option<std::collections::HashMap<String, String>>,
     /// The tool whose input is the answer, when a structured answer is asked through one.
-    pub answer_tool: Option<&'static str>,
+    pub answer_tool: Option<AnswerTool>,
 }
 
 /// Converts a validated chat request for a Converse call of `model`; see the module doc for
@@ -73,6 +76,7 @@ pub fn convert_conversation(
     model: &str,
 ) -> Result<ConverseRequest, ProviderError> {
     check_first_turn(&conversation.messages)?;
+    conversation.tidy_cache_points(MAX_CACHE_POINTS);
     let CallOptions {
         additional_fields,
         output_config,

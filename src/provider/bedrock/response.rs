@@ -10,6 +10,7 @@ use aws_sdk_bedrockruntime::types::{
 };
 
 use super::blocks::convert_output_block;
+use super::options::AnswerTool;
 use crate::openai::{
     ChatChunk, ChatCompletion, Choice, Delta, FinishReason, FunctionCallDelta, Role, ThinkingBlock,
     ToolCallDelta, ToolType, Usage, assistant_message,
@@ -60,7 +61,7 @@ pub fn convert_response(
     id: String,
     created: u64,
     model: &str,
-    answer_tool: Option<&str>,
+    answer_tool: Option<AnswerTool>,
 ) -> ChatCompletion {
     let content = match output.output() {
         Some(ConverseReply::Message(message)) => message
@@ -71,7 +72,7 @@ pub fn convert_response(
         // No output, or an output kind newer than this SDK (`#[non_exhaustive]`): no message.
         _ => Vec::new(),
     };
-    let message = assistant_message(content, answer_tool);
+    let message = assistant_message(content, answer_tool.map(|t| t.name));
     let mut finish_reason = convert_stop_reason(output.stop_reason());
     if answer_tool.is_some()
         && finish_reason == FinishReason::ToolCalls
@@ -108,8 +109,8 @@ pub struct StreamState {
     model: String,
     /// Content block index → OpenAI tool-call index, in order of appearance.
     tool_blocks: Vec<(i32, u32)>,
-    /// The structured-output tool's name, when the answer is asked through one.
-    answer_tool: Option<String>,
+    /// The structured-output tool, when the answer is asked through one.
+    answer_tool: Option<AnswerTool>,
     /// The content block that calls `answer_tool`: its input streams as content.
     answer_block: Option<i32>,
 }
@@ -127,9 +128,10 @@ impl StreamState {
         }
     }
 
-    /// The same state, with calls of `tool` streamed as the answer's text.
-    pub fn answering_with(mut self, tool: Option<&str>) -> Self {
-        self.answer_tool = tool.map(str::to_owned);
+    /// The same state, with calls of `tool` streamed as the answer's text (and, when the tool
+    /// is forced, the model's other text left out: it is a preamble, not the answer).
+    pub fn answering_with(mut self, tool: Option<AnswerTool>) -> Self {
+        self.answer_tool = tool;
         self
     }
 
@@ -168,7 +170,7 @@ pub fn convert_stream_event(
         )),
         ConverseStreamOutput::ContentBlockStart(start) => match start.start() {
             Some(ContentBlockStart::ToolUse(tool_use))
-                if state.answer_tool.as_deref() == Some(tool_use.name()) =>
+                if state.answer_tool.is_some_and(|t| t.name == tool_use.name()) =>
             {
                 state.answer_block = Some(start.content_block_index());
                 None
@@ -192,6 +194,7 @@ pub fn convert_stream_event(
             _ => None,
         },
         ConverseStreamOutput::ContentBlockDelta(delta) => match delta.delta() {
+            Some(ContentBlockDelta::Text(_)) if state.answer_tool.is_some_and(|t| t.forced) => None,
             Some(ContentBlockDelta::Text(text)) => Some(state.chunk(
                 Delta {
                     content: Some(text.clone()),

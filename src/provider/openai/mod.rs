@@ -18,7 +18,6 @@ use futures_util::{Stream, StreamExt, stream};
 use http::HeaderValue;
 use http::header::{ACCEPT, AUTHORIZATION, CONTENT_TYPE};
 use serde::Serialize;
-use serde_json::value::RawValue;
 
 pub use error::{convert_status, convert_transport_error, parse_retry_after};
 pub use sse::{SseEvent, SseParser};
@@ -26,7 +25,7 @@ pub use sse::{SseEvent, SseParser};
 use crate::config::Deployment;
 use crate::openai::{
     ChatChunk, ChatCompletion, ChatRequest, EmbeddingsRequest, EmbeddingsResponse, ErrorBody,
-    StreamOptions, Usage,
+    StreamOptions, Usage, raw,
 };
 use crate::provider::{ChunkStream, Completion, Provider, ProviderError, Reply, StreamItem};
 
@@ -89,68 +88,28 @@ pub fn upstream_body(request: &ChatRequest, model: &str, stream: bool) -> Vec<u8
     serde_json::to_vec(&body).unwrap_or_default()
 }
 
-/// `original` with the gateway's three fields set: each other top-level value is copied as
-/// raw JSON text, not parsed. `None` when `original` is not a JSON object (it was parsed
-/// before, so this does not happen).
+/// `original` with the gateway's three fields set, the rest as it came
+/// ([`crate::openai::raw::splice`]); the client's `stream_options` keep their other keys.
 fn splice(original: &[u8], model: &str, stream: bool) -> Option<Vec<u8>> {
-    let fields: Vec<(String, &RawValue)> = serde_json::from_slice::<RawFields>(original).ok()?.0;
-    let mut out = Vec::with_capacity(original.len() + 64);
-    out.push(b'{');
-    serde_json::to_writer(&mut out, "model").ok()?;
-    out.push(b':');
-    serde_json::to_writer(&mut out, model).ok()?;
-    out.extend_from_slice(if stream {
-        b",\"stream\":true"
-    } else {
-        b",\"stream\":false"
-    });
-    let mut options: Option<serde_json::Map<String, serde_json::Value>> = None;
-    for (key, value) in &fields {
-        match key.as_str() {
-            "model" | "stream" => {}
-            "stream_options" => options = serde_json::from_str(value.get()).ok(),
-            _ => {
-                out.push(b',');
-                serde_json::to_writer(&mut out, key).ok()?;
-                out.push(b':');
-                out.extend_from_slice(value.get().as_bytes());
-            }
+    let model = serde_json::to_string(model).ok()?;
+    let stream_options = match stream {
+        true => {
+            let mut options: serde_json::Map<String, serde_json::Value> =
+                raw::field(original, "stream_options").unwrap_or_default();
+            options.insert("include_usage".into(), serde_json::Value::Bool(true));
+            Some(serde_json::to_string(&options).ok()?)
         }
-    }
-    if stream {
-        let mut options = options.unwrap_or_default();
-        options.insert("include_usage".into(), serde_json::Value::Bool(true));
-        out.extend_from_slice(b",\"stream_options\":");
-        serde_json::to_writer(&mut out, &options).ok()?;
-    }
-    out.push(b'}');
-    Some(out)
-}
-
-/// A JSON object's members in order, each value as its raw text.
-struct RawFields<'a>(Vec<(String, &'a RawValue)>);
-
-impl<'de: 'a, 'a> serde::Deserialize<'de> for RawFields<'a> {
-    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        struct Members<'a>(std::marker::PhantomData<&'a ()>);
-        impl<'de: 'a, 'a> serde::de::Visitor<'de> for Members<'a> {
-            type Value = RawFields<'a>;
-            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-                f.write_str("a JSON object")
-            }
-            fn visit_map<A: serde::de::MapAccess<'de>>(
-                self,
-                mut map: A,
-            ) -> Result<Self::Value, A::Error> {
-                let mut fields = Vec::new();
-                while let Some(entry) = map.next_entry::<String, &'de RawValue>()? {
-                    fields.push(entry);
-                }
-                Ok(RawFields(fields))
-            }
-        }
-        deserializer.deserialize_map(Members(std::marker::PhantomData))
-    }
+        false => None,
+    };
+    let stream = if stream { "true" } else { "false" };
+    raw::splice(
+        original,
+        &[
+            ("model", Some(&model)),
+            ("stream", Some(stream)),
+            ("stream_options", stream_options.as_deref()),
+        ],
+    )
 }
 
 /// Where one deployment's calls go, worked out once at start: parsing the URL (with its
@@ -326,6 +285,7 @@ impl Provider for OpenAiProvider {
             model: deployment.model.clone(),
             pending: VecDeque::new(),
             state: RelayState::Open { finished: false },
+            choices: ChoiceTally::default(),
         };
         // A 200 reply can still fail before its first token (an error event, a stall after a
         // role-only chunk); reading up to the first content here lets the caller fail over
@@ -402,7 +362,7 @@ type ByteStream = std::pin::Pin<Box<dyn Stream<Item = reqwest::Result<Bytes>> + 
 /// Where a relayed stream is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum RelayState {
-    /// Reading the body; `finished` once a chunk carried a finish reason.
+    /// Reading the body; `finished` once every choice seen has had its finish reason.
     Open { finished: bool },
     /// `[DONE]`, the end of the body or an error: only `pending` remains.
     Closed,
@@ -416,6 +376,33 @@ struct Relay {
     /// Items converted but not yet handed out.
     pending: VecDeque<Result<StreamItem, ProviderError>>,
     state: RelayState,
+    /// The choices seen, and which of them have finished (`n` > 1 streams them interleaved).
+    choices: ChoiceTally,
+}
+
+/// Which choices of a stream are still open.
+#[derive(Debug, Default)]
+struct ChoiceTally {
+    seen: Vec<u32>,
+    finished: Vec<u32>,
+}
+
+impl ChoiceTally {
+    fn see(&mut self, chunk: &ChatChunk) {
+        for choice in &chunk.choices {
+            if !self.seen.contains(&choice.index) {
+                self.seen.push(choice.index);
+            }
+            if choice.finish_reason.is_some() && !self.finished.contains(&choice.index) {
+                self.finished.push(choice.index);
+            }
+        }
+    }
+
+    /// Every choice seen has finished (and there was one).
+    fn all_finished(&self) -> bool {
+        !self.seen.is_empty() && self.seen.len() == self.finished.len()
+    }
 }
 
 impl Relay {
@@ -465,9 +452,13 @@ impl Relay {
             SseEvent::Done => self.state = RelayState::Closed,
             SseEvent::Data(data) => match convert_chunk(&data, &self.model) {
                 Ok(items) => {
-                    if items.iter().any(|i| matches!(i, StreamItem::Chunk(c) if c.choices.iter().any(|c| c.finish_reason.is_some()))) {
-                        self.state = RelayState::Open { finished: true };
+                    for item in &items {
+                        if let StreamItem::Chunk(chunk) = item {
+                            self.choices.see(chunk);
+                        }
                     }
+                    let finished = self.choices.all_finished();
+                    self.state = RelayState::Open { finished };
                     self.pending.extend(items.into_iter().map(Ok));
                 }
                 Err(error) => self.close_with(error),

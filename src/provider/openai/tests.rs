@@ -328,3 +328,25 @@ fn error_payloads_mid_stream_are_errors() {
         Err(ProviderError::Upstream { .. })
     ));
 }
+
+#[test]
+fn a_stream_of_n_choices_is_finished_when_every_choice_is() {
+    let chunk = |choices: serde_json::Value| -> ChatChunk {
+        serde_json::from_value(json!({"id": "c", "created": 1, "model": "m", "choices": choices}))
+            .unwrap()
+    };
+    let mut tally = ChoiceTally::default();
+    assert!(!tally.all_finished());
+    tally.see(&chunk(
+        json!([{"index": 0, "delta": {"content": "a"}, "finish_reason": null},
+        {"index": 1, "delta": {"content": "b"}, "finish_reason": null}]),
+    ));
+    tally.see(&chunk(
+        json!([{"index": 0, "delta": {}, "finish_reason": "stop"}]),
+    ));
+    assert!(!tally.all_finished(), "choice 1 is still open");
+    tally.see(&chunk(
+        json!([{"index": 1, "delta": {}, "finish_reason": "length"}]),
+    ));
+    assert!(tally.all_finished());
+}

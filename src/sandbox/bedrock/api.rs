@@ -54,6 +54,11 @@ pub async fn handle(
     let Some(operation) = operation(&action) else {
         return unknown_operation(&format!("/model/{{modelId}}/{action}"));
     };
+    if matches!(operation, Operation::Converse | Operation::ConverseStream)
+        && let Ok(body) = serde_json::from_slice(&body)
+    {
+        sandbox.record_request(body);
+    }
     let seed = sandbox.settings.seed;
     let model = catalogue::resolve(&model_id).and_then(|resolved| {
         catalogue::check_on_demand(&resolved)?;

@@ -31,6 +31,9 @@ const CLAUDE_FIELDS: &[&str] = &["thinking", "top_k", "output_config", "anthropi
 /// The keys Nova models take there.
 const NOVA_FIELDS: &[&str] = &["inferenceConfig", "reasoningConfig"];
 
+/// `outputConfig.effort` values.
+const EFFORTS: &[&str] = &["low", "medium", "high", "xhigh", "max"];
+
 /// Bedrock's `requestMetadata` limits.
 const METADATA_PAIRS: usize = 16;
 const METADATA_CHARS: usize = 256;
@@ -108,6 +111,16 @@ fn output_schema(map: &Map<String, Value>, model_id: &str) -> Result<Option<Valu
     let Some(config) = request_fields::optional_object(map, "outputConfig", "outputConfig")? else {
         return Ok(None);
     };
+    match config.get("effort") {
+        None | Some(Value::Null) => {}
+        Some(Value::String(e)) if EFFORTS.contains(&e.as_str()) => {}
+        Some(_) => {
+            return Err(invalid(
+                "outputConfig.effort",
+                "Member must satisfy enum value set: [low, medium, high, xhigh, max]",
+            ));
+        }
+    }
     let path = "outputConfig.textFormat";
     let Some(format) = request_fields::optional_object(config, "textFormat", path)? else {
         return Ok(None);
@@ -250,13 +263,15 @@ mod tests {
     #[test]
     fn tiers_metadata_and_model_fields_are_checked() {
         let tier = |t: &str| json!({"serviceTier": {"type": t}});
+        let nova_pro = "us.amazon.nova-pro-v1:0";
         assert_eq!(
-            read_body(tier("flex"), NOVA)
+            read_body(tier("flex"), nova_pro)
                 .unwrap()
                 .service_tier
                 .as_deref(),
             Some("flex")
         );
+        assert!(read_body(tier("flex"), NOVA).is_err());
         assert!(read_body(tier("priority"), SONNET).is_err());
         assert!(
             read_body(tier("gold"), NOVA)

@@ -358,7 +358,13 @@ fn response_format_is_bedrock_structured_output_or_a_forced_tool() {
 
     let tool = convert_request(&request(body), "us.amazon.nova-pro-v1:0", false).unwrap();
     assert_eq!(tool.output_config, None);
-    assert_eq!(tool.answer_tool, Some("json_tool_call"));
+    assert_eq!(
+        tool.answer_tool,
+        Some(AnswerTool {
+            name: "json_tool_call",
+            forced: true
+        })
+    );
     let config = tool.tool_config.unwrap();
     assert_eq!(
         config.tools()[0].as_tool_spec().unwrap().name(),
@@ -381,9 +387,10 @@ fn thinking_top_k_tier_and_metadata_take_each_model_s_fields() {
     )
     .unwrap();
     let fields = document_to_json(claude.additional_fields.as_ref().unwrap());
+    // Claude thinks only at its own sampling: top_k is dropped with thinking on.
     assert_eq!(
         fields,
-        json!({"thinking": {"type": "enabled", "budget_tokens": 4096}, "top_k": 7})
+        json!({"thinking": {"type": "enabled", "budget_tokens": 4096}})
     );
     // Claude has no priority tier: dropped here (the router sends such requests elsewhere).
     assert_eq!(claude.service_tier, None);
