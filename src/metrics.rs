@@ -150,6 +150,9 @@ struct DeploymentMetrics {
     cache_warned: std::sync::atomic::AtomicBool,
 }
 
+/// One series of a per-deployment metric: its extra label (empty for none) and its reader.
+type Series = (&'static str, fn(&DeploymentMetrics) -> u64);
+
 /// Marked requests answered without a single cache read before the deployment counts as
 /// caching nothing (the first one only writes).
 const CACHE_UNREAD_AFTER: u64 = 2;
@@ -420,82 +423,78 @@ impl Metrics {
                 );
             }
         }
-        header(
+        self.per_deployment(
             out,
-            "resilient_llm_tokens_total",
-            "counter",
+            ("resilient_llm_tokens_total", "counter"),
             "Tokens per deployment and direction.",
+            &[
+                ("direction=\"input\"", |d| {
+                    d.input_tokens.load(Ordering::Relaxed)
+                }),
+                ("direction=\"output\"", |d| {
+                    d.output_tokens.load(Ordering::Relaxed)
+                }),
+            ],
         );
-        for (id, group, d) in &self.deployments {
-            let labels = format!("deployment=\"{id}\",model_group=\"{group}\"");
-            let _ = writeln!(
-                out,
-                "resilient_llm_tokens_total{{{labels},direction=\"input\"}} {}",
-                d.input_tokens.load(Ordering::Relaxed)
-            );
-            let _ = writeln!(
-                out,
-                "resilient_llm_tokens_total{{{labels},direction=\"output\"}} {}",
-                d.output_tokens.load(Ordering::Relaxed)
-            );
-        }
-        header(
+        self.per_deployment(
             out,
-            "resilient_llm_prompt_cache_tokens_total",
-            "counter",
+            ("resilient_llm_prompt_cache_tokens_total", "counter"),
             "Prompt-cache tokens per deployment, read or written.",
+            &[
+                ("kind=\"read\"", |d| {
+                    d.cache_read_tokens.load(Ordering::Relaxed)
+                }),
+                ("kind=\"write\"", |d| {
+                    d.cache_write_tokens.load(Ordering::Relaxed)
+                }),
+            ],
         );
-        for (id, group, d) in &self.deployments {
-            let labels = format!("deployment=\"{id}\",model_group=\"{group}\"");
-            let _ = writeln!(
-                out,
-                "resilient_llm_prompt_cache_tokens_total{{{labels},kind=\"read\"}} {}",
-                d.cache_read_tokens.load(Ordering::Relaxed)
-            );
-            let _ = writeln!(
-                out,
-                "resilient_llm_prompt_cache_tokens_total{{{labels},kind=\"write\"}} {}",
-                d.cache_write_tokens.load(Ordering::Relaxed)
-            );
-        }
-        header(
+        self.per_deployment(
             out,
-            "resilient_llm_prompt_cache_marked_requests_total",
-            "counter",
+            (
+                "resilient_llm_prompt_cache_marked_requests_total",
+                "counter",
+            ),
             "Answered requests that marked a prompt-cache prefix, per deployment.",
+            &[("", |d| d.cache_marked.load(Ordering::Relaxed))],
         );
-        for (id, group, d) in &self.deployments {
-            let _ = writeln!(
-                out,
-                "resilient_llm_prompt_cache_marked_requests_total{{deployment=\"{id}\",model_group=\"{group}\"}} {}",
-                d.cache_marked.load(Ordering::Relaxed)
-            );
-        }
-        header(
+        self.per_deployment(
             out,
-            "resilient_llm_prompt_cache_unread",
-            "gauge",
+            ("resilient_llm_prompt_cache_unread", "gauge"),
             "1 when requests marked prompt-cache prefixes but the deployment never read one back.",
+            &[("", |d| u64::from(d.cache_unread()))],
         );
-        for (id, group, d) in &self.deployments {
-            let _ = writeln!(
-                out,
-                "resilient_llm_prompt_cache_unread{{deployment=\"{id}\",model_group=\"{group}\"}} {}",
-                u8::from(d.cache_unread())
-            );
-        }
-        header(
+        self.per_deployment(
             out,
-            "resilient_llm_admissions_total",
-            "counter",
+            ("resilient_llm_admissions_total", "counter"),
             "Requests the router admitted per deployment (each attempt, retries included).",
+            &[("", |d| d.admissions.load(Ordering::Relaxed))],
         );
+    }
+
+    /// One metric (`name`, `kind`) with a line per deployment and per entry of `series`: its
+    /// extra label (empty for none) and its value.
+    fn per_deployment(
+        &self,
+        out: &mut String,
+        (name, kind): (&str, &str),
+        help: &str,
+        series: &[Series],
+    ) {
+        header(out, name, kind, help);
         for (id, group, d) in &self.deployments {
-            let _ = writeln!(
-                out,
-                "resilient_llm_admissions_total{{deployment=\"{id}\",model_group=\"{group}\"}} {}",
-                d.admissions.load(Ordering::Relaxed)
-            );
+            for (label, value) in series {
+                let extra = if label.is_empty() {
+                    String::new()
+                } else {
+                    format!(",{label}")
+                };
+                let _ = writeln!(
+                    out,
+                    "{name}{{deployment=\"{id}\",model_group=\"{group}\"{extra}}} {}",
+                    value(d)
+                );
+            }
         }
     }
 

@@ -5,12 +5,14 @@
 
 use aws_sdk_bedrockruntime::operation::converse::ConverseOutput;
 use aws_sdk_bedrockruntime::types::{
-    ContentBlockDelta, ContentBlockStart, ConverseOutput as ConverseReply, ConverseStreamOutput,
-    ReasoningContentBlockDelta, StopReason, TokenUsage,
+    ContentBlockDelta, ContentBlockDeltaEvent, ContentBlockStart, ContentBlockStartEvent,
+    ConverseOutput as ConverseReply, ConverseStreamOutput, ReasoningContentBlockDelta, StopReason,
+    TokenUsage,
 };
 
 use super::blocks::convert_output_block;
 use super::options::AnswerTool;
+use crate::content::Block;
 use crate::openai::{
     ChatChunk, ChatCompletion, Choice, Delta, FinishReason, FunctionCallDelta, Role, ThinkingBlock,
     ToolCallDelta, ToolType, Usage, assistant_message,
@@ -72,14 +74,15 @@ pub fn convert_response(
         // No output, or an output kind newer than this SDK (`#[non_exhaustive]`): no message.
         _ => Vec::new(),
     };
+    let answered = content.iter().any(
+        |b| matches!(b, Block::ToolUse(call) if answer_tool.is_some_and(|t| t.name == call.name)),
+    );
     let message = assistant_message(content, answer_tool.map(|t| t.name));
-    let mut finish_reason = convert_stop_reason(output.stop_reason());
-    if answer_tool.is_some()
-        && finish_reason == FinishReason::ToolCalls
-        && message.tool_calls.is_none()
-    {
-        finish_reason = FinishReason::Stop;
-    }
+    let finish_reason = answered_finish(
+        convert_stop_reason(output.stop_reason()),
+        answered,
+        message.tool_calls.is_some(),
+    );
     let mut extra = serde_json::Map::new();
     if let Some(tier) = output.service_tier() {
         extra.insert("service_tier".into(), tier.r#type().as_str().into());
@@ -168,77 +171,14 @@ pub fn convert_stream_event(
             },
             None,
         )),
-        ConverseStreamOutput::ContentBlockStart(start) => match start.start() {
-            Some(ContentBlockStart::ToolUse(tool_use))
-                if state.answer_tool.is_some_and(|t| t.name == tool_use.name()) =>
-            {
-                state.answer_block = Some(start.content_block_index());
-                None
-            }
-            Some(ContentBlockStart::ToolUse(tool_use)) => {
-                let index = u32::try_from(state.tool_blocks.len()).unwrap_or(u32::MAX);
-                state.tool_blocks.push((start.content_block_index(), index));
-                Some(state.chunk(
-                    tool_call_delta(ToolCallDelta {
-                        index,
-                        id: Some(tool_use.tool_use_id().to_owned()),
-                        kind: Some(ToolType::Function),
-                        function: FunctionCallDelta {
-                            name: Some(tool_use.name().to_owned()),
-                            arguments: String::new(),
-                        },
-                    }),
-                    None,
-                ))
-            }
-            _ => None,
-        },
-        ConverseStreamOutput::ContentBlockDelta(delta) => match delta.delta() {
-            Some(ContentBlockDelta::Text(_)) if state.answer_tool.is_some_and(|t| t.forced) => None,
-            Some(ContentBlockDelta::Text(text)) => Some(state.chunk(
-                Delta {
-                    content: Some(text.clone()),
-                    ..Delta::default()
-                },
-                None,
-            )),
-            Some(ContentBlockDelta::ToolUse(tool_use))
-                if state.answer_block == Some(delta.content_block_index()) =>
-            {
-                Some(state.chunk(
-                    Delta {
-                        content: Some(tool_use.input().to_owned()),
-                        ..Delta::default()
-                    },
-                    None,
-                ))
-            }
-            Some(ContentBlockDelta::ReasoningContent(reasoning)) => {
-                Some(state.chunk(reasoning_delta(reasoning)?, None))
-            }
-            Some(ContentBlockDelta::ToolUse(tool_use)) => {
-                let index = state.tool_index(delta.content_block_index())?;
-                Some(state.chunk(
-                    tool_call_delta(ToolCallDelta {
-                        index,
-                        id: None,
-                        kind: None,
-                        function: FunctionCallDelta {
-                            name: None,
-                            arguments: tool_use.input().to_owned(),
-                        },
-                    }),
-                    None,
-                ))
-            }
-            _ => None,
-        },
+        ConverseStreamOutput::ContentBlockStart(start) => block_start(state, start),
+        ConverseStreamOutput::ContentBlockDelta(delta) => block_delta(state, delta),
         ConverseStreamOutput::MessageStop(stop) => {
-            let mut finish = convert_stop_reason(stop.stop_reason());
-            if finish == FinishReason::ToolCalls && state.tool_blocks.is_empty() {
-                // Only the structured answer was called: to the client, a plain answer.
-                finish = FinishReason::Stop;
-            }
+            let finish = answered_finish(
+                convert_stop_reason(stop.stop_reason()),
+                state.answer_block.is_some(),
+                !state.tool_blocks.is_empty(),
+            );
             Some(state.chunk(Delta::default(), Some(finish)))
         }
         ConverseStreamOutput::Metadata(metadata) => metadata.usage().map(|usage| {
@@ -254,6 +194,78 @@ pub fn convert_stream_event(
             }
         }),
         ConverseStreamOutput::ContentBlockStop(_) => None,
+        _ => None,
+    }
+}
+
+/// The finish reason the client sees: a reply whose only tool call was the structured
+/// answer is a plain answer (`stop`), not a tool call.
+fn answered_finish(finish: FinishReason, answered: bool, client_tool_calls: bool) -> FinishReason {
+    match finish {
+        FinishReason::ToolCalls if answered && !client_tool_calls => FinishReason::Stop,
+        other => other,
+    }
+}
+
+/// A block's start: a tool call's id and name (the answer tool's block is remembered, not
+/// announced: its input streams as content).
+fn block_start(state: &mut StreamState, start: &ContentBlockStartEvent) -> Option<StreamItem> {
+    let Some(ContentBlockStart::ToolUse(tool_use)) = start.start() else {
+        return None;
+    };
+    if state.answer_tool.is_some_and(|t| t.name == tool_use.name()) {
+        state.answer_block = Some(start.content_block_index());
+        return None;
+    }
+    let index = u32::try_from(state.tool_blocks.len()).unwrap_or(u32::MAX);
+    state.tool_blocks.push((start.content_block_index(), index));
+    Some(state.chunk(
+        tool_call_delta(ToolCallDelta {
+            index,
+            id: Some(tool_use.tool_use_id().to_owned()),
+            kind: Some(ToolType::Function),
+            function: FunctionCallDelta {
+                name: Some(tool_use.name().to_owned()),
+                arguments: String::new(),
+            },
+        }),
+        None,
+    ))
+}
+
+/// A piece of a block: text, reasoning, the answer tool's input (as content), a tool call's
+/// arguments. A forced answer tool's model writes no text worth sending.
+fn block_delta(state: &mut StreamState, delta: &ContentBlockDeltaEvent) -> Option<StreamItem> {
+    let content = |text: &str| Delta {
+        content: Some(text.to_owned()),
+        ..Delta::default()
+    };
+    match delta.delta()? {
+        ContentBlockDelta::Text(_) if state.answer_tool.is_some_and(|t| t.forced) => None,
+        ContentBlockDelta::Text(text) => Some(state.chunk(content(text), None)),
+        ContentBlockDelta::ToolUse(tool_use)
+            if state.answer_block == Some(delta.content_block_index()) =>
+        {
+            Some(state.chunk(content(tool_use.input()), None))
+        }
+        ContentBlockDelta::ReasoningContent(reasoning) => {
+            Some(state.chunk(reasoning_delta(reasoning)?, None))
+        }
+        ContentBlockDelta::ToolUse(tool_use) => {
+            let index = state.tool_index(delta.content_block_index())?;
+            Some(state.chunk(
+                tool_call_delta(ToolCallDelta {
+                    index,
+                    id: None,
+                    kind: None,
+                    function: FunctionCallDelta {
+                        name: None,
+                        arguments: tool_use.input().to_owned(),
+                    },
+                }),
+                None,
+            ))
+        }
         _ => None,
     }
 }

@@ -78,14 +78,45 @@ fn parse_tools(map: &Map<String, Value>) -> Result<(Vec<Tool>, ToolChoice), Bedr
 /// Reads a chat-completion request.
 pub fn parse_request(raw: &[u8], seed: u64) -> Result<(Options, Prompt), BedrockError> {
     let map = request_fields::object(raw)?;
-    let model = map
-        .get("model")
-        .and_then(Value::as_str)
-        .filter(|m| !m.is_empty());
-    let model = model
-        .ok_or_else(|| invalid("model", "Member must not be null"))?
-        .to_owned();
+    let options = options(&map)?;
     let messages = request_fields::array(&map, "messages", "messages")?;
+    let chars = message_chars(messages)?;
+    let tool_result = messages
+        .last()
+        .filter(|m| m.get("role").and_then(Value::as_str) == Some("tool"));
+    let max_tokens = match request_fields::optional_count(
+        &map,
+        "max_completion_tokens",
+        "max_completion_tokens",
+    )? {
+        Some(n) => Some(n),
+        None => request_fields::optional_count(&map, "max_tokens", "max_tokens")?,
+    };
+    request_fields::optional_number(&map, "temperature", "temperature", (0.0, 2.0))?;
+    let (tools, tool_choice) = parse_tools(&map)?;
+    let prompt = Prompt {
+        input_tokens: emulated_model::estimate_tokens(chars),
+        max_tokens,
+        stop_sequences: request_fields::optional_strings(&map, "stop", "stop")?,
+        tools,
+        tool_choice,
+        tool_result: tool_result.map(|m| message_text(m.get("content"))),
+        // The last user or tool message's text, which scripted replies match.
+        last_text: messages
+            .iter()
+            .rev()
+            .find(|m| matches!(m.get("role").and_then(Value::as_str), Some("user" | "tool")))
+            .map(|m| message_text(m.get("content")))
+            .unwrap_or_default(),
+        output_schema: output_schema(&map),
+        digest: emulated_model::digest(&[&seed.to_le_bytes(), raw]),
+        ..Prompt::default()
+    };
+    Ok((options, prompt))
+}
+
+/// The characters of the messages' texts, each message's role checked.
+fn message_chars(messages: &[Value]) -> Result<usize, BedrockError> {
     if messages.is_empty() {
         return Err(invalid(
             "messages",
@@ -106,76 +137,49 @@ pub fn parse_request(raw: &[u8], seed: u64) -> Result<(Options, Prompt), Bedrock
         }
         chars += message_text(m.get("content")).chars().count();
     }
-    let last = messages.last();
-    let tool_result = last.filter(|m| m.get("role").and_then(Value::as_str) == Some("tool"));
-    let max_tokens = match request_fields::optional_count(
-        &map,
-        "max_completion_tokens",
-        "max_completion_tokens",
-    )? {
-        Some(n) => Some(n),
-        None => request_fields::optional_count(&map, "max_tokens", "max_tokens")?,
-    };
-    request_fields::optional_number(&map, "temperature", "temperature", (0.0, 2.0))?;
-    let (tools, tool_choice) = parse_tools(&map)?;
-    let stream = map.get("stream").and_then(Value::as_bool).unwrap_or(false);
-    let include_usage = map
-        .get("stream_options")
-        .and_then(|o| o.get("include_usage"))
-        .and_then(Value::as_bool);
-    let prompt = Prompt {
-        input_tokens: emulated_model::estimate_tokens(chars),
-        max_tokens,
-        stop_sequences: request_fields::optional_strings(&map, "stop", "stop")?,
-        tools,
-        tool_choice,
-        tool_result: tool_result.map(|m| message_text(m.get("content"))),
-        // The last user or tool message's text, which scripted replies match.
-        last_text: messages
-            .iter()
-            .rev()
-            .find(|m| matches!(m.get("role").and_then(Value::as_str), Some("user" | "tool")))
-            .map(|m| message_text(m.get("content")))
-            .unwrap_or_default(),
-        cache: Default::default(),
-        thinking: None,
-        // `json_schema` answers follow the schema; `json_object` answers are an object.
-        output_schema: match map
-            .get("response_format")
-            .and_then(|f| f.get("type"))
-            .and_then(Value::as_str)
-        {
-            Some("json_schema") => map["response_format"]
-                .get("json_schema")
-                .and_then(|s| s.get("schema"))
-                .cloned(),
-            Some("json_object") => Some(
-                serde_json::json!({"type": "object", "properties": {"answer": {"type": "string"}}}),
-            ),
-            Some(_) | None => None,
-        },
-        service_tier: None,
-        embedding: None,
-        digest: emulated_model::digest(&[&seed.to_le_bytes(), raw]),
-    };
-    let choices = match request_fields::optional_count(&map, "n", "n")? {
+    Ok(chars)
+}
+
+/// The schema a `response_format` asks the answer to follow: `json_schema`'s, or an object
+/// for `json_object`.
+fn output_schema(map: &Map<String, Value>) -> Option<Value> {
+    let format = map.get("response_format")?;
+    match format.get("type").and_then(Value::as_str)? {
+        "json_schema" => format.get("json_schema")?.get("schema").cloned(),
+        "json_object" => {
+            Some(json!({"type": "object", "properties": {"answer": {"type": "string"}}}))
+        }
+        _ => None,
+    }
+}
+
+/// What the request asks of the answer besides the prompt: model, stream, choices, logprobs.
+fn options(map: &Map<String, Value>) -> Result<Options, BedrockError> {
+    let model = map
+        .get("model")
+        .and_then(Value::as_str)
+        .filter(|m| !m.is_empty())
+        .ok_or_else(|| invalid("model", "Member must not be null"))?
+        .to_owned();
+    let choices = match request_fields::optional_count(map, "n", "n")? {
         Some(n) if n > 128 => return Err(invalid("n", "Member must be less than or equal to 128")),
         Some(n) => n as u32,
         None => 1,
     };
-    let top_logprobs = request_fields::optional_count(&map, "top_logprobs", "top_logprobs")?;
+    let top_logprobs = request_fields::optional_count(map, "top_logprobs", "top_logprobs")?;
     let logprobs = (map.get("logprobs").and_then(Value::as_bool) == Some(true))
         .then(|| top_logprobs.unwrap_or(0).min(20) as u32);
-    Ok((
-        Options {
-            model,
-            stream,
-            include_usage: include_usage.unwrap_or(false),
-            choices,
-            logprobs,
-        },
-        prompt,
-    ))
+    let include_usage = map
+        .get("stream_options")
+        .and_then(|o| o.get("include_usage"))
+        .and_then(Value::as_bool);
+    Ok(Options {
+        model,
+        stream: map.get("stream").and_then(Value::as_bool).unwrap_or(false),
+        include_usage: include_usage.unwrap_or(false),
+        choices,
+        logprobs,
+    })
 }
 
 #[cfg(test)]
