@@ -156,6 +156,20 @@ pub struct GatewayServeArgs {
     /// Serve against an in-process sandbox instead of AWS (nothing else needed)
     #[arg(long)]
     pub sandbox: bool,
+    /// PEM certificate chain for TLS [default: gateway.ssl_certfile_path from the config]
+    #[arg(
+        long = "ssl-certfile-path",
+        alias = "ssl_certfile_path",
+        value_name = "FILE"
+    )]
+    pub ssl_certfile_path: Option<PathBuf>,
+    /// PEM private key for TLS [default: gateway.ssl_keyfile_path from the config]
+    #[arg(
+        long = "ssl-keyfile-path",
+        alias = "ssl_keyfile_path",
+        value_name = "FILE"
+    )]
+    pub ssl_keyfile_path: Option<PathBuf>,
 }
 
 #[derive(Debug, Subcommand)]

@@ -87,7 +87,28 @@ pub fn run(cli: Cli) -> Result<(), CommandError> {
     }
 }
 
-async fn gateway_serve(config: Config, args: crate::cli::GatewayServeArgs) -> anyhow::Result<()> {
+async fn gateway_serve(
+    mut config: Config,
+    args: crate::cli::GatewayServeArgs,
+) -> anyhow::Result<()> {
+    // The flags win over the config's TLS files, and need each other as the keys do.
+    let tls = &mut config.gateway.tls;
+    match (args.ssl_certfile_path, args.ssl_keyfile_path) {
+        (None, None) => {}
+        (Some(cert), Some(key)) => *tls = Some(crate::config::TlsFiles { cert, key }),
+        (Some(cert), None) => match tls {
+            Some(files) => files.cert = cert,
+            None => anyhow::bail!(
+                "--ssl-certfile-path needs --ssl-keyfile-path (or gateway.ssl_keyfile_path)"
+            ),
+        },
+        (None, Some(key)) => match tls {
+            Some(files) => files.key = key,
+            None => anyhow::bail!(
+                "--ssl-keyfile-path needs --ssl-certfile-path (or gateway.ssl_certfile_path)"
+            ),
+        },
+    }
     let config = std::sync::Arc::new(config);
     let host = args.host.unwrap_or_else(|| config.gateway.host.clone());
     let port = args.port.unwrap_or(config.gateway.port);

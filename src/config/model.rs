@@ -84,6 +84,17 @@ pub struct GatewaySettings {
     pub max_connections: Option<usize>,
     /// Bytes of request bodies held in memory at once, across all requests; past it, 503.
     pub max_buffered_body_bytes: usize,
+    /// TLS on the listener (`ssl_certfile_path` / `ssl_keyfile_path`, LiteLLM's names).
+    pub tls: Option<TlsFiles>,
+}
+
+/// The files the listener's TLS is read from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TlsFiles {
+    /// PEM certificate chain, the server's certificate first.
+    pub cert: std::path::PathBuf,
+    /// PEM private key (PKCS#8, PKCS#1 or SEC1).
+    pub key: std::path::PathBuf,
 }
 
 impl GatewaySettings {

@@ -57,6 +57,9 @@ pub struct RawGateway {
     pub body_timeout: Option<f64>,
     /// Most client connections open at once.
     pub max_connections: Option<u64>,
+    /// TLS on the listener: a PEM certificate chain and its key (LiteLLM's names).
+    pub ssl_certfile_path: Option<String>,
+    pub ssl_keyfile_path: Option<String>,
     /// MiB of request bodies the gateway holds in memory at once, across all requests.
     pub max_buffered_body_mb: Option<f64>,
 }

@@ -84,6 +84,7 @@ mod tests {
             body_timeout: std::time::Duration::from_secs(30),
             max_connections: None,
             max_buffered_body_bytes: 64 << 20,
+            tls: None,
         }
     }
 

@@ -44,6 +44,8 @@ pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(30);
 /// A gateway running in this process.
 pub struct GatewayHandle {
     addr: SocketAddr,
+    /// The listener's TLS, when it has one (reloaded on SIGHUP).
+    tls: Option<Arc<listen::Tls>>,
     state: Arc<AppState>,
     /// Closes the listener when sent, or dropped.
     stop: Option<oneshot::Sender<()>>,
@@ -60,7 +62,17 @@ impl GatewayHandle {
 
     /// `http://ADDR`.
     pub fn url(&self) -> String {
-        format!("http://{}", self.addr)
+        let scheme = if self.tls.is_some() { "https" } else { "http" };
+        format!("{scheme}://{}", self.addr)
+    }
+
+    /// Reads the TLS files again for the connections accepted from now on; `Ok(false)` when
+    /// the listener has no TLS.
+    pub fn reload_tls(&self) -> Result<bool, listen::TlsError> {
+        match &self.tls {
+            Some(tls) => tls.reload().map(|()| true),
+            None => Ok(false),
+        }
     }
 
     /// The shared state (router, metrics).
@@ -118,6 +130,12 @@ pub async fn start_with_limits(
     addr: SocketAddr,
     limits: ConnectionLimits,
 ) -> Result<GatewayHandle, StartError> {
+    let tls = match &config.gateway.tls {
+        Some(files) => Some(Arc::new(
+            listen::Tls::load(files.clone()).map_err(StartError::Tls)?,
+        )),
+        None => None,
+    };
     let state = Arc::new(AppState::build(Arc::clone(&config), clients).await?);
     let listen_error = |error| StartError::Listen { addr, error };
     let listener = TcpListener::bind(addr).await.map_err(listen_error)?;
@@ -128,11 +146,12 @@ pub async fn start_with_limits(
     let task = tokio::spawn(listen::serve_connections(
         listener,
         app,
-        limits,
+        (limits, tls.clone()),
         (stopped, on_closed),
     ));
     Ok(GatewayHandle {
         addr,
+        tls,
         state,
         stop: Some(stop),
         closed: Some(closed),
@@ -174,7 +193,10 @@ pub async fn serve(
         println!("{line}");
     }
     tracing::info!(addr = %handle.addr(), "gateway started");
-    shutdown_signal().await;
+    tokio::select! {
+        () = shutdown_signal() => {},
+        () = reload_on_hangup(&handle) => {},
+    }
     handle.stop_accepting().await;
     // Printed once new connections are refused, so what follows it is only the draining.
     eprintln!(
@@ -221,6 +243,26 @@ pub fn try_lines(config: &Config, url: &str) -> Vec<String> {
         lines.push(format!("       where $KEY is {place}"));
     }
     lines
+}
+
+/// Reloads the TLS files on every SIGHUP (which would otherwise end the process); never
+/// resolves. A reload that fails keeps the old certificate and says why.
+async fn reload_on_hangup(handle: &GatewayHandle) {
+    #[cfg(unix)]
+    if let Ok(mut hangups) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())
+    {
+        while hangups.recv().await.is_some() {
+            match handle.reload_tls() {
+                Ok(true) => eprintln!("SIGHUP: TLS certificate reloaded"),
+                Ok(false) => eprintln!("SIGHUP: nothing to reload (no TLS configured)"),
+                Err(error) => {
+                    eprintln!("SIGHUP: TLS certificate not reloaded, the old one stays: {error}")
+                }
+            }
+        }
+    }
+    let _ = handle;
+    std::future::pending::<()>().await
 }
 
 /// Resolves on SIGINT (Ctrl-C) or SIGTERM.

@@ -32,4 +32,7 @@ pub enum StartError {
     /// The Redis state store's settings cannot be used (an unreachable Redis is not fatal).
     #[error("cannot use the Redis state store: {0}")]
     Store(RedisStoreError),
+    /// The TLS certificate or key cannot be used.
+    #[error("gateway TLS: {0}")]
+    Tls(super::listen::TlsError),
 }

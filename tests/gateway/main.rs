@@ -19,3 +19,4 @@ mod streaming;
 mod strict;
 #[path = "../support/mod.rs"]
 mod support;
+mod tls;

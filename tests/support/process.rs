@@ -124,7 +124,10 @@ pub fn serve(mut command: Command, banner: &str) -> Server {
         }
         std::thread::sleep(Duration::from_millis(5));
     };
-    assert!(url.starts_with("http://127.0.0.1:"), "{url}");
+    assert!(
+        url.starts_with("http://127.0.0.1:") || url.starts_with("https://127.0.0.1:"),
+        "{url}"
+    );
     Server {
         child,
         url,
@@ -163,6 +166,20 @@ impl Server {
                 "the process did not exit within {deadline:?}"
             );
             std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// Waits until the process has written `needle` (stdout or stderr); fails the test past
+    /// `deadline`.
+    pub fn wait_for_output(&self, needle: &str, deadline: Duration) {
+        let started = Instant::now();
+        while !self.output().contains(needle) {
+            assert!(
+                started.elapsed() < deadline,
+                "no {needle:?} within {deadline:?}: {}",
+                self.output()
+            );
+            std::thread::sleep(Duration::from_millis(10));
         }
     }
 

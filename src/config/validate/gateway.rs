@@ -57,7 +57,27 @@ pub(super) fn gateway(raw: &RawConfig, groups: &HashSet<&str>) -> Result<Gateway
         body_timeout: seconds(g.body_timeout, "gateway.body_timeout", DEFAULT_BODY_TIMEOUT)?,
         max_connections: max_connections(g)?,
         max_buffered_body_bytes: max_buffered_body_bytes(g, max_body_bytes)?,
+        tls: tls_files(g)?,
     })
+}
+
+/// `gateway.ssl_certfile_path` and `ssl_keyfile_path`: both or neither.
+fn tls_files(g: &RawGateway) -> Result<Option<TlsFiles>, Invalid> {
+    match (&g.ssl_certfile_path, &g.ssl_keyfile_path) {
+        (None, None) => Ok(None),
+        (Some(cert), Some(key)) => Ok(Some(TlsFiles {
+            cert: cert.into(),
+            key: key.into(),
+        })),
+        (Some(_), None) => Err(Invalid::new(
+            "gateway.ssl_keyfile_path",
+            "ssl_certfile_path is set without ssl_keyfile_path: TLS needs both (the PEM certificate chain and its private key)",
+        )),
+        (None, Some(_)) => Err(Invalid::new(
+            "gateway.ssl_certfile_path",
+            "ssl_keyfile_path is set without ssl_certfile_path: TLS needs both (the PEM certificate chain and its private key)",
+        )),
+    }
 }
 
 /// The master key, from `gateway` or LiteLLM's `general_settings` (not both).

@@ -19,6 +19,7 @@
 mod backoff;
 mod capacity;
 mod deadline;
+mod tls;
 
 use std::io;
 use std::sync::Arc;
@@ -37,6 +38,7 @@ use backoff::{AcceptBackoff, AcceptFailure, LogLimiter};
 use capacity::{Admitted, Capacity};
 pub use capacity::{default_max_connections, open_files_limit};
 use deadline::FirstRequestDeadline;
+pub use tls::{Tls, TlsError};
 
 /// Bounds on what a client may make the server hold for it before a request is read.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -87,7 +89,7 @@ fn builder(limits: ConnectionLimits) -> Builder<TokioExecutor> {
 pub async fn serve_connections(
     listener: TcpListener,
     app: Router,
-    limits: ConnectionLimits,
+    (limits, tls): (ConnectionLimits, Option<Arc<Tls>>),
     (mut stop, closed): (oneshot::Receiver<()>, oneshot::Sender<()>),
 ) -> io::Result<()> {
     let builder = builder(limits);
@@ -111,7 +113,8 @@ pub async fn serve_connections(
                         }
                         continue;
                     };
-                    serve_one(&builder, &graceful, &app, stream, admitted, limits);
+                    let connection = Connection { stream, admitted, limits };
+                    serve_one(&builder, &graceful, &app, connection, tls.as_deref());
                 }
                 Err(error) => match AcceptFailure::of(&error) {
                     AcceptFailure::Connection => {}
@@ -142,15 +145,27 @@ pub async fn serve_connections(
     Ok(())
 }
 
-/// Serves one accepted connection on its own task; it stays counted until it closes.
+/// An accepted connection, counted until it closes.
+struct Connection {
+    stream: TcpStream,
+    admitted: Admitted,
+    limits: ConnectionLimits,
+}
+
+/// Serves one accepted connection on its own task (its TLS handshake first, when the listener
+/// has TLS); it stays counted until it closes.
 fn serve_one(
     builder: &Builder<TokioExecutor>,
     graceful: &GracefulShutdown,
     app: &Router,
-    stream: TcpStream,
-    admitted: Admitted,
-    limits: ConnectionLimits,
+    connection: Connection,
+    tls: Option<&Tls>,
 ) {
+    let Connection {
+        stream,
+        admitted,
+        limits,
+    } = connection;
     let _ = stream.set_nodelay(true);
     let slot = Arc::clone(admitted.slot());
     let stream = FirstRequestDeadline::new(stream, Arc::clone(&slot), limits.header_read_timeout);
@@ -159,12 +174,28 @@ fn serve_one(
         slot.serving();
         tower.call(request)
     });
-    let connection = builder
-        .serve_connection_with_upgrades(TokioIo::new(stream), service)
-        .into_owned();
-    let connection = graceful.watch(connection);
+    let (builder, watcher) = (builder.clone(), graceful.watcher());
+    let acceptor = tls.map(Tls::acceptor);
     tokio::spawn(async move {
-        if let Err(error) = connection.await {
+        let served = match acceptor {
+            None => {
+                let connection =
+                    builder.serve_connection_with_upgrades(TokioIo::new(stream), service);
+                watcher.watch(connection.into_owned()).await
+            }
+            Some(acceptor) => match acceptor.accept(stream).await {
+                Ok(stream) => {
+                    let connection =
+                        builder.serve_connection_with_upgrades(TokioIo::new(stream), service);
+                    watcher.watch(connection.into_owned()).await
+                }
+                Err(error) => {
+                    tracing::debug!(%error, "TLS handshake failed");
+                    Ok(())
+                }
+            },
+        };
+        if let Err(error) = served {
             tracing::debug!(%error, "connection ended with an error");
         }
         drop(admitted);

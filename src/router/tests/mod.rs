@@ -93,6 +93,7 @@ pub(super) fn config(
             body_timeout: std::time::Duration::from_secs(30),
             max_connections: None,
             max_buffered_body_bytes: 64 << 20,
+            tls: None,
         },
         groups,
         router,
