@@ -10,6 +10,7 @@
 
 pub mod anthropic;
 pub mod aws;
+pub mod bedrock_runtime;
 pub mod catalogue;
 pub mod cli;
 pub mod commands;
