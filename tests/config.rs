@@ -277,6 +277,12 @@ fn config_check_shows_both_deployments_of_a_shared_id_and_warns_once() {
         .collect();
     assert_eq!(with_haiku_id.len(), 2, "{doc}");
     assert_ne!(with_haiku_id[0]["key"], with_haiku_id[1]["key"]);
+    // A Bedrock client naming the id reaches the first group that holds it.
+    let shared = doc["shared_model_ids"].as_array().unwrap();
+    let entry = shared.iter().find(|s| s["model"] == haiku).expect("{doc}");
+    let groups = entry["groups"].as_array().unwrap();
+    assert!(groups.len() >= 2, "{doc}");
+    assert_eq!(entry["resolves_to"], groups[0], "{doc}");
     assert_eq!(doc["warnings"].as_array().unwrap().len(), 1);
 }
 
@@ -776,4 +782,25 @@ fn a_world_readable_config_with_a_literal_master_key_is_refused() {
     .unwrap();
     std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o644)).unwrap();
     assert!(config::load(&file).is_ok());
+}
+
+#[test]
+fn a_model_id_or_its_arn_routes_through_the_first_group_holding_it() {
+    let cfg = config::load(&repo("tests/fixtures/aws-sample-config.yaml")).unwrap();
+    let sonnet = "us.anthropic.claude-sonnet-4-6";
+    let first = cfg
+        .groups
+        .iter()
+        .find(|g| g.deployments.iter().any(|d| d.model == sonnet))
+        .unwrap();
+    assert_eq!(
+        cfg.group_of_model(sonnet).map(|g| &g.name),
+        Some(&first.name)
+    );
+    let arn = format!("arn:aws:bedrock:us-east-1:123456789012:inference-profile/{sonnet}");
+    assert_eq!(cfg.group_of_model(&arn).map(|g| &g.name), Some(&first.name));
+    assert!(cfg.group_of_model("us.amazon.nova-micro-v1:0").is_none());
+    let shared = cfg.shared_model_ids();
+    let (_, groups) = shared.iter().find(|(m, _)| m == sonnet).unwrap();
+    assert_eq!(groups[0], first.name);
 }

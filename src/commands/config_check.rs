@@ -19,12 +19,27 @@ pub fn run(config: &Config, output: Output) {
     output.table(&deployments_table(config));
     output.line("");
     output.table(&fallbacks_table(config));
+    let shared = config.shared_model_ids();
+    if !shared.is_empty() {
+        output.line("");
+        output.table(&shared_ids_table(&shared));
+    }
     if !config.gateway.consumers.is_empty() {
         output.line("");
         output.table(&consumers_table(config));
     }
     output.line("");
     output.table(&settings_table(config));
+}
+
+/// Model ids several groups hold: which group a Bedrock client naming the id reaches.
+fn shared_ids_table(shared: &[(String, Vec<String>)]) -> Table {
+    let mut table = Table::new(["Model id", "Bedrock routes reach", "Also in"])
+        .titled("Model ids held by several groups (Bedrock's routes take the first)");
+    for (model, groups) in shared {
+        table.row([model.clone(), groups[0].clone(), groups[1..].join(", ")]);
+    }
+    table
 }
 
 fn or_dash<T: ToString>(value: Option<T>) -> String {
@@ -211,8 +226,14 @@ pub fn to_json(config: &Config) -> Value {
         })
         .collect();
     let r = &config.router;
+    let shared: Vec<Value> = config
+        .shared_model_ids()
+        .into_iter()
+        .map(|(model, groups)| json!({"model": model, "resolves_to": groups[0], "groups": groups}))
+        .collect();
     json!({
         "valid": true,
+        "shared_model_ids": shared,
         "source": config.source.display().to_string(),
         "ignored_litellm_keys": config.ignored_keys,
         "warnings": config.warnings.iter().map(ToString::to_string).collect::<Vec<_>>(),

@@ -39,6 +39,51 @@ impl Config {
     pub fn deployments(&self) -> impl Iterator<Item = &Arc<Deployment>> {
         self.groups.iter().flat_map(|g| g.deployments.iter())
     }
+
+    /// The group a Bedrock model id, inference-profile id or ARN routes through when a client
+    /// names the model rather than a group (Bedrock's own routes): the first group, in config
+    /// order, with a Bedrock deployment of that model. An ARN and the id it ends in match.
+    pub fn group_of_model(&self, model_id: &str) -> Option<&ModelGroup> {
+        let wanted = arn_tail(model_id);
+        self.groups.iter().find(|g| {
+            g.deployments
+                .iter()
+                .any(|d| d.provider == ProviderKind::Bedrock && arn_tail(&d.model) == wanted)
+        })
+    }
+
+    /// The Bedrock model ids more than one group holds, each with its groups in config order
+    /// (the first is the one [`Config::group_of_model`] routes through).
+    pub fn shared_model_ids(&self) -> Vec<(String, Vec<String>)> {
+        let mut held: Vec<(String, Vec<String>)> = Vec::new();
+        for group in &self.groups {
+            for d in group
+                .deployments
+                .iter()
+                .filter(|d| d.provider == ProviderKind::Bedrock)
+            {
+                let id = arn_tail(&d.model).to_owned();
+                match held.iter_mut().find(|(model, _)| *model == id) {
+                    Some((_, groups)) if !groups.contains(&group.name) => {
+                        groups.push(group.name.clone())
+                    }
+                    Some(_) => {}
+                    None => held.push((id, vec![group.name.clone()])),
+                }
+            }
+        }
+        held.retain(|(_, groups)| groups.len() > 1);
+        held
+    }
+}
+
+/// The model id an ARN ends in (`…:inference-profile/us.anthropic…` → `us.anthropic…`); an id
+/// as it is.
+fn arn_tail(model: &str) -> &str {
+    match model.strip_prefix("arn:") {
+        Some(_) => model.rsplit('/').next().unwrap_or(model),
+        None => model,
+    }
 }
 
 /// The `aws` section: where the demos and the Bedrock deployments get their credentials.
