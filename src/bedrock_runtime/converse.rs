@@ -79,13 +79,6 @@ fn string<'a>(value: &'a Value, key: &str, path: &str) -> Result<&'a str, Conten
         .ok_or_else(|| invalid(&format!("{path}.{key}"), "Member must not be null"))
 }
 
-fn cache_ttl(point: &Value) -> CacheTtl {
-    match point.get("ttl").and_then(Value::as_str) {
-        Some("1h") => CacheTtl::OneHour,
-        _ => CacheTtl::FiveMinutes,
-    }
-}
-
 fn system_block(block: &Value, path: &str) -> Result<SystemBlock, ContentError> {
     if let Some(text) = block.get("text") {
         let text = text
@@ -94,7 +87,7 @@ fn system_block(block: &Value, path: &str) -> Result<SystemBlock, ContentError> 
         return Ok(SystemBlock::Text(text.to_owned()));
     }
     match block.get("cachePoint") {
-        Some(point) => Ok(SystemBlock::CachePoint(cache_ttl(point))),
+        Some(point) => Ok(SystemBlock::CachePoint(CacheTtl::of_marker(point))),
         None => Err(invalid(
             path,
             "Member must contain exactly one of text, cachePoint",
@@ -196,7 +189,7 @@ fn content_block(block: &Value, path: &str) -> Result<Block, ContentError> {
         }),
         "toolResult" => Block::ToolResult(tool_result(inner, &inner_path)?),
         "reasoningContent" => reasoning(inner, &inner_path)?,
-        _ => Block::CachePoint(cache_ttl(inner)),
+        _ => Block::CachePoint(CacheTtl::of_marker(inner)),
     })
 }
 
@@ -291,7 +284,7 @@ fn tool_config(
         .enumerate()
     {
         if let Some(point) = tool.get("cachePoint") {
-            conversation.tools_cache_point = Some(cache_ttl(point));
+            conversation.tools_cache_point = Some(CacheTtl::of_marker(point));
             continue;
         }
         let path = format!("toolConfig.tools.{i}.toolSpec");

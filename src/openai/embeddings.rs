@@ -109,13 +109,16 @@ impl EmbeddingsRequest {
     /// split request.
     pub fn upstream_body(&self, model: &str) -> Vec<u8> {
         let model = serde_json::to_string(model).unwrap_or_default();
-        let input = serde_json::to_string(&self.input).unwrap_or_default();
+        // A batch's own inputs replace the client's; a whole request keeps them as sent.
+        let input = self
+            .batch
+            .then(|| serde_json::to_string(&self.input).unwrap_or_default());
         let mut fields = vec![
             ("model", Some(model.as_str())),
             ("encoding_format", Some("\"float\"")),
         ];
-        if self.batch {
-            fields.push(("input", Some(&input)));
+        if let Some(input) = &input {
+            fields.push(("input", Some(input)));
         }
         if let Some(body) = self
             .original

@@ -9,39 +9,60 @@ use serde_json::value::RawValue;
 /// when it is `None`; the set fields first, then every other member in order. `None` when
 /// `original` is not a JSON object.
 pub fn splice(original: &[u8], fields: &[(&str, Option<&str>)]) -> Option<Vec<u8>> {
-    let members = serde_json::from_slice::<RawMembers>(original).ok()?.0;
-    let mut out = Vec::with_capacity(original.len() + 64);
-    out.push(b'{');
-    let mut first = true;
-    let mut member = |out: &mut Vec<u8>, key: &str, value: &str| -> Option<()> {
-        if !first {
-            out.push(b',');
-        }
-        first = false;
-        serde_json::to_writer(&mut *out, key).ok()?;
-        out.push(b':');
-        out.extend_from_slice(value.as_bytes());
-        Some(())
-    };
-    for (key, value) in fields {
-        if let Some(value) = value {
-            member(&mut out, key, value)?;
-        }
-    }
-    for (key, value) in &members {
-        if !fields.iter().any(|(name, _)| name == key) {
-            member(&mut out, key, value.get())?;
-        }
-    }
-    out.push(b'}');
-    Some(out)
+    RawObject::parse(original)?.splice(fields)
 }
 
-/// The top-level member `key` of `original`, read as `T`.
-pub fn field<T: serde::de::DeserializeOwned>(original: &[u8], key: &str) -> Option<T> {
-    let members = serde_json::from_slice::<RawMembers>(original).ok()?.0;
-    let (_, value) = members.into_iter().find(|(k, _)| k == key)?;
-    serde_json::from_str(value.get()).ok()
+/// A JSON object read once into its members, each value as its raw text: to read a member
+/// and splice without parsing the body twice.
+pub struct RawObject<'a> {
+    members: Vec<(String, &'a RawValue)>,
+    len: usize,
+}
+
+impl<'a> RawObject<'a> {
+    /// The members of `original`; `None` when it is not a JSON object.
+    pub fn parse(original: &'a [u8]) -> Option<RawObject<'a>> {
+        let members = serde_json::from_slice::<RawMembers>(original).ok()?.0;
+        Some(RawObject {
+            members,
+            len: original.len(),
+        })
+    }
+
+    /// The member `key`, read as `T`.
+    pub fn field<T: serde::de::DeserializeOwned>(&self, key: &str) -> Option<T> {
+        let (_, value) = self.members.iter().find(|(k, _)| k == key)?;
+        serde_json::from_str(value.get()).ok()
+    }
+
+    /// The object with `fields` set or removed, as [`splice`] says.
+    pub fn splice(&self, fields: &[(&str, Option<&str>)]) -> Option<Vec<u8>> {
+        let mut out = Vec::with_capacity(self.len + 64);
+        out.push(b'{');
+        let mut first = true;
+        let mut member = |out: &mut Vec<u8>, key: &str, value: &str| -> Option<()> {
+            if !first {
+                out.push(b',');
+            }
+            first = false;
+            serde_json::to_writer(&mut *out, key).ok()?;
+            out.push(b':');
+            out.extend_from_slice(value.as_bytes());
+            Some(())
+        };
+        for (key, value) in fields {
+            if let Some(value) = value {
+                member(&mut out, key, value)?;
+            }
+        }
+        for (key, value) in &self.members {
+            if !fields.iter().any(|(name, _)| name == key) {
+                member(&mut out, key, value.get())?;
+            }
+        }
+        out.push(b'}');
+        Some(out)
+    }
 }
 
 /// A JSON object's members in order, each value as its raw text.
@@ -90,8 +111,9 @@ mod tests {
             String::from_utf8(out).unwrap(),
             r#"{"model":"m","input":["b"],"extra":{"x":[1]}}"#
         );
+        let object = RawObject::parse(original).unwrap();
         assert_eq!(
-            field::<Vec<String>>(original, "input"),
+            object.field::<Vec<String>>("input"),
             Some(vec!["a".into(), "b".into()])
         );
         assert!(splice(b"[1]", &[]).is_none());

@@ -68,6 +68,20 @@ pub fn thinks_on_request(model: &str) -> bool {
     super::reasoning::reasoning_fields(model, &asked, None).is_some()
 }
 
+/// The most pairs Bedrock's `requestMetadata` holds.
+pub const METADATA_PAIRS: usize = 16;
+
+/// The longest key or value of Bedrock's `requestMetadata`, in characters.
+pub const METADATA_CHARS: usize = 256;
+
+/// Whether `text` is a `requestMetadata` key (`key: true`, at least one character) or value
+/// Bedrock takes: up to [`METADATA_CHARS`] of `[a-zA-Z0-9\s:_@$#=/+,-.]`.
+pub fn metadata_fits(text: &str, key: bool) -> bool {
+    let allowed =
+        |c: char| c.is_ascii_alphanumeric() || c.is_whitespace() || ":_@$#=/+,-.".contains(c);
+    (usize::from(key)..=METADATA_CHARS).contains(&text.chars().count()) && text.chars().all(allowed)
+}
+
 /// Model-id prefixes of the models with Bedrock's priority and flex tiers (the user guide's
 /// service-tier page); Anthropic's models have only reserved capacity besides the default.
 const TIERED_MODELS: &[&str] = &[

@@ -23,7 +23,10 @@ use serde_json::Value;
 
 use super::claude::ClaudeModel;
 use super::document::json_into_document;
-use super::features::{structured_output, takes_service_tier, top_k_fields};
+use super::features::{
+    METADATA_CHARS, METADATA_PAIRS, metadata_fits, structured_output, takes_service_tier,
+    top_k_fields,
+};
 use super::reasoning::reasoning_fields;
 use super::request::internal;
 use crate::content::{
@@ -31,11 +34,6 @@ use crate::content::{
     ToolSpec,
 };
 use crate::provider::ProviderError;
-
-/// Bedrock's limits on `requestMetadata`: 16 pairs, keys of 1 to 256 characters and values
-/// of up to 256, each of letters, digits, whitespace and `:_@$#=/+,-.`.
-const METADATA_PAIRS: usize = 16;
-const METADATA_CHARS: usize = 256;
 
 /// The Converse fields of a conversation's options.
 #[derive(Debug, Default)]
@@ -157,10 +155,7 @@ fn request_metadata(
             "user" => "user".to_owned(),
             _ => format!("metadata.{key}"),
         };
-        let fits = |text: &str, min: usize| {
-            (min..=METADATA_CHARS).contains(&text.chars().count()) && text.chars().all(allowed)
-        };
-        if !fits(key, 1) || !fits(value, 0) {
+        if !metadata_fits(key, true) || !metadata_fits(value, false) {
             return Err(ProviderError::bad_param(
                 param.clone(),
                 format!(
@@ -170,11 +165,6 @@ fn request_metadata(
         }
     }
     Ok(Some(tags.iter().cloned().collect()))
-}
-
-/// A character Bedrock's `requestMetadata` pattern allows: `[a-zA-Z0-9\s:_@$#=/+,-.]`.
-fn allowed(c: char) -> bool {
-    c.is_ascii_alphanumeric() || c.is_whitespace() || ":_@$#=/+,-.".contains(c)
 }
 
 /// `outputConfig.textFormat` for a schema: the schema as a JSON text, closed.

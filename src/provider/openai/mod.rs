@@ -91,25 +91,23 @@ pub fn upstream_body(request: &ChatRequest, model: &str, stream: bool) -> Vec<u8
 /// `original` with the gateway's three fields set, the rest as it came
 /// ([`crate::openai::raw::splice`]); the client's `stream_options` keep their other keys.
 fn splice(original: &[u8], model: &str, stream: bool) -> Option<Vec<u8>> {
+    let object = raw::RawObject::parse(original)?;
     let model = serde_json::to_string(model).ok()?;
     let stream_options = match stream {
         true => {
             let mut options: serde_json::Map<String, serde_json::Value> =
-                raw::field(original, "stream_options").unwrap_or_default();
+                object.field("stream_options").unwrap_or_default();
             options.insert("include_usage".into(), serde_json::Value::Bool(true));
             Some(serde_json::to_string(&options).ok()?)
         }
         false => None,
     };
     let stream = if stream { "true" } else { "false" };
-    raw::splice(
-        original,
-        &[
-            ("model", Some(&model)),
-            ("stream", Some(stream)),
-            ("stream_options", stream_options.as_deref()),
-        ],
-    )
+    object.splice(&[
+        ("model", Some(&model)),
+        ("stream", Some(stream)),
+        ("stream_options", stream_options.as_deref()),
+    ])
 }
 
 /// Where one deployment's calls go, worked out once at start: parsing the URL (with its

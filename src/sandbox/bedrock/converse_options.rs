@@ -13,7 +13,9 @@ use serde_json::{Map, Value};
 
 use crate::content::{ServiceTier, StructuredOutput};
 use crate::provider::bedrock::claude::ClaudeModel;
-use crate::provider::bedrock::features::{structured_output, takes_service_tier};
+use crate::provider::bedrock::features::{
+    METADATA_PAIRS, metadata_fits, structured_output, takes_service_tier,
+};
 use crate::sandbox::error::BedrockError;
 use crate::sandbox::request_fields::{self, invalid};
 
@@ -33,10 +35,6 @@ const NOVA_FIELDS: &[&str] = &["inferenceConfig", "reasoningConfig"];
 
 /// `outputConfig.effort` values.
 const EFFORTS: &[&str] = &["low", "medium", "high", "xhigh", "max"];
-
-/// Bedrock's `requestMetadata` limits.
-const METADATA_PAIRS: usize = 16;
-const METADATA_CHARS: usize = 256;
 
 /// Reads and checks the options of a Converse body for `model_id`.
 pub fn read(map: &Map<String, Value>, model_id: &str) -> Result<Options, BedrockError> {
@@ -82,20 +80,14 @@ fn check_metadata(map: &Map<String, Value>) -> Result<(), BedrockError> {
             "Member must have length less than or equal to 16, Member must have length greater than or equal to 1",
         ));
     }
-    let fits = |text: &str, min: usize| {
-        (min..=METADATA_CHARS).contains(&text.chars().count())
-            && text.chars().all(|c| {
-                c.is_ascii_alphanumeric() || c.is_whitespace() || ":_@$#=/+,-.".contains(c)
-            })
-    };
     for (key, value) in metadata {
-        if !fits(key, 1) {
+        if !metadata_fits(key, true) {
             return Err(invalid(
                 path,
                 r"Map keys must satisfy constraint: [Member must have length less than or equal to 256, Member must have length greater than or equal to 1, Member must satisfy regular expression pattern: [a-zA-Z0-9\s:_@$#=/+,-.]{1,256}]",
             ));
         }
-        if !value.as_str().is_some_and(|v| fits(v, 0)) {
+        if !value.as_str().is_some_and(|v| metadata_fits(v, false)) {
             return Err(invalid(
                 path,
                 r"Map value must satisfy constraint: [Member must have length less than or equal to 256, Member must satisfy regular expression pattern: [a-zA-Z0-9\s:_@$#=/+,-.]{0,256}]",

@@ -9,6 +9,7 @@ use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
 use serde_json::{Value, json};
 
+use crate::openai::{EncodingFormat, Vector};
 use crate::sandbox::bedrock::embedding_vector;
 use crate::sandbox::error::BedrockError;
 use crate::sandbox::request_fields::{self, invalid};
@@ -77,11 +78,8 @@ fn answer(raw: &[u8], seed: u64) -> Result<Value, BedrockError> {
             let vector = embedding_vector(seed, model, input, dimensions);
             let embedding = match base64 {
                 true => {
-                    let bytes: Vec<u8> = vector
-                        .iter()
-                        .flat_map(|x| (*x as f32).to_le_bytes())
-                        .collect();
-                    json!(aws_smithy_types::base64::encode(bytes))
+                    let floats = vector.iter().map(|x| *x as f32).collect();
+                    json!(Vector::Floats(floats).encoded(EncodingFormat::Base64))
                 }
                 false => json!(vector),
             };
