@@ -11,6 +11,9 @@ use super::error::ApiError;
 use crate::config::GatewaySettings;
 pub use crate::pipeline::Caller;
 
+/// What a request without a key is told.
+pub const MISSING_KEY: &str = "Missing API key: send Authorization: Bearer <key>";
+
 /// Identifies the caller from `Authorization: Bearer <key>` (or LiteLLM's `x-api-key` / `api-key`).
 pub fn authenticate<'a>(
     headers: &HeaderMap,
@@ -19,9 +22,7 @@ pub fn authenticate<'a>(
     if !settings.requires_auth() {
         return Ok(Caller::Open);
     }
-    let presented = presented_key(headers).ok_or_else(|| {
-        ApiError::unauthorized("Missing API key: send Authorization: Bearer <key>")
-    })?;
+    let presented = presented_key(headers).ok_or_else(|| ApiError::unauthorized(MISSING_KEY))?;
     let presented = presented.as_bytes();
     // Compare against every key without stopping early.
     let master = settings

@@ -74,6 +74,14 @@ impl ApiError {
         }
     }
 
+    /// 400 for a Bedrock model id that names nothing here, in Bedrock's words.
+    pub fn unknown_bedrock_model() -> Self {
+        Self::bad_request(
+            Some("modelId".into()),
+            "The provided model identifier is invalid.",
+        )
+    }
+
     /// 404 for an unknown route.
     pub fn unknown_route(path: &str) -> Self {
         Self::new(
@@ -264,6 +272,8 @@ impl ApiError {
 pub enum Dialect {
     OpenAi,
     Anthropic,
+    /// Bedrock Runtime's restJson1: `x-amzn-errortype` and `{"message"}`.
+    Bedrock,
 }
 
 impl ApiError {
@@ -272,7 +282,82 @@ impl ApiError {
         match dialect {
             Dialect::OpenAi => self.into_response(),
             Dialect::Anthropic => self.into_anthropic_response(),
+            Dialect::Bedrock => self.into_bedrock_response(),
         }
+    }
+
+    /// Bedrock's status and exception name for this error, and its message: the SDKs retry
+    /// `ThrottlingException` (429) and `ServiceUnavailableException` (503) as they would
+    /// against Bedrock; a refused key gets Bedrock's own words and nothing more.
+    pub fn bedrock_exception(&self) -> (StatusCode, &'static str, &str) {
+        match self.kind {
+            ErrorKind::InvalidRequest => (self.status, "ValidationException", &self.message),
+            ErrorKind::Authentication if self.message == super::auth::MISSING_KEY => (
+                StatusCode::FORBIDDEN,
+                "MissingAuthenticationTokenException",
+                "Missing Authentication Token",
+            ),
+            ErrorKind::Authentication => (
+                StatusCode::FORBIDDEN,
+                "UnrecognizedClientException",
+                "The security token included in the request is invalid.",
+            ),
+            ErrorKind::Permission => (
+                StatusCode::FORBIDDEN,
+                "AccessDeniedException",
+                &self.message,
+            ),
+            ErrorKind::NotFound => (self.status, "ResourceNotFoundException", &self.message),
+            ErrorKind::RateLimit => (
+                StatusCode::TOO_MANY_REQUESTS,
+                "ThrottlingException",
+                &self.message,
+            ),
+            ErrorKind::Unavailable => (
+                StatusCode::SERVICE_UNAVAILABLE,
+                "ServiceUnavailableException",
+                &self.message,
+            ),
+            ErrorKind::Timeout => (
+                StatusCode::REQUEST_TIMEOUT,
+                "ModelTimeoutException",
+                &self.message,
+            ),
+            ErrorKind::Internal => (
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "InternalServerException",
+                &self.message,
+            ),
+        }
+    }
+
+    /// The member of a Bedrock stream's union a mid-stream failure is sent as (ConverseStream
+    /// and InvokeModelWithResponseStream share these).
+    pub fn bedrock_stream_exception(&self) -> &'static str {
+        match self.kind {
+            ErrorKind::InvalidRequest => "validationException",
+            ErrorKind::RateLimit => "throttlingException",
+            ErrorKind::Unavailable => "serviceUnavailableException",
+            ErrorKind::Internal => "internalServerException",
+            ErrorKind::Timeout
+            | ErrorKind::Authentication
+            | ErrorKind::Permission
+            | ErrorKind::NotFound => "modelStreamErrorException",
+        }
+    }
+
+    fn into_bedrock_response(self) -> Response {
+        let (status, name, message) = self.bedrock_exception();
+        let body = serde_json::json!({ "message": message }).to_string();
+        let mut response = (status, body).into_response();
+        let headers = response.headers_mut();
+        headers.insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        );
+        headers.insert("x-amzn-errortype", HeaderValue::from_static(name));
+        put_retry_after(&mut response, self.retry_after);
+        response
     }
 
     /// Anthropic's error `type` and status for this error: a 413 is `request_too_large`,
@@ -362,6 +447,47 @@ mod tests {
         let response = ApiError::no_capacity("g", Some(Duration::from_millis(200)))
             .into_response_as(Dialect::Anthropic);
         assert_eq!(response.headers()[header::RETRY_AFTER], "1");
+    }
+
+    #[test]
+    fn bedrock_errors_take_bedrocks_exception_names_and_statuses() {
+        let missing = ApiError::unauthorized(super::super::auth::MISSING_KEY);
+        let cases = [
+            (
+                ApiError::unknown_bedrock_model(),
+                400,
+                "ValidationException",
+            ),
+            (missing, 403, "MissingAuthenticationTokenException"),
+            (
+                ApiError::unauthorized("Invalid API key"),
+                403,
+                "UnrecognizedClientException",
+            ),
+            (ApiError::forbidden("no"), 403, "AccessDeniedException"),
+            (ApiError::no_capacity("g", None), 429, "ThrottlingException"),
+            (
+                ApiError::shutting_down(),
+                503,
+                "ServiceUnavailableException",
+            ),
+            (ApiError::request_timeout(), 408, "ModelTimeoutException"),
+            (ApiError::internal(), 500, "InternalServerException"),
+        ];
+        for (error, status, name) in cases {
+            let (got_status, got_name, _) = error.bedrock_exception();
+            assert_eq!((got_status.as_u16(), got_name), (status, name), "{error:?}");
+        }
+        let response = ApiError::no_capacity("g", Some(Duration::from_millis(1200)))
+            .into_response_as(Dialect::Bedrock);
+        assert_eq!(response.status(), StatusCode::TOO_MANY_REQUESTS);
+        assert_eq!(
+            response.headers()["x-amzn-errortype"],
+            "ThrottlingException"
+        );
+        assert_eq!(response.headers()[header::RETRY_AFTER], "2");
+        let response = ApiError::unauthorized("Invalid API key").into_response_as(Dialect::Bedrock);
+        assert_eq!(response.status(), StatusCode::FORBIDDEN);
     }
 
     #[test]

@@ -161,7 +161,7 @@ fn served_response(state: &AppState, served: Served) -> Response {
                 (StatusCode::OK, content_type, json).into_response()
             }
             // Not on this surface: its providers answer in Anthropic's shape.
-            Reply::Chat(_) | Reply::Embeddings(_) => {
+            Reply::Chat(_) | Reply::Embeddings(_) | Reply::Bedrock { .. } => {
                 tracing::error!(group = %trace.requested_group, "an OpenAI reply on the Messages surface");
                 state.pipeline.metrics.error(ErrorKind::Internal);
                 return error_response(ApiError::internal(), &trace, Dialect::Anthropic);
@@ -195,7 +195,7 @@ impl Encoder for AnthropicSse {
         match item {
             StreamItem::Event(event) => Some(event.sse()),
             // Usage is in the events; chunks are not on this surface.
-            StreamItem::Usage { .. } | StreamItem::Chunk(_) => None,
+            StreamItem::Usage { .. } | StreamItem::Chunk(_) | StreamItem::Bedrock(_) => None,
         }
     }
 

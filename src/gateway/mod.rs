@@ -3,6 +3,7 @@
 //! It owns no routing logic: decisions are the router's, wire mappings the providers'.
 
 mod auth;
+mod bedrock;
 mod body;
 mod chat;
 mod embeddings;

@@ -24,6 +24,10 @@ pub const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 /// Anthropic's name for it, on the Messages surface's responses.
 const ANTHROPIC_REQUEST_ID: HeaderName = HeaderName::from_static("request-id");
 
+/// Bedrock's name for it, on the Bedrock Runtime routes' responses (the SDKs report it as the
+/// request id).
+const BEDROCK_REQUEST_ID: HeaderName = HeaderName::from_static("x-amzn-requestid");
+
 /// Longest caller-supplied id kept.
 const MAX_LEN: usize = 128;
 
@@ -36,6 +40,7 @@ pub async fn with_request_id(request: Request, next: Next) -> Response {
         .filter(|v| is_plain_token(v))
         .map_or_else(new_id, str::to_string);
     let anthropic = request.uri().path().starts_with("/v1/messages");
+    let bedrock = request.uri().path().starts_with("/model/");
     let span = tracing::info_span!("request", request_id = %id);
     let mut response = next.run(request).instrument(span).await;
     if let Ok(value) = HeaderValue::from_str(&id) {
@@ -43,6 +48,11 @@ pub async fn with_request_id(request: Request, next: Next) -> Response {
             response
                 .headers_mut()
                 .insert(ANTHROPIC_REQUEST_ID, value.clone());
+        }
+        if bedrock {
+            response
+                .headers_mut()
+                .insert(BEDROCK_REQUEST_ID, value.clone());
         }
         response.headers_mut().insert(REQUEST_ID, value);
     }

@@ -141,6 +141,7 @@ fn chat_json(reply: Reply) -> Result<Vec<u8>, String> {
         Reply::Embeddings(list) => serde_json::to_vec(&list).map_err(|e| e.to_string()),
         // Not on the OpenAI surface: its providers answer in chat completions.
         Reply::Messages(_) => Err("an Anthropic reply on the OpenAI surface".into()),
+        Reply::Bedrock { .. } => Err("a Bedrock reply on the OpenAI surface".into()),
     }
 }
 
@@ -158,7 +159,9 @@ impl Encoder for OpenAiSse {
                 chunk: Some(chunk), ..
             } => self.include_usage.then(|| sse_data(chunk)),
             // Not on an OpenAI stream: its providers answer in chunks.
-            StreamItem::Usage { chunk: None, .. } | StreamItem::Event(_) => None,
+            StreamItem::Usage { chunk: None, .. }
+            | StreamItem::Event(_)
+            | StreamItem::Bedrock(_) => None,
         }
     }
 

@@ -12,6 +12,7 @@ use http::{HeaderMap, StatusCode, Uri, header};
 use serde_json::json;
 
 use super::auth::{Caller, authenticate};
+use super::bedrock;
 use super::chat::chat_completions;
 use super::embeddings;
 use super::error::ApiError;
@@ -28,6 +29,7 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/v1/messages/count_tokens", post(messages::count_tokens))
         .route("/v1/embeddings", post(embeddings::embeddings))
         .route("/embeddings", post(embeddings::embeddings))
+        .route("/model/{model_id}/{operation}", post(bedrock::call))
         .route("/v1/models", get(models))
         .route("/models", get(models))
         .route("/v1/models/{*id}", get(model))

@@ -13,7 +13,7 @@ use super::settlement::{Ending, Settlement};
 use super::{Body, Pipeline, Store};
 use crate::config::Deployment;
 use crate::metrics::CallResult;
-use crate::provider::{ChunkStream, Completion, Provider, ProviderError};
+use crate::provider::{ChunkStream, Completion, InvokeAnswer, Provider, ProviderError};
 use crate::router::{ConsumerPermit, DeploymentPermit, Outcome, outcome_of};
 
 /// Where one call goes and what travels with it.
@@ -137,6 +137,28 @@ async fn call(
         )
         .await
         .map(|r| r.map(Called::Stream)),
+        (Body::Converse(call), Shape::Complete) => {
+            tokio::time::timeout(budget, Box::pin(providers.converse(deployment, call)))
+                .await
+                .map(|r| r.map(Called::Complete))
+        }
+        (Body::Converse(call), Shape::Stream) => tokio::time::timeout(
+            budget,
+            Box::pin(providers.converse_stream(deployment, call)),
+        )
+        .await
+        .map(|r| r.map(Called::Stream)),
+        (Body::Invoke(call), shape) => tokio::time::timeout(
+            budget,
+            Box::pin(providers.invoke(deployment, call, shape == Shape::Stream)),
+        )
+        .await
+        .map(|r| {
+            r.map(|answer| match answer {
+                InvokeAnswer::Complete(completion) => Called::Complete(completion),
+                InvokeAnswer::Stream(stream) => Called::Stream(stream),
+            })
+        }),
         // Embeddings have no stream: the surface only ever asks for a complete answer.
         (Body::OpenAiEmbeddings(request), Shape::Complete | Shape::Stream) => {
             tokio::time::timeout(budget, Box::pin(providers.embed(deployment, request)))

@@ -56,6 +56,10 @@ pub enum Body<'a> {
     AnthropicMessages(&'a MessagesRequest),
     /// OpenAI embeddings.
     OpenAiEmbeddings(&'a crate::openai::EmbeddingsRequest),
+    /// Bedrock's Converse / ConverseStream.
+    Converse(&'a crate::bedrock_runtime::ConverseCall),
+    /// Bedrock's InvokeModel / InvokeModelWithResponseStream: a model-native body.
+    Invoke(&'a crate::bedrock_runtime::InvokeCall),
 }
 
 impl Body<'_> {
@@ -64,7 +68,8 @@ impl Body<'_> {
         match self {
             Body::OpenAiChat(request) => request.marks_cache(),
             Body::AnthropicMessages(request) => request.marks_cache(),
-            Body::OpenAiEmbeddings(_) => false,
+            Body::Converse(call) => call.marks_cache(),
+            Body::OpenAiEmbeddings(_) | Body::Invoke(_) => false,
         }
     }
 }

@@ -61,7 +61,7 @@ impl StreamAnswer {
                 Ok(Some(Err(error))) => break End::Failed(error),
                 Ok(Some(Ok(item))) => item,
             };
-            if let StreamItem::Usage { usage: u, .. } = &item {
+            if let Some(u) = item.usage() {
                 usage = Some(u.clone());
             }
             let Some(bytes) = encoder.item(&item) else {

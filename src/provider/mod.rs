@@ -24,6 +24,7 @@ use bytes::Bytes;
 use futures_util::Stream;
 
 use crate::anthropic::{MessagesEvent, MessagesRequest};
+use crate::bedrock_runtime::{ConverseCall, InvokeCall};
 use crate::config::{Deployment, ProviderKind};
 use crate::openai::{ChatChunk, ChatCompletion, ChatRequest, Usage};
 
@@ -49,6 +50,9 @@ pub enum Reply {
     Messages(Bytes),
     /// OpenAI's embeddings `list`.
     Embeddings(Box<crate::openai::EmbeddingsResponse>),
+    /// A Bedrock Runtime reply ready to send: Converse's JSON, or a model's own InvokeModel
+    /// body with its content type.
+    Bedrock { body: Bytes, content_type: String },
 }
 
 /// One event of a streaming call.
@@ -58,6 +62,8 @@ pub enum StreamItem {
     Chunk(ChatChunk),
     /// An Anthropic Messages event to forward as it is.
     Event(MessagesEvent),
+    /// A Bedrock Runtime event-stream event (ConverseStream's, or InvokeModel's `chunk`).
+    Bedrock(BedrockEvent),
     /// The token counts, always the last item when the upstream reported them. `chunk` is
     /// OpenAI's usage chunk (`choices: []`) on the OpenAI surface, to forward only if the
     /// client set `stream_options.include_usage`; Anthropic streams carry usage in their
@@ -66,6 +72,34 @@ pub enum StreamItem {
         usage: Usage,
         chunk: Option<ChatChunk>,
     },
+}
+
+impl StreamItem {
+    /// The token counts the item carries, if any.
+    pub fn usage(&self) -> Option<&Usage> {
+        match self {
+            StreamItem::Usage { usage, .. } => Some(usage),
+            StreamItem::Bedrock(event) => event.usage.as_ref(),
+            StreamItem::Chunk(_) | StreamItem::Event(_) => None,
+        }
+    }
+}
+
+/// One event of a Bedrock Runtime stream, framed by the surface.
+#[derive(Debug, Clone, PartialEq)]
+pub struct BedrockEvent {
+    /// `:event-type`: `messageStart`, `contentBlockDelta`, …, or `chunk`.
+    pub event_type: &'static str,
+    /// The event's JSON.
+    pub payload: Bytes,
+    /// The token counts it carries (ConverseStream's `metadata`, InvokeModel's last chunk).
+    pub usage: Option<Usage>,
+}
+
+/// What an InvokeModel call answered: the whole reply, or the stream.
+pub enum InvokeAnswer {
+    Complete(Completion),
+    Stream(ChunkStream),
 }
 
 /// The items of a streaming call. An `Err` item ends the stream (no item follows it).
@@ -155,13 +189,93 @@ impl Providers {
                         *completion,
                         &deployment.model,
                     )),
-                    Reply::Messages(_) | Reply::Embeddings(_) => Err(ProviderError::Upstream {
+                    Reply::Messages(_) | Reply::Embeddings(_) | Reply::Bedrock { .. } => Err(ProviderError::Upstream {
                         message:
                             "an OpenAI-compatible upstream answered a chat request in another shape"
                                 .into(),
                     }),
                 }
             }
+        }
+    }
+
+    /// Calls `deployment` once with a Converse body: Bedrock's own Converse, or an
+    /// OpenAI-compatible upstream through a chat-completions request.
+    pub async fn converse(
+        &self,
+        deployment: &Deployment,
+        call: &ConverseCall,
+    ) -> Result<Completion, ProviderError> {
+        match deployment.provider {
+            ProviderKind::Bedrock => self.bedrock.converse_body(deployment, call).await,
+            ProviderKind::OpenAi => {
+                let chat = openai::messages::chat_request_of(
+                    &call.conversation,
+                    &deployment.group,
+                    None,
+                    false,
+                )?;
+                match self
+                    .openai
+                    .complete(deployment, &chat, true)
+                    .await?
+                    .response
+                {
+                    Reply::Chat(completion) => Ok(openai::messages::converse_reply(*completion)),
+                    _ => Err(ProviderError::Upstream {
+                        message:
+                            "an OpenAI-compatible upstream answered a chat request in another shape"
+                                .into(),
+                    }),
+                }
+            }
+        }
+    }
+
+    /// The streaming form of [`Providers::converse`].
+    pub async fn converse_stream(
+        &self,
+        deployment: &Deployment,
+        call: &ConverseCall,
+    ) -> Result<ChunkStream, ProviderError> {
+        match deployment.provider {
+            ProviderKind::Bedrock => self.bedrock.converse_stream_body(deployment, call).await,
+            ProviderKind::OpenAi => {
+                let chat = openai::messages::chat_request_of(
+                    &call.conversation,
+                    &deployment.group,
+                    None,
+                    true,
+                )?;
+                let chunks = self.openai.stream(deployment, &chat, true).await?;
+                Ok(openai::messages::converse_stream(chunks))
+            }
+        }
+    }
+
+    /// Calls `deployment` once with an InvokeModel body, as the client wrote it; streamed when
+    /// `stream`. Only Bedrock reads model-native bodies (the router sends them nowhere else).
+    pub async fn invoke(
+        &self,
+        deployment: &Deployment,
+        call: &InvokeCall,
+        stream: bool,
+    ) -> Result<InvokeAnswer, ProviderError> {
+        match deployment.provider {
+            ProviderKind::Bedrock if stream => self
+                .bedrock
+                .invoke_stream_body(deployment, call)
+                .await
+                .map(InvokeAnswer::Stream),
+            ProviderKind::Bedrock => self
+                .bedrock
+                .invoke_body(deployment, call)
+                .await
+                .map(InvokeAnswer::Complete),
+            ProviderKind::OpenAi => Err(ProviderError::bad_param(
+                "body",
+                "an InvokeModel body is in a Bedrock model's own format, which an OpenAI-compatible deployment cannot read",
+            )),
         }
     }
 

@@ -86,12 +86,7 @@ impl BedrockError {
 
     /// The `:exception-type` of an event-stream exception frame (lower camel case).
     pub fn stream_exception_type(&self) -> String {
-        let name = self.name();
-        let mut chars = name.chars();
-        chars
-            .next()
-            .map(|c| c.to_ascii_lowercase().to_string() + chars.as_str())
-            .unwrap_or_default()
+        crate::bedrock_runtime::eventstream::stream_member(self.name())
     }
 
     /// The OpenAI error `type` and `code` for the same condition.

@@ -7,6 +7,7 @@
 
 mod access;
 mod anthropic;
+mod bedrock_runtime;
 mod claude_code;
 mod errors;
 mod harness;

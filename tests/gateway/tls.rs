@@ -11,7 +11,7 @@ use crate::support::process;
 
 /// A CA and a server certificate it signed for 127.0.0.1 and localhost, as PEM files in
 /// `dir`: `<name>-ca.pem`, `<name>-cert.pem`, `<name>-key.pem`.
-fn make_certificates(dir: &Path, name: &str) {
+pub fn make_certificates(dir: &Path, name: &str) {
     let run = |args: &[&str]| {
         let out = Command::new("openssl")
             .args(args)

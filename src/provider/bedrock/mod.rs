@@ -34,6 +34,7 @@ mod options;
 mod reasoning;
 mod request;
 mod response;
+mod runtime;
 mod tools;
 
 pub use blocks::{convert_block, convert_output_block, convert_system_block};
@@ -48,6 +49,7 @@ pub use request::{ConverseRequest, convert_conversation, convert_request};
 pub use response::{
     StreamState, convert_response, convert_stop_reason, convert_stream_event, convert_usage,
 };
+pub use runtime::native_usage;
 
 /// Calls Bedrock deployments through prebuilt SDK clients.
 ///

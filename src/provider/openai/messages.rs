@@ -1,6 +1,7 @@
-//! Anthropic Messages bodies to OpenAI-compatible upstreams: the body through the canonical
-//! content model into a chat-completions request ([`chat_request`]), the reply and the
-//! stream's chunks back into Anthropic's shapes.
+//! Anthropic Messages and Bedrock Converse bodies to OpenAI-compatible upstreams: the
+//! conversation (through the canonical content model) as a chat-completions request
+//! ([`chat_request_of`]), the reply and the stream's chunks back into the surface's shapes
+//! (one stream mapper, [`ChatStream`], for both).
 //!
 //! Request: system texts → one `system` message; user texts and images → a user message's
 //! parts (images as `data:` URLs); tool results → `tool` messages; assistant texts and tool
@@ -23,7 +24,9 @@ use crate::content::{
 use crate::openai::{
     ChatChunk, ChatCompletion, ChatRequest, FinishReason, Usage, parse_chat_request,
 };
-use crate::provider::{ChunkStream, Completion, ProviderError, Reply, StreamItem, message_id};
+use crate::provider::{
+    BedrockEvent, ChunkStream, Completion, ProviderError, Reply, StreamItem, message_id,
+};
 
 /// `request` as a chat-completions request for the group `model` (streamed when asked).
 pub fn chat_request(request: &MessagesRequest) -> Result<ChatRequest, ProviderError> {
@@ -31,12 +34,26 @@ pub fn chat_request(request: &MessagesRequest) -> Result<ChatRequest, ProviderEr
         param: Some(e.param),
         message: e.message,
     })?;
+    let max_tokens = Some(request.max_tokens);
+    chat_request_of(&conversation, &request.model, max_tokens, request.stream)
+}
+
+/// A canonical conversation as a chat-completions request for the group `model`: what every
+/// surface that is not OpenAI's sends an OpenAI-compatible upstream.
+pub fn chat_request_of(
+    conversation: &Conversation,
+    model: &str,
+    max_tokens: Option<u64>,
+    stream: bool,
+) -> Result<ChatRequest, ProviderError> {
     let mut body = json!({
-        "model": request.model,
-        "messages": messages(&conversation)?,
-        "max_tokens": request.max_tokens,
-        "stream": request.stream,
+        "model": model,
+        "messages": messages(conversation)?,
+        "stream": stream,
     });
+    if let Some(max_tokens) = max_tokens.or(conversation.inference.max_tokens) {
+        body["max_tokens"] = json!(max_tokens);
+    }
     let inference = &conversation.inference;
     if let Some(t) = inference.temperature {
         body["temperature"] = json!(t);
@@ -47,7 +64,7 @@ pub fn chat_request(request: &MessagesRequest) -> Result<ChatRequest, ProviderEr
     if !inference.stop_sequences.is_empty() {
         body["stop"] = json!(inference.stop_sequences);
     }
-    if request.stream {
+    if stream {
         body["stream_options"] = json!({"include_usage": true});
     }
     if !conversation.tools.is_empty() {
@@ -197,33 +214,102 @@ pub fn message_reply(completion: ChatCompletion, model: &str) -> Completion {
     }
 }
 
+/// A chat completion as Converse's reply.
+pub fn converse_reply(completion: ChatCompletion) -> Completion {
+    let choice = completion.choices.into_iter().next();
+    let (message, finish) = match choice {
+        Some(choice) => (Some(choice.message), choice.finish_reason),
+        None => (None, None),
+    };
+    let mut blocks = Vec::new();
+    if let Some(message) = message {
+        if let Some(text) = message.reasoning_content.filter(|t| !t.is_empty()) {
+            blocks.push(Block::Reasoning(content::Reasoning {
+                text,
+                signature: None,
+            }));
+        }
+        if let Some(text) = message.content.filter(|t| !t.is_empty()) {
+            blocks.push(Block::Text(text));
+        }
+        for call in message.tool_calls.into_iter().flatten() {
+            let input: Value =
+                serde_json::from_str(&call.function.arguments).unwrap_or_else(|_| json!({}));
+            blocks.push(Block::ToolUse(content::ToolUse {
+                id: call.id,
+                name: call.function.name,
+                input,
+            }));
+        }
+    }
+    let stop = match stop_reason(finish) {
+        "refusal" => "content_filtered",
+        other => other,
+    };
+    let usage = completion.usage;
+    Completion {
+        response: Reply::Bedrock {
+            body: crate::bedrock_runtime::reply::converse_reply(&blocks, stop, usage.as_ref(), 0),
+            content_type: "application/json".into(),
+        },
+        usage,
+    }
+}
+
 /// An OpenAI chunk stream as Anthropic events.
 pub fn message_stream(chunks: ChunkStream, model: String) -> ChunkStream {
+    events_stream(chunks, ChatStream::new(model))
+}
+
+/// An OpenAI chunk stream as ConverseStream events.
+pub fn converse_stream(chunks: ChunkStream) -> ChunkStream {
+    events_stream(chunks, ChatStream::converse())
+}
+
+fn events_stream(chunks: ChunkStream, state: ChatStream) -> ChunkStream {
     let mapper = ChunkMapper {
         chunks,
-        state: ChatStream::new(model),
+        state,
         pending: VecDeque::new(),
         done: false,
     };
     Box::pin(stream::unfold(mapper, ChunkMapper::next_item))
 }
 
-/// What a chat-completions stream mapped to Anthropic's events has seen.
+/// The stream format a chat-completions stream is mapped to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Wire {
+    /// Anthropic's Messages events.
+    Anthropic,
+    /// Bedrock's ConverseStream events.
+    Converse,
+}
+
+/// One mapped event: its name (Anthropic's `type`, Converse's `:event-type`) and its JSON.
+pub type MappedEvent = (&'static str, Value);
+
+/// What a chat-completions stream mapped to Anthropic's (or Converse's) events has seen. The
+/// two formats have the same blocks (a text block, a block per tool call, each opened,
+/// filled and closed) and the same stop reasons; they differ in their names and in Converse
+/// opening a text block without an event.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ChatStream {
+    wire: Wire,
     model: String,
     started: bool,
-    /// The Anthropic index of the open text block.
+    /// The index of the open text block.
     text: Option<usize>,
-    /// Tool calls open: (OpenAI tool-call index, Anthropic index).
+    /// Tool calls open: (OpenAI tool-call index, block index).
     tools: Vec<(u32, usize)>,
     blocks: usize,
     stop_reason: &'static str,
 }
 
 impl ChatStream {
+    /// Anthropic's events for a reply of `model`.
     pub fn new(model: String) -> Self {
         ChatStream {
+            wire: Wire::Anthropic,
             model,
             started: false,
             text: None,
@@ -233,18 +319,41 @@ impl ChatStream {
         }
     }
 
-    fn start(&mut self, events: &mut Vec<Value>) {
-        if !self.started {
-            self.started = true;
-            events.push(
-                json!({"type": "message_start", "message": {"id": message_id(), "type": "message",
-                "role": "assistant", "model": self.model, "content": [], "stop_reason": null,
-                "stop_sequence": null, "usage": {"input_tokens": 0, "output_tokens": 0}}}),
-            );
+    /// ConverseStream's events.
+    pub fn converse() -> Self {
+        ChatStream {
+            wire: Wire::Converse,
+            ..ChatStream::new(String::new())
         }
     }
 
-    fn close_all(&mut self, events: &mut Vec<Value>) {
+    fn start(&mut self, events: &mut Vec<MappedEvent>) {
+        if self.started {
+            return;
+        }
+        self.started = true;
+        events.push(match self.wire {
+            Wire::Anthropic => (
+                "message_start",
+                json!({"type": "message_start", "message": {"id": message_id(), "type": "message",
+                "role": "assistant", "model": self.model, "content": [], "stop_reason": null,
+                "stop_sequence": null, "usage": {"input_tokens": 0, "output_tokens": 0}}}),
+            ),
+            Wire::Converse => ("messageStart", json!({"role": "assistant"})),
+        });
+    }
+
+    fn block_stop(&self, index: usize) -> MappedEvent {
+        match self.wire {
+            Wire::Anthropic => (
+                "content_block_stop",
+                json!({"type": "content_block_stop", "index": index}),
+            ),
+            Wire::Converse => ("contentBlockStop", json!({"contentBlockIndex": index})),
+        }
+    }
+
+    fn close_all(&mut self, events: &mut Vec<MappedEvent>) {
         let open: Vec<usize> = self
             .text
             .take()
@@ -252,12 +361,53 @@ impl ChatStream {
             .chain(self.tools.drain(..).map(|(_, i)| i))
             .collect();
         for index in open {
-            events.push(json!({"type": "content_block_stop", "index": index}));
+            events.push(self.block_stop(index));
         }
     }
 
-    /// The Anthropic events of one chunk.
-    pub fn chunk(&mut self, chunk: &ChatChunk) -> Vec<Value> {
+    fn text_delta(&self, index: usize, text: &str) -> MappedEvent {
+        match self.wire {
+            Wire::Anthropic => (
+                "content_block_delta",
+                json!({"type": "content_block_delta", "index": index, "delta": {"type": "text_delta", "text": text}}),
+            ),
+            Wire::Converse => (
+                "contentBlockDelta",
+                json!({"contentBlockIndex": index, "delta": {"text": text}}),
+            ),
+        }
+    }
+
+    fn tool_start(&self, index: usize, id: &str, name: &str) -> MappedEvent {
+        match self.wire {
+            Wire::Anthropic => (
+                "content_block_start",
+                json!({"type": "content_block_start", "index": index, "content_block": {
+                "type": "tool_use", "id": id, "name": name, "input": {}}}),
+            ),
+            Wire::Converse => (
+                "contentBlockStart",
+                json!({"contentBlockIndex": index, "start": {"toolUse": {"toolUseId": id, "name": name}}}),
+            ),
+        }
+    }
+
+    fn tool_delta(&self, index: usize, arguments: &str) -> MappedEvent {
+        match self.wire {
+            Wire::Anthropic => (
+                "content_block_delta",
+                json!({"type": "content_block_delta", "index": index,
+                "delta": {"type": "input_json_delta", "partial_json": arguments}}),
+            ),
+            Wire::Converse => (
+                "contentBlockDelta",
+                json!({"contentBlockIndex": index, "delta": {"toolUse": {"input": arguments}}}),
+            ),
+        }
+    }
+
+    /// The events of one chunk.
+    pub fn chunk(&mut self, chunk: &ChatChunk) -> Vec<MappedEvent> {
         let mut events = Vec::new();
         self.start(&mut events);
         for choice in &chunk.choices {
@@ -268,31 +418,32 @@ impl ChatStream {
                         let index = self.blocks;
                         self.blocks += 1;
                         self.text = Some(index);
-                        events.push(json!({"type": "content_block_start", "index": index, "content_block": {"type": "text", "text": ""}}));
+                        if self.wire == Wire::Anthropic {
+                            events.push(("content_block_start", json!({"type": "content_block_start", "index": index, "content_block": {"type": "text", "text": ""}})));
+                        }
                         index
                     }
                 };
-                events.push(json!({"type": "content_block_delta", "index": index, "delta": {"type": "text_delta", "text": text}}));
+                events.push(self.text_delta(index, text));
             }
             for call in choice.delta.tool_calls.iter().flatten() {
                 let index = match self.tools.iter().find(|(t, _)| *t == call.index) {
                     Some((_, index)) => *index,
                     None => {
                         if let Some(text) = self.text.take() {
-                            events.push(json!({"type": "content_block_stop", "index": text}));
+                            events.push(self.block_stop(text));
                         }
                         let index = self.blocks;
                         self.blocks += 1;
                         self.tools.push((call.index, index));
-                        events.push(json!({"type": "content_block_start", "index": index, "content_block": {
-                            "type": "tool_use", "id": call.id.as_deref().unwrap_or_default(),
-                            "name": call.function.name.as_deref().unwrap_or_default(), "input": {}}}));
+                        let id = call.id.as_deref().unwrap_or_default();
+                        let name = call.function.name.as_deref().unwrap_or_default();
+                        events.push(self.tool_start(index, id, name));
                         index
                     }
                 };
                 if !call.function.arguments.is_empty() {
-                    events.push(json!({"type": "content_block_delta", "index": index,
-                        "delta": {"type": "input_json_delta", "partial_json": call.function.arguments}}));
+                    events.push(self.tool_delta(index, &call.function.arguments));
                 }
             }
             if choice.finish_reason.is_some() {
@@ -304,13 +455,29 @@ impl ChatStream {
     }
 
     /// The events that end the message, with its usage.
-    pub fn end(&mut self, usage: MessagesUsage) -> Vec<Value> {
+    pub fn end(&mut self, usage: Option<&Usage>) -> Vec<MappedEvent> {
         let mut events = Vec::new();
         self.start(&mut events);
         self.close_all(&mut events);
-        events.push(json!({"type": "message_delta", "delta": {"stop_reason": self.stop_reason, "stop_sequence": null},
-            "usage": {"input_tokens": usage.input_tokens, "output_tokens": usage.output_tokens}}));
-        events.push(json!({"type": "message_stop"}));
+        match self.wire {
+            Wire::Anthropic => {
+                let usage = usage_of(usage);
+                events.push(("message_delta", json!({"type": "message_delta", "delta": {"stop_reason": self.stop_reason, "stop_sequence": null},
+                    "usage": {"input_tokens": usage.input_tokens, "output_tokens": usage.output_tokens}})));
+                events.push(("message_stop", json!({"type": "message_stop"})));
+            }
+            Wire::Converse => {
+                let reason = match self.stop_reason {
+                    "refusal" => "content_filtered",
+                    other => other,
+                };
+                events.push(("messageStop", json!({"stopReason": reason})));
+                events.push((
+                    "metadata",
+                    json!({"usage": crate::bedrock_runtime::reply::usage_json(usage), "metrics": {"latencyMs": 0}}),
+                ));
+            }
+        }
         events
     }
 }
@@ -323,13 +490,20 @@ struct ChunkMapper {
 }
 
 impl ChunkMapper {
-    fn push(&mut self, events: Vec<Value>) {
-        for data in events {
-            let name = data["type"].as_str().unwrap_or("unknown").to_owned();
-            self.pending.push_back(StreamItem::Event(MessagesEvent {
-                name,
-                data: Bytes::from(data.to_string()),
-            }));
+    fn push(&mut self, events: Vec<MappedEvent>) {
+        for (name, data) in events {
+            let data = Bytes::from(data.to_string());
+            self.pending.push_back(match self.state.wire {
+                Wire::Anthropic => StreamItem::Event(MessagesEvent {
+                    name: name.to_owned(),
+                    data,
+                }),
+                Wire::Converse => StreamItem::Bedrock(BedrockEvent {
+                    event_type: name,
+                    payload: data,
+                    usage: None,
+                }),
+            });
         }
     }
 
@@ -347,19 +521,19 @@ impl ChunkMapper {
                     self.push(events);
                 }
                 Some(Ok(StreamItem::Usage { usage, .. })) => {
-                    let events = self.state.end(usage_of(Some(&usage)));
+                    let events = self.state.end(Some(&usage));
                     self.push(events);
                     self.pending
                         .push_back(StreamItem::Usage { usage, chunk: None });
                     self.done = true;
                 }
-                Some(Ok(StreamItem::Event(_))) => {}
+                Some(Ok(StreamItem::Event(_) | StreamItem::Bedrock(_))) => {}
                 Some(Err(error)) => {
                     self.done = true;
                     return Some((Err(error), self));
                 }
                 None => {
-                    let events = self.state.end(MessagesUsage::default());
+                    let events = self.state.end(None);
                     self.push(events);
                     self.done = true;
                 }
@@ -410,12 +584,8 @@ mod tests {
         .unwrap();
         let mut events = stream.chunk(&chunk);
         events.extend(stream.chunk(&stop));
-        events.extend(stream.end(MessagesUsage {
-            input_tokens: 3,
-            output_tokens: 1,
-            ..MessagesUsage::default()
-        }));
-        let names: Vec<&str> = events.iter().map(|e| e["type"].as_str().unwrap()).collect();
+        events.extend(stream.end(Some(&Usage::new(3, 1))));
+        let names: Vec<&str> = events.iter().map(|(name, _)| *name).collect();
         assert_eq!(
             names,
             [
@@ -427,7 +597,7 @@ mod tests {
                 "message_stop"
             ]
         );
-        assert_eq!(events[4]["usage"]["output_tokens"], 1);
-        assert_eq!(events[4]["delta"]["stop_reason"], "end_turn");
+        assert_eq!(events[4].1["usage"]["output_tokens"], 1);
+        assert_eq!(events[4].1["delta"]["stop_reason"], "end_turn");
     }
 }

@@ -341,7 +341,7 @@ async fn read_json<T: serde::de::DeserializeOwned>(
 /// or usage, not a role-only (or empty) chunk.
 fn carries_content(item: &StreamItem) -> bool {
     match item {
-        StreamItem::Usage { .. } | StreamItem::Event(_) => true,
+        StreamItem::Usage { .. } | StreamItem::Event(_) | StreamItem::Bedrock(_) => true,
         StreamItem::Chunk(chunk) => chunk.choices.iter().any(|choice| {
             choice.finish_reason.is_some()
                 || choice.delta.tool_calls.is_some()

@@ -1,18 +1,16 @@
 //! ConverseStream: the `application/vnd.amazon.eventstream` framing of a reply.
 //!
-//! Frames are encoded with `aws_smithy_eventstream::frame::write_message_to` (prelude CRC32 and
-//! message CRC32 included). Event order: `messageStart` → (the reasoning block's
+//! Frames are written by [`crate::bedrock_runtime::eventstream`]. Event order: `messageStart` → (the reasoning block's
 //! `contentBlockDelta`s and its `contentBlockStop`, when the model thought) →
 //! (`contentBlockStart` for a tool call) → `contentBlockDelta`… → `contentBlockStop` →
 //! `messageStop` → `metadata`. A mid-stream fault
 //! replaces the second half with one exception frame; a stall stops sending after the
 //! configured number of tokens.
 
-use aws_smithy_eventstream::frame::write_message_to;
-use aws_smithy_types::event_stream::{Header, HeaderValue, Message};
 use bytes::Bytes;
 use serde_json::{Value, json};
 
+use crate::bedrock_runtime::eventstream;
 use crate::sandbox::emulated_model::estimate_tokens;
 use crate::sandbox::error::BedrockError;
 use crate::sandbox::model_call::Admitted;
@@ -20,38 +18,14 @@ use crate::sandbox::pace::{Pace, Step, chunks};
 
 use super::converse;
 
-fn encode(headers: Vec<Header>, payload: &Value) -> Bytes {
-    let message = Message::new_from_parts(headers, payload.to_string());
-    let mut buffer = Vec::new();
-    // Frames here are a few hundred bytes: far below the 16 MiB limit that could make this fail.
-    match write_message_to(&message, &mut buffer) {
-        Ok(()) => Bytes::from(buffer),
-        Err(_) => Bytes::new(),
-    }
-}
-
-fn header(name: &'static str, value: impl Into<String>) -> Header {
-    Header::new(name, HeaderValue::String(value.into().into()))
-}
-
 /// An event frame (`:message-type=event`).
 pub fn event_frame(event_type: &str, payload: &Value) -> Bytes {
-    let headers = vec![
-        header(":event-type", event_type),
-        header(":content-type", "application/json"),
-        header(":message-type", "event"),
-    ];
-    encode(headers, payload)
+    eventstream::event_frame(event_type, payload.to_string())
 }
 
 /// An exception frame (`:message-type=exception`).
 pub fn exception_frame(error: &BedrockError) -> Bytes {
-    let headers = vec![
-        header(":exception-type", error.stream_exception_type()),
-        header(":content-type", "application/json"),
-        header(":message-type", "exception"),
-    ];
-    encode(headers, &json!({ "message": error.to_string() }))
+    eventstream::exception_frame(&error.stream_exception_type(), &error.to_string())
 }
 
 /// The content deltas of a reply: text pieces, or a tool call's JSON input in pieces.
@@ -175,6 +149,7 @@ mod tests {
     use super::*;
     use crate::sandbox::emulated_model::{Reply, StopReason};
     use aws_smithy_eventstream::frame::read_message_from;
+    use aws_smithy_types::event_stream::Message;
     use std::time::Duration;
 
     fn admitted(text: &str) -> Admitted {
