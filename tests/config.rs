@@ -804,3 +804,59 @@ fn a_model_id_or_its_arn_routes_through_the_first_group_holding_it() {
     let (_, groups) = shared.iter().find(|(m, _)| m == sonnet).unwrap();
     assert_eq!(groups[0], first.name);
 }
+
+#[cfg(unix)]
+#[test]
+fn consumers_sigv4_key_pairs_are_checked_and_their_secret_kept_private() {
+    use std::os::unix::fs::PermissionsExt;
+    let load = |consumers: &str| {
+        let yaml = format!("{BASE}gateway:\n  consumers:\n{consumers}");
+        config::load_str(&yaml, Path::new("sigv4.yaml"), &|name| {
+            (name == "APP_SIGV4_SECRET").then(|| "app-sigv4-secret-0001".to_owned())
+        })
+    };
+    let pair = "    - {name: app, key: sk-app-key-0001, sigv4_access_key_id: AKIAAPPCONSUMER00001, sigv4_secret_access_key: os.environ/APP_SIGV4_SECRET}\n";
+    let cfg = load(pair).unwrap();
+    let key = cfg.gateway.consumers[0].sigv4.as_ref().unwrap();
+    assert_eq!(key.access_key_id, "AKIAAPPCONSUMER00001");
+    assert!(key.secret.matches(b"app-sigv4-secret-0001"));
+
+    let cases = [
+        (
+            "    - {name: app, key: sk-app-key-0001, sigv4_access_key_id: AKIAAPPCONSUMER00001}\n",
+            "gateway.consumers[0].sigv4_secret_access_key",
+            "SigV4 needs both",
+        ),
+        (
+            "    - {name: app, key: sk-app-key-0001, sigv4_access_key_id: short, sigv4_secret_access_key: long-enough-secret}\n",
+            "gateway.consumers[0].sigv4_access_key_id",
+            "16 to 128 letters and digits",
+        ),
+    ];
+    for (consumers, path, words) in cases {
+        let error = load(consumers).expect_err(consumers);
+        assert_eq!(error.path, path, "{error}");
+        assert!(error.message.contains(words), "{error}");
+    }
+    let twice = format!(
+        "{pair}    - {{name: other, key: sk-other-key-01, sigv4_access_key_id: AKIAAPPCONSUMER00001, sigv4_secret_access_key: another-secret}}\n"
+    );
+    let error = load(&twice).expect_err("the same access key id twice");
+    assert_eq!(error.path, "gateway.consumers[1].sigv4_access_key_id");
+
+    // A literal secret in a file anyone can read is refused, as a literal master key is.
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    let file = dir.path().join("gateway.yaml");
+    let literal = "    - {name: app, key: sk-app-key-0001, sigv4_access_key_id: AKIAAPPCONSUMER00001, sigv4_secret_access_key: literal-sigv4-secret}\n";
+    std::fs::write(&file, format!("{BASE}gateway:\n  consumers:\n{literal}")).unwrap();
+    std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let error = config::load(&file).expect_err("world-readable literal secret");
+    assert_eq!(error.path, "gateway.consumers[0].sigv4_secret_access_key");
+    assert!(
+        !error.to_string().contains("literal-sigv4-secret"),
+        "{error}"
+    );
+    std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o600)).unwrap();
+    assert!(config::load(&file).is_ok());
+}

@@ -44,6 +44,19 @@ pub fn load(path: &Path) -> Result<Config, ConfigError> {
                 path: key_path,
             });
         }
+        if let Some(key_path) = literal_sigv4_secret(&text) {
+            return Err(ConfigError {
+                file: path.to_path_buf(),
+                line: lines.line_of(&key_path),
+                message: format!(
+                    "a literal SigV4 secret in a file every user of this machine can read; write \
+                     `sigv4_secret_access_key: os.environ/<NAME>` and export the secret, \
+                     or make the file private (chmod 600 {})",
+                    path.display()
+                ),
+                path: key_path,
+            });
+        }
     }
     load_str(&text, path, &|name| std::env::var(name).ok())
 }
@@ -75,6 +88,20 @@ fn literal_master_key(text: &str) -> Option<String> {
             let key = value.get(section)?.get("master_key")?.as_str()?;
             (!key.starts_with("os.environ/")).then(|| format!("{section}.master_key"))
         })
+}
+
+/// The key path of a consumer's SigV4 secret written literally, if any: it follows the master
+/// key's rule.
+fn literal_sigv4_secret(text: &str) -> Option<String> {
+    let value = yaml::parse(text).ok()?;
+    ["gateway", "litellm"].into_iter().find_map(|section| {
+        let consumers = value.get(section)?.get("consumers")?.as_sequence()?;
+        consumers.iter().enumerate().find_map(|(i, consumer)| {
+            let secret = consumer.get("sigv4_secret_access_key")?.as_str()?;
+            (!secret.starts_with("os.environ/"))
+                .then(|| format!("{section}.consumers[{i}].sigv4_secret_access_key"))
+        })
+    })
 }
 
 /// Validates config `text` as if read from `source`, with `env` for `os.environ/` values.

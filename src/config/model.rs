@@ -169,6 +169,15 @@ pub struct Consumer {
     pub max_parallel_requests: Option<u32>,
     /// Model groups this key may call; empty means all.
     pub models: Vec<String>,
+    /// The key pair this consumer may sign Bedrock requests with (SigV4), if any.
+    pub sigv4: Option<SigV4Key>,
+}
+
+/// An access key id and its secret, for SigV4-signed requests.
+#[derive(Debug, Clone)]
+pub struct SigV4Key {
+    pub access_key_id: String,
+    pub secret: Secret,
 }
 
 impl Consumer {

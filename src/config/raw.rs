@@ -87,6 +87,9 @@ pub struct RawConsumer {
     pub max_parallel_requests: Option<u32>,
     #[serde(default)]
     pub models: Vec<String>,
+    /// A key pair for SigV4-signed requests on Bedrock's routes (both or neither).
+    pub sigv4_access_key_id: Option<String>,
+    pub sigv4_secret_access_key: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]

@@ -434,6 +434,7 @@ mod tests {
             tpm_limit: None,
             max_parallel_requests: None,
             models: vec![SHARED_GROUP.into()],
+            sigv4: None,
         }
     }
 

@@ -77,6 +77,7 @@ mod tests {
                 tpm_limit: None,
                 max_parallel_requests: None,
                 models: vec!["isolated".into()],
+                sigv4: None,
             }],
             drop_params: false,
             metrics_need_auth: false,

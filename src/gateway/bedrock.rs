@@ -10,19 +10,22 @@
 //! (or ARN) of a configured Bedrock deployment, which routes through the first group holding it.
 
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Instant, SystemTime};
 
 use axum::body::Body;
 use axum::extract::{Path, State};
 use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
-use http::{HeaderMap, HeaderValue, StatusCode, header};
+use http::{HeaderMap, HeaderValue, StatusCode, Uri, header};
 use serde_json::{Map, Value, json};
+use subtle::ConstantTimeEq;
 
 use super::auth::Caller;
+use super::body::HeldBody;
 use super::error::{ApiError, Dialect};
 use super::intake;
 use super::respond::{count_refused, error_response, log_served, put_trace_headers};
+use super::sigv4;
 use super::state::AppState;
 use crate::bedrock_runtime::eventstream::{self, event_frame, exception_frame};
 use crate::bedrock_runtime::{ConverseCall, CountInput, InvokeCall, converse};
@@ -64,6 +67,7 @@ impl Operation {
 pub(super) async fn call(
     State(state): State<Arc<AppState>>,
     Path((model_id, operation)): Path<(String, String)>,
+    uri: Uri,
     headers: HeaderMap,
     body: Body,
 ) -> Response {
@@ -71,7 +75,13 @@ pub(super) async fn call(
     let Some(operation) = Operation::of(&operation) else {
         return unknown_operation(&state, &operation);
     };
-    let (caller, bytes) = match intake::read(&state, &headers, body, Dialect::Bedrock).await {
+    // An open gateway takes any request; one with keys reads a SigV4 signature as the key of
+    // the consumer whose access key id it names.
+    let read = match state.config.gateway.requires_auth() && sigv4::is_signed(&headers) {
+        true => signed_intake(&state, &uri, &headers, body).await,
+        false => intake::read(&state, &headers, body, Dialect::Bedrock).await,
+    };
+    let (caller, bytes) = match read {
         Ok(read) => read,
         Err(response) => return response,
     };
@@ -120,6 +130,74 @@ pub(super) async fn call(
             serve(&state, &route, PipelineBody::Invoke(&call), started).await
         }
         Operation::CountTokens => count_tokens(&state, caller, &model_id, &group, &bytes).await,
+    }
+}
+
+/// A SigV4-signed request: the consumer its access key id names (every configured id compared
+/// in constant time, before the body is read), then the body, then the signature over both.
+async fn signed_intake<'s>(
+    state: &'s AppState,
+    uri: &Uri,
+    headers: &HeaderMap,
+    body: Body,
+) -> Result<(Caller<'s>, HeldBody), Response> {
+    let declared =
+        intake::declared_size(state, headers, Dialect::Bedrock).map_err(|refusal| *refusal)?;
+    let value = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default();
+    let Some(authorization) = sigv4::parse_authorization(value) else {
+        return Err(refuse(state, signature_refusal(sigv4::Refusal::Malformed)));
+    };
+    let presented = authorization.access_key_id.as_bytes();
+    let mut found = None;
+    for consumer in &state.config.gateway.consumers {
+        let Some(key) = &consumer.sigv4 else { continue };
+        let id = key.access_key_id.as_bytes();
+        let same = id.len() == presented.len() && bool::from(id.ct_eq(presented));
+        if same && found.is_none() {
+            found = Some((consumer, key));
+        }
+    }
+    let Some((consumer, key)) = found else {
+        return Err(refuse(state, ApiError::unauthorized("Invalid API key")));
+    };
+    let bytes = intake::read_body(state, declared, body, Dialect::Bedrock).await?;
+    let request = sigv4::SignedRequest {
+        method: "POST",
+        path: uri.path(),
+        query: uri.query().unwrap_or_default(),
+        headers,
+        authority: uri.authority().map(|a| a.as_str()),
+        body: &bytes,
+    };
+    match sigv4::verify(
+        &authorization,
+        &request,
+        key.secret.expose(),
+        SystemTime::now(),
+    ) {
+        Ok(()) => Ok((Caller::Consumer(consumer), bytes)),
+        Err(refusal) => Err(refuse(state, signature_refusal(refusal))),
+    }
+}
+
+/// AWS's answer to a signature it does not accept: no detail beyond its own words.
+fn signature_refusal(refusal: sigv4::Refusal) -> ApiError {
+    match refusal {
+        sigv4::Refusal::Malformed => ApiError::bad_signature(
+            "IncompleteSignatureException",
+            "Authorization header requires 'Credential', 'Signature' and 'SignedHeaders' parameters, and a signed 'host' and 'x-amz-date'.",
+        ),
+        sigv4::Refusal::Expired => ApiError::bad_signature(
+            "InvalidSignatureException",
+            "Signature expired: the request's x-amz-date is more than 5 minutes from the server's time.",
+        ),
+        sigv4::Refusal::Mismatch => ApiError::bad_signature(
+            "InvalidSignatureException",
+            "The request signature we calculated does not match the signature you provided. Check your AWS Secret Access Key and signing method. Consult the service documentation for details.",
+        ),
     }
 }
 

@@ -54,6 +54,15 @@ impl ApiError {
         }
     }
 
+    /// 403 for a SigV4 signature that does not verify (`InvalidSignatureException`) or cannot
+    /// be read (`IncompleteSignatureException`), in AWS's words and nothing more.
+    pub fn bad_signature(exception: &'static str, message: &'static str) -> Self {
+        ApiError {
+            code: Some(exception.into()),
+            ..Self::new(StatusCode::FORBIDDEN, ErrorKind::Authentication, message)
+        }
+    }
+
     /// 403: a key that may not use this model group.
     pub fn forbidden(message: impl Into<String>) -> Self {
         Self::new(StatusCode::FORBIDDEN, ErrorKind::Permission, message)
@@ -292,6 +301,24 @@ impl ApiError {
     pub fn bedrock_exception(&self) -> (StatusCode, &'static str, &str) {
         match self.kind {
             ErrorKind::InvalidRequest => (self.status, "ValidationException", &self.message),
+            ErrorKind::Authentication
+                if self.code.as_deref() == Some("InvalidSignatureException") =>
+            {
+                (
+                    StatusCode::FORBIDDEN,
+                    "InvalidSignatureException",
+                    &self.message,
+                )
+            }
+            ErrorKind::Authentication
+                if self.code.as_deref() == Some("IncompleteSignatureException") =>
+            {
+                (
+                    StatusCode::FORBIDDEN,
+                    "IncompleteSignatureException",
+                    &self.message,
+                )
+            }
             ErrorKind::Authentication if self.message == super::auth::MISSING_KEY => (
                 StatusCode::FORBIDDEN,
                 "MissingAuthenticationTokenException",

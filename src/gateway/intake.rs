@@ -18,22 +18,45 @@ pub(super) async fn read<'s>(
     body: Body,
     dialect: Dialect,
 ) -> Result<(Caller<'s>, HeldBody), Response> {
+    let declared = declared_size(state, headers, dialect).map_err(|refusal| *refusal)?;
+    let caller =
+        authenticate(headers, &state.config.gateway).map_err(|e| refuse(state, e, dialect))?;
+    let bytes = read_body(state, declared, body, dialect).await?;
+    Ok((caller, bytes))
+}
+
+/// The body's declared size (`Content-Length`), refused when over the limit.
+pub(super) fn declared_size(
+    state: &AppState,
+    headers: &HeaderMap,
+    dialect: Dialect,
+) -> Result<Option<usize>, Box<Response>> {
     let limit = state.config.gateway.max_body_bytes;
     let declared = headers
         .get(header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<usize>().ok());
     if declared.is_some_and(|n| n > limit) {
-        return Err(refuse(state, ApiError::payload_too_large(limit), dialect));
+        let refusal = refuse(state, ApiError::payload_too_large(limit), dialect);
+        return Err(Box::new(refusal));
     }
-    let caller =
-        authenticate(headers, &state.config.gateway).map_err(|e| refuse(state, e, dialect))?;
+    Ok(declared)
+}
+
+/// The body, read within the gateway's size, time and memory limits.
+pub(super) async fn read_body(
+    state: &AppState,
+    declared: Option<usize>,
+    body: Body,
+    dialect: Dialect,
+) -> Result<HeldBody, Response> {
+    let limit = state.config.gateway.max_body_bytes;
     let body_limits = BodyLimits {
         max_bytes: limit,
         timeout: state.config.gateway.body_timeout,
     };
     match body::read(body, declared, body_limits, &state.body_budget).await {
-        Ok(bytes) => Ok((caller, bytes)),
+        Ok(bytes) => Ok(bytes),
         Err(refusal) => {
             state.pipeline.metrics.error(refusal.error.kind);
             Err(refusal.into_response_as(dialect))

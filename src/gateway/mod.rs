@@ -15,6 +15,7 @@ mod ratelimit;
 mod request_id;
 mod respond;
 mod routes;
+mod sigv4;
 mod start_error;
 mod state;
 

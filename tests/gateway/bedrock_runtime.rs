@@ -17,6 +17,9 @@ use crate::tls::make_certificates;
 
 const APP_KEY: &str = "sk-bedrock-app-test";
 const TIGHT_KEY: &str = "sk-bedrock-tight-test";
+/// The SigV4 key pair of the consumer `signer` (test values, known to nothing else).
+const SIGNER_ID: &str = "AKIASIGNERCONSUMER01";
+const SIGNER_SECRET: &str = "signer-sigv4-secret-for-tests";
 
 fn config(dir: &Path) -> String {
     let (cert, key) = (dir.join("gw-cert.pem"), dir.join("gw-key.pem"));
@@ -29,6 +32,7 @@ gateway:
   consumers:
     - {{name: app, key: {APP_KEY}, models: [sonnet, primary, shard, nova-only, compat]}}
     - {{name: tight, key: {TIGHT_KEY}, rpm_limit: 1, models: [sonnet]}}
+    - {{name: signer, key: sk-bedrock-signer-test, sigv4_access_key_id: {SIGNER_ID}, sigv4_secret_access_key: {SIGNER_SECRET}, models: [sonnet]}}
 model_list:
   - model_name: sonnet
     litellm_params: {{model: "bedrock/{SONNET}", aws_profile_name: genai}}
@@ -81,19 +85,41 @@ async fn start(dir: &Path) -> (Stack, String) {
     (stack, ca)
 }
 
+/// How the boto3 client authenticates.
+enum Credentials<'a> {
+    /// `AWS_BEARER_TOKEN_BEDROCK`.
+    Bearer(&'a str),
+    /// SigV4 with an access key id and secret.
+    SigV4(&'a str, &'a str),
+}
+
 async fn boto3(stack: &Stack, ca: &str, token: &str, scenario: &str) -> Value {
-    let args: Vec<String> = vec![
+    boto3_as(stack, ca, Credentials::Bearer(token), scenario).await
+}
+
+async fn boto3_as(stack: &Stack, ca: &str, credentials: Credentials<'_>, scenario: &str) -> Value {
+    let auth: Vec<String> = match credentials {
+        Credentials::Bearer(token) => vec!["--token".into(), token.into()],
+        Credentials::SigV4(id, secret) => vec![
+            "--access-key".into(),
+            id.into(),
+            "--secret-key".into(),
+            secret.into(),
+        ],
+    };
+    let mut args: Vec<String> = vec![
         "--endpoint".into(),
         stack.gateway.url(),
         "--ca-bundle".into(),
         ca.into(),
-        "--token".into(),
-        token.into(),
+    ];
+    args.extend(auth);
+    args.extend::<[String; 4]>([
         "--model-id".into(),
         SONNET.into(),
         "--scenario".into(),
         scenario.into(),
-    ];
+    ]);
     let out = tokio::task::spawn_blocking(move || {
         let args: Vec<&str> = args.iter().map(String::as_str).collect();
         process::run_python_client("gateway_boto3.py", &args, "boto3", Duration::from_secs(120))
@@ -192,7 +218,10 @@ async fn boto3_and_the_aws_cli_use_bedrocks_own_api_over_https() {
     assert_eq!(compat["deployment"], "compat-upstream", "{compat}");
     assert!(!compat["text"].as_str().unwrap().is_empty(), "{compat}");
     assert_eq!(compat["stop_reason"], "end_turn");
-    assert!(compat["usage"]["outputTokens"].as_u64().unwrap() > 0, "{compat}");
+    assert!(
+        compat["usage"]["outputTokens"].as_u64().unwrap() > 0,
+        "{compat}"
+    );
     let events: Vec<&str> = out["compat_stream_events"]
         .as_array()
         .unwrap()
@@ -200,7 +229,10 @@ async fn boto3_and_the_aws_cli_use_bedrocks_own_api_over_https() {
         .map(|e| e.as_str().unwrap())
         .collect();
     assert_eq!(events.first(), Some(&"messageStart"), "{events:?}");
-    assert_eq!(&events[events.len() - 3..], ["contentBlockStop", "messageStop", "metadata"]);
+    assert_eq!(
+        &events[events.len() - 3..],
+        ["contentBlockStop", "messageStop", "metadata"]
+    );
 
     let cli = &out["cli"];
     assert!(!cli["converse_text"].as_str().unwrap().is_empty(), "{cli}");
@@ -339,4 +371,83 @@ model_list:
     let stats = stack.sandbox.stats();
     assert_eq!(stats.model_calls("genai", SONNET).served, 2);
     assert_eq!(stats.model_calls("test", SONNET).total(), 0);
+}
+
+/// A consumer's SigV4 key pair: boto3 signs as it would for Bedrock and is served; a wrong
+/// secret is `InvalidSignatureException`, an unknown access key id
+/// `UnrecognizedClientException`, both 403 with AWS's words only.
+#[tokio::test]
+async fn boto3_signing_with_a_consumers_sigv4_key_pair() {
+    let dir = tempfile::tempdir().unwrap();
+    let (stack, ca) = start(dir.path()).await;
+    let signed = Credentials::SigV4(SIGNER_ID, SIGNER_SECRET);
+    let out = boto3_as(&stack, &ca, signed, "sigv4").await;
+    assert_eq!(out["converse"]["deployment"], "sonnet-genai", "{out}");
+    assert!(!out["converse"]["text"].as_str().unwrap().is_empty());
+    let events = out["stream_events"].as_array().unwrap();
+    assert_eq!(events.first().unwrap(), "messageStart");
+    assert_eq!(events.last().unwrap(), "metadata");
+
+    let wrong = Credentials::SigV4(SIGNER_ID, "not-the-signers-secret");
+    let out = boto3_as(&stack, &ca, wrong, "sigv4-refused").await;
+    assert_eq!(out["error"]["code"], "InvalidSignatureException", "{out}");
+    assert_eq!(out["error"]["status"], 403);
+    assert!(
+        !out["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains(SIGNER_SECRET)
+    );
+    let unknown = Credentials::SigV4("AKIANOBODYCONSUMER01", SIGNER_SECRET);
+    let out = boto3_as(&stack, &ca, unknown, "sigv4-refused").await;
+    assert_eq!(out["error"]["code"], "UnrecognizedClientException", "{out}");
+    assert_eq!(out["error"]["status"], 403);
+    // Only the signed request that verified reached an upstream.
+    assert_eq!(stack.sandbox.stats().model_calls("genai", SONNET).served, 2);
+}
+
+/// The Rust SDK signing with a consumer's key pair against a gateway with keys: served as
+/// that consumer (its quota counts); a wrong secret is refused with the SDK's own error code.
+#[tokio::test]
+async fn the_rust_sdk_signs_with_a_consumers_key_pair() {
+    let stack = Stack::start(&format!(
+        r#"
+gateway:
+  master_key: sk-bedrock-master-test
+  consumers:
+    - {{name: signer, key: sk-bedrock-signer-test, rpm_limit: 1, sigv4_access_key_id: {SIGNER_ID}, sigv4_secret_access_key: {SIGNER_SECRET}}}
+model_list:
+  - model_name: sonnet
+    litellm_params: {{model: "bedrock/{SONNET}", aws_profile_name: genai}}
+{}"#,
+        crate::harness::FAST_SANDBOX
+    ))
+    .await;
+    let url = stack.gateway.url();
+    let converse = |client: aws_sdk_bedrockruntime::Client| async move {
+        client
+            .converse()
+            .model_id(SONNET)
+            .messages(support::sandbox::user_text("Say hello."))
+            .send()
+            .await
+    };
+    let reply = converse(sdk_client(&url, SIGNER_ID, SIGNER_SECRET))
+        .await
+        .unwrap();
+    assert!(reply.usage().unwrap().output_tokens() > 0);
+    // The signer's own quota (1 RPM) now counts against it.
+    let throttled = converse(sdk_client(&url, SIGNER_ID, SIGNER_SECRET))
+        .await
+        .unwrap_err();
+    assert_eq!(
+        throttled.into_service_error().meta().code(),
+        Some("ThrottlingException")
+    );
+    let refused = converse(sdk_client(&url, SIGNER_ID, "wrong-secret-value"))
+        .await
+        .unwrap_err();
+    let refused = refused.into_service_error();
+    assert_eq!(refused.meta().code(), Some("InvalidSignatureException"));
+    assert_eq!(stack.sandbox.stats().model_calls("genai", SONNET).served, 1);
 }

@@ -120,7 +120,21 @@ fn consumers(
             ));
         }
         keys.push(&c.key);
-        consumers.push(consumer(c, key, &path, groups, aliases)?);
+        let consumer = consumer(c, key, &path, groups, aliases)?;
+        let taken = |id: &str| {
+            consumers
+                .iter()
+                .any(|other: &Consumer| other.sigv4.as_ref().is_some_and(|k| k.access_key_id == id))
+        };
+        if let Some(sigv4) = &consumer.sigv4
+            && taken(&sigv4.access_key_id)
+        {
+            return Err(Invalid::new(
+                format!("{path}.sigv4_access_key_id"),
+                "this access key id is already another consumer's",
+            ));
+        }
+        consumers.push(consumer);
     }
     Ok(consumers)
 }
@@ -168,7 +182,38 @@ fn consumer(
         tpm_limit: c.tpm_limit,
         max_parallel_requests: c.max_parallel_requests,
         models: c.models.clone(),
+        sigv4: sigv4_key(c, path)?,
     })
+}
+
+/// A consumer's SigV4 key pair: both or neither; an access key id as AWS writes them (16 to 128
+/// letters and digits), a secret of at least 8 characters.
+fn sigv4_key(c: &RawConsumer, path: &str) -> Result<Option<SigV4Key>, Invalid> {
+    match (&c.sigv4_access_key_id, &c.sigv4_secret_access_key) {
+        (None, None) => Ok(None),
+        (Some(id), Some(secret)) => {
+            let valid =
+                (16..=128).contains(&id.len()) && id.bytes().all(|b| b.is_ascii_alphanumeric());
+            if !valid {
+                return Err(Invalid::new(
+                    format!("{path}.sigv4_access_key_id"),
+                    "an access key id is 16 to 128 letters and digits (like AKIAIOSFODNN7EXAMPLE)",
+                ));
+            }
+            Ok(Some(SigV4Key {
+                access_key_id: id.clone(),
+                secret: checked_key(secret, &format!("{path}.sigv4_secret_access_key"))?,
+            }))
+        }
+        (Some(_), None) => Err(Invalid::new(
+            format!("{path}.sigv4_secret_access_key"),
+            "sigv4_access_key_id is set without sigv4_secret_access_key: SigV4 needs both",
+        )),
+        (None, Some(_)) => Err(Invalid::new(
+            format!("{path}.sigv4_access_key_id"),
+            "sigv4_secret_access_key is set without sigv4_access_key_id: SigV4 needs both",
+        )),
+    }
 }
 
 /// The largest request body, from `gateway` or `general_settings` (`max_request_size_mb`).

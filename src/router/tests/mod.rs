@@ -65,6 +65,7 @@ pub(super) fn consumer(
         tpm_limit: tpm,
         max_parallel_requests: parallel,
         models: Vec::new(),
+        sigv4: None,
     }
 }
 
