@@ -451,3 +451,81 @@ model_list:
     assert_eq!(refused.meta().code(), Some("InvalidSignatureException"));
     assert_eq!(stack.sandbox.stats().model_calls("genai", SONNET).served, 1);
 }
+
+/// Streams on Bedrock's routes fail over like any other until their first content event
+/// (ConverseStream and InvokeModelWithResponseStream); after it, the stream ends with an
+/// exception frame the SDK reads as an error, and nothing goes to the fallback.
+#[tokio::test]
+async fn bedrock_streams_fail_over_before_content_and_end_with_an_exception_after() {
+    use crate::streaming::failing_config;
+    let stack = Stack::start(&failing_config("before", "ServiceUnavailableException")).await;
+    let client = sdk_client(
+        &stack.gateway.url(),
+        "AKIDRUSTSDKCLIENT001",
+        "rust-sdk-secret",
+    );
+    let mut stream = client
+        .converse_stream()
+        .model_id("primary")
+        .messages(support::sandbox::user_text("Say hello."))
+        .send()
+        .await
+        .unwrap()
+        .stream;
+    let mut metadata = false;
+    while let Some(event) = stream.recv().await.unwrap() {
+        metadata |= matches!(event, ConverseStreamOutput::Metadata(_));
+    }
+    assert!(metadata, "the fallback's stream ran to its end");
+    let body = r#"{"anthropic_version":"bedrock-2023-05-31","max_tokens":64,"messages":[{"role":"user","content":"hi"}]}"#;
+    let mut chunks = client
+        .invoke_model_with_response_stream()
+        .model_id("primary")
+        .body(aws_sdk_bedrockruntime::primitives::Blob::new(body))
+        .send()
+        .await
+        .unwrap()
+        .body;
+    let mut types = Vec::new();
+    while let Some(event) = chunks.recv().await.unwrap() {
+        if let aws_sdk_bedrockruntime::types::ResponseStream::Chunk(chunk) = event {
+            let data: Value = serde_json::from_slice(chunk.bytes().unwrap().as_ref()).unwrap();
+            types.push(data["type"].as_str().unwrap().to_owned());
+        }
+    }
+    assert_eq!(types.last().map(String::as_str), Some("message_stop"));
+    let stats = stack.sandbox.stats();
+    assert_eq!(stats.model_calls("genai", SONNET).failed, 2);
+    assert_eq!(stats.model_calls("genai", HAIKU).served, 2);
+
+    let stack = Stack::start(&failing_config("mid_stream", "ModelStreamErrorException")).await;
+    let client = sdk_client(
+        &stack.gateway.url(),
+        "AKIDRUSTSDKCLIENT001",
+        "rust-sdk-secret",
+    );
+    let mut stream = client
+        .converse_stream()
+        .model_id("primary")
+        .messages(support::sandbox::user_text("Say hello."))
+        .send()
+        .await
+        .unwrap()
+        .stream;
+    let mut deltas = 0;
+    let error = loop {
+        match stream.recv().await {
+            Ok(Some(ConverseStreamOutput::ContentBlockDelta(_))) => deltas += 1,
+            Ok(Some(_)) => {}
+            Ok(None) => panic!("the stream ended without its exception"),
+            Err(error) => break error,
+        }
+    };
+    assert!(deltas > 0, "content came before the failure");
+    let error = error.into_service_error();
+    assert!(
+        error.is_service_unavailable_exception() || error.is_model_stream_error_exception(),
+        "{error:?}"
+    );
+    assert_eq!(stack.calls(HAIKU), 0, "nothing was sent to the fallback");
+}

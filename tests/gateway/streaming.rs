@@ -121,7 +121,7 @@ async fn a_usage_chunk_comes_when_asked() {
 
 /// A primary whose every call fails before the first token (`phase: before`) or mid-stream, and
 /// a healthy fallback group.
-fn failing_config(phase: &str, error: &str) -> String {
+pub fn failing_config(phase: &str, error: &str) -> String {
     format!(
         r#"
 model_list:

@@ -152,7 +152,8 @@ impl BedrockProvider {
         })
     }
 
-    /// InvokeModelWithResponseStream with the client's body; read up to its first chunk.
+    /// InvokeModelWithResponseStream with the client's body; read up to its first chunk of
+    /// content (past Anthropic's `message_start` and `ping`), so a failure before it fails over.
     pub async fn invoke_stream_body(
         &self,
         deployment: &Deployment,
@@ -170,10 +171,15 @@ impl BedrockProvider {
             .map_err(convert_sdk_error)?;
         let mut reader = InvokeChunks {
             events: output.body,
-            first: None,
+            first: VecDeque::new(),
             finished: false,
         };
-        reader.first = reader.read().await?;
+        while let Some((event, preamble)) = reader.read().await? {
+            reader.first.push_back(event);
+            if !preamble {
+                break;
+            }
+        }
         Ok(Box::pin(stream::unfold(reader, InvokeChunks::next_item)))
     }
 }
@@ -391,15 +397,16 @@ impl ConverseEvents {
 /// An InvokeModelWithResponseStream being relayed chunk by chunk.
 struct InvokeChunks {
     events: EventReceiver<ResponseStream, ResponseStreamError>,
-    /// The first chunk, read before the stream was handed out.
-    first: Option<BedrockEvent>,
+    /// The chunks read before the stream was handed out.
+    first: VecDeque<BedrockEvent>,
     finished: bool,
 }
 
 impl InvokeChunks {
     /// The next chunk as a `chunk` event (its bytes base64 in `{"bytes"}`, as on the wire),
-    /// with Bedrock's counts when it carries them; `None` at the end.
-    async fn read(&mut self) -> Result<Option<BedrockEvent>, ProviderError> {
+    /// with Bedrock's counts when it carries them, and whether it is a preamble (Anthropic's
+    /// `message_start` or `ping`: no content yet); `None` at the end.
+    async fn read(&mut self) -> Result<Option<(BedrockEvent, bool)>, ProviderError> {
         loop {
             let chunk = match self.events.recv().await {
                 Ok(Some(ResponseStream::Chunk(chunk))) => chunk,
@@ -417,27 +424,33 @@ impl InvokeChunks {
             let Some(bytes) = chunk.bytes() else {
                 continue;
             };
-            let usage = serde_json::from_slice::<Value>(bytes.as_ref())
-                .ok()
-                .and_then(|data| native_usage(&data));
+            let data = serde_json::from_slice::<Value>(bytes.as_ref()).ok();
+            let usage = data.as_ref().and_then(native_usage);
+            let preamble = data.as_ref().is_some_and(|data| {
+                matches!(
+                    data.get("type").and_then(Value::as_str),
+                    Some("message_start" | "ping")
+                )
+            });
             let payload = json!({"bytes": aws_smithy_types::base64::encode(bytes.as_ref())});
-            return Ok(Some(BedrockEvent {
+            let event = BedrockEvent {
                 event_type: "chunk",
                 payload: Bytes::from(payload.to_string()),
                 usage,
-            }));
+            };
+            return Ok(Some((event, preamble)));
         }
     }
 
     async fn next_item(mut self) -> Option<(Result<StreamItem, ProviderError>, Self)> {
-        if let Some(event) = self.first.take() {
+        if let Some(event) = self.first.pop_front() {
             return Some((Ok(StreamItem::Bedrock(event)), self));
         }
         if self.finished {
             return None;
         }
         match self.read().await {
-            Ok(Some(event)) => Some((Ok(StreamItem::Bedrock(event)), self)),
+            Ok(Some((event, _))) => Some((Ok(StreamItem::Bedrock(event)), self)),
             Ok(None) => None,
             Err(error) => {
                 self.finished = true;
