@@ -21,6 +21,9 @@ pub struct ModelCard {
     pub context_window: u64,
     /// The most output one call may ask for, and what a call that asks for none reserves.
     pub max_output_tokens: u64,
+    /// Quota tokens each output token takes against the model's TPM: 5 for Claude 3.7 Sonnet
+    /// and the Claude 4 models and later, 1 for the rest.
+    pub output_burndown: u64,
 }
 
 const fn card(id: &'static str, context_window: u64, max_output_tokens: u64) -> ModelCard {
@@ -28,28 +31,37 @@ const fn card(id: &'static str, context_window: u64, max_output_tokens: u64) -> 
         id,
         context_window,
         max_output_tokens,
+        output_burndown: 1,
     }
 }
 
-pub const CLAUDE_SONNET_5_5: ModelCard = card("anthropic.claude-sonnet-5-5", 1_000_000, 128_000);
-pub const CLAUDE_OPUS_5: ModelCard = card("anthropic.claude-opus-5", 1_000_000, 128_000);
-pub const CLAUDE_OPUS_4_8: ModelCard = card("anthropic.claude-opus-4-8", 1_000_000, 128_000);
-pub const CLAUDE_SONNET_5: ModelCard = card("anthropic.claude-sonnet-5", 1_000_000, 128_000);
-pub const CLAUDE_OPUS_4_7: ModelCard = card("anthropic.claude-opus-4-7", 1_000_000, 128_000);
-pub const CLAUDE_OPUS_4_6: ModelCard = card("anthropic.claude-opus-4-6-v1", 200_000, 128_000);
-pub const CLAUDE_SONNET_4_6: ModelCard = card("anthropic.claude-sonnet-4-6", 200_000, 64_000);
+/// A model whose output tokens burn its quota five times over.
+const fn card5(id: &'static str, context_window: u64, max_output_tokens: u64) -> ModelCard {
+    ModelCard {
+        output_burndown: 5,
+        ..card(id, context_window, max_output_tokens)
+    }
+}
+
+pub const CLAUDE_SONNET_5_5: ModelCard = card5("anthropic.claude-sonnet-5-5", 1_000_000, 128_000);
+pub const CLAUDE_OPUS_5: ModelCard = card5("anthropic.claude-opus-5", 1_000_000, 128_000);
+pub const CLAUDE_OPUS_4_8: ModelCard = card5("anthropic.claude-opus-4-8", 1_000_000, 128_000);
+pub const CLAUDE_SONNET_5: ModelCard = card5("anthropic.claude-sonnet-5", 1_000_000, 128_000);
+pub const CLAUDE_OPUS_4_7: ModelCard = card5("anthropic.claude-opus-4-7", 1_000_000, 128_000);
+pub const CLAUDE_OPUS_4_6: ModelCard = card5("anthropic.claude-opus-4-6-v1", 200_000, 128_000);
+pub const CLAUDE_SONNET_4_6: ModelCard = card5("anthropic.claude-sonnet-4-6", 200_000, 64_000);
 pub const CLAUDE_HAIKU_4_5: ModelCard =
-    card("anthropic.claude-haiku-4-5-20251001-v1:0", 200_000, 64_000);
+    card5("anthropic.claude-haiku-4-5-20251001-v1:0", 200_000, 64_000);
 pub const CLAUDE_SONNET_4_5: ModelCard =
-    card("anthropic.claude-sonnet-4-5-20250929-v1:0", 200_000, 64_000);
+    card5("anthropic.claude-sonnet-4-5-20250929-v1:0", 200_000, 64_000);
 pub const CLAUDE_OPUS_4_5: ModelCard =
-    card("anthropic.claude-opus-4-5-20251101-v1:0", 200_000, 64_000);
+    card5("anthropic.claude-opus-4-5-20251101-v1:0", 200_000, 64_000);
 pub const CLAUDE_OPUS_4_1: ModelCard =
-    card("anthropic.claude-opus-4-1-20250805-v1:0", 200_000, 32_000);
+    card5("anthropic.claude-opus-4-1-20250805-v1:0", 200_000, 32_000);
 pub const CLAUDE_SONNET_4: ModelCard =
-    card("anthropic.claude-sonnet-4-20250514-v1:0", 200_000, 64_000);
+    card5("anthropic.claude-sonnet-4-20250514-v1:0", 200_000, 64_000);
 pub const CLAUDE_3_7_SONNET: ModelCard =
-    card("anthropic.claude-3-7-sonnet-20250219-v1:0", 200_000, 64_000);
+    card5("anthropic.claude-3-7-sonnet-20250219-v1:0", 200_000, 64_000);
 pub const CLAUDE_3_5_SONNET_V2: ModelCard =
     card("anthropic.claude-3-5-sonnet-20241022-v2:0", 200_000, 8_192);
 pub const CLAUDE_3_5_HAIKU: ModelCard =

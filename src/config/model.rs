@@ -3,6 +3,7 @@
 //! These types are produced only by [`crate::config::load`]; they hold no serde
 //! attributes and no unresolved values (`os.environ/…` references are already resolved).
 
+use super::quota_profile::QuotaProfile;
 use std::fmt;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -252,9 +253,9 @@ pub struct Deployment {
     pub timeout: Option<Duration>,
     /// Largest prompt the model takes, in tokens, when known (for context-window fallbacks).
     pub max_input_tokens: Option<u64>,
-    /// The most output one call may ask for, when known: `model_info.max_output_tokens`, else
-    /// the model card's ([`crate::catalogue`]). What a request without `max_tokens` reserves.
-    pub max_output_tokens: Option<u64>,
+    /// How a call counts against its quotas: output burndown, default and maximum output,
+    /// whether cache reads count (`model_info`, else the model card's, [`crate::catalogue`]).
+    pub quota: QuotaProfile,
     /// What kind of call it answers (`model_info.mode`, else told by the model id).
     pub mode: Mode,
     /// Who made the model (Bedrock deployments whose id names its provider; else `None`).
@@ -268,10 +269,11 @@ pub struct Deployment {
 pub const DEFAULT_OUTPUT_RESERVATION: u64 = 1024;
 
 impl Deployment {
-    /// The output a request that sets no `max_tokens` reserves here: the model's maximum
-    /// output (what Bedrock itself reserves), else [`DEFAULT_OUTPUT_RESERVATION`].
+    /// The output a request that sets no `max_tokens` reserves here (before the burndown):
+    /// the default output, else the model's maximum output (what Bedrock itself reserves), else
+    /// [`DEFAULT_OUTPUT_RESERVATION`].
     pub fn default_output_tokens(&self) -> u64 {
-        self.max_output_tokens.unwrap_or(DEFAULT_OUTPUT_RESERVATION)
+        self.quota.reserved_output(None)
     }
 }
 

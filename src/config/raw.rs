@@ -130,6 +130,12 @@ pub struct RawModelInfo {
     pub max_output_tokens: Option<u64>,
     /// LiteLLM's older name of `max_output_tokens`.
     pub max_tokens: Option<u64>,
+    /// Quota tokens each output token takes (Bedrock's burndown rate).
+    pub output_burndown: Option<u64>,
+    /// What a call without `max_tokens` reserves.
+    pub default_output_tokens: Option<u64>,
+    /// Whether cache reads count against the quota once a call ends.
+    pub cache_read_counts: Option<bool>,
     pub mode: Option<String>,
     pub supports_function_calling: Option<bool>,
     pub supports_vision: Option<bool>,

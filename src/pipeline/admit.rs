@@ -72,23 +72,32 @@ fn never_fits(
         Caller::Consumer(c) => c.tpm_limit,
         Caller::Open | Caller::Master => None,
     };
-    let (reserved, limit) = match consumer_limit.filter(|limit| consumer_reserved > *limit) {
-        Some(limit) => (consumer_reserved, format!("this key's tpm_limit ({limit})")),
-        None => {
-            let never = router.never_fits(group, reservation)?;
-            let limit = format!(
-                "the tpm of every deployment of `{group}` and its fallbacks (at most {})",
-                never.ceiling
-            );
-            (never.reserved, limit)
-        }
-    };
+    let (reserved, burndown, limit) =
+        match consumer_limit.filter(|limit| consumer_reserved > *limit) {
+            Some(limit) => (
+                consumer_reserved,
+                1,
+                format!("this key's tpm_limit ({limit})"),
+            ),
+            None => {
+                let never = router.never_fits(group, reservation)?;
+                let limit = format!(
+                    "the tpm of every deployment of `{group}` and its fallbacks (at most {})",
+                    never.ceiling
+                );
+                (never.reserved, never.burndown, limit)
+            }
+        };
     let prompt = reservation.input;
-    let output = reserved.saturating_sub(prompt);
+    let output = reserved.saturating_sub(prompt) / burndown.max(1);
+    let counted = match burndown {
+        1 => String::new(),
+        n => format!(" counted {n}× as the model's output burns its quota"),
+    };
     let asked = match reservation.max_output {
-        Some(_) => format!("max_tokens {output}"),
+        Some(_) => format!("max_tokens {output}{counted}"),
         None => format!(
-            "no max_tokens, so the model's maximum output of {output}, as Bedrock reserves it"
+            "no max_tokens, so the model's maximum output of {output}, as Bedrock reserves it{counted}"
         ),
     };
     Some(format!(

@@ -15,6 +15,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use super::{Pipeline, Store};
+use crate::config::TokenCounts;
 use crate::metrics::CallResult;
 use crate::openai::Usage;
 use crate::provider::{ErrorKind, ProviderError};
@@ -107,12 +108,17 @@ impl Settlement {
             drop((deployment, consumer));
             return;
         }
+        // The deployment's quota settles in Bedrock's units: cache reads released, output
+        // burned down.
+        let counts = usage.map(token_counts).unwrap_or_default();
+        let profile = &served_by.quota;
+        let charged_output = counts.output.saturating_mul(profile.output_burndown);
         let outcome = match ending {
             Ending::CutOff(..) => Outcome::Failed,
             Ending::Answered(_) | Ending::Abandoned(_) => Outcome::Success {
                 latency,
-                input_tokens: input,
-                output_tokens: output,
+                input_tokens: profile.charge(counts).saturating_sub(charged_output),
+                output_tokens: charged_output,
             },
         };
         pipeline.router.finish(deployment, outcome).await;
@@ -125,5 +131,17 @@ impl Settlement {
                     .await;
             });
         }
+    }
+}
+
+/// A reply's usage as the quota arithmetic reads it.
+fn token_counts(usage: &Usage) -> TokenCounts {
+    let read = usage.cache_read();
+    let written = usage.cache_creation_input_tokens.unwrap_or(0);
+    TokenCounts {
+        input: usage.prompt_tokens.saturating_sub(read + written),
+        cache_read: read,
+        cache_write: written,
+        output: usage.completion_tokens,
     }
 }

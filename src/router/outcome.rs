@@ -10,7 +10,10 @@ use super::store::Completion;
 /// How a call to a deployment ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Outcome {
-    /// The upstream answered; tokens settle the reservation, latency feeds the average.
+    /// The upstream answered; tokens settle the reservation, latency feeds the average. The
+    /// tokens are the deployment's quota units ([`crate::config::QuotaProfile::charge`]): the
+    /// input part (fresh input, cache writes, cache reads where they count) and the output
+    /// part (output times the burndown).
     Success {
         latency: Duration,
         input_tokens: u64,

@@ -1,9 +1,12 @@
 //! The tokens a request reserves against TPM at admission, and whether that can ever fit.
 //!
-//! A request reserves its prompt plus its `max_tokens`. One that sets no `max_tokens` reserves
-//! what Bedrock would: the serving model's maximum output ([`Deployment::default_output_tokens`]),
-//! so the same request reserves 64,000 on Claude Sonnet 4.6 and 10,000 on Nova Pro, and the
-//! amount is known only once a deployment is chosen.
+//! On a deployment, a request reserves in Bedrock's quota units
+//! ([`crate::config::QuotaProfile::reservation`]): its prompt plus its `max_tokens` times the
+//! model's output burndown. One that sets no `max_tokens` reserves what Bedrock would: the
+//! serving model's maximum output ([`Deployment::default_output_tokens`]), so the same request
+//! reserves 64,000 × 5 on Claude Sonnet 4.6 and 10,000 on Nova Pro, and the amount is known
+//! only once a deployment is chosen. A consumer's own quota counts plain tokens (prompt plus
+//! output), the units its `tpm_limit` is written in.
 
 use std::sync::Arc;
 
@@ -19,13 +22,10 @@ pub struct Reservation {
 }
 
 impl Reservation {
-    /// The tokens reserved on `deployment`: the prompt plus `max_tokens`, else plus the
-    /// model's maximum output.
+    /// The quota tokens reserved on `deployment`: the prompt plus `max_tokens` (else the
+    /// model's default output) times its burndown.
     pub fn on(&self, deployment: &Deployment) -> u64 {
-        let output = self
-            .max_output
-            .unwrap_or_else(|| deployment.default_output_tokens());
-        self.input.saturating_add(output)
+        deployment.quota.reservation(self.input, self.max_output)
     }
 
     /// The largest reservation among `deployments` (what a consumer's quota holds before the
@@ -59,6 +59,8 @@ impl From<u64> for Reservation {
 pub struct NeverFits {
     /// The smallest reservation it would make anywhere.
     pub reserved: u64,
+    /// The output burndown of the deployment it would reserve that on.
+    pub burndown: u64,
     /// The largest TPM among those deployments.
     pub ceiling: u64,
 }
@@ -66,7 +68,7 @@ pub struct NeverFits {
 /// Whether `reservation` fits the TPM of any of `deployments`; `None` when one has room, or
 /// has no TPM limit, or there are none.
 pub fn never_fits(reservation: Reservation, deployments: &[Arc<Deployment>]) -> Option<NeverFits> {
-    let mut smallest: Option<u64> = None;
+    let mut smallest: Option<(u64, u64)> = None;
     let mut ceiling = 0;
     for deployment in deployments {
         let tpm = deployment.tpm?;
@@ -75,10 +77,16 @@ pub fn never_fits(reservation: Reservation, deployments: &[Arc<Deployment>]) -> 
             return None;
         }
         ceiling = ceiling.max(tpm);
-        smallest = Some(smallest.map_or(reserved, |r| r.min(reserved)));
+        let burndown = deployment.quota.output_burndown;
+        smallest = match smallest {
+            Some((least, _)) if least <= reserved => smallest,
+            Some(_) | None => Some((reserved, burndown)),
+        };
     }
+    let (reserved, burndown) = smallest?;
     Some(NeverFits {
-        reserved: smallest?,
+        reserved,
+        burndown,
         ceiling,
     })
 }
@@ -99,7 +107,7 @@ mod tests {
     const TWO_MODELS: &str = r#"
 model_list:
   - model_name: g
-    litellm_params: {model: bedrock/us.anthropic.claude-sonnet-4-6, tpm: 100000}
+    litellm_params: {model: bedrock/us.anthropic.claude-sonnet-4-6, tpm: 400000}
   - model_name: g
     litellm_params: {model: bedrock/us.amazon.nova-pro-v1:0, tpm: 20000}
   - model_name: g
@@ -114,13 +122,15 @@ model_list:
             max_output: None,
         };
         let reserved: Vec<u64> = d.iter().map(|d| unset.on(d)).collect();
-        assert_eq!(reserved, [64_100, 10_100, 1_124]);
+        // Claude's output burns its quota five times over.
+        assert_eq!(reserved, [320_100, 10_100, 1_124]);
         assert_eq!(unset.worst_case(&d), 64_100);
         let set = Reservation {
             max_output: Some(500),
             ..unset
         };
-        assert_eq!(set.on(&d[0]), 600);
+        assert_eq!(set.on(&d[0]), 2_600);
+        assert_eq!(set.on(&d[1]), 600);
         assert_eq!(set.worst_case(&[]), 600);
         assert_eq!(unset.worst_case(&[]), 1_124);
     }
@@ -149,22 +159,23 @@ model_list:
             input,
             max_output: None,
         };
-        // Nova Pro's 10,000 + 100 fits its 20,000 even though Sonnet's 64,100 would fit too.
+        // Nova Pro's 10,000 + 100 fits its 20,000 even though Sonnet's 320,100 would fit too.
         assert_eq!(never_fits(unset(100), &d), None);
-        // 19,000 prompt tokens: Sonnet 83,000 ≤ 100,000 still fits.
+        // 19,000 prompt tokens: Sonnet's 19,000 + 64,000 × 5 ≤ 400,000 still fits.
         assert_eq!(never_fits(unset(19_000), &d), None);
         assert_eq!(
-            never_fits(unset(40_000), &d),
+            never_fits(unset(90_000), &d),
             Some(NeverFits {
-                reserved: 41_024,
-                ceiling: 100_000
+                reserved: 91_024,
+                burndown: 1,
+                ceiling: 400_000
             })
         );
         assert_eq!(
-            never_fits(Reservation::from(150_000), &d[..1])
+            never_fits(Reservation::from(450_000), &d[..1])
                 .unwrap()
                 .ceiling,
-            100_000
+            400_000
         );
         assert_eq!(never_fits(unset(1), &[]), None);
     }

@@ -38,6 +38,8 @@ pub struct CatalogueModel {
     pub context_window: u64,
     /// The most output one call may ask for, from its [`ModelCard`].
     pub max_output_tokens: u64,
+    /// Quota tokens each output token takes, from its [`ModelCard`].
+    pub output_burndown: u64,
     /// Geographies that offer an inference profile for it.
     pub geographies: &'static [Geography],
     /// How it may be called on demand: through an inference profile only, or by its base id too.
@@ -71,6 +73,7 @@ const fn model(
         family,
         context_window: card.context_window,
         max_output_tokens: card.max_output_tokens,
+        output_burndown: card.output_burndown,
         geographies,
         on_demand: OnDemand::BaseOrProfile,
     }

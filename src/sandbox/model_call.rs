@@ -31,6 +31,7 @@ use super::emulated_model::{self, Prompt, Reply};
 use super::error::BedrockError;
 use super::faults::{self, Effect, FaultContext};
 use super::invocation_log::LogRecord;
+use super::pace::Pace;
 use super::prompt_cache::{self, CacheUse};
 use super::state::{Mutable, Sandbox};
 use super::stats::Outcome;
@@ -166,7 +167,7 @@ impl Sandbox {
         let region = self.choose_region(state, model, &call.caller.source_region, now)?;
         let account = &call.caller.account;
         let quota = account.quota_for(model.quota_id());
-        state.quotas.try_admit(
+        let admission = state.quotas.try_admit(
             &account.profile,
             model.quota_id(),
             quota,
@@ -192,7 +193,11 @@ impl Sandbox {
             rng.random()
         });
         let first_byte_delay = match before.map(faults::effect) {
-            Some(Effect::Fail(error)) => return Err(error),
+            Some(Effect::Fail(error)) => {
+                // Failed before any output: it keeps its request, and no tokens.
+                state.quotas.settle(&admission, now, 0);
+                return Err(error);
+            }
             Some(Effect::Delay(delay)) => delay,
             None => Duration::ZERO,
         };
@@ -212,13 +217,26 @@ impl Sandbox {
             (None, None)
         };
         let reply = self.reply(prompt, call.model_id, &region);
+        let input_tokens = prompt
+            .input_tokens
+            .saturating_sub(cache.read + cache.written);
+        if stall_after.is_none() {
+            // The answer's end, and what Bedrock charges then: input and cache writes, the
+            // output (half of it, cut off mid-stream) at the model's burndown.
+            let output = match mid_stream_fault {
+                Some(_) => reply.output_tokens / 2,
+                None => reply.output_tokens,
+            };
+            let ends = now + first_byte_delay + Pace::of(&self.settings).total(output);
+            let charged =
+                input_tokens + cache.written + output.saturating_mul(model.model.output_burndown);
+            state.quotas.settle(&admission, ends, charged);
+        }
         Ok(Admitted {
             request_id: String::new(),
             region,
             reply,
-            input_tokens: prompt
-                .input_tokens
-                .saturating_sub(cache.read + cache.written),
+            input_tokens,
             mid_stream_fault,
             stall_after,
             first_byte_delay,
@@ -370,6 +388,48 @@ mod tests {
             .stats()
             .model_calls("genai", "amazon.nova-lite-v1:0");
         assert_eq!((counts.served, counts.throttled), (1, 1));
+    }
+
+    /// A call holds its prompt plus `maxTokens` until its answer ends, then its charge: input
+    /// plus output times the model's burndown (5 on Claude Sonnet 4.6, 1 on Nova).
+    #[test]
+    fn a_finished_call_is_charged_its_output_at_the_models_burndown() {
+        for (model, burndown) in [
+            ("us.anthropic.claude-sonnet-4-6", 5),
+            ("amazon.nova-lite-v1:0", 1),
+        ] {
+            let mut settings = SandboxSettings {
+                first_token: Duration::ZERO,
+                tokens_per_second: 0,
+                ..SandboxSettings::default()
+            };
+            let output = {
+                let sandbox = Sandbox::new(settings.clone());
+                let caller = caller(&settings);
+                sandbox
+                    .invoke(call(&caller, model))
+                    .unwrap()
+                    .reply
+                    .output_tokens
+            };
+            let charged = 10 + output * burndown;
+            // Room for the first call's charge and one more reservation (10 + 100), less one.
+            settings.accounts[0].default_quota = Quota {
+                rpm: 10,
+                tpm: charged + 110 - 1,
+            };
+            let sandbox = Sandbox::new(settings.clone());
+            let caller = caller(&settings);
+            assert!(sandbox.invoke(call(&caller, model)).is_ok(), "{model}");
+            let refused = sandbox.invoke(call(&caller, model)).unwrap_err();
+            assert_eq!(refused.error, BedrockError::TokensThrottling, "{model}");
+            // With exactly that room, the second fits.
+            settings.accounts[0].default_quota.tpm = charged + 110;
+            let sandbox = Sandbox::new(settings.clone());
+            let caller = tests::caller(&settings);
+            assert!(sandbox.invoke(call(&caller, model)).is_ok());
+            assert!(sandbox.invoke(call(&caller, model)).is_ok(), "{model}");
+        }
     }
 
     #[test]

@@ -121,7 +121,8 @@ def surface(bedrock, args):
 
 
 def cli(args):
-    """The AWS CLI (v1, from PyPI) with the same endpoint and token."""
+    """The AWS CLI (v1, from PyPI) with the same endpoint and token: its non-streaming calls (v1
+has no converse-stream or invoke-model-with-response-stream)."""
     env = dict(os.environ)
     base = ["aws", "bedrock-runtime", "--region", "us-east-1", "--endpoint-url", args.endpoint, "--output", "json"]
     out = {}
@@ -142,6 +143,12 @@ def cli(args):
             raise SystemExit(f"aws bedrock-runtime invoke-model failed: {run.stderr}")
         with open(path) as f:
             out["invoke_type"] = json.load(f)["type"]
+    run = subprocess.run(base + ["count-tokens", "--model-id", "sonnet", "--input",
+                                 json.dumps({"converse": {"messages": USER}})],
+                         capture_output=True, text=True, env=env, timeout=60)
+    if run.returncode != 0:
+        raise SystemExit(f"aws bedrock-runtime count-tokens failed: {run.stderr}")
+    out["count_tokens"] = json.loads(run.stdout)["inputTokens"]
     run = subprocess.run(base + ["converse", "--model-id", "no-such-model", "--messages", json.dumps(USER)],
                          capture_output=True, text=True, env=env, timeout=60)
     out["unknown_model_exit"] = run.returncode

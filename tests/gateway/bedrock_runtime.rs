@@ -237,6 +237,7 @@ async fn boto3_and_the_aws_cli_use_bedrocks_own_api_over_https() {
     let cli = &out["cli"];
     assert!(!cli["converse_text"].as_str().unwrap().is_empty(), "{cli}");
     assert_eq!(cli["invoke_type"], "message");
+    assert_eq!(cli["count_tokens"], out["count_tokens"]["input_tokens"]);
     assert_ne!(cli["unknown_model_exit"], 0);
     assert!(
         cli["unknown_model_stderr"]

@@ -14,6 +14,7 @@ mod harness;
 mod http;
 mod openai_features;
 mod process;
+mod quota_agreement;
 mod ratelimit;
 mod routing;
 mod streaming;

@@ -153,15 +153,30 @@ async fn a_request_that_can_never_fit_is_a_400_naming_the_limit() {
     );
     assert!(reply.header("retry-after").is_none());
 
-    // The primary's chain reaches 100,000 TPM: 60,000 fits there, so it is served.
+    // The primary's chain reaches 100,000 TPM: 15,000 output tokens, counted 5× on Claude,
+    // fit there, so it is served.
     let reply = stack
         .post(
             "/v1/chat/completions",
             Some("sk-master-ratelimit"),
-            ask("primary", 60_000),
+            ask("primary", 15_000),
         )
         .await;
     assert_eq!(reply.status, 200, "{}", reply.text);
+    // 25,000 would reserve 125,000: over every TPM of the chain.
+    let reply = stack
+        .post(
+            "/v1/chat/completions",
+            Some("sk-master-ratelimit"),
+            ask("primary", 25_000),
+        )
+        .await;
+    let error = reply.assert_error(400, "invalid_request_error");
+    let message = error["message"].as_str().unwrap();
+    assert!(
+        message.contains("max_tokens 25000 counted 5×") && message.contains("at most 100000"),
+        "{message}"
+    );
 
     // Over the consumer's own tpm_limit (5,000), on a group without a TPM limit.
     let reply = stack

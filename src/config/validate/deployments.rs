@@ -1,5 +1,6 @@
 //! `model_list`: deployments grouped into model groups, with stable ids.
 
+use crate::config::QuotaProfile;
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
@@ -168,7 +169,7 @@ fn deployment(entry: &RawModelEntry, path: &str, position: usize) -> Result<Depl
         ProviderKind::Bedrock => ModelFamily::of_bedrock_model(&model),
         ProviderKind::OpenAi => None,
     };
-    let max_output_tokens = max_output_tokens(&entry.model_info, provider, &model);
+    let quota = quota_profile(&entry.model_info, provider, &model, path)?;
     Ok(Deployment {
         index: 0,
         key: id.clone(),
@@ -185,7 +186,7 @@ fn deployment(entry: &RawModelEntry, path: &str, position: usize) -> Result<Depl
         tpm,
         timeout,
         max_input_tokens: entry.model_info.max_input_tokens,
-        max_output_tokens,
+        quota,
         mode,
         family,
         capabilities,
@@ -230,14 +231,56 @@ fn deployment_id(entry: &RawModelEntry, path: &str, position: usize) -> Result<S
     }
 }
 
-/// The most output a call may ask of the model: `model_info.max_output_tokens` (or LiteLLM's
-/// older `max_tokens`), else the model card's for a Bedrock model the catalogue knows.
-fn max_output_tokens(info: &RawModelInfo, provider: ProviderKind, model: &str) -> Option<u64> {
-    let card = || match provider {
-        ProviderKind::Bedrock => crate::catalogue::lookup(model).map(|c| c.max_output_tokens),
+/// How a call counts against the deployment's quotas: each of `model_info`'s
+/// `max_output_tokens` (or LiteLLM's older `max_tokens`), `output_burndown`,
+/// `default_output_tokens` and `cache_read_counts`, else the model card's for a Bedrock model
+/// the catalogue knows, else 1:1 with no known maximum.
+fn quota_profile(
+    info: &RawModelInfo,
+    provider: ProviderKind,
+    model: &str,
+    path: &str,
+) -> Result<QuotaProfile, Invalid> {
+    let card = match provider {
+        ProviderKind::Bedrock => crate::catalogue::lookup(model),
         ProviderKind::OpenAi => None,
     };
-    info.max_output_tokens.or(info.max_tokens).or_else(card)
+    let burndown = info
+        .output_burndown
+        .or(card.map(|c| c.output_burndown))
+        .unwrap_or(1);
+    if !(1..=100).contains(&burndown) {
+        return Err(Invalid::new(
+            format!("{path}.model_info.output_burndown"),
+            format!(
+                "must be a whole number from 1 to 100 (Bedrock's are 1 and 5), found {burndown}"
+            ),
+        ));
+    }
+    let max_output_tokens = info
+        .max_output_tokens
+        .or(info.max_tokens)
+        .or(card.map(|c| c.max_output_tokens));
+    if let (Some(default), Some(max)) = (info.default_output_tokens, max_output_tokens)
+        && default > max
+    {
+        return Err(Invalid::new(
+            format!("{path}.model_info.default_output_tokens"),
+            format!("{default} is more than the model's maximum output ({max} tokens)"),
+        ));
+    }
+    if info.default_output_tokens == Some(0) {
+        return Err(Invalid::new(
+            format!("{path}.model_info.default_output_tokens"),
+            "must be at least 1",
+        ));
+    }
+    Ok(QuotaProfile {
+        output_burndown: burndown,
+        max_output_tokens,
+        default_output_tokens: info.default_output_tokens,
+        cache_read_counts: info.cache_read_counts.unwrap_or(false),
+    })
 }
 
 /// The deployment's mode and features: `model_info.mode` (else told by the model id) and the

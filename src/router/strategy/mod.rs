@@ -76,7 +76,7 @@ pub(crate) mod test_support {
             tpm,
             timeout: None,
             max_input_tokens: None,
-            max_output_tokens: None,
+            quota: Default::default(),
             mode: crate::config::Mode::Chat,
             family: None,
             capabilities: crate::config::Capabilities::ALL,

@@ -26,6 +26,7 @@ const GENERIC: CatalogueModel = CatalogueModel {
     family: ModelFamily::MetaLlama,
     context_window: 128_000,
     max_output_tokens: 32_768,
+    output_burndown: 1,
     geographies: &[],
     on_demand: OnDemand::BaseOrProfile,
 };
