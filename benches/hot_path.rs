@@ -146,6 +146,7 @@ fn wire(c: &mut Criterion) {
         attempts: 2,
         retries: 1,
         fallbacks: 1,
+        cost: Some(0.000123),
         rate: RateLimits {
             limit_requests: Some(25),
             limit_tokens: Some(250_000),

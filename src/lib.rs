@@ -22,6 +22,7 @@ pub mod insights;
 pub mod metrics;
 pub mod openai;
 pub mod pipeline;
+pub mod pricing;
 pub mod provider;
 pub mod render;
 pub mod report;

@@ -148,6 +148,8 @@ struct DeploymentMetrics {
     cache_marked: AtomicU64,
     /// The unread-cache warning was logged.
     cache_warned: std::sync::atomic::AtomicBool,
+    /// What its calls cost, in nano-USD (a Nova Micro input token costs 35).
+    spend_nano_usd: AtomicU64,
 }
 
 /// One series of a per-deployment metric: its extra label (empty for none) and its reader.
@@ -177,6 +179,13 @@ pub struct Metrics {
     retries: AtomicU64,
     unknown_model: AtomicU64,
     errors: [AtomicU64; ErrorKind::ALL.len()],
+    /// Spend per consumer (nano-USD), in config order.
+    consumer_spend: Vec<(String, AtomicU64)>,
+}
+
+/// USD as nano-USD, rounded.
+fn nano_usd(usd: f64) -> u64 {
+    (usd * 1e9).round().max(0.0) as u64
 }
 
 impl Metrics {
@@ -210,6 +219,55 @@ impl Metrics {
             retries: AtomicU64::new(0),
             unknown_model: AtomicU64::new(0),
             errors: Default::default(),
+            consumer_spend: config
+                .gateway
+                .consumers
+                .iter()
+                .map(|c| (c.name.clone(), AtomicU64::new(0)))
+                .collect(),
+        }
+    }
+
+    /// `usd` spent on a call of `deployment` for `consumer` (its name, if the caller is one).
+    pub fn spend(&self, deployment: &Deployment, consumer: Option<&str>, usd: f64) {
+        let nano = nano_usd(usd);
+        if let Some(d) = self.deployment(deployment) {
+            d.spend_nano_usd.fetch_add(nano, Ordering::Relaxed);
+        }
+        if let Some((_, spent)) =
+            consumer.and_then(|name| self.consumer_spend.iter().find(|(n, _)| n == name))
+        {
+            spent.fetch_add(nano, Ordering::Relaxed);
+        }
+    }
+
+    fn render_spend(&self, out: &mut String) {
+        header(
+            out,
+            "resilient_llm_spend_usd_total",
+            "counter",
+            "What answered calls cost (USD, from the price table or model_info), per deployment.",
+        );
+        for (id, group, d) in &self.deployments {
+            let usd = d.spend_nano_usd.load(Ordering::Relaxed) as f64 / 1e9;
+            let _ = writeln!(
+                out,
+                "resilient_llm_spend_usd_total{{deployment=\"{id}\",model_group=\"{group}\"}} {usd}"
+            );
+        }
+        header(
+            out,
+            "resilient_llm_consumer_spend_usd_total",
+            "counter",
+            "What answered calls cost (USD), per consumer.",
+        );
+        for (name, spent) in &self.consumer_spend {
+            let usd = spent.load(Ordering::Relaxed) as f64 / 1e9;
+            let name = name.replace('\\', "\\\\").replace('"', "\\\"");
+            let _ = writeln!(
+                out,
+                "resilient_llm_consumer_spend_usd_total{{consumer=\"{name}\"}} {usd}"
+            );
         }
     }
 
@@ -330,6 +388,7 @@ impl Metrics {
         let mut out = String::with_capacity(8 * 1024);
         self.render_groups(&mut out);
         self.render_deployments(&mut out);
+        self.render_spend(&mut out);
         self.render_totals(&mut out);
         out
     }

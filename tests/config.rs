@@ -860,3 +860,36 @@ fn consumers_sigv4_key_pairs_are_checked_and_their_secret_kept_private() {
     std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o600)).unwrap();
     assert!(config::load(&file).is_ok());
 }
+
+#[test]
+fn prices_come_from_the_table_or_litellms_per_token_keys() {
+    let load = |entries: &str| {
+        let yaml = format!("model_list:\n{entries}");
+        config::load_str(&yaml, Path::new("prices.yaml"), &|_| None)
+    };
+    let cfg = load(
+        "  - model_name: a\n    litellm_params: {model: bedrock/global.anthropic.claude-sonnet-4-6}\n  - model_name: b\n    litellm_params: {model: bedrock/us.anthropic.claude-sonnet-4-6, output_cost_per_token: 0.00002}\n  - model_name: c\n    litellm_params: {model: openai/x, api_base: 'http://127.0.0.1:9/v1'}\n",
+    )
+    .unwrap();
+    let price = |group: &str| cfg.group(group).unwrap().deployments[0].price;
+    let global = price("a").unwrap();
+    assert_eq!((global.input, global.output), (3.0, 15.0));
+    // The geographic profile's 10%, with the output replaced (USD per token → per million).
+    let us = price("b").unwrap();
+    assert!(
+        (us.input - 3.3).abs() < 1e-9 && (us.output - 20.0).abs() < 1e-9,
+        "{us:?}"
+    );
+    assert_eq!(price("c"), None);
+    let error = load(
+        "  - model_name: a\n    litellm_params: {model: bedrock/us.amazon.nova-lite-v1:0, input_cost_per_token: 0.1}\n    model_info: {input_cost_per_token: 0.2}\n",
+    )
+    .unwrap_err();
+    assert_eq!(error.path, "model_list[0].model_info.input_cost_per_token");
+    let error = load(
+        "  - model_name: a\n    litellm_params: {model: bedrock/us.amazon.nova-lite-v1:0}\n    model_info: {output_cost_per_token: -1}\n",
+    )
+    .unwrap_err();
+    assert_eq!(error.path, "model_list[0].model_info.output_cost_per_token");
+    assert!(error.message.contains("USD per token"), "{error}");
+}

@@ -130,8 +130,6 @@ const LITELLM_PARAMS: &[&str] = &[
     "max_retries",
     "organization",
     "api_version",
-    "input_cost_per_token",
-    "output_cost_per_token",
     "tags",
     "mock_response",
     "max_parallel_requests",
@@ -146,8 +144,6 @@ const LITELLM_PARAMS: &[&str] = &[
 const MODEL_INFO: &[&str] = &[
     "base_model",
     "description",
-    "input_cost_per_token",
-    "output_cost_per_token",
     "team_id",
     "access_groups",
     "tier",

@@ -256,6 +256,9 @@ pub struct Deployment {
     /// How a call counts against its quotas: output burndown, default and maximum output,
     /// whether cache reads count (`model_info`, else the model card's, [`crate::catalogue`]).
     pub quota: QuotaProfile,
+    /// What its tokens cost (the price table's, or `input_cost_per_token` and its siblings);
+    /// `None` for a model with no known price.
+    pub price: Option<crate::pricing::Price>,
     /// What kind of call it answers (`model_info.mode`, else told by the model id).
     pub mode: Mode,
     /// Who made the model (Bedrock deployments whose id names its provider; else `None`).

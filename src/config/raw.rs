@@ -120,6 +120,11 @@ pub struct RawLitellmParams {
     pub tpm: Option<u64>,
     /// Seconds.
     pub timeout: Option<f64>,
+    /// LiteLLM's per-token prices (USD).
+    pub input_cost_per_token: Option<f64>,
+    pub output_cost_per_token: Option<f64>,
+    pub cache_creation_input_token_cost: Option<f64>,
+    pub cache_read_input_token_cost: Option<f64>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -136,6 +141,11 @@ pub struct RawModelInfo {
     pub default_output_tokens: Option<u64>,
     /// Whether cache reads count against the quota once a call ends.
     pub cache_read_counts: Option<bool>,
+    /// LiteLLM's per-token prices (USD).
+    pub input_cost_per_token: Option<f64>,
+    pub output_cost_per_token: Option<f64>,
+    pub cache_creation_input_token_cost: Option<f64>,
+    pub cache_read_input_token_cost: Option<f64>,
     pub mode: Option<String>,
     pub supports_function_calling: Option<bool>,
     pub supports_vision: Option<bool>,

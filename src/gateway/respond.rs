@@ -44,8 +44,24 @@ pub fn put_trace_headers(headers: &mut HeaderMap, trace: &Trace) {
     headers.insert(FALLBACKS, HeaderValue::from(trace.fallbacks));
     headers.insert(LITELLM_FALLBACKS, HeaderValue::from(trace.fallbacks));
     headers.insert(LITELLM_RETRIES, HeaderValue::from(trace.retries));
+    if let Some(usd) = trace.cost
+        && let Ok(value) = HeaderValue::from_str(&usd_text(usd))
+    {
+        headers.insert(COST, value.clone());
+        headers.insert(LITELLM_COST, value);
+    }
     trace.rate.put(headers);
 }
+
+/// A cost in USD as the headers write it: plain decimal, to the nano-dollar, no trailing zeros.
+pub fn usd_text(usd: f64) -> String {
+    let text = format!("{usd:.9}");
+    let text = text.trim_end_matches('0');
+    text.strip_suffix('.').unwrap_or(text).to_owned()
+}
+
+const COST: HeaderName = HeaderName::from_static("x-resilient-llm-cost");
+const LITELLM_COST: HeaderName = HeaderName::from_static("x-litellm-response-cost");
 
 const DEPLOYMENT: HeaderName = HeaderName::from_static("x-resilient-llm-deployment");
 const MODEL_GROUP: HeaderName = HeaderName::from_static("x-resilient-llm-model-group");
@@ -214,6 +230,7 @@ mod tests {
             attempts: 2,
             retries: 1,
             fallbacks: 1,
+            cost: Some(0.000123),
             rate: RateLimits {
                 limit_requests: Some(25),
                 limit_tokens: None,
@@ -236,5 +253,9 @@ mod tests {
         assert_eq!(headers["x-ratelimit-reset-requests"], "0s");
         assert!(headers.get("x-ratelimit-remaining-tokens").is_none());
         assert!(headers.get("x-ratelimit-reset-tokens").is_none());
+        assert_eq!(headers["x-resilient-llm-cost"], "0.000123");
+        assert_eq!(headers["x-litellm-response-cost"], "0.000123");
+        assert_eq!(usd_text(1.5), "1.5");
+        assert_eq!(usd_text(0.0), "0");
     }
 }

@@ -56,7 +56,7 @@ pub(super) async fn attempt(
         call_started,
         attempt.request_started,
         attempt.requested_group.to_owned(),
-        body.marks_cache(),
+        body,
     );
     Ok(match answer {
         Called::Complete(completion) => {

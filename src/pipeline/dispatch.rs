@@ -114,6 +114,11 @@ impl Pipeline {
                             let (answer, deployment, remaining) = *served;
                             trace.count(plan.served());
                             trace.rate = RateLimits::served(&deployment, remaining);
+                            if let Answer::Complete(completion) = &answer {
+                                trace.cost = completion.usage.as_ref().and_then(|usage| {
+                                    super::settlement::cost(&deployment, body.service_tier(), usage)
+                                });
+                            }
                             trace.served_by = Some(deployment);
                             return Ok(Served { answer, trace });
                         }

@@ -63,6 +63,15 @@ pub enum Body<'a> {
 }
 
 impl Body<'_> {
+    /// The service tier the request asks for, which its price follows.
+    pub fn service_tier(&self) -> Option<crate::content::ServiceTier> {
+        match self {
+            Body::OpenAiChat(request) => request.bedrock_service_tier(),
+            Body::Converse(call) => call.conversation.service_tier,
+            Body::AnthropicMessages(_) | Body::OpenAiEmbeddings(_) | Body::Invoke(_) => None,
+        }
+    }
+
     /// Whether the request marks a prompt-cache prefix, for the cache metrics.
     pub fn marks_cache(&self) -> bool {
         match self {

@@ -55,7 +55,7 @@ impl StreamAnswer {
         } = self;
         let mut usage: Option<Usage> = None;
         let end = loop {
-            let item = match tokio::time::timeout(idle_timeout, stream.next()).await {
+            let mut item = match tokio::time::timeout(idle_timeout, stream.next()).await {
                 Err(_) => break End::Failed(stalled()),
                 Ok(None) => break End::Finished,
                 Ok(Some(Err(error))) => break End::Failed(error),
@@ -63,6 +63,16 @@ impl StreamAnswer {
             };
             if let Some(u) = item.usage() {
                 usage = Some(u.clone());
+            }
+            // The headers left before the usage was known: the usage chunk says the cost.
+            if let StreamItem::Usage {
+                usage: counts,
+                chunk: Some(chunk),
+            } = &mut item
+                && let (Some(usd), Some(chunk_usage)) =
+                    (settlement.cost(counts), chunk.usage.as_mut())
+            {
+                chunk_usage.extra.insert("cost".into(), usd_json(usd));
             }
             let Some(bytes) = encoder.item(&item) else {
                 continue;
@@ -103,4 +113,10 @@ fn stalled() -> ProviderError {
     ProviderError::Timeout {
         message: "the upstream stream stalled".into(),
     }
+}
+
+/// A cost in USD as a JSON number, to the nano-dollar.
+fn usd_json(usd: f64) -> serde_json::Value {
+    serde_json::Number::from_f64((usd * 1e9).round() / 1e9)
+        .map_or(serde_json::Value::Null, serde_json::Value::Number)
 }

@@ -14,8 +14,10 @@
 use std::sync::Arc;
 use std::time::Instant;
 
+use super::Body;
 use super::{Pipeline, Store};
-use crate::config::TokenCounts;
+use crate::config::{Deployment, TokenCounts};
+use crate::content::ServiceTier;
 use crate::metrics::CallResult;
 use crate::openai::Usage;
 use crate::provider::{ErrorKind, ProviderError};
@@ -43,6 +45,8 @@ pub struct Settlement {
     requested_group: String,
     /// The request marked a prompt-cache prefix.
     marks_cache: bool,
+    /// The service tier it asked for, which its price follows.
+    service_tier: Option<ServiceTier>,
 }
 
 impl Settlement {
@@ -53,7 +57,7 @@ impl Settlement {
         call_started: Instant,
         request_started: Instant,
         requested_group: String,
-        marks_cache: bool,
+        body: Body<'_>,
     ) -> Self {
         Settlement {
             pipeline,
@@ -62,8 +66,14 @@ impl Settlement {
             call_started,
             request_started,
             requested_group,
-            marks_cache,
+            marks_cache: body.marks_cache(),
+            service_tier: body.service_tier(),
         }
+    }
+
+    /// What a call of the serving deployment with `usage` costs (USD), when it has a price.
+    pub fn cost(&self, usage: &Usage) -> Option<f64> {
+        cost(self.deployment.deployment(), self.service_tier, usage)
     }
 
     /// The configured id of the deployment that answered, for logs.
@@ -88,6 +98,7 @@ impl Settlement {
             request_started,
             requested_group,
             marks_cache,
+            service_tier,
         } = self;
         let latency = call_started.elapsed();
         let (usage, result, status) = match ending {
@@ -102,6 +113,10 @@ impl Settlement {
         if let Some(usage) = usage {
             let written = usage.cache_creation_input_tokens.unwrap_or(0);
             metrics.prompt_cache(served_by, usage.cache_read(), written, marks_cache);
+            if let Some(usd) = cost(served_by, service_tier, usage) {
+                let consumer_name = consumer.as_ref().map(|c| c.consumer());
+                metrics.spend(served_by, consumer_name, usd);
+            }
         }
         metrics.request(&requested_group, status, request_started.elapsed());
         if let Ending::Abandoned(None) = ending {
@@ -144,4 +159,14 @@ fn token_counts(usage: &Usage) -> TokenCounts {
         cache_write: written,
         output: usage.completion_tokens,
     }
+}
+
+/// What a call of `deployment` in `tier` with `usage` costs (USD), when it has a price.
+pub(super) fn cost(
+    deployment: &Deployment,
+    tier: Option<ServiceTier>,
+    usage: &Usage,
+) -> Option<f64> {
+    let price = deployment.price?.in_tier(tier);
+    Some(price.cost(token_counts(usage)))
 }

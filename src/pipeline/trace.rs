@@ -18,6 +18,9 @@ pub struct Trace {
     pub fallbacks: u32,
     /// The limits of the serving deployment, or of the limit that refused.
     pub rate: RateLimits,
+    /// What a complete answer cost (USD), when its deployment has a price; a stream's comes
+    /// in its usage chunk.
+    pub cost: Option<f64>,
 }
 
 impl Trace {

@@ -9,6 +9,7 @@ mod access;
 mod anthropic;
 mod bedrock_runtime;
 mod claude_code;
+mod cost;
 mod errors;
 mod harness;
 mod http;

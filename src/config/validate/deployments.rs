@@ -170,6 +170,7 @@ fn deployment(entry: &RawModelEntry, path: &str, position: usize) -> Result<Depl
         ProviderKind::OpenAi => None,
     };
     let quota = quota_profile(&entry.model_info, provider, &model, path)?;
+    let price = price(entry, provider, &model, path)?;
     Ok(Deployment {
         index: 0,
         key: id.clone(),
@@ -187,6 +188,7 @@ fn deployment(entry: &RawModelEntry, path: &str, position: usize) -> Result<Depl
         timeout,
         max_input_tokens: entry.model_info.max_input_tokens,
         quota,
+        price,
         mode,
         family,
         capabilities,
@@ -229,6 +231,82 @@ fn deployment_id(entry: &RawModelEntry, path: &str, position: usize) -> Result<S
         )),
         None => Ok(format!("{}-{}", entry.model_name, position + 1)),
     }
+}
+
+/// The deployment's prices: the table's for its Bedrock model (with a geographic profile's
+/// premium), each figure replaced by LiteLLM's per-token key where `litellm_params` or
+/// `model_info` sets one (not both); a model the table lacks has a price only if one is set.
+fn price(
+    entry: &RawModelEntry,
+    provider: ProviderKind,
+    model: &str,
+    path: &str,
+) -> Result<Option<crate::pricing::Price>, Invalid> {
+    let (params, info) = (&entry.litellm_params, &entry.model_info);
+    let keys = [
+        (
+            "input_cost_per_token",
+            params.input_cost_per_token,
+            info.input_cost_per_token,
+        ),
+        (
+            "output_cost_per_token",
+            params.output_cost_per_token,
+            info.output_cost_per_token,
+        ),
+        (
+            "cache_creation_input_token_cost",
+            params.cache_creation_input_token_cost,
+            info.cache_creation_input_token_cost,
+        ),
+        (
+            "cache_read_input_token_cost",
+            params.cache_read_input_token_cost,
+            info.cache_read_input_token_cost,
+        ),
+    ];
+    let mut given = [None; 4];
+    for (slot, (key, in_params, in_info)) in given.iter_mut().zip(keys) {
+        if in_params.is_some() && in_info.is_some() {
+            return Err(Invalid::new(
+                format!("{path}.model_info.{key}"),
+                format!("{key} is set both here and in litellm_params: keep one"),
+            ));
+        }
+        let place = match in_params {
+            Some(_) => "litellm_params",
+            None => "model_info",
+        };
+        if let Some(value) = in_params.or(in_info) {
+            if !(value.is_finite() && value >= 0.0) {
+                return Err(Invalid::new(
+                    format!("{path}.{place}.{key}"),
+                    format!("must be a price in USD per token (0 or more), found {value}"),
+                ));
+            }
+            *slot = Some(value * 1_000_000.0);
+        }
+    }
+    let table = match provider {
+        ProviderKind::Bedrock => crate::pricing::price_of(model),
+        ProviderKind::OpenAi => None,
+    };
+    if table.is_none() && given.iter().all(Option::is_none) {
+        return Ok(None);
+    }
+    let base = table.unwrap_or(crate::pricing::Price {
+        input: 0.0,
+        output: 0.0,
+        cache_write: 0.0,
+        cache_read: 0.0,
+    });
+    let [input, output, cache_write, cache_read] = given;
+    Ok(Some(crate::pricing::Price {
+        input: input.unwrap_or(base.input),
+        output: output.unwrap_or(base.output),
+        cache_write: cache_write.unwrap_or(base.cache_write),
+        cache_read: cache_read.unwrap_or(base.cache_read),
+    }))
 }
 
 /// How a call counts against the deployment's quotas: each of `model_info`'s

@@ -77,6 +77,7 @@ pub(crate) mod test_support {
             timeout: None,
             max_input_tokens: None,
             quota: Default::default(),
+            price: None,
             mode: crate::config::Mode::Chat,
             family: None,
             capabilities: crate::config::Capabilities::ALL,
