@@ -536,6 +536,17 @@ fn config_check_json_is_one_parseable_document() {
         .find(|g| g["name"] == "fallback-primary")
         .unwrap();
     assert_eq!(primary["deployments"][0]["rpm"], 3);
+    // Each deployment's quota units and price (us. Sonnet 4.6: 5× burndown, the 10% premium).
+    let deployment = &primary["deployments"][0];
+    assert_eq!(deployment["quota"]["output_burndown"], 5, "{deployment}");
+    assert_eq!(
+        deployment["quota"]["reserved_output_without_max_tokens"],
+        64_000
+    );
+    let input = deployment["price_usd_per_million"]["input"]
+        .as_f64()
+        .unwrap();
+    assert!((input - 3.3).abs() < 1e-9, "{deployment}");
     assert_eq!(primary["fallbacks"][0], "fallback-backup");
     assert_eq!(doc["consumers"].as_array().unwrap().len(), 4);
     assert_eq!(doc["router"]["state_store"], "memory");

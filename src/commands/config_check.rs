@@ -17,6 +17,7 @@ pub fn run(config: &Config, output: Output) {
     ));
     output.line("");
     output.table(&deployments_table(config));
+    output.table(&quota_table(config));
     output.line("");
     output.table(&fallbacks_table(config));
     let shared = config.shared_model_ids();
@@ -75,6 +76,47 @@ fn deployments_table(config: &Config) -> Table {
         }
     }
     table
+}
+
+/// How each deployment's calls count against its TPM and what their tokens cost.
+fn quota_table(config: &Config) -> Table {
+    let mut table = Table::new([
+        "Deployment",
+        "Burndown",
+        "Max output",
+        "No max_tokens reserves",
+        "Cache reads count",
+        "USD/M tokens in / out / write / read",
+    ])
+    .titled(format!(
+        "Quota units and prices (price table {})",
+        crate::pricing::TABLE_VERSION
+    ));
+    for d in config.deployments() {
+        let q = &d.quota;
+        let price = match d.price {
+            Some(p) => [p.input, p.output, p.cache_write, p.cache_read]
+                .map(usd)
+                .join(" / "),
+            None => "no price (set model_info.input_cost_per_token, …)".into(),
+        };
+        table.row([
+            d.id.clone(),
+            format!("{}×", q.output_burndown),
+            or_dash(q.max_output_tokens),
+            format!("{}", q.reservation(0, None)),
+            if q.cache_read_counts { "yes" } else { "no" }.into(),
+            price,
+        ]);
+    }
+    table
+}
+
+/// A price to four decimals, without trailing zeros.
+fn usd(value: f64) -> String {
+    let text = format!("{value:.4}");
+    let text = text.trim_end_matches('0');
+    text.strip_suffix('.').unwrap_or(text).to_owned()
 }
 
 fn profile_of(config: &Config, d: &Deployment) -> String {
@@ -219,6 +261,18 @@ pub fn to_json(config: &Config) -> Value {
                     "tpm": d.tpm,
                     "weight": d.weight,
                     "timeout_s": d.timeout.map(|t| t.as_secs_f64()),
+                    "quota": {
+                        "output_burndown": d.quota.output_burndown,
+                        "max_output_tokens": d.quota.max_output_tokens,
+                        "reserved_output_without_max_tokens": d.quota.reserved_output(None),
+                        "cache_read_counts": d.quota.cache_read_counts,
+                    },
+                    "price_usd_per_million": d.price.map(|p| json!({
+                        "input": p.input,
+                        "output": p.output,
+                        "cache_write": p.cache_write,
+                        "cache_read": p.cache_read,
+                    })),
                 })).collect::<Vec<_>>(),
                 "fallbacks": config.router.fallbacks_for(&g.name),
                 "context_window_fallbacks": config.router.context_window_fallbacks_for(&g.name),

@@ -334,3 +334,40 @@ router_settings:
         "the cooling deployment was called"
     );
 }
+
+/// Two replicas share one deployment's TPM in Bedrock's units: each request reserves its
+/// prompt plus `max_tokens` (16) × Claude Haiku 4.5's burndown (5), and while the answers are
+/// slow to come (3 s) the fleet admits exactly as many as fit the 1,000-token window.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn two_replicas_share_tpm_in_burndown_units() {
+    let redis = RedisServer::start();
+    let yaml = format!(
+        r#"
+aws: {{profile_name: genai, region_name: us-east-1}}
+model_list:
+  - model_name: chat
+    litellm_params: {{model: "bedrock/{HAIKU}", aws_profile_name: genai, tpm: 1000}}
+    model_info: {{id: chat-haiku}}
+sandbox:
+  seed: 7
+  latency: {{first_token_ms: 3000, tokens_per_second: 0}}
+router_settings:
+  num_retries: 0
+  redis_timeout_ms: 2000"#
+    );
+    let fleet = Fleet::start(&redis, 2, &yaml);
+    let statuses = fleet.burst(40, "chat", None).await;
+    let ok = statuses.iter().filter(|s| **s == 200).count() as u64;
+    assert!(
+        statuses.iter().all(|s| *s == 200 || *s == 429),
+        "{statuses:?}"
+    );
+    // The answers settled (to their charge) after every admission was decided; what each
+    // reserved is what the window held for it then, which the sandbox's own count confirms.
+    let served = fleet.sandbox_total().await["served"].as_u64().unwrap();
+    assert_eq!(served, ok);
+    let health = fleet.get(0, "/health").await;
+    assert_eq!(health["state_store"], "redis", "{health}");
+    let reserved_each = 16 * 5 + 2; // max_tokens × burndown + "hello"'s estimate
+    assert_eq!(ok, 1000 / reserved_each, "{statuses:?}");
+}
