@@ -86,14 +86,17 @@ pub enum RefusalReason {
     ConsumerTpm,
     ConsumerParallel,
     NoCapacity,
+    /// A spend budget could not take the request.
+    Budget,
 }
 
 impl RefusalReason {
-    const ALL: [RefusalReason; 4] = [
+    const ALL: [RefusalReason; 5] = [
         RefusalReason::ConsumerRpm,
         RefusalReason::ConsumerTpm,
         RefusalReason::ConsumerParallel,
         RefusalReason::NoCapacity,
+        RefusalReason::Budget,
     ];
 
     fn label(self) -> &'static str {
@@ -102,6 +105,7 @@ impl RefusalReason {
             RefusalReason::ConsumerTpm => "consumer_tpm",
             RefusalReason::ConsumerParallel => "consumer_parallel",
             RefusalReason::NoCapacity => "no_capacity",
+            RefusalReason::Budget => "budget",
         }
     }
 }
@@ -239,6 +243,25 @@ impl Metrics {
         {
             spent.fetch_add(nano, Ordering::Relaxed);
         }
+    }
+
+    /// What each deployment's answered calls cost since start (USD): id, group, spend.
+    pub fn spend_by_deployment(&self) -> Vec<(String, String, f64)> {
+        self.deployments
+            .iter()
+            .map(|(id, group, d)| {
+                let usd = d.spend_nano_usd.load(Ordering::Relaxed) as f64 / 1e9;
+                (id.clone(), group.clone(), usd)
+            })
+            .collect()
+    }
+
+    /// What each consumer's answered calls cost since start (USD).
+    pub fn spend_of_consumer(&self, name: &str) -> f64 {
+        self.consumer_spend
+            .iter()
+            .find(|(n, _)| n == name)
+            .map_or(0.0, |(_, spent)| spent.load(Ordering::Relaxed) as f64 / 1e9)
     }
 
     fn render_spend(&self, out: &mut String) {

@@ -904,3 +904,43 @@ fn prices_come_from_the_table_or_litellms_per_token_keys() {
     assert_eq!(error.path, "model_list[0].model_info.output_cost_per_token");
     assert!(error.message.contains("USD per token"), "{error}");
 }
+
+#[test]
+fn budgets_need_a_positive_limit_and_a_readable_duration() {
+    let load = |gateway: &str| {
+        let yaml = format!("{BASE}{gateway}");
+        config::load_str(&yaml, Path::new("budget.yaml"), &|_| None)
+    };
+    let cfg = load("gateway:\n  consumers:\n    - {name: a, key: sk-a-key-0001, max_budget: 25, budget_duration: 7d}\nlitellm_settings:\n  max_budget: 100\n").unwrap();
+    let budget = cfg.gateway.consumers[0].budget.unwrap();
+    assert_eq!(
+        (budget.max_usd, budget.period),
+        (25.0, config::BudgetPeriod::Weeks(1))
+    );
+    assert_eq!(
+        cfg.gateway.budget.unwrap().period,
+        config::BudgetPeriod::Forever
+    );
+    let cases = [
+        (
+            "gateway:\n  consumers:\n    - {name: a, key: sk-a-key-0001, budget_duration: 1d}\n",
+            "gateway.consumers[0].budget_duration",
+            "without max_budget",
+        ),
+        (
+            "gateway:\n  consumers:\n    - {name: a, key: sk-a-key-0001, max_budget: 5, budget_duration: 1y}\n",
+            "gateway.consumers[0].budget_duration",
+            "not a duration",
+        ),
+        (
+            "litellm_settings:\n  max_budget: 0\n",
+            "litellm_settings.max_budget",
+            "more than 0",
+        ),
+    ];
+    for (yaml, path, words) in cases {
+        let error = load(yaml).expect_err(yaml);
+        assert_eq!(error.path, path, "{error}");
+        assert!(error.message.contains(words), "{error}");
+    }
+}

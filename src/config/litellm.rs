@@ -83,8 +83,6 @@ const LITELLM_SETTINGS: &[&str] = &[
     "default_team_settings",
     "telemetry",
     "modify_params",
-    "max_budget",
-    "budget_duration",
     "force_ipv4",
     "enable_json_schema_validation",
     "disable_end_user_cost_tracking",

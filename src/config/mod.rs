@@ -6,6 +6,7 @@
 //! ([`raw`]), then validation across keys ([`validate`]). Every error names the file, the
 //! line ([`lines`]) and the key path.
 
+mod budget;
 mod capability;
 mod error;
 mod lines;
@@ -18,6 +19,7 @@ pub mod sandbox;
 mod validate;
 mod yaml;
 
+pub use budget::{Budget, BudgetPeriod};
 pub use capability::{Capabilities, Feature, Mode, ModelFamily};
 pub use error::ConfigError;
 pub use load::{DEFAULT_CONFIG, DEFAULT_CONFIG_PATH, load, load_str, resolve};

@@ -132,6 +132,8 @@ pub struct GatewaySettings {
     pub max_buffered_body_bytes: usize,
     /// TLS on the listener (`ssl_certfile_path` / `ssl_keyfile_path`, LiteLLM's names).
     pub tls: Option<TlsFiles>,
+    /// The whole gateway's spend limit (`litellm_settings.max_budget`), if any.
+    pub budget: Option<super::Budget>,
 }
 
 /// The files the listener's TLS is read from.
@@ -172,6 +174,8 @@ pub struct Consumer {
     pub models: Vec<String>,
     /// The key pair this consumer may sign Bedrock requests with (SigV4), if any.
     pub sigv4: Option<SigV4Key>,
+    /// Its spend limit, if any.
+    pub budget: Option<super::Budget>,
 }
 
 /// An access key id and its secret, for SigV4-signed requests.

@@ -90,6 +90,9 @@ pub struct RawConsumer {
     /// A key pair for SigV4-signed requests on Bedrock's routes (both or neither).
     pub sigv4_access_key_id: Option<String>,
     pub sigv4_secret_access_key: Option<String>,
+    /// A spend limit (USD) and its period.
+    pub max_budget: Option<f64>,
+    pub budget_duration: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -199,6 +202,9 @@ pub struct RawLitellmSettings {
     pub context_window_fallbacks: Option<Value>,
     /// `/metrics` needs the master key.
     pub require_auth_for_metrics_endpoint: Option<bool>,
+    /// The whole gateway's spend limit (USD) and its period.
+    pub max_budget: Option<f64>,
+    pub budget_duration: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]

@@ -435,6 +435,7 @@ mod tests {
             max_parallel_requests: None,
             models: vec![SHARED_GROUP.into()],
             sigv4: None,
+            budget: None,
         }
     }
 

@@ -78,6 +78,7 @@ mod tests {
                 max_parallel_requests: None,
                 models: vec!["isolated".into()],
                 sigv4: None,
+                budget: None,
             }],
             drop_params: false,
             metrics_need_auth: false,
@@ -87,6 +88,7 @@ mod tests {
             max_connections: None,
             max_buffered_body_bytes: 64 << 20,
             tls: None,
+            budget: None,
         }
     }
 

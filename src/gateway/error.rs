@@ -189,6 +189,15 @@ impl ApiError {
         }
     }
 
+    /// 400 for a caller past its spend budget (LiteLLM's `budget_exceeded`: a 429 would make
+    /// SDKs retry until the period ends).
+    pub fn budget_exceeded(message: String) -> Self {
+        ApiError {
+            code: Some("budget_exceeded".into()),
+            ..Self::new(StatusCode::BAD_REQUEST, ErrorKind::Budget, message)
+        }
+    }
+
     /// 504 when the whole request ran past the router's timeout.
     pub fn request_timeout() -> Self {
         Self::new(
@@ -251,6 +260,7 @@ impl ApiError {
                 )
             },
             Failure::Timeout => Self::request_timeout(),
+            Failure::BudgetExceeded(refusal) => Self::budget_exceeded(refusal.to_string()),
             Failure::Upstream(error) => Self::from_provider(error),
         }
     }
@@ -355,6 +365,11 @@ impl ApiError {
                 "InternalServerException",
                 &self.message,
             ),
+            ErrorKind::Budget => (
+                StatusCode::BAD_REQUEST,
+                "ServiceQuotaExceededException",
+                &self.message,
+            ),
         }
     }
 
@@ -366,6 +381,7 @@ impl ApiError {
             ErrorKind::RateLimit => "throttlingException",
             ErrorKind::Unavailable => "serviceUnavailableException",
             ErrorKind::Internal => "internalServerException",
+            ErrorKind::Budget => "validationException",
             ErrorKind::Timeout
             | ErrorKind::Authentication
             | ErrorKind::Permission
@@ -407,6 +423,7 @@ impl ApiError {
             ErrorKind::Unavailable => (OVERLOADED, "overloaded_error"),
             ErrorKind::Timeout => (self.status, "timeout_error"),
             ErrorKind::Internal => (self.status, "api_error"),
+            ErrorKind::Budget => (self.status, "invalid_request_error"),
         }
     }
 

@@ -39,6 +39,7 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/health/readiness", get(readiness))
         .route("/health", get(health))
         .route("/metrics", get(metrics))
+        .route("/spend", get(spend))
         .fallback(unknown_route)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(axum::middleware::from_fn(
@@ -153,6 +154,66 @@ async fn metrics(State(state): State<Arc<AppState>>, headers: HeaderMap) -> Resp
             + &crate::metrics::runtime_gauge(),
     )
         .into_response()
+}
+
+/// `GET /spend`: the spend budgets' current periods (the gateway's and each consumer's: spent,
+/// limit, reset), and what each consumer and deployment has cost since start. The master key
+/// sees everything; a consumer key only its own entry.
+async fn spend(State(state): State<Arc<AppState>>, headers: HeaderMap) -> Response {
+    let caller = match authenticate(&headers, &state.config.gateway) {
+        Ok(caller) => caller,
+        Err(error) => return error.into_response(),
+    };
+    let own = match caller {
+        Caller::Consumer(consumer) => Some(consumer.name.as_str()),
+        Caller::Open | Caller::Master => None,
+    };
+    let pipeline = &state.pipeline;
+    let store = pipeline.router.store().as_ref();
+    let now = chrono::Utc::now().timestamp();
+    let period = |(whose, spent, max, resets_at): (String, f64, f64, Option<i64>)| {
+        json!({"budget": whose, "spent_usd": spent, "max_budget": max,
+               "resets_at": resets_at.and_then(|t| chrono::DateTime::from_timestamp(t, 0))
+                   .map(|t| t.format("%Y-%m-%dT%H:%M:%SZ").to_string())})
+    };
+    let gateway =
+        crate::pipeline::budget_spent(store, pipeline.budget.as_ref(), Caller::Master, now)
+            .await
+            .into_iter()
+            .map(period)
+            .next();
+    let mut consumers = Vec::new();
+    let visible = state
+        .config
+        .gateway
+        .consumers
+        .iter()
+        .filter(|c| own.is_none_or(|name| name == c.name));
+    for consumer in visible {
+        let own = crate::pipeline::budget_spent(store, None, Caller::Consumer(consumer), now)
+            .await
+            .into_iter()
+            .map(period)
+            .next();
+        consumers.push(json!({"name": consumer.name, "current_period": own,
+            "spend_since_start_usd": pipeline.metrics.spend_of_consumer(&consumer.name)}));
+    }
+    let deployments: Vec<_> = pipeline
+        .metrics
+        .spend_by_deployment()
+        .into_iter()
+        .map(|(id, group, usd)| json!({"id": id, "model_group": group, "spend_since_start_usd": usd}))
+        .collect();
+    if own.is_some() {
+        return axum::Json(json!({"consumers": consumers})).into_response();
+    }
+    axum::Json(json!({
+        "price_table": crate::pricing::TABLE_VERSION,
+        "gateway": gateway,
+        "consumers": consumers,
+        "deployments": deployments,
+    }))
+    .into_response()
 }
 
 async fn unknown_route(uri: Uri) -> Response {

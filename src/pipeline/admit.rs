@@ -2,23 +2,34 @@
 //! ever fit, and the consumer's own quota admits it. A refusal consumes nothing and carries
 //! the limits of what refused it, for the rate-limit headers.
 
+use super::budget::{self, BudgetHold};
 use super::failure::Failure;
 use super::request::{Caller, RouteRequest};
 use super::trace::RateLimits;
 use super::{Pipeline, Store};
+use crate::content::ServiceTier;
 use crate::metrics::RefusalReason;
 use crate::router::{ConsumerPermit, Exceeded, LimitKind, Router};
 
 /// A refused admission and the limits behind it.
 pub(super) type Refusal = Box<(Failure, RateLimits)>;
 
-/// Admits `request` (for the group the name `asked` resolved to): its consumer's permit (none
-/// for the master key or an open gateway). A consumer's `models` may name either.
+/// What a request holds for its caller until it ends: its consumer's quota admission (none for
+/// the master key or an open gateway) and its reservations in the spend budgets.
+#[derive(Debug, Default)]
+pub(super) struct CallerPermit {
+    pub quota: Option<ConsumerPermit<Store>>,
+    pub budget: BudgetHold,
+}
+
+/// Admits `request` (for the group the name `asked` resolved to, asking for `tier`): the spend
+/// budgets, then its consumer's quota. A consumer's `models` may name either.
 pub(super) async fn admit(
     pipeline: &Pipeline,
     request: &RouteRequest<'_>,
     asked: &str,
-) -> Result<Option<ConsumerPermit<Store>>, Refusal> {
+    tier: Option<ServiceTier>,
+) -> Result<CallerPermit, Refusal> {
     let router = &pipeline.router;
     let group = request.group;
     let refuse = |failure| Err(Box::new((failure, RateLimits::default())));
@@ -33,12 +44,38 @@ pub(super) async fn admit(
     if let Some(message) = never_fits(router, request, reserved) {
         return refuse(Failure::NeverFits(message));
     }
+    let store = router.store().as_ref();
+    let deployments = router.group(group).map_or(&[][..], |g| &g.deployments[..]);
+    let reserve_usd = budget::max_cost(deployments, request, tier);
+    let now = chrono::Utc::now().timestamp();
+    let budget = match budget::reserve(
+        store,
+        pipeline.budget.as_ref(),
+        request.caller,
+        reserve_usd,
+        now,
+    )
+    .await
+    {
+        Ok(hold) => hold,
+        Err(refusal) => {
+            pipeline.metrics.refusal(RefusalReason::Budget);
+            return refuse(Failure::BudgetExceeded(refusal));
+        }
+    };
     let Caller::Consumer(consumer) = request.caller else {
-        return Ok(None);
+        return Ok(CallerPermit {
+            quota: None,
+            budget,
+        });
     };
     match router.admit_consumer(consumer, reserved).await {
-        Ok(permit) => Ok(Some(permit)),
+        Ok(permit) => Ok(CallerPermit {
+            quota: Some(permit),
+            budget,
+        }),
         Err(refusal) => {
+            budget::release(store, budget).await;
             pipeline.metrics.refusal(refusal_reason(refusal.limit));
             let rate = RateLimits::exceeded(&Exceeded {
                 kind: refusal.limit,

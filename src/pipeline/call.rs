@@ -6,6 +6,7 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use super::admit::CallerPermit;
 use super::dispatch::Answer;
 use super::relay::StreamAnswer;
 use super::request::Shape;
@@ -14,13 +15,13 @@ use super::{Body, Pipeline, Store};
 use crate::config::Deployment;
 use crate::metrics::CallResult;
 use crate::provider::{ChunkStream, Completion, InvokeAnswer, Provider, ProviderError};
-use crate::router::{ConsumerPermit, DeploymentPermit, Outcome, outcome_of};
+use crate::router::{DeploymentPermit, Outcome, outcome_of};
 
 /// Where one call goes and what travels with it.
 pub(super) struct Attempt<'a> {
     pub permit: DeploymentPermit<Store>,
     /// Taken into the settlement when the call answers; left for the next call otherwise.
-    pub consumer: &'a mut Option<ConsumerPermit<Store>>,
+    pub consumer: &'a mut CallerPermit,
     pub budget: Duration,
     pub shape: Shape,
     pub request_started: Instant,
@@ -52,7 +53,7 @@ pub(super) async fn attempt(
     let settlement = Settlement::new(
         Arc::clone(pipeline),
         attempt.permit,
-        attempt.consumer.take(),
+        std::mem::take(attempt.consumer),
         call_started,
         attempt.request_started,
         attempt.requested_group.to_owned(),

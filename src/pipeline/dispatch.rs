@@ -8,19 +8,19 @@
 use std::sync::Arc;
 use std::time::Instant;
 
-use super::admit::admit;
+use super::admit::{CallerPermit, admit};
 use super::call::{Attempt, attempt, call_result};
 use super::failure::Failure;
 use super::relay::StreamAnswer;
 use super::request::RouteRequest;
 use super::trace::{RateLimits, Trace};
-use super::{Body, Pipeline, Store};
+use super::{Body, Pipeline};
 use crate::config::Deployment;
 use crate::metrics::RefusalReason;
 use crate::provider::Completion;
 use crate::router::{
-    ConsumerPermit, DeploymentRefusal, Exceeded, PlanError, Reason, Remaining, RoutePlan,
-    Selection, Step, Verdict, outcome_of,
+    DeploymentRefusal, Exceeded, PlanError, Reason, Remaining, RoutePlan, Selection, Step, Verdict,
+    outcome_of,
 };
 
 /// What the upstream answered.
@@ -82,8 +82,8 @@ impl Pipeline {
             Some(_) | None => request,
         };
         let mut trace = Trace::new(request.group);
-        let mut consumer = match admit(self, request, asked).await {
-            Ok(consumer) => consumer,
+        let mut consumer = match admit(self, request, asked, body.service_tier()).await {
+            Ok(caller) => caller,
             Err(refusal) => {
                 let (failure, rate) = *refusal;
                 trace.rate = rate;
@@ -148,7 +148,7 @@ impl Pipeline {
         run: &Run<'_>,
         group: &'a str,
         plan: &mut RoutePlan<'a>,
-        consumer: &mut Option<ConsumerPermit<Store>>,
+        consumer: &mut CallerPermit,
     ) -> Tried<'a> {
         let skipped: Vec<&str> = plan.skipped().iter().map(String::as_str).collect();
         let (reserved, needs) = (run.request.reservation(), &run.request.needs);
@@ -172,8 +172,8 @@ impl Pipeline {
         // From here a caller who hangs up leaves the admissions counted: the upstream may
         // already have counted the call.
         permit.mark_sent();
-        if let Some(consumer) = consumer.as_mut() {
-            consumer.mark_sent();
+        if let Some(quota) = consumer.quota.as_mut() {
+            quota.mark_sent();
         }
         let call = Attempt {
             permit,
@@ -210,7 +210,7 @@ impl Pipeline {
     async fn conclude(
         &self,
         requested: &str,
-        consumer: Option<ConsumerPermit<Store>>,
+        consumer: CallerPermit,
         error: PlanError,
         mut trace: Trace,
     ) -> Refused {
@@ -247,17 +247,19 @@ impl Pipeline {
 
     /// A request that reached no upstream consumes nothing of the consumer's quota; one that
     /// did keeps its admission with no tokens counted.
-    async fn release(&self, consumer: Option<ConsumerPermit<Store>>, attempts: u32) {
+    async fn release(&self, consumer: CallerPermit, attempts: u32) {
         self.finish_consumer(consumer, (attempts > 0).then_some(0))
             .await;
     }
 
-    /// Settles the consumer's admission with the tokens used (`None`: release it), before the
-    /// refusal is answered, so the caller's next request sees it.
-    async fn finish_consumer(&self, consumer: Option<ConsumerPermit<Store>>, tokens: Option<u64>) {
-        if let Some(permit) = consumer {
+    /// Settles the consumer's admission with the tokens used (`None`: release it) and hands
+    /// back the budget reservations (an unanswered request costs nothing), before the refusal
+    /// is answered, so the caller's next request sees it.
+    async fn finish_consumer(&self, consumer: CallerPermit, tokens: Option<u64>) {
+        if let Some(permit) = consumer.quota {
             self.router.finish_consumer(permit, tokens).await;
         }
+        super::budget::release(self.router.store().as_ref(), consumer.budget).await;
     }
 }
 

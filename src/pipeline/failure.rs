@@ -27,6 +27,8 @@ pub enum Failure {
     Unfit { group: String, reason: Unfit },
     /// The request ran past the router's timeout (504).
     Timeout,
+    /// The caller's or the gateway's spend budget cannot take this request (400).
+    BudgetExceeded(super::budget::BudgetRefusal),
     /// The upstream's error speaks for the request: the client's own mistake, or the last
     /// failed call when the chain ran out.
     Upstream(ProviderError),

@@ -20,6 +20,7 @@
 //! hands to the providers.
 
 mod admit;
+mod budget;
 mod call;
 mod dispatch;
 mod failure;
@@ -35,6 +36,7 @@ use crate::openai::ChatRequest;
 use crate::provider::Providers;
 use crate::router::{AnyStore, Router};
 
+pub use budget::{BudgetRefusal, spent as budget_spent};
 pub use dispatch::{Answer, Refused, Served};
 pub use failure::Failure;
 pub use relay::{Encoder, StreamAnswer};
@@ -90,6 +92,8 @@ pub struct Pipeline {
     pub metrics: Metrics,
     /// Drop parameters a provider cannot take instead of refusing them (`drop_params`).
     pub drop_params: bool,
+    /// The whole gateway's spend budget (`litellm_settings.max_budget`).
+    pub budget: Option<crate::config::Budget>,
 }
 
 impl Pipeline {
@@ -100,6 +104,7 @@ impl Pipeline {
             metrics: Metrics::new(config),
             providers,
             drop_params: config.gateway.drop_params,
+            budget: config.gateway.budget,
         }
     }
 }

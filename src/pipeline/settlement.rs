@@ -15,6 +15,8 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use super::Body;
+use super::admit::CallerPermit;
+use super::budget::BudgetHold;
 use super::{Pipeline, Store};
 use crate::config::{Deployment, TokenCounts};
 use crate::content::ServiceTier;
@@ -39,6 +41,8 @@ pub struct Settlement {
     pipeline: Arc<Pipeline>,
     deployment: DeploymentPermit<Store>,
     consumer: Option<ConsumerPermit<Store>>,
+    /// The request's spend-budget reservations.
+    budget: BudgetHold,
     call_started: Instant,
     request_started: Instant,
     /// The group the client asked for, which the request metrics count under.
@@ -53,7 +57,7 @@ impl Settlement {
     pub(super) fn new(
         pipeline: Arc<Pipeline>,
         deployment: DeploymentPermit<Store>,
-        consumer: Option<ConsumerPermit<Store>>,
+        caller: CallerPermit,
         call_started: Instant,
         request_started: Instant,
         requested_group: String,
@@ -62,7 +66,8 @@ impl Settlement {
         Settlement {
             pipeline,
             deployment,
-            consumer,
+            consumer: caller.quota,
+            budget: caller.budget,
             call_started,
             request_started,
             requested_group,
@@ -94,6 +99,7 @@ impl Settlement {
             pipeline,
             deployment,
             consumer,
+            budget,
             call_started,
             request_started,
             requested_group,
@@ -110,13 +116,14 @@ impl Settlement {
         let served_by = deployment.deployment();
         metrics.call(served_by, result, latency);
         metrics.tokens(served_by, input, output);
+        // What the call cost: unknown without usage (the reservation then stays), nothing for
+        // a deployment without a price.
+        let spent = usage.map(|usage| cost(served_by, service_tier, usage).unwrap_or(0.0));
         if let Some(usage) = usage {
             let written = usage.cache_creation_input_tokens.unwrap_or(0);
             metrics.prompt_cache(served_by, usage.cache_read(), written, marks_cache);
-            if let Some(usd) = cost(served_by, service_tier, usage) {
-                let consumer_name = consumer.as_ref().map(|c| c.consumer());
-                metrics.spend(served_by, consumer_name, usd);
-            }
+            let consumer_name = consumer.as_ref().map(|c| c.consumer());
+            metrics.spend(served_by, consumer_name, spent.unwrap_or(0.0));
         }
         metrics.request(&requested_group, status, request_started.elapsed());
         if let Ending::Abandoned(None) = ending {
@@ -137,15 +144,18 @@ impl Settlement {
             },
         };
         pipeline.router.finish(deployment, outcome).await;
-        if let Some(consumer) = consumer {
-            let pipeline = Arc::clone(&pipeline);
-            tokio::spawn(async move {
+        let pipeline = Arc::clone(&pipeline);
+        tokio::spawn(async move {
+            if let Some(consumer) = consumer {
                 pipeline
                     .router
                     .finish_consumer(consumer, Some(input + output))
                     .await;
-            });
-        }
+            }
+            if let Some(usd) = spent {
+                super::budget::settle(pipeline.router.store().as_ref(), budget, usd).await;
+            }
+        });
     }
 }
 

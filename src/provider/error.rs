@@ -29,11 +29,13 @@ pub enum ErrorKind {
     Timeout,
     /// Something went wrong that is not the client's doing (500, 502).
     Internal,
+    /// The caller's (or the gateway's) spend budget is used up for this period (400).
+    Budget,
 }
 
 impl ErrorKind {
     /// Every kind, in the errors metric's order.
-    pub const ALL: [ErrorKind; 8] = [
+    pub const ALL: [ErrorKind; 9] = [
         ErrorKind::InvalidRequest,
         ErrorKind::Authentication,
         ErrorKind::Permission,
@@ -42,6 +44,7 @@ impl ErrorKind {
         ErrorKind::Unavailable,
         ErrorKind::Timeout,
         ErrorKind::Internal,
+        ErrorKind::Budget,
     ];
 
     /// OpenAI's error `type`; also the label of the errors metric, whatever the surface.
@@ -55,6 +58,7 @@ impl ErrorKind {
             ErrorKind::Unavailable => "service_unavailable",
             ErrorKind::Timeout => "timeout",
             ErrorKind::Internal => "api_error",
+            ErrorKind::Budget => "budget_exceeded",
         }
     }
 }

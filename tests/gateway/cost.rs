@@ -173,3 +173,111 @@ async fn each_answer_says_what_it_cost_by_the_price_table() {
     );
     assert!(close(by_consumer, total + expected), "{by_consumer}");
 }
+
+/// Budgets: each request reserves the most it could cost against its consumer's budget for the
+/// UTC day and the gateway's, and settles to what it did cost; once the next request could pass
+/// the budget it is refused with 400 `budget_exceeded` naming the spend, the limit and the
+/// reset, and `/spend` shows the period. Other consumers keep their own budget.
+#[tokio::test]
+async fn a_consumer_past_its_budget_gets_budget_exceeded_until_the_period_resets() {
+    let stack = Stack::start(&format!(
+        r#"
+gateway:
+  master_key: sk-budget-master-test
+  consumers:
+    - {{name: thrifty, key: sk-budget-thrifty-test, max_budget: 0.004, budget_duration: 1d}}
+    - {{name: other, key: sk-budget-other-test}}
+litellm_settings:
+  max_budget: 1000
+  budget_duration: 30d
+model_list:
+  - model_name: sonnet
+    litellm_params: {{model: "bedrock/{SONNET}", aws_profile_name: genai}}
+router_settings:
+  num_retries: 0
+{}"#,
+        crate::harness::FAST_SANDBOX
+    ))
+    .await;
+    let body = json!({"model": "sonnet", "max_tokens": 64,
+        "messages": [{"role": "user", "content": "Say hello."}]})
+    .to_string();
+    let mut spent = 0.0;
+    let mut served = 0;
+    let refused = loop {
+        let reply = stack
+            .post(
+                "/v1/chat/completions",
+                Some("sk-budget-thrifty-test"),
+                body.clone(),
+            )
+            .await;
+        if reply.status != 200 {
+            break reply;
+        }
+        spent += said(reply.header("x-resilient-llm-cost").unwrap());
+        served += 1;
+        assert!(served < 50, "never refused");
+    };
+    // 64 output tokens at $16.50 per million reserve about $0.00106: a few calls fit in $0.004.
+    assert!(served >= 3, "{served}");
+    let error = refused.assert_error(400, "budget_exceeded");
+    assert_eq!(error["code"], "budget_exceeded");
+    let message = error["message"].as_str().unwrap();
+    assert!(
+        message.starts_with("Budget has been exceeded! Current cost: "),
+        "{message}"
+    );
+    assert!(
+        message.contains("Max budget: 0.004") && message.contains("consumer \"thrifty\""),
+        "{message}"
+    );
+    let tomorrow = (chrono::Utc::now() + chrono::Duration::days(1))
+        .format("%Y-%m-%dT00:00:00Z")
+        .to_string();
+    assert!(
+        message.contains(&format!("it resets at {tomorrow}")),
+        "{message}"
+    );
+    // Nothing reached the upstream for the refused request; another consumer is unaffected.
+    assert_eq!(stack.calls(SONNET), served);
+    let other = stack
+        .post(
+            "/v1/chat/completions",
+            Some("sk-budget-other-test"),
+            body.clone(),
+        )
+        .await;
+    assert_eq!(other.status, 200, "{}", other.text);
+    spent += said(other.header("x-resilient-llm-cost").unwrap());
+
+    let doc = stack
+        .get("/spend", Some("sk-budget-master-test"))
+        .await
+        .json();
+    let thrifty = &doc["consumers"][0];
+    assert_eq!(thrifty["name"], "thrifty");
+    let period = &thrifty["current_period"];
+    assert_eq!(period["max_budget"], 0.004);
+    assert_eq!(period["resets_at"], tomorrow);
+    let own = spent - said(other.header("x-resilient-llm-cost").unwrap());
+    assert!(
+        (period["spent_usd"].as_f64().unwrap() - own).abs() < 1e-8,
+        "{doc}"
+    );
+    // The gateway's monthly budget counts everyone's spend.
+    let gateway = &doc["gateway"];
+    assert!(
+        (gateway["spent_usd"].as_f64().unwrap() - spent).abs() < 1e-8,
+        "{doc}"
+    );
+    assert_eq!(doc["consumers"][1]["current_period"], Value::Null);
+    // A consumer sees its own entry only.
+    let mine = stack
+        .get("/spend", Some("sk-budget-other-test"))
+        .await
+        .json();
+    assert_eq!(mine["consumers"].as_array().unwrap().len(), 1, "{mine}");
+    assert_eq!(mine["consumers"][0]["name"], "other");
+    assert_eq!(mine.get("deployments"), None);
+}

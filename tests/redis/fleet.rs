@@ -371,3 +371,62 @@ router_settings:
     let reserved_each = 16 * 5 + 2; // max_tokens × burndown + "hello"'s estimate
     assert_eq!(ok, 1000 / reserved_each, "{statuses:?}");
 }
+
+/// A consumer's spend budget is one figure for the whole fleet: calls spread over two
+/// replicas stop at the same budget, both replicas refuse once it is used, and both report
+/// the same spend.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_spend_budget_holds_across_replicas() {
+    let redis = RedisServer::start();
+    let yaml = format!(
+        r#"
+aws: {{profile_name: genai, region_name: us-east-1}}
+gateway:
+  consumers:
+    - {{name: thrifty, key: sk-fleet-thrifty-01, max_budget: 0.0004, budget_duration: 1d}}
+model_list:
+  - model_name: chat
+    litellm_params: {{model: "bedrock/{HAIKU}", aws_profile_name: genai}}
+    model_info: {{id: chat-haiku}}
+sandbox:
+  seed: 7
+  latency: {{first_token_ms: 0, tokens_per_second: 0}}
+router_settings:
+  num_retries: 0
+  redis_timeout_ms: 2000"#
+    );
+    let fleet = Fleet::start(&redis, 2, &yaml);
+    let key = Some("sk-fleet-thrifty-01");
+    let mut served = 0;
+    let mut refused_on = None;
+    for i in 0..60 {
+        let (status, _, body) = fleet.chat(i, "chat", key).await;
+        match status {
+            200 => served += 1,
+            400 => {
+                assert_eq!(body["error"]["type"], "budget_exceeded", "{body}");
+                refused_on = Some(i);
+                break;
+            }
+            other => panic!("status {other}: {body}"),
+        }
+    }
+    let refused_on = refused_on.expect("the budget refused at last");
+    assert!(served >= 2, "{served}");
+    // The other replica refuses too: the spend is shared.
+    let (status, _, body) = fleet.chat(refused_on + 1, "chat", key).await;
+    assert_eq!(status, 400, "{body}");
+    let mut spend = Vec::new();
+    for replica in 0..2 {
+        // A consumer's key sees its own budget.
+        let doc = fleet.get_as(replica, "/spend", "sk-fleet-thrifty-01").await;
+        spend.push(
+            doc["consumers"][0]["current_period"]["spent_usd"]
+                .as_f64()
+                .unwrap(),
+        );
+    }
+    assert!((spend[0] - spend[1]).abs() < 1e-12, "{spend:?}");
+    assert!(spend[0] > 0.0 && spend[0] <= 0.0004, "{spend:?}");
+    assert_eq!(fleet.sandbox_total().await["served"], served);
+}

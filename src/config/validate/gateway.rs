@@ -10,6 +10,7 @@ use crate::config::error::Invalid;
 use crate::config::model::*;
 use crate::config::raw::*;
 use crate::config::yaml::key_text;
+use crate::config::{Budget, BudgetPeriod};
 
 const DEFAULT_PORT: u16 = 4000;
 const DEFAULT_MAX_BODY_BYTES: usize = 10 * 1024 * 1024;
@@ -58,7 +59,47 @@ pub(super) fn gateway(raw: &RawConfig, groups: &HashSet<&str>) -> Result<Gateway
         max_connections: max_connections(g)?,
         max_buffered_body_bytes: max_buffered_body_bytes(g, max_body_bytes)?,
         tls: tls_files(g)?,
+        budget: budget(
+            raw.litellm_settings.max_budget,
+            raw.litellm_settings.budget_duration.as_deref(),
+            "litellm_settings",
+        )?,
     })
+}
+
+/// A spend limit at `path`: `max_budget` USD (more than 0) per `budget_duration`, or for ever.
+fn budget(
+    max_budget: Option<f64>,
+    duration: Option<&str>,
+    path: &str,
+) -> Result<Option<Budget>, Invalid> {
+    let Some(max_usd) = max_budget else {
+        return match duration {
+            Some(_) => Err(Invalid::new(
+                format!("{path}.budget_duration"),
+                "budget_duration is set without max_budget: a period needs a budget (USD)",
+            )),
+            None => Ok(None),
+        };
+    };
+    if !(max_usd.is_finite() && max_usd > 0.0) {
+        return Err(Invalid::new(
+            format!("{path}.max_budget"),
+            format!("must be more than 0 USD, found {max_usd}"),
+        ));
+    }
+    let period = match duration {
+        None => BudgetPeriod::Forever,
+        Some(text) => BudgetPeriod::parse(text).ok_or_else(|| {
+            Invalid::new(
+                format!("{path}.budget_duration"),
+                format!(
+                    "{text:?} is not a duration: write a whole number and a unit, s, m, h, d, w or mo (1d, 7d, 30d, 1mo)"
+                ),
+            )
+        })?,
+    };
+    Ok(Some(Budget { max_usd, period }))
 }
 
 /// `gateway.ssl_certfile_path` and `ssl_keyfile_path`: both or neither.
@@ -183,6 +224,7 @@ fn consumer(
         max_parallel_requests: c.max_parallel_requests,
         models: c.models.clone(),
         sigv4: sigv4_key(c, path)?,
+        budget: budget(c.max_budget, c.budget_duration.as_deref(), path)?,
     })
 }
 

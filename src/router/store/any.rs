@@ -104,4 +104,31 @@ impl StateStore for AnyStore {
             AnyStore::Redis(store) => store.snapshot().await,
         }
     }
+
+    async fn reserve_budget(
+        &self,
+        key: &str,
+        limit: u64,
+        reserve: u64,
+        keep: Duration,
+    ) -> Result<u64, u64> {
+        match self {
+            AnyStore::Memory(store) => store.reserve_budget(key, limit, reserve, keep).await,
+            AnyStore::Redis(store) => store.reserve_budget(key, limit, reserve, keep).await,
+        }
+    }
+
+    async fn settle_budget(&self, key: &str, delta: i64, keep: Duration) {
+        match self {
+            AnyStore::Memory(store) => store.settle_budget(key, delta, keep).await,
+            AnyStore::Redis(store) => store.settle_budget(key, delta, keep).await,
+        }
+    }
+
+    async fn budget_spent(&self, key: &str) -> u64 {
+        match self {
+            AnyStore::Memory(store) => store.budget_spent(key).await,
+            AnyStore::Redis(store) => store.budget_spent(key).await,
+        }
+    }
 }

@@ -81,6 +81,8 @@ pub struct MemoryStore {
     deployments: Cells<DeploymentCell>,
     consumers: Cells<Quota>,
     next_id: AtomicU64,
+    /// Spend per budget period (nano-USD).
+    budgets: Mutex<HashMap<String, i64>>,
 }
 
 impl std::fmt::Debug for MemoryStore {
@@ -110,7 +112,38 @@ impl MemoryStore {
             deployments: Cells::new(config.deployments().map(|d| d.key.as_str())),
             consumers: Cells::new(config.gateway.consumers.iter().map(|c| c.name.as_str())),
             next_id: AtomicU64::new(1),
+            budgets: Mutex::new(HashMap::new()),
         }
+    }
+
+    fn budgets(&self) -> MutexGuard<'_, HashMap<String, i64>> {
+        self.budgets.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// [`StateStore::reserve_budget`] with no await, for the Redis store's local fallback.
+    pub fn reserve_budget_now(&self, key: &str, limit: u64, reserve: u64) -> Result<u64, u64> {
+        let mut budgets = self.budgets();
+        let spent = budgets.entry(key.to_owned()).or_insert(0);
+        let before = u64::try_from(*spent).unwrap_or(0);
+        if before >= limit || before.saturating_add(reserve) > limit {
+            return Err(before);
+        }
+        *spent = spent.saturating_add(i64::try_from(reserve).unwrap_or(i64::MAX));
+        Ok(u64::try_from(*spent).unwrap_or(0))
+    }
+
+    /// [`StateStore::settle_budget`] with no await.
+    pub fn settle_budget_now(&self, key: &str, delta: i64) {
+        let mut budgets = self.budgets();
+        let spent = budgets.entry(key.to_owned()).or_insert(0);
+        *spent = spent.saturating_add(delta).max(0);
+    }
+
+    /// [`StateStore::budget_spent`] with no await.
+    pub fn budget_spent_now(&self, key: &str) -> u64 {
+        self.budgets()
+            .get(key)
+            .map_or(0, |spent| u64::try_from(*spent).unwrap_or(0))
     }
 
     fn now(&self) -> Timestamp {
@@ -275,5 +308,23 @@ impl StateStore for MemoryStore {
             deployments,
             consumers,
         }
+    }
+
+    async fn reserve_budget(
+        &self,
+        key: &str,
+        limit: u64,
+        reserve: u64,
+        _keep: Duration,
+    ) -> Result<u64, u64> {
+        self.reserve_budget_now(key, limit, reserve)
+    }
+
+    async fn settle_budget(&self, key: &str, delta: i64, _keep: Duration) {
+        self.settle_budget_now(key, delta);
+    }
+
+    async fn budget_spent(&self, key: &str) -> u64 {
+        self.budget_spent_now(key)
     }
 }

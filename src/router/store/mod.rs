@@ -175,4 +175,26 @@ pub trait StateStore: Send + Sync + 'static {
 
     /// Every deployment's and consumer's state, for `/health`.
     fn snapshot(&self) -> impl Future<Output = StoreSnapshot> + Send;
+
+    /// Atomically: when `key` has spent `limit` already, or `spent + reserve` would pass it,
+    /// refuses with what `key` has spent; otherwise adds `reserve` and answers the new spend. Amounts are nano-USD; `key`
+    /// names one budget period, and lives `keep` after its last write.
+    fn reserve_budget(
+        &self,
+        key: &str,
+        limit: u64,
+        reserve: u64,
+        keep: Duration,
+    ) -> impl Future<Output = Result<u64, u64>> + Send;
+
+    /// Adds `delta` to what `key` has spent (a negative one hands back an unused reservation).
+    fn settle_budget(
+        &self,
+        key: &str,
+        delta: i64,
+        keep: Duration,
+    ) -> impl Future<Output = ()> + Send;
+
+    /// What `key` has spent (nano-USD).
+    fn budget_spent(&self, key: &str) -> impl Future<Output = u64> + Send;
 }

@@ -66,6 +66,7 @@ pub(super) fn consumer(
         max_parallel_requests: parallel,
         models: Vec::new(),
         sigv4: None,
+        budget: None,
     }
 }
 
@@ -95,6 +96,7 @@ pub(super) fn config(
             max_connections: None,
             max_buffered_body_bytes: 64 << 20,
             tls: None,
+            budget: None,
         },
         groups,
         router,

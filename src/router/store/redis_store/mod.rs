@@ -90,6 +90,8 @@ struct Shared {
     latency: Mutex<HashMap<String, Duration>>,
     /// Grant ids: a random start per store, counting up, with the [`REMOTE`] bit.
     next_id: AtomicU64,
+    /// The key prefix, for the budget keys.
+    prefix: String,
 }
 
 impl Shared {
@@ -182,6 +184,7 @@ impl RedisStore {
             keep: WINDOW + config.router.timeout + Duration::from_secs(5),
             latency: Mutex::new(HashMap::new()),
             next_id: AtomicU64::new(std::collections::hash_map::RandomState::new().hash_one(0u8)),
+            prefix: prefix.to_owned(),
         });
         let store = RedisStore { shared };
         if let Err(error) = store.ping(Duration::from_secs(1)).await {
@@ -189,6 +192,11 @@ impl RedisStore {
         }
         tokio::spawn(watch(Arc::downgrade(&store.shared)));
         Ok(store)
+    }
+
+    /// The Redis key of the budget period `key`.
+    fn budget_key(&self, key: &str) -> String {
+        format!("{}:budget:{{{key}}}", self.shared.prefix)
     }
 
     /// Whether Redis is away and this replica runs on local limits.

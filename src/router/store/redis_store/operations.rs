@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use super::scripts::{Admission, COOL, View};
+use super::scripts::{Admission, BUDGET_RESERVE, BUDGET_SETTLE, COOL, View};
 use super::{REMOTE, RedisStore, local_limits};
 use crate::router::clock::{Timestamp, micros};
 use crate::router::cooldown::Gate;
@@ -244,4 +244,72 @@ impl StateStore for RedisStore {
             consumers,
         }
     }
+
+    async fn reserve_budget(
+        &self,
+        key: &str,
+        limit: u64,
+        reserve: u64,
+        keep: Duration,
+    ) -> Result<u64, u64> {
+        let redis_key = self.budget_key(key);
+        let call = async {
+            let mut connection = self.shared.connection.clone();
+            let (granted, spent): (i64, i64) = BUDGET_RESERVE
+                .key(&redis_key)
+                .arg(limit)
+                .arg(reserve)
+                .arg(millis(keep))
+                .invoke_async(&mut connection)
+                .await?;
+            let spent = u64::try_from(spent).unwrap_or(0);
+            Ok(if granted == 1 { Ok(spent) } else { Err(spent) })
+        };
+        match self.remote(false, call).await {
+            Some(answer) => answer,
+            // Away from Redis: this replica's share of the budget.
+            None => {
+                let share = limit / u64::from(self.shared.replicas.max(1));
+                self.shared.local.reserve_budget_now(key, share, reserve)
+            }
+        }
+    }
+
+    async fn settle_budget(&self, key: &str, delta: i64, keep: Duration) {
+        let redis_key = self.budget_key(key);
+        let call = async {
+            let mut connection = self.shared.connection.clone();
+            let _: i64 = BUDGET_SETTLE
+                .key(&redis_key)
+                .arg(delta)
+                .arg(millis(keep))
+                .invoke_async(&mut connection)
+                .await?;
+            Ok(())
+        };
+        if self.remote(false, call).await.is_none() {
+            self.shared.local.settle_budget_now(key, delta);
+        }
+    }
+
+    async fn budget_spent(&self, key: &str) -> u64 {
+        let redis_key = self.budget_key(key);
+        let call = async {
+            let mut connection = self.shared.connection.clone();
+            let spent: Option<i64> = redis::cmd("GET")
+                .arg(&redis_key)
+                .query_async(&mut connection)
+                .await?;
+            Ok(spent.map_or(0, |s| u64::try_from(s).unwrap_or(0)))
+        };
+        match self.remote(false, call).await {
+            Some(spent) => spent,
+            None => self.shared.local.budget_spent_now(key),
+        }
+    }
+}
+
+/// A duration in whole milliseconds, for `PEXPIRE`.
+fn millis(duration: Duration) -> u64 {
+    u64::try_from(duration.as_millis()).unwrap_or(u64::MAX)
 }

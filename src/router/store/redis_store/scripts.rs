@@ -33,6 +33,25 @@ pub(super) static ADMIT: LazyLock<Script> = LazyLock::new(|| script(include_str!
 pub(super) static FINISH: LazyLock<Script> = LazyLock::new(|| script(include_str!("finish.lua")));
 /// Usage and health, read (after pruning the window).
 pub(super) static VIEW: LazyLock<Script> = LazyLock::new(|| script(include_str!("view.lua")));
+/// A budget reservation: refused past the limit, else added; the key kept `ARGV[3]` ms.
+pub(super) static BUDGET_RESERVE: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(
+        r"local spent = tonumber(redis.call('GET', KEYS[1]) or '0')
+if spent >= tonumber(ARGV[1]) or spent + tonumber(ARGV[2]) > tonumber(ARGV[1]) then return {0, spent} end
+spent = redis.call('INCRBY', KEYS[1], ARGV[2])
+redis.call('PEXPIRE', KEYS[1], ARGV[3])
+return {1, spent}",
+    )
+});
+/// A budget settlement: the difference added (never below zero), the key kept `ARGV[2]` ms.
+pub(super) static BUDGET_SETTLE: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(
+        r"local spent = redis.call('INCRBY', KEYS[1], ARGV[1])
+if spent < 0 then redis.call('SET', KEYS[1], 0) end
+redis.call('PEXPIRE', KEYS[1], ARGV[2])
+return 1",
+    )
+});
 /// An explicit cooldown.
 pub(super) static COOL: LazyLock<Script> = LazyLock::new(|| script(include_str!("cool.lua")));
 
