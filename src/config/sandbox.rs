@@ -133,6 +133,19 @@ pub struct FaultRule {
 pub struct Quota {
     pub rpm: u32,
     pub tpm: u64,
+    /// Tokens per rolling 24 hours; by default the per-minute quota × 1,440, as AWS sets it.
+    pub tpd: u64,
+}
+
+impl Quota {
+    /// A per-minute quota, with AWS's default day (TPM × 1,440).
+    pub const fn per_minute(rpm: u32, tpm: u64) -> Quota {
+        Quota {
+            rpm,
+            tpm,
+            tpd: tpm.saturating_mul(1_440),
+        }
+    }
 }
 
 /// One emulated AWS account.
@@ -285,6 +298,7 @@ pub struct RawAccount {
 pub struct RawQuota {
     pub rpm: Option<u32>,
     pub tpm: Option<u64>,
+    pub tpd: Option<u64>,
 }
 
 /// One entry of `sandbox.faults`.
@@ -395,10 +409,18 @@ mod tests {
             s.accounts[0].default_quota,
             Quota {
                 rpm: 7,
-                tpm: 2_000_000
+                tpm: 2_000_000,
+                tpd: 2_000_000 * 1_440
             }
         );
-        assert_eq!(s.accounts[0].quota_for("m"), Quota { rpm: 7, tpm: 9 });
+        assert_eq!(
+            s.accounts[0].quota_for("m"),
+            Quota {
+                rpm: 7,
+                tpm: 9,
+                tpd: 9 * 1_440
+            }
+        );
         assert_eq!(s.accounts[0].quota_for("other").rpm, 7);
     }
 

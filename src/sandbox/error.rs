@@ -22,6 +22,9 @@ pub enum BedrockError {
     /// Past the tokens-per-minute quota.
     #[error("Too many tokens, please wait before trying again.")]
     TokensThrottling,
+    /// Past the tokens-per-day quota.
+    #[error("Too many tokens per day, please wait before trying again.")]
+    DailyTokensThrottling,
     #[error("Bedrock is unable to process your request.")]
     ServiceUnavailable,
     #[error("The server encountered an internal error while processing the request.")]
@@ -52,7 +55,9 @@ impl BedrockError {
         match self {
             Self::Validation(_) => "ValidationException",
             Self::ResourceNotFound(_) => "ResourceNotFoundException",
-            Self::Throttling | Self::TokensThrottling => "ThrottlingException",
+            Self::Throttling | Self::TokensThrottling | Self::DailyTokensThrottling => {
+                "ThrottlingException"
+            }
             Self::ServiceUnavailable => "ServiceUnavailableException",
             Self::InternalServer => "InternalServerException",
             Self::ModelTimeout => "ModelTimeoutException",
@@ -71,9 +76,10 @@ impl BedrockError {
         match self {
             Self::Validation(_) => StatusCode::BAD_REQUEST,
             Self::ResourceNotFound(_) | Self::UnknownOperation(_) => StatusCode::NOT_FOUND,
-            Self::Throttling | Self::TokensThrottling | Self::ModelNotReady => {
-                StatusCode::TOO_MANY_REQUESTS
-            }
+            Self::Throttling
+            | Self::TokensThrottling
+            | Self::DailyTokensThrottling
+            | Self::ModelNotReady => StatusCode::TOO_MANY_REQUESTS,
             Self::ServiceUnavailable => StatusCode::SERVICE_UNAVAILABLE,
             Self::InternalServer | Self::ModelStreamError | Self::ConnectionReset => {
                 StatusCode::INTERNAL_SERVER_ERROR
@@ -95,9 +101,10 @@ impl BedrockError {
             Self::Validation(_) => ("invalid_request_error", "invalid_request"),
             Self::ResourceNotFound(_) => ("invalid_request_error", "model_not_found"),
             Self::UnknownOperation(_) => ("invalid_request_error", "unknown_url"),
-            Self::Throttling | Self::TokensThrottling | Self::ModelNotReady => {
-                ("rate_limit_error", "rate_limit_exceeded")
-            }
+            Self::Throttling
+            | Self::TokensThrottling
+            | Self::DailyTokensThrottling
+            | Self::ModelNotReady => ("rate_limit_error", "rate_limit_exceeded"),
             Self::UnrecognizedClient | Self::MissingAuthenticationToken => {
                 ("authentication_error", "invalid_api_key")
             }

@@ -288,7 +288,9 @@ impl Sandbox {
 
 fn outcome_of(error: &BedrockError) -> Outcome {
     match error {
-        BedrockError::Throttling | BedrockError::TokensThrottling => Outcome::Throttled,
+        BedrockError::Throttling
+        | BedrockError::TokensThrottling
+        | BedrockError::DailyTokensThrottling => Outcome::Throttled,
         BedrockError::Validation(_)
         | BedrockError::ResourceNotFound(_)
         | BedrockError::ServiceUnavailable
@@ -372,7 +374,11 @@ mod tests {
     #[test]
     fn over_quota_calls_are_refused_once_and_counted() {
         let mut settings = SandboxSettings::default();
-        settings.accounts[0].default_quota = Quota { rpm: 1, tpm: 1_000 };
+        settings.accounts[0].default_quota = Quota {
+            rpm: 1,
+            tpm: 1_000,
+            tpd: 1_000_000,
+        };
         let sandbox = Sandbox::new(settings.clone());
         let caller = caller(&settings);
         assert!(
@@ -417,6 +423,7 @@ mod tests {
             settings.accounts[0].default_quota = Quota {
                 rpm: 10,
                 tpm: charged + 110 - 1,
+                tpd: 1_000_000,
             };
             let sandbox = Sandbox::new(settings.clone());
             let caller = caller(&settings);

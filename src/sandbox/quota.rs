@@ -23,6 +23,9 @@ use super::error::BedrockError;
 /// The window every quota is measured over.
 pub const WINDOW: Duration = Duration::from_secs(60);
 
+/// The tokens-per-day window: 24 hours of one-minute buckets.
+const DAY_MINUTES: u64 = 1_440;
+
 /// One admitted request: when, what it reserved, and when and to what it settles.
 #[derive(Debug, Clone, Copy)]
 struct Entry {
@@ -48,6 +51,12 @@ impl Entry {
 struct Window {
     /// Admitted requests, oldest first.
     entries: VecDeque<Entry>,
+    /// The day: tokens per minute since the window's first admission (minute, tokens), oldest
+    /// first, and their sum. A call counts its reservation here, then its charge once known.
+    day: VecDeque<(u64, u64)>,
+    day_total: u64,
+    /// The first admission's instant: minutes are counted from it.
+    origin: Option<Instant>,
 }
 
 impl Window {
@@ -61,6 +70,31 @@ impl Window {
         }
     }
 
+    fn minute(&mut self, now: Instant) -> u64 {
+        let origin = *self.origin.get_or_insert(now);
+        now.saturating_duration_since(origin).as_secs() / 60
+    }
+
+    /// Drops the day's minutes older than 24 hours.
+    fn expire_day(&mut self, minute: u64) {
+        while let Some((at, tokens)) = self.day.front() {
+            if minute.saturating_sub(*at) < DAY_MINUTES {
+                break;
+            }
+            self.day_total = self.day_total.saturating_sub(*tokens);
+            self.day.pop_front();
+        }
+    }
+
+    /// Adds `tokens` (or takes them off) at `minute`.
+    fn count_day(&mut self, minute: u64, tokens: i64) {
+        match self.day.iter_mut().rev().find(|(at, _)| *at == minute) {
+            Some((_, slot)) => *slot = slot.saturating_add_signed(tokens),
+            None => self.day.push_back((minute, 0u64.saturating_add_signed(tokens))),
+        }
+        self.day_total = self.day_total.saturating_add_signed(tokens);
+    }
+
     /// Admits the request, or says which limit it would pass (requests are checked first).
     fn try_admit(
         &mut self,
@@ -70,6 +104,8 @@ impl Window {
         id: u64,
     ) -> Result<(), BedrockError> {
         self.expire(now);
+        let minute = self.minute(now);
+        self.expire_day(minute);
         let requests = self.entries.len() as u64;
         let spent: u64 = self.entries.iter().map(|e| e.tokens(now)).sum();
         if requests >= u64::from(quota.rpm) {
@@ -78,6 +114,10 @@ impl Window {
         if spent.saturating_add(tokens) > quota.tpm {
             return Err(BedrockError::TokensThrottling);
         }
+        if self.day_total.saturating_add(tokens) > quota.tpd {
+            return Err(BedrockError::DailyTokensThrottling);
+        }
+        self.count_day(minute, i64::try_from(tokens).unwrap_or(i64::MAX));
         self.entries.push_back(Entry {
             id,
             at: now,
@@ -123,15 +163,21 @@ impl QuotaBook {
         Ok(Admission { key, id })
     }
 
-    /// Says that `admission`'s answer ends at `at`, charged `tokens` from then on.
+    /// Says that `admission`'s answer ends at `at`, charged `tokens` from then on (the day
+    /// counts the charge at once, in the minute of the admission).
     pub fn settle(&mut self, admission: &Admission, at: Instant, tokens: u64) {
-        let entry = self
-            .windows
-            .get_mut(&admission.key)
-            .and_then(|w| w.entries.iter_mut().find(|e| e.id == admission.id));
-        if let Some(entry) = entry {
-            entry.settles = Some((at, tokens));
-        }
+        let Some(window) = self.windows.get_mut(&admission.key) else {
+            return;
+        };
+        let Some(entry) = window.entries.iter_mut().find(|e| e.id == admission.id) else {
+            return;
+        };
+        entry.settles = Some((at, tokens));
+        let (admitted, reserved) = (entry.at, entry.reserved);
+        let minute = window.minute(admitted);
+        let delta =
+            i64::try_from(tokens).unwrap_or(i64::MAX) - i64::try_from(reserved).unwrap_or(i64::MAX);
+        window.count_day(minute, delta);
     }
 }
 
@@ -139,7 +185,11 @@ impl QuotaBook {
 mod tests {
     use super::*;
 
-    const QUOTA: Quota = Quota { rpm: 3, tpm: 1_000 };
+    const QUOTA: Quota = Quota {
+        rpm: 3,
+        tpm: 1_000,
+        tpd: 1_000_000,
+    };
 
     // The clock is injected: each call names its own instant.
     #[test]
@@ -204,6 +254,32 @@ mod tests {
             book.try_admit("a", "m", QUOTA, 1, t2),
             Err(BedrockError::TokensThrottling)
         );
+    }
+
+    #[test]
+    fn the_day_counts_every_charge_for_twenty_four_hours() {
+        let quota = Quota {
+            rpm: 100,
+            tpm: 1_000,
+            tpd: 2_500,
+        };
+        let mut book = QuotaBook::default();
+        let t0 = Instant::now();
+        // Each minute one call reserving 900, charged 600: three fill 1,800 of the day.
+        for minute in 0..3 {
+            let at = t0 + Duration::from_secs(60 * minute);
+            let admission = book.try_admit("a", "m", quota, 900, at).unwrap();
+            book.settle(&admission, at, 600);
+        }
+        let later = t0 + Duration::from_secs(60 * 5);
+        assert_eq!(
+            book.try_admit("a", "m", quota, 800, later),
+            Err(BedrockError::DailyTokensThrottling)
+        );
+        assert!(book.try_admit("a", "m", quota, 700, later).is_ok());
+        // 24 hours after the first call, its minute has left the day.
+        let next_day = t0 + Duration::from_secs(60 * 1_440);
+        assert!(book.try_admit("a", "m", quota, 600, next_day).is_ok());
     }
 
     #[test]

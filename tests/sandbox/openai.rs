@@ -91,14 +91,7 @@ async fn stream_sends_chunks_then_usage_then_done() {
 
 #[tokio::test]
 async fn quota_exhaustion_is_a_429_with_retry_after() {
-    let settings = sbx::with_model_quota(
-        fast_settings(),
-        MODEL,
-        Quota {
-            rpm: 2,
-            tpm: 1_000_000,
-        },
-    );
+    let settings = sbx::with_model_quota(fast_settings(), MODEL, Quota::per_minute(2, 1_000_000));
     let handle = sbx::start(settings).await;
     let url = format!("{}/v1/chat/completions", handle.endpoint());
     let body = json!({"model": MODEL, "messages": [{"role": "user", "content": "Hi"}]});

@@ -10,6 +10,7 @@ pub const DEFAULT_LOG_GROUP: &str = "BedrockModelInvocation";
 pub(super) const DEFAULT_QUOTA: Quota = Quota {
     rpm: 500,
     tpm: 2_000_000,
+    tpd: 2_000_000 * 1_440,
 };
 
 fn default_account(profile: &str, account_id: &str) -> SandboxAccount {

@@ -113,12 +113,20 @@ fn validate_account(
 }
 
 fn resolve_quota(path: String, raw: RawQuota, inherit: Quota) -> Result<Quota, SandboxConfigError> {
+    let tpm = raw.tpm.unwrap_or(inherit.tpm);
+    // A quota that sets its own TPM gets AWS's default day: TPM × 1,440.
+    let tpd = match (raw.tpd, raw.tpm) {
+        (Some(tpd), _) => tpd,
+        (None, Some(tpm)) => tpm.saturating_mul(1_440),
+        (None, None) => inherit.tpd,
+    };
     let quota = Quota {
         rpm: raw.rpm.unwrap_or(inherit.rpm),
-        tpm: raw.tpm.unwrap_or(inherit.tpm),
+        tpm,
+        tpd,
     };
-    if quota.rpm == 0 || quota.tpm == 0 {
-        return Err(fail(path, "rpm and tpm must be greater than 0"));
+    if quota.rpm == 0 || quota.tpm == 0 || quota.tpd == 0 {
+        return Err(fail(path, "rpm, tpm and tpd must be greater than 0"));
     }
     Ok(quota)
 }

@@ -8,14 +8,7 @@ use crate::support::sandbox::{self as sbx, fast_settings, user_text};
 
 #[tokio::test]
 async fn throttling_hits_only_the_account_that_spent_its_quota() {
-    let settings = sbx::with_model_quota(
-        fast_settings(),
-        HAIKU,
-        Quota {
-            rpm: 3,
-            tpm: 1_000_000,
-        },
-    );
+    let settings = sbx::with_model_quota(fast_settings(), HAIKU, Quota::per_minute(3, 1_000_000));
     let handle = sbx::start(settings.clone()).await;
     let genai = sbx::bedrock(&handle, &settings, "genai");
     let test = sbx::bedrock(&handle, &settings, "test");

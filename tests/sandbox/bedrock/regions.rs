@@ -23,10 +23,7 @@ async fn profile_calls_split_across_regions_by_capacity() {
     let mut settings = sbx::with_model_quota(
         fast_settings(),
         SONNET,
-        Quota {
-            rpm: 10_000,
-            tpm: 100_000_000,
-        },
+        Quota::per_minute(10_000, 100_000_000),
     );
     let capacities = [
         ("us-east-1", 50_000),

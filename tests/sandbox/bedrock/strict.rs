@@ -165,12 +165,9 @@ async fn invoke_model_refuses_unknown_anthropic_keys_and_base_ids() {
 
 #[tokio::test]
 async fn throttles_say_which_quota_ran_out() {
-    let rpm = Quota {
-        rpm: 1,
-        tpm: 1_000_000,
-    };
+    let rpm = Quota::per_minute(1, 1_000_000);
     let settings = sbx::with_model_quota(fast_settings(), HAIKU, rpm);
-    let settings = sbx::with_model_quota(settings, super::SONNET, Quota { rpm: 100, tpm: 50 });
+    let settings = sbx::with_model_quota(settings, super::SONNET, Quota::per_minute(100, 50));
     let handle = sbx::start(settings.clone()).await;
     let client = sbx::bedrock(&handle, &settings, "genai");
     let call = |model: &'static str| {
