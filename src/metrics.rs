@@ -122,7 +122,14 @@ struct GroupMetrics {
 }
 
 /// Why the router passed over a deployment at admission, for the skips counter.
-const SKIP_REASONS: [&str; 5] = ["cooling_down", "probe_in_flight", "rpm", "tpm", "parallel"];
+const SKIP_REASONS: [&str; 6] = [
+    "cooling_down",
+    "probe_in_flight",
+    "rpm",
+    "tpm",
+    "parallel",
+    "tpd",
+];
 
 /// The slot of `refusal` in [`SKIP_REASONS`]; exhaustive, so a new refusal needs a label.
 fn skip_slot(refusal: &DeploymentRefusal) -> usize {
@@ -133,6 +140,7 @@ fn skip_slot(refusal: &DeploymentRefusal) -> usize {
             LimitKind::Rpm => 2,
             LimitKind::Tpm => 3,
             LimitKind::Parallel => 4,
+            LimitKind::Tpd => 5,
         },
     }
 }

@@ -253,6 +253,8 @@ pub struct Deployment {
     pub weight: Option<f64>,
     pub rpm: Option<u32>,
     pub tpm: Option<u64>,
+    /// Tokens per rolling 24 hours, in the same units as `tpm`.
+    pub tpd: Option<u64>,
     /// Per-call timeout; `None` uses the router's.
     pub timeout: Option<Duration>,
     /// Largest prompt the model takes, in tokens, when known (for context-window fallbacks).

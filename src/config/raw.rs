@@ -104,6 +104,7 @@ pub struct RawModelEntry {
     pub model_info: RawModelInfo,
     pub rpm: Option<u32>,
     pub tpm: Option<u64>,
+    pub tpd: Option<u64>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -121,6 +122,7 @@ pub struct RawLitellmParams {
     pub weight: Option<f64>,
     pub rpm: Option<u32>,
     pub tpm: Option<u64>,
+    pub tpd: Option<u64>,
     /// Seconds.
     pub timeout: Option<f64>,
     /// LiteLLM's per-token prices (USD).

@@ -90,7 +90,8 @@ pub(super) async fn admit(
 fn refusal_reason(limit: LimitKind) -> RefusalReason {
     match limit {
         LimitKind::Rpm => RefusalReason::ConsumerRpm,
-        LimitKind::Tpm => RefusalReason::ConsumerTpm,
+        // Consumers have no day limit; counted with their minute's.
+        LimitKind::Tpm | LimitKind::Tpd => RefusalReason::ConsumerTpm,
         LimitKind::Parallel => RefusalReason::ConsumerParallel,
     }
 }

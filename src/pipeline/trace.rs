@@ -96,7 +96,8 @@ impl RateLimits {
                     ..nothing_left
                 },
             },
-            LimitKind::Parallel => RateLimits::default(),
+            // Neither is a per-minute quota, which the OpenAI headers describe.
+            LimitKind::Parallel | LimitKind::Tpd => RateLimits::default(),
         }
     }
 }

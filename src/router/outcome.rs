@@ -93,6 +93,7 @@ fn config_key(limit: LimitKind) -> &'static str {
         LimitKind::Rpm => "rpm_limit",
         LimitKind::Tpm => "tpm_limit",
         LimitKind::Parallel => "max_parallel_requests",
+        LimitKind::Tpd => "tpd",
     }
 }
 

@@ -168,6 +168,7 @@ impl<S: StateStore> Router<S> {
             rpm: consumer.rpm_limit,
             tpm: consumer.tpm_limit,
             parallel: consumer.max_parallel_requests,
+            tpd: None,
         };
         match self
             .store
@@ -243,6 +244,7 @@ impl<S: StateStore> Router<S> {
                     rpm: deployment.rpm,
                     tpm: deployment.tpm,
                     parallel: None,
+                    tpd: deployment.tpd,
                 },
                 tokens,
                 enforce_limits: self.settings.pre_call_checks,

@@ -90,7 +90,9 @@ impl Window {
     fn count_day(&mut self, minute: u64, tokens: i64) {
         match self.day.iter_mut().rev().find(|(at, _)| *at == minute) {
             Some((_, slot)) => *slot = slot.saturating_add_signed(tokens),
-            None => self.day.push_back((minute, 0u64.saturating_add_signed(tokens))),
+            None => self
+                .day
+                .push_back((minute, 0u64.saturating_add_signed(tokens))),
         }
         self.day_total = self.day_total.saturating_add_signed(tokens);
     }

@@ -68,6 +68,7 @@ router_settings:
             rpm: Some(5),
             tpm: None,
             parallel: None,
+            tpd: None,
         },
         tokens: 10,
         enforce_limits: true,

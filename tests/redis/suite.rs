@@ -64,6 +64,9 @@ model_list:
   - model_name: both
     litellm_params: {{model: "bedrock/model-both", rpm: 2, tpm: 1000}}
     model_info: {{id: both}}
+  - model_name: daily
+    litellm_params: {{model: "bedrock/model-daily", tpd: 1000}}
+    model_info: {{id: daily}}
 router_settings:
   cooldown_time: 0.3
   allowed_fails: 1
@@ -130,6 +133,7 @@ async fn suite(redis: Option<&str>) {
     concurrent_rpm(redis).await;
     tokens(redis).await;
     both_limits(redis).await;
+    day(redis).await;
     consumers(redis).await;
     cooldown(redis).await;
 }
@@ -283,6 +287,32 @@ async fn tokens(redis: Option<&str>) {
         ),
         (1, 150, 0)
     );
+}
+
+/// The day limit: reservations count in their minute, settle to the real tokens or are handed
+/// back, and a refusal waits for the oldest minutes to leave the day.
+async fn day(redis: Option<&str>) {
+    let (router, _) = router(redis).await;
+    let first = admitted(router.select("daily", 600, &[], &Needs::chat()).await);
+    router.finish(first, success(150)).await;
+    let second = admitted(router.select("daily", 600, &[], &Needs::chat()).await);
+    // 150 + 600 held: 600 more would pass 1,000.
+    let (retry_after, reason) = refusal(router.select("daily", 600, &[], &Needs::chat()).await);
+    assert_eq!(reason, "tpd");
+    let day = Duration::from_secs(24 * 3_600);
+    assert!(
+        retry_after <= day && retry_after > day - Duration::from_secs(61),
+        "{retry_after:?}"
+    );
+    // The second is handed back (never sent): 600 fit again, 900 do not.
+    router.finish(second, Outcome::NotSent).await;
+    let third = admitted(router.select("daily", 600, &[], &Needs::chat()).await);
+    let (_, reason) = refusal(router.select("daily", 300, &[], &Needs::chat()).await);
+    assert_eq!(reason, "tpd");
+    router.finish(third, success(100)).await;
+    // 150 + 100 used: 750 more fit.
+    let fourth = admitted(router.select("daily", 750, &[], &Needs::chat()).await);
+    router.finish(fourth, Outcome::NotSent).await;
 }
 
 /// A request refused by RPM and TPM at once is told about the limit that frees later, RPM on a

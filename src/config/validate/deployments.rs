@@ -132,6 +132,7 @@ fn deployment(entry: &RawModelEntry, path: &str, position: usize) -> Result<Depl
     }
     let rpm = limit(entry.rpm, params.rpm, "rpm", path)?;
     let tpm = limit(entry.tpm, params.tpm, "tpm", path)?;
+    let tpd = limit(entry.tpd, params.tpd, "tpd", path)?;
     if let Some(w) = params.weight.filter(|w| !(w.is_finite() && *w > 0.0)) {
         return Err(Invalid::new(
             at("weight"),
@@ -185,6 +186,7 @@ fn deployment(entry: &RawModelEntry, path: &str, position: usize) -> Result<Depl
         weight: params.weight,
         rpm,
         tpm,
+        tpd,
         timeout,
         max_input_tokens: entry.model_info.max_input_tokens,
         quota,

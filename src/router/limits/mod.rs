@@ -4,12 +4,14 @@
 //! Everything here is pure arithmetic over explicit [`Timestamp`](super::Timestamp)s, so every state
 //! store (in memory now, Redis later) applies the same rules.
 
+mod day;
 mod quota;
 mod window;
 
 use std::fmt;
 use std::time::Duration;
 
+pub use day::{DAY_MINUTES, DayWindow, minute_of};
 pub use quota::{Quota, Usage};
 pub use window::{UsageWindow, WINDOW};
 
@@ -26,6 +28,8 @@ pub enum LimitKind {
     Tpm,
     /// Requests in flight at once.
     Parallel,
+    /// Tokens per rolling 24 hours.
+    Tpd,
 }
 
 impl LimitKind {
@@ -35,6 +39,7 @@ impl LimitKind {
             LimitKind::Rpm => "rpm",
             LimitKind::Tpm => "tpm",
             LimitKind::Parallel => "parallel",
+            LimitKind::Tpd => "tpd",
         }
     }
 }
@@ -51,6 +56,8 @@ pub struct Limits {
     pub rpm: Option<u32>,
     pub tpm: Option<u64>,
     pub parallel: Option<u32>,
+    /// Tokens per rolling 24 hours (deployments only).
+    pub tpd: Option<u64>,
 }
 
 /// A refusal by one limit: which, its configured value, and when capacity frees up.

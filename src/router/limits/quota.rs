@@ -1,7 +1,7 @@
 //! One deployment's or consumer's quota: its [`UsageWindow`] plus its requests in flight, with the
 //! admission rule applied to both at once.
 
-use super::{Exceeded, LimitKind, Limits, PARALLEL_RETRY_AFTER, Remaining, UsageWindow};
+use super::{DayWindow, Exceeded, LimitKind, Limits, PARALLEL_RETRY_AFTER, Remaining, UsageWindow};
 use crate::router::clock::Timestamp;
 
 /// Usage figures for `/health` and for the routing strategies.
@@ -19,6 +19,7 @@ pub struct Usage {
 #[derive(Debug, Clone, Default)]
 pub struct Quota {
     window: UsageWindow,
+    day: DayWindow,
     in_flight: u32,
 }
 
@@ -34,8 +35,12 @@ impl Quota {
         enforce: bool,
     ) -> Result<Remaining, Exceeded> {
         self.window.prune(now);
+        self.day.prune(now);
         if enforce {
             self.window.check(now, limits.rpm, limits.tpm, tokens)?;
+            if let Some(tpd) = limits.tpd {
+                self.day.check(now, tpd, tokens)?;
+            }
             if let Some(limit) = limits.parallel
                 && self.in_flight >= limit
             {
@@ -47,6 +52,7 @@ impl Quota {
             }
         }
         self.window.record(id, now, tokens);
+        self.day.record(id, now, tokens);
         self.in_flight = self.in_flight.saturating_add(1);
         Ok(self.window.remaining(now, limits.rpm, limits.tpm, tokens))
     }
@@ -55,6 +61,8 @@ impl Quota {
     /// the request consumes nothing).
     pub fn finish(&mut self, now: Timestamp, id: u64, tokens: Option<u64>) {
         self.window.prune(now);
+        self.day.prune(now);
+        self.day.finish(id, tokens);
         match tokens {
             Some(used) => {
                 self.window.settle(id, used);
@@ -86,6 +94,7 @@ mod tests {
             rpm: Some(rpm),
             tpm: Some(tpm),
             parallel: Some(parallel),
+            tpd: None,
         }
     }
 
@@ -108,6 +117,7 @@ mod tests {
             rpm: None,
             tpm: Some(tpm),
             parallel: None,
+            tpd: None,
         };
         for seed in 0..300 {
             let mut rng = SmallRng::seed_from_u64(seed);

@@ -78,6 +78,7 @@ pub(crate) mod test_support {
             max_input_tokens: None,
             quota: Default::default(),
             price: None,
+            tpd: None,
             mode: crate::config::Mode::Chat,
             family: None,
             capabilities: crate::config::Capabilities::ALL,

@@ -1,5 +1,5 @@
 -- End of an admission: settle or release it, end it in flight, and feed the cooldown machine.
--- KEYS: log, quota, health, fails
+-- KEYS: log, quota, health, fails, day, days
 -- ARGV: id, settle (1 = settle to tokens, 0 = release), tokens, event, probe (1/0), cool_us
 --       (how long a 429 cools), cooldown_us, allowed_fails, keep_ms, window_us, record (1/0)
 -- event: success | rate_limited | failure | client_error | not_sent
@@ -23,6 +23,22 @@ if redis.call('ZSCORE', KEYS[1], id) then
 end
 if (tonumber(redis.call('HGET', KEYS[2], 'f')) or 0) > 0 then
   redis.call('HINCRBY', KEYS[2], 'f', -1)
+end
+-- The day: the admission's minute takes the real tokens (or loses the reservation), if that
+-- minute is still in the day.
+local admitted = redis.call('HGET', KEYS[5], 'a' .. id)
+if admitted then
+  local reserved = tonumber(redis.call('HGET', KEYS[5], 'r' .. id)) or 0
+  redis.call('HDEL', KEYS[5], 'a' .. id, 'r' .. id)
+  local member = 'm' .. admitted
+  if redis.call('ZSCORE', KEYS[6], member) then
+    local used = 0
+    if settle then
+      used = tokens
+    end
+    redis.call('HINCRBY', KEYS[5], member, num(used - reserved))
+    redis.call('HINCRBY', KEYS[5], 't', num(used - reserved))
+  end
 end
 
 if not record then

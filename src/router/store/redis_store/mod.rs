@@ -42,6 +42,9 @@ pub const PING_EVERY: Duration = Duration::from_secs(1);
 /// reservation then expires with the window).
 const LATE_ADMISSION_WAIT: Duration = Duration::from_secs(10);
 
+/// How long the day's keys outlive their last write: the day and an hour.
+const DAY_KEEP_MS: u64 = 25 * 3_600_000;
+
 /// The grant-id bit that marks an admission made in Redis (local ones count up from 1).
 const REMOTE: u64 = 1 << 63;
 
@@ -64,6 +67,7 @@ pub fn local_limits(limits: Limits, replicas: u32) -> Limits {
         rpm: limits.rpm.map(|l| (l / replicas).max(1)),
         tpm: limits.tpm.map(|l| (l / u64::from(replicas)).max(1)),
         parallel: limits.parallel.map(|l| (l / replicas).max(1)),
+        tpd: limits.tpd.map(|l| (l / u64::from(replicas)).max(1)),
     }
 }
 
@@ -307,6 +311,8 @@ impl RedisStore {
             .key(&keys.log)
             .key(&keys.quota)
             .key(&keys.health)
+            .key(&keys.day)
+            .key(&keys.days)
             .arg(id.to_string())
             .arg(request.tokens)
             .arg(limit_arg(limits.rpm))
@@ -316,6 +322,8 @@ impl RedisStore {
             .arg(u8::from(gate))
             .arg(self.ms())
             .arg(micros(WINDOW))
+            .arg(limit_arg(limits.tpd))
+            .arg(DAY_KEEP_MS)
             .invoke_async(&mut connection)
             .await?;
         Ok((id, scripts::admission(reply, &limits)?))
@@ -348,6 +356,8 @@ impl RedisStore {
             .key(&keys.quota)
             .key(&keys.health)
             .key(&keys.fails)
+            .key(&keys.day)
+            .key(&keys.days)
             .arg(grant.id.to_string())
             .arg(u8::from(tokens.is_some()))
             .arg(tokens.unwrap_or(0))

@@ -7,6 +7,10 @@
 --   :quota  HASH  admission id -> tokens reserved or used; 't' = sum of them; 'f' = in flight
 --   :health HASH  's' = c (cooling down) | o (half-open), absent = healthy; 'u' = until; 'p' = probe out
 --   :fails  ZSET  failure id -> instant, recent failures of a healthy deployment
+--   :day    HASH  'm<minute>' -> tokens admitted that minute (reservations, then real usage);
+--                 't' = their sum over the last 1440 minutes; 'a<id>' / 'r<id>' = an open
+--                 admission's minute and reservation (only for deployments with a tpd)
+--   :days   ZSET  'm<minute>' -> minute, for dropping the minutes that left the day
 
 local function num(n)
   return string.format('%d', n)
@@ -52,4 +56,20 @@ local function cool_until(health, fails, now, untl, keep_ms)
   redis.call('HSET', health, 's', 'c', 'u', num(untl), 'p', '0')
   redis.call('DEL', fails)
   redis.call('PEXPIRE', health, num(math.floor((untl - now) / 1000) + keep_ms))
+end
+
+-- Drops the minutes that have left the day (minute <= now_minute - 1440) and their tokens.
+local function prune_day(day, days, minute)
+  local edge = minute - 1440
+  local old = redis.call('ZRANGEBYSCORE', days, '-inf', num(edge))
+  if #old == 0 then
+    return
+  end
+  local freed = 0
+  for _, member in ipairs(old) do
+    freed = freed + (tonumber(redis.call('HGET', day, member)) or 0)
+    redis.call('HDEL', day, member)
+  end
+  redis.call('ZREMRANGEBYSCORE', days, '-inf', num(edge))
+  redis.call('HINCRBY', day, 't', num(-freed))
 end

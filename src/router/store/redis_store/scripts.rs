@@ -62,6 +62,9 @@ pub(super) struct Keys {
     pub quota: String,
     pub health: String,
     pub fails: String,
+    /// The tokens-per-day buckets and their minutes.
+    pub day: String,
+    pub days: String,
 }
 
 impl Keys {
@@ -73,6 +76,8 @@ impl Keys {
             quota: format!("{tag}:quota"),
             health: format!("{tag}:health"),
             fails: format!("{tag}:fails"),
+            day: format!("{tag}:day"),
+            days: format!("{tag}:days"),
         }
     }
 }
@@ -162,6 +167,7 @@ pub(super) fn admission(reply: Value, limits: &Limits) -> Result<Admission, BadR
             let (kind, limit) = match text(items.get(2))?.as_str() {
                 "rpm" => (LimitKind::Rpm, limits.rpm.map_or(0, u64::from)),
                 "tpm" => (LimitKind::Tpm, limits.tpm.unwrap_or(0)),
+                "tpd" => (LimitKind::Tpd, limits.tpd.unwrap_or(0)),
                 other => return Err(BadReply(format!("unknown refusing limit {other}"))),
             };
             Ok(Admission::Refused(DeploymentRefusal::OverLimit(Exceeded {
@@ -236,6 +242,7 @@ mod tests {
             rpm: Some(2),
             tpm: Some(1000),
             parallel: None,
+            tpd: None,
         };
         let over = |limit: &str| {
             admission(
