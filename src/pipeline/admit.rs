@@ -110,22 +110,23 @@ fn never_fits(
         Caller::Consumer(c) => c.tpm_limit,
         Caller::Open | Caller::Master => None,
     };
-    let (reserved, burndown, limit) =
-        match consumer_limit.filter(|limit| consumer_reserved > *limit) {
-            Some(limit) => (
-                consumer_reserved,
-                1,
-                format!("this key's tpm_limit ({limit})"),
-            ),
-            None => {
-                let never = router.never_fits(group, reservation)?;
-                let limit = format!(
-                    "the tpm of every deployment of `{group}` and its fallbacks (at most {})",
-                    never.ceiling
-                );
-                (never.reserved, never.burndown, limit)
-            }
-        };
+    let (reserved, burndown, limit) = match consumer_limit
+        .filter(|limit| consumer_reserved > *limit)
+    {
+        Some(limit) => (
+            consumer_reserved,
+            1,
+            format!("this key's tpm_limit ({limit})"),
+        ),
+        None => {
+            let never = router.never_fits(group, reservation)?;
+            let limit = format!(
+                "the tpm (or tpd) of every deployment of `{group}` and its fallbacks (at most {})",
+                never.ceiling
+            );
+            (never.reserved, never.burndown, limit)
+        }
+    };
     let prompt = reservation.input;
     let output = reserved.saturating_sub(prompt) / burndown.max(1);
     let counted = match burndown {

@@ -37,9 +37,12 @@ pub struct DeploymentHealth {
     pub recent_failures: u32,
     pub requests_in_window: u64,
     pub tokens_in_window: u64,
+    /// Tokens reserved or used in the last 24 hours, in the same units as `tpd_limit`.
+    pub tokens_in_day: u64,
     pub in_flight: u32,
     pub rpm_limit: Option<u32>,
     pub tpm_limit: Option<u64>,
+    pub tpd_limit: Option<u64>,
     pub latency_ewma_ms: Option<f64>,
 }
 
@@ -91,9 +94,11 @@ pub fn build(
                 recent_failures: state.map_or(0, |s| s.recent_failures),
                 requests_in_window: state.map_or(0, |s| s.usage.requests),
                 tokens_in_window: state.map_or(0, |s| s.usage.tokens),
+                tokens_in_day: state.map_or(0, |s| s.usage.day_tokens),
                 in_flight: state.map_or(0, |s| s.usage.in_flight),
                 rpm_limit: d.rpm,
                 tpm_limit: d.tpm,
+                tpd_limit: d.tpd,
                 latency_ewma_ms: state
                     .and_then(|s| s.latency)
                     .map(|l| l.as_secs_f64() * 1000.0),

@@ -53,8 +53,8 @@ impl From<u64> for Reservation {
     }
 }
 
-/// Why a request can never be admitted: it reserves more than the TPM of every deployment it
-/// could reach.
+/// Why a request can never be admitted: it reserves more than the TPM (or TPD, when tighter) of
+/// every deployment it could reach.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct NeverFits {
     /// The smallest reservation it would make anywhere.
@@ -71,7 +71,12 @@ pub fn never_fits(reservation: Reservation, deployments: &[Arc<Deployment>]) -> 
     let mut smallest: Option<(u64, u64)> = None;
     let mut ceiling = 0;
     for deployment in deployments {
-        let tpm = deployment.tpm?;
+        // The tighter of its minute and day limits; none: it can take anything.
+        let tpm = match (deployment.tpm, deployment.tpd) {
+            (Some(minute), Some(day)) => minute.min(day),
+            (Some(limit), None) | (None, Some(limit)) => limit,
+            (None, None) => return None,
+        };
         let reserved = reservation.on(deployment);
         if reserved <= tpm {
             return None;
@@ -178,5 +183,19 @@ model_list:
             400_000
         );
         assert_eq!(never_fits(unset(1), &[]), None);
+    }
+
+    #[test]
+    fn a_day_limit_tighter_than_the_minute_is_the_ceiling() {
+        let d = deployments(
+            r#"
+model_list:
+  - model_name: g
+    litellm_params: {model: bedrock/us.amazon.nova-pro-v1:0, tpm: 100000, tpd: 5000}
+"#,
+        );
+        let never = never_fits(Reservation::from(6_000), &d).unwrap();
+        assert_eq!((never.reserved, never.ceiling), (6_000, 5_000));
+        assert_eq!(never_fits(Reservation::from(4_000), &d), None);
     }
 }

@@ -310,6 +310,9 @@ async fn day(redis: Option<&str>) {
     let (_, reason) = refusal(router.select("daily", 300, &[], &Needs::chat()).await);
     assert_eq!(reason, "tpd");
     router.finish(third, success(100)).await;
+    let health = router.health().await;
+    let daily = health.deployments.iter().find(|d| d.id == "daily").unwrap();
+    assert_eq!((daily.tokens_in_day, daily.tpd_limit), (250, Some(1000)));
     // 150 + 100 used: 750 more fit.
     let fourth = admitted(router.select("daily", 750, &[], &Needs::chat()).await);
     router.finish(fourth, Outcome::NotSent).await;

@@ -13,6 +13,8 @@ pub struct Usage {
     pub tokens: u64,
     /// Requests admitted and not yet finished.
     pub in_flight: u32,
+    /// Tokens reserved or used in the last 24 hours.
+    pub day_tokens: u64,
 }
 
 /// The window and in-flight count of one deployment or consumer.
@@ -77,10 +79,12 @@ impl Quota {
     /// Current usage at `now`.
     pub fn usage(&mut self, now: Timestamp) -> Usage {
         self.window.prune(now);
+        self.day.prune(now);
         Usage {
             requests: self.window.requests(),
             tokens: self.window.tokens(),
             in_flight: self.in_flight,
+            day_tokens: self.day.tokens(),
         }
     }
 }
@@ -173,7 +177,8 @@ mod tests {
             Usage {
                 requests: 1,
                 tokens: 100,
-                in_flight: 1
+                in_flight: 1,
+                day_tokens: 100,
             }
         );
     }
@@ -206,7 +211,8 @@ mod tests {
             Usage {
                 requests: 1,
                 tokens: 150,
-                in_flight: 0
+                in_flight: 0,
+                day_tokens: 150,
             }
         );
     }
@@ -236,7 +242,8 @@ mod tests {
             Usage {
                 requests: 2,
                 tokens: 100,
-                in_flight: 2
+                in_flight: 2,
+                day_tokens: 100,
             }
         );
     }

@@ -380,11 +380,13 @@ impl RedisStore {
         for k in keys {
             pipe.cmd("EVALSHA")
                 .arg(VIEW.get_hash())
-                .arg(4)
+                .arg(6)
                 .arg(&k.log)
                 .arg(&k.quota)
                 .arg(&k.health)
                 .arg(&k.fails)
+                .arg(&k.day)
+                .arg(&k.days)
                 .arg(micros(WINDOW));
         }
         let mut connection = self.shared.connection.clone();

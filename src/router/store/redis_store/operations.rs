@@ -27,6 +27,7 @@ fn usage(view: &View) -> Usage {
         requests: view.requests,
         tokens: view.tokens,
         in_flight: view.in_flight,
+        day_tokens: view.day_tokens,
     }
 }
 

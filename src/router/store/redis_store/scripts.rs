@@ -188,6 +188,8 @@ pub(super) struct View {
     pub tokens: u64,
     pub in_flight: u32,
     pub cooldown: Cooldown,
+    /// Tokens in the last 24 hours.
+    pub day_tokens: u64,
 }
 
 /// Decodes `view.lua`'s reply.
@@ -202,7 +204,7 @@ pub(super) fn view(reply: Value) -> Result<View, BadReply> {
         },
         _ => Cooldown::Healthy {
             failures: items
-                .get(7..)
+                .get(8..)
                 .unwrap_or_default()
                 .iter()
                 .map(|v| number(Some(v)).map(Timestamp))
@@ -215,6 +217,7 @@ pub(super) fn view(reply: Value) -> Result<View, BadReply> {
         tokens: number(items.get(2))?,
         in_flight: u32::try_from(number(items.get(3))?).unwrap_or(u32::MAX),
         cooldown,
+        day_tokens: number(items.get(7))?,
     })
 }
 
@@ -278,9 +281,11 @@ mod tests {
             bulk("h"),
             bulk("0"),
             bulk("0"),
+            Value::Int(42),
             bulk("3"),
         ]);
         let v = view(reply).unwrap();
+        assert_eq!(v.day_tokens, 42);
         assert_eq!(
             v.cooldown,
             Cooldown::Healthy {
