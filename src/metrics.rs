@@ -695,6 +695,55 @@ pub fn state_store_gauge(degraded: bool) -> String {
     out
 }
 
+/// One quota gauge: its name, its help and its reading of a deployment (`None`: not shown).
+type QuotaSeries = (
+    &'static str,
+    &'static str,
+    fn(&crate::router::DeploymentHealth) -> Option<u64>,
+);
+
+/// The quota gauges of every deployment, from the state store's snapshot: tokens held in the
+/// current minute window and the last 24 hours (Bedrock's quota units: reservations, then
+/// charges), and what is left of `tpm` and `tpd` where set.
+pub fn quota_gauges(deployments: &[crate::router::DeploymentHealth]) -> String {
+    let mut out = String::new();
+    let series: [QuotaSeries; 4] = [
+        (
+            "resilient_llm_deployment_quota_tokens_in_window",
+            "Tokens held in the deployment's 60-second window, in Bedrock's quota units.",
+            |d| Some(d.tokens_in_window),
+        ),
+        (
+            "resilient_llm_deployment_quota_tokens_in_day",
+            "Tokens held in the deployment's last 24 hours, in Bedrock's quota units.",
+            |d| Some(d.tokens_in_day),
+        ),
+        (
+            "resilient_llm_deployment_tpm_remaining",
+            "What is left of the deployment's tpm now (only where tpm is set).",
+            |d| d.tpm_limit.map(|l| l.saturating_sub(d.tokens_in_window)),
+        ),
+        (
+            "resilient_llm_deployment_tpd_remaining",
+            "What is left of the deployment's tpd now (only where tpd is set).",
+            |d| d.tpd_limit.map(|l| l.saturating_sub(d.tokens_in_day)),
+        ),
+    ];
+    for (name, help, value) in series {
+        header(&mut out, name, "gauge", help);
+        for d in deployments {
+            if let Some(v) = value(d) {
+                let _ = writeln!(
+                    out,
+                    "{name}{{deployment=\"{}\",model_group=\"{}\"}} {v}",
+                    d.id, d.model_group
+                );
+            }
+        }
+    }
+    out
+}
+
 /// The `resilient_llm_runtime_tasks` gauge: tasks alive in the async runtime (connections,
 /// requests, streams being forwarded, background work). Flat under steady load; a steady climb
 /// is a leak. Empty outside a runtime.

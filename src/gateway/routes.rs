@@ -151,6 +151,7 @@ async fn metrics(State(state): State<Arc<AppState>>, headers: HeaderMap) -> Resp
         [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
         state.pipeline.metrics.render()
             + &crate::metrics::state_store_gauge(state.pipeline.router.store().is_degraded())
+            + &crate::metrics::quota_gauges(&state.pipeline.router.health().await.deployments)
             + &crate::metrics::runtime_gauge(),
     )
         .into_response()

@@ -83,6 +83,18 @@ async fn the_gateway_refuses_before_the_sandbox_ever_throttles() {
     assert_eq!(primary.served as usize, on_primary);
     // Cache reads happened (and were released at settlement).
     let metrics = stack.get("/metrics", None).await.text;
+    // The quota gauges speak the same units: what the window holds and what is left of it.
+    let labels = r#"{deployment="primary-sonnet",model_group="primary"}"#;
+    let held = crate::harness::metric(
+        &metrics,
+        &format!("resilient_llm_deployment_quota_tokens_in_window{labels}"),
+    );
+    let left = crate::harness::metric(
+        &metrics,
+        &format!("resilient_llm_deployment_tpm_remaining{labels}"),
+    );
+    assert!(held > 0.0 && held <= TPM as f64, "{held}");
+    assert_eq!(held + left, TPM as f64);
     assert!(
         crate::harness::metric(
             &metrics,

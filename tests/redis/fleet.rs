@@ -340,13 +340,24 @@ router_settings:
 /// slow to come (3 s) the fleet admits exactly as many as fit the 1,000-token window.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn two_replicas_share_tpm_in_burndown_units() {
+    fleet_wide_tokens("tpm").await;
+}
+
+/// The same for a day limit (`tpd`), which the replicas share in the same units.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn two_replicas_share_tpd_in_burndown_units() {
+    fleet_wide_tokens("tpd").await;
+}
+
+/// 40 concurrent requests over two replicas against a 1,000-token `limit` (`tpm` or `tpd`).
+async fn fleet_wide_tokens(limit: &str) {
     let redis = RedisServer::start();
     let yaml = format!(
         r#"
 aws: {{profile_name: genai, region_name: us-east-1}}
 model_list:
   - model_name: chat
-    litellm_params: {{model: "bedrock/{HAIKU}", aws_profile_name: genai, tpm: 1000}}
+    litellm_params: {{model: "bedrock/{HAIKU}", aws_profile_name: genai, {limit}: 1000}}
     model_info: {{id: chat-haiku}}
 sandbox:
   seed: 7
