@@ -37,7 +37,8 @@ pub struct DeploymentHealth {
     pub recent_failures: u32,
     pub requests_in_window: u64,
     pub tokens_in_window: u64,
-    /// Tokens reserved or used in the last 24 hours, in the same units as `tpd_limit`.
+    /// Tokens reserved or used in the last 24 hours, in the same units as `tpd_limit` (kept
+    /// only for a deployment with one).
     pub tokens_in_day: u64,
     pub in_flight: u32,
     pub rpm_limit: Option<u32>,

@@ -13,7 +13,7 @@ pub struct Usage {
     pub tokens: u64,
     /// Requests admitted and not yet finished.
     pub in_flight: u32,
-    /// Tokens reserved or used in the last 24 hours.
+    /// Tokens reserved or used in the last 24 hours (kept only under a `tpd`).
     pub day_tokens: u64,
 }
 
@@ -54,7 +54,10 @@ impl Quota {
             }
         }
         self.window.record(id, now, tokens);
-        self.day.record(id, now, tokens);
+        // Only a day limit needs the day (as in the Redis store): the rest skip its upkeep.
+        if limits.tpd.is_some() {
+            self.day.record(id, now, tokens);
+        }
         self.in_flight = self.in_flight.saturating_add(1);
         Ok(self.window.remaining(now, limits.rpm, limits.tpm, tokens))
     }
@@ -178,7 +181,7 @@ mod tests {
                 requests: 1,
                 tokens: 100,
                 in_flight: 1,
-                day_tokens: 100,
+                day_tokens: 0,
             }
         );
     }
@@ -212,7 +215,7 @@ mod tests {
                 requests: 1,
                 tokens: 150,
                 in_flight: 0,
-                day_tokens: 150,
+                day_tokens: 0,
             }
         );
     }
@@ -243,7 +246,7 @@ mod tests {
                 requests: 2,
                 tokens: 100,
                 in_flight: 2,
-                day_tokens: 100,
+                day_tokens: 0,
             }
         );
     }
