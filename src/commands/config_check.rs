@@ -241,6 +241,35 @@ fn auth_label(config: &Config) -> String {
     }
 }
 
+/// One deployment's figures: where it goes, its limits, its quota units and its price.
+fn deployment_json(d: &Deployment) -> Value {
+    json!({
+        "id": d.id,
+        "key": d.key,
+        "provider": d.provider.as_str(),
+        "model": d.model,
+        "profile": d.profile,
+        "region": d.region,
+        "api_base": d.api_base,
+        "rpm": d.rpm,
+        "tpm": d.tpm,
+        "weight": d.weight,
+        "timeout_s": d.timeout.map(|t| t.as_secs_f64()),
+        "quota": {
+            "output_burndown": d.quota.output_burndown,
+            "max_output_tokens": d.quota.max_output_tokens,
+            "reserved_output_without_max_tokens": d.quota.reserved_output(None),
+            "cache_read_counts": d.quota.cache_read_counts,
+        },
+        "price_usd_per_million": d.price.map(|p| json!({
+            "input": p.input,
+            "output": p.output,
+            "cache_write": p.cache_write,
+            "cache_read": p.cache_read,
+        })),
+    })
+}
+
 /// The same figures as the tables, as one JSON document (keys are never printed).
 pub fn to_json(config: &Config) -> Value {
     let groups: Vec<Value> = config
@@ -249,31 +278,7 @@ pub fn to_json(config: &Config) -> Value {
         .map(|g| {
             json!({
                 "name": g.name,
-                "deployments": g.deployments.iter().map(|d| json!({
-                    "id": d.id,
-                    "key": d.key,
-                    "provider": d.provider.as_str(),
-                    "model": d.model,
-                    "profile": d.profile,
-                    "region": d.region,
-                    "api_base": d.api_base,
-                    "rpm": d.rpm,
-                    "tpm": d.tpm,
-                    "weight": d.weight,
-                    "timeout_s": d.timeout.map(|t| t.as_secs_f64()),
-                    "quota": {
-                        "output_burndown": d.quota.output_burndown,
-                        "max_output_tokens": d.quota.max_output_tokens,
-                        "reserved_output_without_max_tokens": d.quota.reserved_output(None),
-                        "cache_read_counts": d.quota.cache_read_counts,
-                    },
-                    "price_usd_per_million": d.price.map(|p| json!({
-                        "input": p.input,
-                        "output": p.output,
-                        "cache_write": p.cache_write,
-                        "cache_read": p.cache_read,
-                    })),
-                })).collect::<Vec<_>>(),
+                "deployments": g.deployments.iter().map(|d| deployment_json(d)).collect::<Vec<_>>(),
                 "fallbacks": config.router.fallbacks_for(&g.name),
                 "context_window_fallbacks": config.router.context_window_fallbacks_for(&g.name),
             })

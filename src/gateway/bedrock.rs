@@ -88,7 +88,9 @@ pub(super) async fn call(
     let Some(group) = group_of(&state, &model_id) else {
         return refuse(&state, ApiError::unknown_bedrock_model());
     };
-    let bytes = Bytes::copy_from_slice(&bytes);
+    // Shared with the held body (which keeps its budget until the handler ends), not copied.
+    let held = bytes;
+    let bytes = held.bytes();
     match operation {
         Operation::Converse | Operation::ConverseStream => {
             let call = match converse_call(&bytes) {

@@ -45,22 +45,21 @@ pub(super) async fn admit(
         return refuse(Failure::NeverFits(message));
     }
     let store = router.store().as_ref();
-    let deployments = router.group(group).map_or(&[][..], |g| &g.deployments[..]);
-    let reserve_usd = budget::max_cost(deployments, request, tier);
-    let now = chrono::Utc::now().timestamp();
-    let budget = match budget::reserve(
-        store,
-        pipeline.budget.as_ref(),
-        request.caller,
-        reserve_usd,
-        now,
-    )
-    .await
-    {
-        Ok(hold) => hold,
-        Err(refusal) => {
-            pipeline.metrics.refusal(RefusalReason::Budget);
-            return refuse(Failure::BudgetExceeded(refusal));
+    // Most requests have no budget: they skip the pricing and the store.
+    let gateway_budget = pipeline.budget.as_ref();
+    let budget = match budget::applies(gateway_budget, request.caller) {
+        false => BudgetHold::default(),
+        true => {
+            let deployments = router.group(group).map_or(&[][..], |g| &g.deployments[..]);
+            let reserve_usd = budget::max_cost(deployments, request, tier);
+            let now = chrono::Utc::now().timestamp();
+            match budget::reserve(store, gateway_budget, request.caller, reserve_usd, now).await {
+                Ok(hold) => hold,
+                Err(refusal) => {
+                    pipeline.metrics.refusal(RefusalReason::Budget);
+                    return refuse(Failure::BudgetExceeded(refusal));
+                }
+            }
         }
     };
     let Caller::Consumer(consumer) = request.caller else {

@@ -99,6 +99,18 @@ fn period(owner: &str, budget: &Budget, now: i64) -> (String, Option<i64>, Durat
     (format!("{owner}:{start}"), end, keep)
 }
 
+/// Whether any budget applies to `caller` (the gateway's, or its consumer's own).
+pub fn applies(gateway: Option<&Budget>, caller: Caller<'_>) -> bool {
+    budgets(gateway, caller).next().is_some()
+}
+
+impl BudgetHold {
+    /// Whether it holds no reservation (no budget applied).
+    pub fn is_empty(&self) -> bool {
+        self.held.is_empty()
+    }
+}
+
 /// The budgets that apply to `caller`: the gateway's, then its consumer's.
 fn budgets<'a>(
     gateway: Option<&'a Budget>,

@@ -144,6 +144,9 @@ impl Settlement {
             },
         };
         pipeline.router.finish(deployment, outcome).await;
+        if consumer.is_none() && budget.is_empty() {
+            return;
+        }
         let pipeline = Arc::clone(&pipeline);
         tokio::spawn(async move {
             if let Some(consumer) = consumer {

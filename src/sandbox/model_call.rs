@@ -189,32 +189,17 @@ impl Sandbox {
             profile: &account.profile,
         };
         let rng = &mut state.rng;
-        let before = faults::decide(&self.settings.faults, FaultPhase::Before, ctx, || {
-            rng.random()
-        });
-        let first_byte_delay = match before.map(faults::effect) {
-            Some(Effect::Fail(error)) => {
+        let first_byte_delay = match self.before_fault(rng, ctx) {
+            Ok(delay) => delay,
+            Err(error) => {
                 // Failed before any output: it keeps its request, and no tokens.
                 state.quotas.settle(&admission, now, 0);
                 return Err(error);
             }
-            Some(Effect::Delay(delay)) => delay,
-            None => Duration::ZERO,
         };
-        let (mid_stream_fault, stall_after) = if call.streaming {
-            let kind = faults::decide(&self.settings.faults, FaultPhase::MidStream, ctx, || {
-                rng.random()
-            });
-            let fault = match kind.map(faults::effect) {
-                Some(Effect::Fail(error)) => Some(error),
-                Some(Effect::Delay(_)) | None => None,
-            };
-            (
-                fault,
-                faults::decide_stall(self.settings.stall_streams, rng.random()),
-            )
-        } else {
-            (None, None)
+        let (mid_stream_fault, stall_after) = match call.streaming {
+            true => self.stream_faults(rng, ctx),
+            false => (None, None),
         };
         let reply = self.reply(prompt, call.model_id, &region);
         let input_tokens = prompt
@@ -244,6 +229,39 @@ impl Sandbox {
             service_tier: prompt.service_tier.clone(),
             embedding: prompt.embedding.clone(),
         })
+    }
+
+    /// What a call meets before its answer starts: a fault, or a wait (zero when none).
+    fn before_fault(
+        &self,
+        rng: &mut impl Rng,
+        ctx: FaultContext<'_>,
+    ) -> Result<Duration, BedrockError> {
+        let before = faults::decide(&self.settings.faults, FaultPhase::Before, ctx, || {
+            rng.random()
+        });
+        match before.map(faults::effect) {
+            Some(Effect::Fail(error)) => Err(error),
+            Some(Effect::Delay(delay)) => Ok(delay),
+            None => Ok(Duration::ZERO),
+        }
+    }
+
+    /// What a stream will meet: a fault halfway, and a stall after some tokens.
+    fn stream_faults(
+        &self,
+        rng: &mut impl Rng,
+        ctx: FaultContext<'_>,
+    ) -> (Option<BedrockError>, Option<u32>) {
+        let kind = faults::decide(&self.settings.faults, FaultPhase::MidStream, ctx, || {
+            rng.random()
+        });
+        let fault = match kind.map(faults::effect) {
+            Some(Effect::Fail(error)) => Some(error),
+            Some(Effect::Delay(_)) | None => None,
+        };
+        let stall = faults::decide_stall(self.settings.stall_streams, rng.random());
+        (fault, stall)
     }
 
     /// The emulated model's answer to `prompt`: a scripted reply where a rule matches, else a

@@ -169,18 +169,7 @@ impl Provider for BedrockProvider {
             .await
             .map_err(convert_converse_stream_error)?;
         let mut events = output.stream;
-        // A 200 reply can still fail before its first token (an exception frame, a stall after
-        // `messageStart`); reading up to the first content event here lets the caller fail over
-        // before anything was sent to the client.
-        let mut first = VecDeque::new();
-        loop {
-            let event = events.recv().await.map_err(convert_stream_event_error)?;
-            let answered = event.as_ref().is_none_or(carries_content);
-            first.extend(event);
-            if answered {
-                break;
-            }
-        }
+        let first = read_to_content(&mut events).await?;
         let reader = EventReader {
             events,
             state: StreamState::new(completion_id(), unix_now(), deployment.model.clone())
@@ -189,6 +178,24 @@ impl Provider for BedrockProvider {
             finished: false,
         };
         Ok(Box::pin(stream::unfold(reader, EventReader::next_item)))
+    }
+}
+
+/// The events of a ConverseStream up to its first content event (or its end). A 200 reply can
+/// still fail before its first token (an exception frame, a stall after `messageStart`);
+/// reading that far before the stream is handed out lets the caller fail over before anything
+/// was sent to the client.
+async fn read_to_content(
+    events: &mut EventReceiver<ConverseStreamOutput, ConverseStreamOutputError>,
+) -> Result<VecDeque<ConverseStreamOutput>, ProviderError> {
+    let mut first = VecDeque::new();
+    loop {
+        let event = events.recv().await.map_err(convert_stream_event_error)?;
+        let answered = event.as_ref().is_none_or(carries_content);
+        first.extend(event);
+        if answered {
+            return Ok(first);
+        }
     }
 }
 

@@ -99,27 +99,15 @@ impl BedrockProvider {
             .send()
             .await
             .map_err(convert_converse_stream_error)?;
-        let mut reader = ConverseEvents {
-            events: output.stream,
-            first: VecDeque::new(),
+        let mut events = output.stream;
+        let first = super::read_to_content(&mut events).await?;
+        let reader = ConverseEvents {
+            events,
+            first,
             answer_tool,
             answer_index: None,
             finished: false,
         };
-        loop {
-            let event = reader
-                .events
-                .recv()
-                .await
-                .map_err(convert_stream_event_error)?;
-            let answered = event
-                .as_ref()
-                .is_none_or(|e| !matches!(e, ConverseStreamOutput::MessageStart(_)));
-            reader.first.extend(event);
-            if answered {
-                break;
-            }
-        }
         Ok(Box::pin(stream::unfold(reader, ConverseEvents::next_item)))
     }
 
