@@ -247,7 +247,10 @@ impl Clients {
                 Flavour::Gateway,
             )
             .await?;
-        Ok(aws_sdk_bedrockruntime::Client::new(&config))
+        let config = aws_sdk_bedrockruntime::config::Builder::from(&config)
+            .interceptor(Traceparent)
+            .build();
+        Ok(aws_sdk_bedrockruntime::Client::from_conf(config))
     }
 
     /// A CloudWatch Logs client.
@@ -272,6 +275,32 @@ impl Clients {
             .sdk_config(profile, region, None, Flavour::Interactive)
             .await?;
         Ok(aws_sdk_sts::Client::new(&config))
+    }
+}
+
+/// Adds the W3C `traceparent` of the running attempt's span to each Bedrock call, when
+/// traces are on ([`crate::observe::upstream_traceparent`]); before signing, so it is signed.
+#[derive(Debug)]
+struct Traceparent;
+
+impl aws_sdk_bedrockruntime::config::Intercept for Traceparent {
+    fn name(&self) -> &'static str {
+        "Traceparent"
+    }
+
+    fn modify_before_signing(
+        &self,
+        context: &mut aws_sdk_bedrockruntime::config::interceptors::BeforeTransmitInterceptorContextMut<'_>,
+        _components: &aws_sdk_bedrockruntime::config::RuntimeComponents,
+        _cfg: &mut aws_sdk_bedrockruntime::config::ConfigBag,
+    ) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
+        if let Some(traceparent) = crate::observe::upstream_traceparent() {
+            context
+                .request_mut()
+                .headers_mut()
+                .insert("traceparent", traceparent);
+        }
+        Ok(())
     }
 }
 

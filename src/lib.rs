@@ -20,6 +20,7 @@ pub mod demo;
 pub mod gateway;
 pub mod insights;
 pub mod metrics;
+pub mod observe;
 pub mod openai;
 pub mod pipeline;
 pub mod pricing;

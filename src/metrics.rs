@@ -69,7 +69,7 @@ impl CallResult {
         CallResult::ClientError,
     ];
 
-    fn label(self) -> &'static str {
+    pub fn label(self) -> &'static str {
         match self {
             CallResult::Success => "success",
             CallResult::RateLimited => "rate_limited",

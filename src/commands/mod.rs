@@ -54,9 +54,11 @@ impl CommandError {
 
 /// Runs `cli` to completion.
 pub fn run(cli: Cli) -> Result<(), CommandError> {
-    init_logging(cli.verbose, cli.no_color);
     let output = Output::new(cli.json, cli.no_color);
-    let config = config::resolve(cli.config.as_deref())?;
+    let mut config = config::resolve(cli.config.as_deref())?;
+    let telemetry = &mut config.gateway.telemetry;
+    telemetry.json_logs |= cli.log_format == crate::cli::LogFormat::Json;
+    init_logging(cli.verbose, cli.no_color, telemetry.json_logs);
     warn_config(&config);
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -135,25 +137,39 @@ fn warn_config(config: &Config) {
     }
 }
 
-fn init_logging(verbose: u8, no_color: bool) {
-    let default = match verbose {
-        0 => "warn",
-        1 => "info,resilient_llm=info",
-        2 => "info,resilient_llm=debug",
+/// Log lines to stderr: text, or one JSON object each (`json`), where the request log (one
+/// line per gateway request, target `resilient_llm::request`) is on by default.
+fn init_logging(verbose: u8, no_color: bool, json: bool) {
+    let default = match (verbose, json) {
+        (0, false) => "warn",
+        (0, true) => "warn,resilient_llm::request=info",
+        (1, _) => "info,resilient_llm=info",
+        (2, _) => "info,resilient_llm=debug",
         _ => "debug,resilient_llm=trace",
     };
     let filter = tracing_subscriber::EnvFilter::try_from_env("RUST_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
-    let _ = tracing_subscriber::fmt()
+    let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .with_ansi(log_colours(
-            std::io::stderr().is_terminal(),
-            no_color,
-            std::env::var_os("NO_COLOR").as_deref(),
-        ))
-        .with_target(false)
-        .try_init();
+        .with_writer(std::io::stderr);
+    let _ = if json {
+        builder
+            .json()
+            .flatten_event(true)
+            .with_current_span(true)
+            .with_span_list(false)
+            .with_target(true)
+            .try_init()
+    } else {
+        builder
+            .with_ansi(log_colours(
+                std::io::stderr().is_terminal(),
+                no_color,
+                std::env::var_os("NO_COLOR").as_deref(),
+            ))
+            .with_target(false)
+            .try_init()
+    };
 }
 
 /// Whether log lines (written to stderr) are coloured: only on a terminal, and neither

@@ -70,10 +70,8 @@ const GENERAL_SETTINGS: &[&str] = &[
 /// LiteLLM keys of `litellm_settings` that load here without effect.
 const LITELLM_SETTINGS: &[&str] = &[
     "set_verbose",
-    "json_logs",
     "success_callback",
     "failure_callback",
-    "callbacks",
     "service_callback",
     "service_callbacks",
     "cache",

@@ -134,6 +134,25 @@ pub struct GatewaySettings {
     pub tls: Option<TlsFiles>,
     /// The whole gateway's spend limit (`litellm_settings.max_budget`), if any.
     pub budget: Option<super::Budget>,
+    /// What the gateway records of each request.
+    pub telemetry: Telemetry,
+}
+
+/// What the gateway records of each request: traces and the request log.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Telemetry {
+    /// One JSON line per request, and every log line as JSON (`litellm_settings.json_logs`).
+    pub json_logs: bool,
+    /// The request log carries the prompt (`litellm_settings.log_prompts`).
+    pub log_prompts: bool,
+    /// LiteLLM's `callbacks: ["otel"]`: export traces (to `OTEL_EXPORTER_OTLP_ENDPOINT`, else
+    /// `http://localhost:4318`).
+    pub otel_callback: bool,
+    /// LiteLLM callbacks named but not implemented here (warned of at load).
+    pub ignored_callbacks: Vec<String>,
+    /// The OTLP exporter, when set here rather than by the `OTEL_*` variables (tests, and
+    /// embedders of the library).
+    pub otlp: Option<crate::observe::OtlpSettings>,
 }
 
 /// The files the listener's TLS is read from.

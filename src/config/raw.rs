@@ -207,6 +207,12 @@ pub struct RawLitellmSettings {
     /// The whole gateway's spend limit (USD) and its period.
     pub max_budget: Option<f64>,
     pub budget_duration: Option<String>,
+    /// One JSON line per request (and JSON for every other log line).
+    pub json_logs: Option<bool>,
+    /// Add the prompt to the request log line.
+    pub log_prompts: Option<bool>,
+    /// LiteLLM's callbacks: `otel` turns the OpenTelemetry exporter on.
+    pub callbacks: Option<Value>,
 }
 
 #[derive(Debug, Deserialize)]

@@ -89,6 +89,7 @@ mod tests {
             max_buffered_body_bytes: 64 << 20,
             tls: None,
             budget: None,
+            telemetry: Default::default(),
         }
     }
 

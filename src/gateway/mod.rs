@@ -43,6 +43,9 @@ use crate::config::Config;
 /// How long in-flight requests may take to finish after a shutdown signal.
 pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(30);
 
+/// How long the spans still queued at shutdown may take to export.
+pub const FLUSH_GRACE: Duration = Duration::from_secs(5);
+
 /// A gateway running in this process.
 pub struct GatewayHandle {
     addr: SocketAddr,
@@ -100,9 +103,11 @@ impl GatewayHandle {
         }
     }
 
-    /// Waits for open connections to finish their requests, up to [`SHUTDOWN_GRACE`].
+    /// Waits for open connections to finish their requests, up to [`SHUTDOWN_GRACE`], then
+    /// exports the spans still queued (up to [`FLUSH_GRACE`]).
     pub async fn drain(mut self) {
         let _ = tokio::time::timeout(SHUTDOWN_GRACE, &mut self.task).await;
+        self.state.observer.flush(FLUSH_GRACE).await;
     }
 }
 

@@ -6,10 +6,12 @@
 //! so a header cannot forge log lines. Otherwise the id is `req_` and 32 random hex digits,
 //! like OpenAI's.
 
-use axum::extract::Request;
+use std::sync::Arc;
+
+use axum::extract::{Request, State};
 use axum::middleware::Next;
 use axum::response::Response;
-use http::{HeaderName, HeaderValue};
+use http::{HeaderName, HeaderValue, Method};
 use std::hash::BuildHasher;
 use std::sync::LazyLock;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -17,6 +19,9 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
 use tracing::Instrument;
+
+use super::state::AppState;
+use crate::observe;
 
 /// The header, on requests (optional) and on every response.
 pub const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
@@ -28,11 +33,20 @@ const ANTHROPIC_REQUEST_ID: HeaderName = HeaderName::from_static("request-id");
 /// request id).
 const BEDROCK_REQUEST_ID: HeaderName = HeaderName::from_static("x-amzn-requestid");
 
+/// W3C Trace Context's header.
+const TRACEPARENT: HeaderName = HeaderName::from_static("traceparent");
+
 /// Longest caller-supplied id kept.
 const MAX_LEN: usize = 128;
 
-/// Middleware: runs the request inside a span carrying its id and answers with the id.
-pub async fn with_request_id(request: Request, next: Next) -> Response {
+/// Middleware: runs the request inside a span carrying its id and answers with the id. An API
+/// call (a POST) also runs inside its observation record when traces or the request log are
+/// on ([`crate::observe`]), with the client's `traceparent` honoured.
+pub async fn with_request_id(
+    State(state): State<Arc<AppState>>,
+    request: Request,
+    next: Next,
+) -> Response {
     let id = request
         .headers()
         .get(&REQUEST_ID)
@@ -41,8 +55,26 @@ pub async fn with_request_id(request: Request, next: Next) -> Response {
         .map_or_else(new_id, str::to_string);
     let anthropic = request.uri().path().starts_with("/v1/messages");
     let bedrock = request.uri().path().starts_with("/model/");
+    let recorder = if request.method() == Method::POST {
+        let traceparent = request
+            .headers()
+            .get(TRACEPARENT)
+            .and_then(|v| v.to_str().ok());
+        state.observer.begin(
+            &id,
+            request.method().as_str(),
+            request.uri().path(),
+            traceparent,
+        )
+    } else {
+        None
+    };
     let span = tracing::info_span!("request", request_id = %id);
-    let mut response = next.run(request).instrument(span).await;
+    let served = next.run(request).instrument(span);
+    let mut response = observe::within(recorder.clone(), served).await;
+    if let Some(recorder) = recorder {
+        observe::answered(&recorder, response.status().as_u16());
+    }
     if let Ok(value) = HeaderValue::from_str(&id) {
         if anthropic {
             response

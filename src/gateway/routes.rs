@@ -42,7 +42,8 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/spend", get(spend))
         .fallback(unknown_route)
         .method_not_allowed_fallback(method_not_allowed)
-        .layer(axum::middleware::from_fn(
+        .layer(axum::middleware::from_fn_with_state(
+            Arc::clone(&state),
             super::request_id::with_request_id,
         ))
         .with_state(state)
@@ -152,7 +153,12 @@ async fn metrics(State(state): State<Arc<AppState>>, headers: HeaderMap) -> Resp
         state.pipeline.metrics.render()
             + &crate::metrics::state_store_gauge(state.pipeline.router.store().is_degraded())
             + &crate::metrics::quota_gauges(&state.pipeline.router.health().await.deployments)
-            + &crate::metrics::runtime_gauge(),
+            + &crate::metrics::runtime_gauge()
+            + &state
+                .observer
+                .export_stats()
+                .map(crate::observe::ExportStats::render)
+                .unwrap_or_default(),
     )
         .into_response()
 }

@@ -32,6 +32,9 @@ pub enum StartError {
     /// The Redis state store's settings cannot be used (an unreachable Redis is not fatal).
     #[error("cannot use the Redis state store: {0}")]
     Store(RedisStoreError),
+    /// An `OTEL_*` variable of the trace exporter cannot be used.
+    #[error("OpenTelemetry traces: {0}")]
+    Telemetry(crate::observe::SettingError),
     /// The TLS certificate or key cannot be used.
     #[error("gateway TLS: {0}")]
     Tls(super::listen::TlsError),

@@ -9,6 +9,7 @@ use super::body::BodyBudget;
 use super::start_error::StartError;
 use crate::aws::Clients;
 use crate::config::{Config, ProviderKind};
+use crate::observe::{Observer, OtlpSettings};
 use crate::pipeline::Pipeline;
 use crate::provider::{BedrockProvider, OpenAiProvider, Providers};
 use crate::router::AnyStore;
@@ -22,6 +23,8 @@ pub struct AppState {
     pub shutting_down: AtomicBool,
     /// Bytes of request bodies held at once (`gateway.max_buffered_body_mb`).
     pub body_budget: Arc<BodyBudget>,
+    /// Where each request's record goes: traces, the request log.
+    pub observer: Arc<Observer>,
 }
 
 impl AppState {
@@ -67,7 +70,24 @@ impl AppState {
         let store = AnyStore::from_config(&config)
             .await
             .map_err(StartError::Store)?;
+        let telemetry = &config.gateway.telemetry;
+        let otlp = match &telemetry.otlp {
+            Some(settings) => Some(settings.clone()),
+            None => {
+                OtlpSettings::from_env(|name| std::env::var(name).ok(), telemetry.otel_callback)
+                    .map_err(StartError::Telemetry)?
+            }
+        };
+        let request_log = telemetry.json_logs
+            || tracing::enabled!(target: "resilient_llm::request", tracing::Level::INFO);
+        let observer = Observer::new(
+            otlp,
+            Some(config.aws.region.clone()),
+            request_log,
+            telemetry.log_prompts,
+        );
         Ok(AppState {
+            observer,
             pipeline: Arc::new(Pipeline::new(&config, store, providers)),
             body_budget: BodyBudget::new(config.gateway.max_buffered_body_bytes),
             config,

@@ -14,6 +14,7 @@ use super::settlement::{Ending, Settlement};
 use super::{Body, Pipeline, Store};
 use crate::config::Deployment;
 use crate::metrics::CallResult;
+use crate::observe;
 use crate::provider::{ChunkStream, Completion, InvokeAnswer, Provider, ProviderError};
 use crate::router::{DeploymentPermit, Outcome, outcome_of};
 
@@ -45,6 +46,7 @@ pub(super) async fn attempt(
                 let latency = call_started.elapsed();
                 pipeline.metrics.call(&deployment, result, latency);
             }
+            observe::attempt_ended(attempt_outcome(&error, &outcome), Some(error.to_string()));
             pipeline.router.finish(attempt.permit, outcome).await;
             log_failure(&deployment, &error);
             return Err(error);
@@ -65,12 +67,24 @@ pub(super) async fn attempt(
             settlement.settle(Ending::Answered(usage)).await;
             Answer::Complete(completion)
         }
-        Called::Stream(stream) => Answer::Stream(Box::new(StreamAnswer {
-            stream,
-            settlement,
-            idle_timeout: attempt.budget,
-        })),
+        Called::Stream(stream) => {
+            observe::first_token();
+            Answer::Stream(Box::new(StreamAnswer {
+                stream,
+                settlement,
+                idle_timeout: attempt.budget,
+            }))
+        }
     })
+}
+
+/// How a failed attempt ended, for its trace span.
+fn attempt_outcome(error: &ProviderError, outcome: &Outcome) -> &'static str {
+    match (error, call_result(outcome)) {
+        (ProviderError::Timeout { .. }, _) => "timeout",
+        (_, Some(result)) => result.label(),
+        (_, None) => "not_sent",
+    }
 }
 
 /// The calls-metric label of a failed call's outcome; `None` for a call never sent.

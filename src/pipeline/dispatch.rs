@@ -17,6 +17,7 @@ use super::trace::{RateLimits, Trace};
 use super::{Body, Pipeline};
 use crate::config::Deployment;
 use crate::metrics::RefusalReason;
+use crate::observe::{self, AttemptReason};
 use crate::provider::Completion;
 use crate::router::{
     DeploymentRefusal, Exceeded, PlanError, Reason, Remaining, RoutePlan, Selection, Step, Verdict,
@@ -62,6 +63,38 @@ enum Tried<'a> {
 impl Pipeline {
     /// Serves `request`, whose body is `body`: admission, then the route plan to its end.
     pub async fn serve(
+        self: &Arc<Self>,
+        request: &RouteRequest<'_>,
+        body: Body<'_>,
+    ) -> Result<Served, Refused> {
+        let prompt = if observe::wants_prompt() {
+            body.prompt()
+        } else {
+            None
+        };
+        observe::route(
+            request.group,
+            request.caller.label(),
+            body.operation(),
+            request.shape == super::Shape::Stream,
+            request.max_output_tokens,
+            prompt,
+        );
+        let result = self.run(request, body).await;
+        match &result {
+            Ok(Served { trace, .. }) => {
+                if let Some(deployment) = &trace.served_by {
+                    observe::served(deployment, trace.retries, trace.fallbacks);
+                }
+            }
+            Err(Refused { failure, trace }) => {
+                observe::refused(failure.label(), trace.retries, trace.fallbacks);
+            }
+        }
+        result
+    }
+
+    async fn run(
         self: &Arc<Self>,
         request: &RouteRequest<'_>,
         body: Body<'_>,
@@ -175,6 +208,7 @@ impl Pipeline {
         if let Some(quota) = consumer.quota.as_mut() {
             quota.mark_sent();
         }
+        observe::attempt_started(&deployment);
         let call = Attempt {
             permit,
             consumer,
@@ -192,8 +226,14 @@ impl Pipeline {
     /// The metrics of why the plan selects again: a retry, or a fallback group entered.
     fn count_reason(&self, group: &str, reason: Reason) {
         match reason {
-            Reason::Retry => self.metrics.retry(),
-            Reason::Fallback => self.metrics.fallback(group),
+            Reason::Retry => {
+                self.metrics.retry();
+                observe::next_reason(AttemptReason::Retry);
+            }
+            Reason::Fallback => {
+                self.metrics.fallback(group);
+                observe::next_reason(AttemptReason::Fallback);
+            }
             Reason::Start | Reason::Skip => {}
         }
     }

@@ -33,3 +33,20 @@ pub enum Failure {
     /// failed call when the chain ran out.
     Upstream(ProviderError),
 }
+
+impl Failure {
+    /// A short name of why, for logs and traces (`error.type`).
+    pub fn label(&self) -> &'static str {
+        match self {
+            Failure::UnknownModel(_) => "unknown_model",
+            Failure::Forbidden(_) => "forbidden",
+            Failure::NeverFits(_) => "never_fits",
+            Failure::ConsumerLimited(_) => "consumer_limited",
+            Failure::NoCapacity { .. } => "no_capacity",
+            Failure::Unfit { .. } => "unfit",
+            Failure::Timeout => "timeout",
+            Failure::BudgetExceeded(_) => "budget_exceeded",
+            Failure::Upstream(error) => error.kind().openai_type(),
+        }
+    }
+}

@@ -74,6 +74,26 @@ impl Body<'_> {
         }
     }
 
+    /// GenAI's `gen_ai.operation.name` of the request.
+    pub fn operation(&self) -> &'static str {
+        match self {
+            Body::OpenAiEmbeddings(_) => "embeddings",
+            Body::OpenAiChat(_)
+            | Body::AnthropicMessages(_)
+            | Body::Converse(_)
+            | Body::Invoke(_) => "chat",
+        }
+    }
+
+    /// The prompt as the client sent it, for the request log (`log_prompts: true`).
+    pub fn prompt(&self) -> Option<serde_json::Value> {
+        match self {
+            Body::OpenAiChat(request) => serde_json::to_value(&request.messages).ok(),
+            Body::OpenAiEmbeddings(request) => serde_json::to_value(&request.input).ok(),
+            Body::AnthropicMessages(_) | Body::Converse(_) | Body::Invoke(_) => None,
+        }
+    }
+
     /// Whether the request marks a prompt-cache prefix, for the cache metrics.
     pub fn marks_cache(&self) -> bool {
         match self {

@@ -21,6 +21,7 @@ use super::{Pipeline, Store};
 use crate::config::{Deployment, TokenCounts};
 use crate::content::ServiceTier;
 use crate::metrics::CallResult;
+use crate::observe::{self, Recorder, Tokens};
 use crate::openai::Usage;
 use crate::provider::{ErrorKind, ProviderError};
 use crate::router::{ConsumerPermit, DeploymentPermit, Outcome};
@@ -51,6 +52,8 @@ pub struct Settlement {
     marks_cache: bool,
     /// The service tier it asked for, which its price follows.
     service_tier: Option<ServiceTier>,
+    /// The request's record, when requests are observed: the settlement ends its attempt.
+    recorder: Option<Recorder>,
 }
 
 impl Settlement {
@@ -73,6 +76,7 @@ impl Settlement {
             requested_group,
             marks_cache: body.marks_cache(),
             service_tier: body.service_tier(),
+            recorder: crate::observe::current(),
         }
     }
 
@@ -105,6 +109,7 @@ impl Settlement {
             requested_group,
             marks_cache,
             service_tier,
+            recorder,
         } = self;
         let latency = call_started.elapsed();
         let (usage, result, status) = match ending {
@@ -126,6 +131,30 @@ impl Settlement {
             metrics.spend(served_by, consumer_name, spent.unwrap_or(0.0));
         }
         metrics.request(&requested_group, status, request_started.elapsed());
+        if let Some(recorder) = &recorder {
+            let (outcome, error) = match ending {
+                Ending::Answered(_) => ("success", None),
+                Ending::CutOff(error, _) => ("cut_off", Some(error.to_string())),
+                Ending::Abandoned(_) => ("abandoned", None),
+            };
+            let tokens = usage.map(|u| {
+                let counts = token_counts(u);
+                Tokens {
+                    input: u.prompt_tokens,
+                    output: counts.output,
+                    cache_read: counts.cache_read,
+                    cache_write: counts.cache_write,
+                }
+            });
+            observe::settled(
+                recorder,
+                outcome,
+                error,
+                tokens,
+                spent.filter(|_| served_by.price.is_some()),
+            );
+        }
+        drop(recorder);
         if let Ending::Abandoned(None) = ending {
             drop((deployment, consumer));
             return;

@@ -95,6 +95,11 @@ impl SandboxHandle {
         self.sandbox.stats()
     }
 
+    /// The last W3C `traceparent` headers its model routes received, oldest first.
+    pub fn received_traceparents(&self) -> Vec<String> {
+        self.sandbox.received_traceparents()
+    }
+
     /// Marks `region` down (its share moves to the other destinations) or up again.
     pub fn set_region_down(&self, region: &str, down: bool) {
         self.sandbox.set_region_down(region, down);

@@ -30,6 +30,8 @@ pub(crate) struct Mutable {
     pub cache: PromptCache,
     /// The last bodies the OpenAI-compatible and Converse routes received, oldest first.
     pub received: VecDeque<serde_json::Value>,
+    /// The last W3C `traceparent` headers the model routes received, oldest first.
+    pub traceparents: VecDeque<String>,
 }
 
 /// How many OpenAI-compatible request bodies [`Sandbox::received_requests`] keeps.
@@ -46,6 +48,7 @@ impl Mutable {
             down: settings.down_regions.clone(),
             cache: PromptCache::default(),
             received: VecDeque::new(),
+            traceparents: VecDeque::new(),
         }
     }
 }
@@ -97,6 +100,24 @@ impl Sandbox {
             state.received.pop_front();
         }
         state.received.push_back(body);
+    }
+
+    /// Keeps the `traceparent` a model route's call carried, if any (Bedrock ignores it; the
+    /// tests read it to follow a trace across the gateway).
+    pub fn record_traceparent(&self, headers: &http::HeaderMap) {
+        let Some(value) = headers.get("traceparent").and_then(|v| v.to_str().ok()) else {
+            return;
+        };
+        let mut state = self.lock();
+        if state.traceparents.len() == RECEIVED_KEPT {
+            state.traceparents.pop_front();
+        }
+        state.traceparents.push_back(value.to_owned());
+    }
+
+    /// The last `traceparent` headers the model routes received, oldest first.
+    pub fn received_traceparents(&self) -> Vec<String> {
+        self.lock().traceparents.iter().cloned().collect()
     }
 
     /// The last bodies the OpenAI-compatible and Converse routes received, oldest first, as

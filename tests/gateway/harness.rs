@@ -47,9 +47,16 @@ pub fn config_for(yaml: &str, endpoint: &str) -> Config {
 impl Stack {
     /// Starts the sandbox of `yaml`'s `sandbox` section, then a gateway for `yaml` in front of it.
     pub async fn start(yaml: &str) -> Stack {
+        Stack::start_with(yaml, |_| {}).await
+    }
+
+    /// [`Stack::start`] with the config changed by `change` before the gateway starts.
+    pub async fn start_with(yaml: &str, change: impl FnOnce(&mut Config)) -> Stack {
         let settings = config_for(yaml, "http://127.0.0.1:9").sandbox;
         let sandbox = support::sandbox::start(settings).await;
-        let config = Arc::new(config_for(yaml, &sandbox.endpoint()));
+        let mut config = config_for(yaml, &sandbox.endpoint());
+        change(&mut config);
+        let config = Arc::new(config);
         let clients = resilient_llm::aws::Clients::for_sandbox(&config, &sandbox.endpoint());
         let gateway = gateway::start(config, &clients, "127.0.0.1:0".parse().unwrap())
             .await
@@ -59,6 +66,11 @@ impl Stack {
             gateway,
             http: client(),
         }
+    }
+
+    /// The HTTP client, for requests the helpers below do not make.
+    pub fn http(&self) -> &reqwest::Client {
+        &self.http
     }
 
     /// `gateway URL + path`.

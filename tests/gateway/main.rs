@@ -23,3 +23,4 @@ mod strict;
 #[path = "../support/mod.rs"]
 mod support;
 mod tls;
+mod traces;

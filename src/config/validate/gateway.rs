@@ -64,6 +64,45 @@ pub(super) fn gateway(raw: &RawConfig, groups: &HashSet<&str>) -> Result<Gateway
             raw.litellm_settings.budget_duration.as_deref(),
             "litellm_settings",
         )?,
+        telemetry: telemetry(&raw.litellm_settings)?,
+    })
+}
+
+/// `json_logs`, `log_prompts` and `callbacks` of `litellm_settings`. Callbacks other than
+/// `otel` (Langfuse, Datadog, …) are LiteLLM integrations this gateway does not have: they
+/// are set aside with a warning, so a LiteLLM config still loads.
+fn telemetry(settings: &RawLitellmSettings) -> Result<Telemetry, Invalid> {
+    let callbacks: Vec<String> = match &settings.callbacks {
+        None | Some(serde_yaml::Value::Null) => Vec::new(),
+        Some(serde_yaml::Value::String(one)) => vec![one.clone()],
+        Some(serde_yaml::Value::Sequence(list)) => list
+            .iter()
+            .map(|v| match v {
+                serde_yaml::Value::String(name) => Ok(name.clone()),
+                other => Err(Invalid::new(
+                    "litellm_settings.callbacks",
+                    format!("each callback is a name such as \"otel\", found {other:?}"),
+                )),
+            })
+            .collect::<Result<_, _>>()?,
+        Some(other) => {
+            return Err(Invalid::new(
+                "litellm_settings.callbacks",
+                format!("must be a list of callback names such as [\"otel\"], found {other:?}"),
+            ));
+        }
+    };
+    let unknown: Vec<&str> = callbacks
+        .iter()
+        .map(String::as_str)
+        .filter(|c| !matches!(*c, "otel" | "opentelemetry"))
+        .collect();
+    Ok(Telemetry {
+        json_logs: settings.json_logs.unwrap_or(false),
+        log_prompts: settings.log_prompts.unwrap_or(false),
+        otel_callback: callbacks.len() > unknown.len(),
+        ignored_callbacks: unknown.into_iter().map(str::to_owned).collect(),
+        otlp: None,
     })
 }
 

@@ -30,9 +30,19 @@ pub fn validate(
     ignored_keys: Vec<String>,
 ) -> Result<(Config, Vec<Invalid>), Invalid> {
     let aws = aws(&raw.aws)?;
-    let (groups, warnings) = deployments::groups(&raw.model_list)?;
+    let (groups, mut warnings) = deployments::groups(&raw.model_list)?;
     let names: HashSet<&str> = groups.iter().map(|g| g.name.as_str()).collect();
     let gateway = gateway::gateway(&raw, &names)?;
+    let ignored = &gateway.telemetry.ignored_callbacks;
+    if !ignored.is_empty() {
+        warnings.push(Invalid::new(
+            "litellm_settings.callbacks",
+            format!(
+                "only \"otel\" (OpenTelemetry over OTLP) is implemented here; ignored: {}",
+                ignored.join(", ")
+            ),
+        ));
+    }
     let router = router::router(&raw, &names)?;
     let cris = CrisSettings {
         model_id: raw

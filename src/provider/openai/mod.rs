@@ -206,6 +206,9 @@ impl OpenAiProvider {
         if let Some(value) = &target.authorization {
             call = call.header(AUTHORIZATION, value.clone());
         }
+        if let Some(traceparent) = crate::observe::upstream_traceparent() {
+            call = call.header("traceparent", traceparent);
+        }
         let response = successful(call.send().await).await?;
         let mut list: EmbeddingsResponse = read_json(response, "embeddings list").await?;
         list.model.clone_from(&deployment.model);
@@ -249,6 +252,9 @@ impl OpenAiProvider {
             .body(upstream_body(request, &deployment.model, stream));
         if let Some(value) = &target.authorization {
             call = call.header(AUTHORIZATION, value.clone());
+        }
+        if let Some(traceparent) = crate::observe::upstream_traceparent() {
+            call = call.header("traceparent", traceparent);
         }
         successful(call.send().await).await
     }

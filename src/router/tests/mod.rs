@@ -97,6 +97,7 @@ pub(super) fn config(
             max_buffered_body_bytes: 64 << 20,
             tls: None,
             budget: None,
+            telemetry: Default::default(),
         },
         groups,
         router,

@@ -48,6 +48,7 @@ pub async fn handle(
         Ok(caller) => caller,
         Err(error) => return error.into_response_with_id(""),
     };
+    sandbox.record_traceparent(&headers);
     if action == "count-tokens" {
         return count_tokens_response(&sandbox, &model_id, &body);
     }

@@ -46,6 +46,7 @@ pub async fn handle(sandbox: Arc<Sandbox>, headers: HeaderMap, raw: Bytes) -> Re
         Ok(caller) => caller,
         Err(error) => return error.into_openai_response(),
     };
+    sandbox.record_traceparent(&headers);
     if let Ok(body) = serde_json::from_slice(&raw) {
         sandbox.record_request(body);
     }
