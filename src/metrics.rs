@@ -91,7 +91,7 @@ pub enum RefusalReason {
 }
 
 impl RefusalReason {
-    const ALL: [RefusalReason; 5] = [
+    pub const ALL: [RefusalReason; 5] = [
         RefusalReason::ConsumerRpm,
         RefusalReason::ConsumerTpm,
         RefusalReason::ConsumerParallel,
@@ -99,7 +99,7 @@ impl RefusalReason {
         RefusalReason::Budget,
     ];
 
-    fn label(self) -> &'static str {
+    pub fn label(self) -> &'static str {
         match self {
             RefusalReason::ConsumerRpm => "consumer_rpm",
             RefusalReason::ConsumerTpm => "consumer_tpm",
@@ -178,6 +178,64 @@ impl DeploymentMetrics {
         self.cache_marked.load(Ordering::Relaxed) >= CACHE_UNREAD_AFTER
             && self.cache_read_tokens.load(Ordering::Relaxed) == 0
     }
+}
+
+/// Calls of one deployment by how they ended.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
+pub struct CallCounts {
+    pub success: u64,
+    pub rate_limited: u64,
+    pub failed: u64,
+    pub client_error: u64,
+}
+
+/// The counters since start, read at one moment ([`Metrics::totals`]).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Totals {
+    /// Requests answered, every group.
+    pub requests: u64,
+    /// Requests per latency bucket ([`latency_bounds`], then one past the last bound).
+    pub latency: [u64; BUCKETS.len() + 1],
+    /// Requests that fell back into each group.
+    pub fallbacks: Vec<(String, u64)>,
+    pub retries: u64,
+    /// Requests refused before any upstream call, by reason.
+    pub refusals: Vec<(&'static str, u64)>,
+    /// Deployments passed over at admission, by reason.
+    pub skips: Vec<(&'static str, u64)>,
+    /// Errors answered, by OpenAI error type.
+    pub errors: Vec<(&'static str, u64)>,
+    /// Each deployment's calls, in config order.
+    pub calls: Vec<CallCounts>,
+}
+
+/// The upper bounds of the latency buckets, in seconds.
+pub fn latency_bounds() -> &'static [f64] {
+    &BUCKETS
+}
+
+/// The `q` quantile (0 to 1) of the latencies counted in `buckets` (as [`Totals::latency`]),
+/// in milliseconds, interpolated within its bucket as Prometheus' `histogram_quantile` does;
+/// `None` with nothing counted. Past the last bound it is that bound.
+pub fn latency_quantile(buckets: &[u64], q: f64) -> Option<f64> {
+    let total: u64 = buckets.iter().sum();
+    if total == 0 {
+        return None;
+    }
+    let rank = q.clamp(0.0, 1.0) * total as f64;
+    let mut below = 0.0;
+    for (i, n) in buckets.iter().enumerate() {
+        let n = *n as f64;
+        if n > 0.0 && below + n >= rank {
+            let Some(upper) = BUCKETS.get(i) else {
+                return Some(BUCKETS[BUCKETS.len() - 1] * 1e3);
+            };
+            let lower = if i == 0 { 0.0 } else { BUCKETS[i - 1] };
+            return Some((lower + (upper - lower) * ((rank - below) / n)) * 1e3);
+        }
+        below += n;
+    }
+    Some(BUCKETS[BUCKETS.len() - 1] * 1e3)
 }
 
 /// Every metric of one gateway.
@@ -411,6 +469,59 @@ impl Metrics {
     pub fn fallback(&self, group: &str) {
         if let Some(g) = self.group(group) {
             g.fallbacks_into.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    /// The counters a live view reads each second (the dashboard's feed).
+    pub fn totals(&self) -> Totals {
+        let read = |c: &AtomicU64| c.load(Ordering::Relaxed);
+        let mut latency = [0; BUCKETS.len() + 1];
+        let mut requests = 0;
+        for (_, g) in &self.groups {
+            requests += read(&g.requests);
+            let mut counted = 0;
+            for (i, bucket) in g.latency.buckets.iter().enumerate() {
+                let n = read(bucket);
+                latency[i] += n;
+                counted += n;
+            }
+            // Past the last bound.
+            latency[BUCKETS.len()] += read(&g.latency.count).saturating_sub(counted);
+        }
+        let mut skips = [0; SKIP_REASONS.len()];
+        let mut calls = Vec::with_capacity(self.deployments.len());
+        for (_, _, d) in &self.deployments {
+            for (slot, n) in d.skips.iter().enumerate() {
+                skips[slot] += read(n);
+            }
+            calls.push(CallCounts {
+                success: read(&d.calls[0]),
+                rate_limited: read(&d.calls[1]),
+                failed: read(&d.calls[2]),
+                client_error: read(&d.calls[3]),
+            });
+        }
+        Totals {
+            requests,
+            latency,
+            fallbacks: self
+                .groups
+                .iter()
+                .map(|(name, g)| (name.clone(), read(&g.fallbacks_into)))
+                .collect(),
+            retries: read(&self.retries),
+            refusals: RefusalReason::ALL
+                .iter()
+                .zip(&self.refusals)
+                .map(|(r, n)| (r.label(), read(n)))
+                .collect(),
+            skips: SKIP_REASONS.iter().copied().zip(skips).collect(),
+            errors: ErrorKind::ALL
+                .iter()
+                .zip(&self.errors)
+                .map(|(k, n)| (k.openai_type(), read(n)))
+                .collect(),
+            calls,
         }
     }
 
@@ -774,6 +885,19 @@ fn header(out: &mut String, name: &str, kind: &str, help: &str) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn latency_quantiles_interpolate_within_their_bucket() {
+        let mut buckets = [0; BUCKETS.len() + 1];
+        assert_eq!(latency_quantile(&buckets, 0.5), None);
+        // 10 requests in (5 ms, 10 ms]: the median is half way.
+        buckets[2] = 10;
+        assert_eq!(latency_quantile(&buckets, 0.5), Some(7.5));
+        assert_eq!(latency_quantile(&buckets, 1.0), Some(10.0));
+        // One more past the last bound: p99 of 11 lands in it and reads as that bound.
+        buckets[BUCKETS.len()] = 1;
+        assert_eq!(latency_quantile(&buckets, 0.99), Some(120_000.0));
+    }
     use crate::router::Exceeded;
 
     #[test]

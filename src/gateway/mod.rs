@@ -6,6 +6,7 @@ mod auth;
 mod bedrock;
 mod body;
 mod chat;
+mod dashboard;
 mod embeddings;
 mod error;
 mod intake;

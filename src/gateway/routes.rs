@@ -40,6 +40,9 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/health", get(health))
         .route("/metrics", get(metrics))
         .route("/spend", get(spend))
+        .route("/ui", get(super::dashboard::page))
+        .route("/ui/", get(super::dashboard::page))
+        .route("/ui/events", get(super::dashboard::events))
         .fallback(unknown_route)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(axum::middleware::from_fn_with_state(

@@ -25,6 +25,8 @@ pub struct AppState {
     pub body_budget: Arc<BodyBudget>,
     /// Where each request's record goes: traces, the request log.
     pub observer: Arc<Observer>,
+    /// The dashboard's once-a-second snapshots.
+    pub feed: super::dashboard::feed::Feed,
 }
 
 impl AppState {
@@ -86,9 +88,11 @@ impl AppState {
             request_log,
             telemetry.log_prompts,
         );
+        let pipeline = Arc::new(Pipeline::new(&config, store, providers));
         Ok(AppState {
             observer,
-            pipeline: Arc::new(Pipeline::new(&config, store, providers)),
+            feed: super::dashboard::feed::Feed::start(Arc::clone(&config), &pipeline),
+            pipeline,
             body_budget: BodyBudget::new(config.gateway.max_buffered_body_bytes),
             config,
             shutting_down: AtomicBool::new(false),

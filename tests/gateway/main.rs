@@ -10,6 +10,7 @@ mod anthropic;
 mod bedrock_runtime;
 mod claude_code;
 mod cost;
+mod dashboard;
 mod errors;
 mod harness;
 mod http;
