@@ -154,6 +154,21 @@ pub struct RegionsArgs {
 pub enum GatewayCommand {
     /// Serve until SIGINT/SIGTERM, then finish in-flight requests
     Serve(GatewayServeArgs),
+    /// A running gateway's live picture in the terminal, redrawn every second (from /ui/events)
+    Top(TopArgs),
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct TopArgs {
+    /// The gateway's URL [default: http://127.0.0.1:<gateway.port>]
+    #[arg(long, value_name = "URL")]
+    pub gateway: Option<String>,
+    /// The master key [default: $RESILIENT_LLM_KEY, else the config's master_key]
+    #[arg(long, env = "RESILIENT_LLM_KEY", hide_env_values = true)]
+    pub key: Option<String>,
+    /// Print one frame and exit
+    #[arg(long)]
+    pub once: bool,
 }
 
 #[derive(Debug, Args)]

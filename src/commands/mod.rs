@@ -3,6 +3,7 @@
 
 mod config_check;
 mod demo;
+mod top;
 
 use std::io::IsTerminal;
 use std::process::ExitCode;
@@ -71,6 +72,9 @@ pub fn run(cli: Cli) -> Result<(), CommandError> {
         }
         Command::Gateway(GatewayCommand::Serve(args)) => runtime
             .block_on(gateway_serve(config, args))
+            .map_err(CommandError::Runtime),
+        Command::Gateway(GatewayCommand::Top(args)) => runtime
+            .block_on(top::run(&config, args, output))
             .map_err(CommandError::Runtime),
         Command::Demo(command) => runtime
             .block_on(demo::run(config, command, output))

@@ -241,3 +241,51 @@ return {
     }
     browser.close().await;
 }
+
+/// `gateway top --once` draws the same snapshot in the terminal: the groups, each deployment
+/// with its use against its limit, the refusals and the consumers; a consumer's key is refused.
+#[tokio::test]
+async fn gateway_top_prints_the_same_picture_in_the_terminal() {
+    let stack = Stack::start(&yaml()).await;
+    serve_known_requests(&stack).await;
+    let url = stack.gateway.url();
+    let top = |key: &'static str| {
+        let url = url.clone();
+        tokio::task::spawn_blocking(move || {
+            let mut command = crate::support::process::binary();
+            command.args(["gateway", "top", "--once", "--gateway", &url, "--key", key]);
+            crate::support::process::run_within(command, Duration::from_secs(30), "gateway top")
+        })
+    };
+    let shown = top(MASTER).await.unwrap();
+    let text = String::from_utf8_lossy(&shown.stdout);
+    assert!(
+        shown.status.success(),
+        "{text}{}",
+        String::from_utf8_lossy(&shown.stderr)
+    );
+    assert!(text.contains("requests 12 ·"), "{text}");
+    assert!(text.contains("fallbacks 7"), "{text}");
+    let primary = text.lines().find(|l| l.contains("primary-sonnet")).unwrap();
+    assert!(primary.contains("3/3"), "{primary}");
+    let backup = text.lines().find(|l| l.contains("backup-haiku")).unwrap();
+    assert!(backup.contains("8/25"), "{backup}");
+    assert!(text.contains("backup (7 fell back into it)"), "{text}");
+    assert!(
+        text.contains("refusals: consumer rpm 1 · skipped rpm 7"),
+        "{text}"
+    );
+    let team_a = text.lines().find(|l| l.starts_with("team-a")).unwrap();
+    assert!(
+        team_a.contains("10/50") && team_a.contains("of $5.00"),
+        "{team_a}"
+    );
+    assert!(!text.contains('\u{1b}'), "no escape codes off a terminal");
+
+    let refused = top("sk-team-a-dash-0001").await.unwrap();
+    assert_eq!(refused.status.code(), Some(1));
+    assert!(
+        String::from_utf8_lossy(&refused.stderr).contains("not the master key"),
+        "{refused:?}"
+    );
+}
