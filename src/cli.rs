@@ -110,6 +110,9 @@ pub struct AllDemoArgs {
     /// Run against in-process sandboxes and gateways (required: real runs are one by one)
     #[arg(long)]
     pub sandbox: bool,
+    /// Also write the five patterns' figures as charts to one self-contained HTML page
+    #[arg(long, value_name = "FILE")]
+    pub html: Option<std::path::PathBuf>,
 }
 
 #[derive(Debug, Subcommand)]

@@ -147,6 +147,17 @@ async fn run_all(config: Arc<Config>, args: AllDemoArgs, out: Output) -> anyhow:
     }
     let elapsed = started.elapsed();
     let all_passed = outcomes.iter().all(|o| o.passed);
+    if let Some(path) = &args.html {
+        let page = demo::html::report(&outcomes, elapsed.as_secs_f64());
+        std::fs::write(path, page)
+            .with_context(|| format!("cannot write the HTML report to {}", path.display()))?;
+        if !out.is_json() {
+            out.log(
+                Tone::Info,
+                &format!("HTML report written to {}", path.display()),
+            );
+        }
+    }
     if out.is_json() {
         out.json(&json!({
             "passed": all_passed,

@@ -16,6 +16,7 @@ mod converse;
 pub mod cris;
 mod env;
 pub mod fallback;
+pub mod html;
 pub mod isolate;
 mod regions;
 mod routing;

@@ -351,7 +351,16 @@ fn people_see_the_narration_and_the_analysis_tables() {
 
 #[test]
 fn all_runs_every_pattern_and_every_verdict_passes() {
-    let doc = json_of(&demo(&["--json", "demo", "all", "--sandbox"]));
+    let dir = tempfile::tempdir().unwrap();
+    let html = dir.path().join("report.html");
+    let doc = json_of(&demo(&[
+        "--json",
+        "demo",
+        "all",
+        "--sandbox",
+        "--html",
+        html.to_str().unwrap(),
+    ]));
     assert_eq!(doc["passed"], true, "{doc:#}");
     let demos = doc["demos"].as_array().unwrap();
     assert_eq!(demos.len(), 5);
@@ -361,6 +370,42 @@ fn all_runs_every_pattern_and_every_verdict_passes() {
         assert_eq!(d["figures"]["sandbox_check"]["agrees"], true, "{d:#}");
     }
     assert!(demos.iter().all(|d| d["passed"] == true), "{doc:#}");
+
+    // The HTML report of the same run: self-contained, every pattern, the same figures.
+    let page = std::fs::read_to_string(&html).unwrap();
+    assert!(
+        !page.contains("http://") && !page.contains("https://"),
+        "nothing fetched"
+    );
+    for d in demos {
+        let id = d["id"].as_str().unwrap();
+        assert!(page.contains(&format!("<h2 id=\"{id}\">")), "{id}");
+    }
+    assert_eq!(
+        page.matches(">PASS</b>").count(),
+        10,
+        "the summary's and each section's"
+    );
+    for (region, n) in doc["demos"][0]["figures"]["regions"].as_object().unwrap() {
+        let bar = format!("data-region=\"all requests/{region}\">{n}<");
+        assert!(page.contains(&bar), "cris {bar}");
+    }
+    for account in doc["demos"][1]["figures"]["accounts"].as_array().unwrap() {
+        let profile = account["profile"].as_str().unwrap();
+        for (region, n) in account["regions"].as_object().unwrap() {
+            let bar = format!("data-region=\"account {profile}/{region}\">{n}<");
+            assert!(page.contains(&bar), "shard {bar}");
+        }
+    }
+    let fallback = &doc["demos"][2]["figures"];
+    assert!(
+        page.contains(&format!("{} fallback (", fallback["fallback"])),
+        "{page}"
+    );
+    assert!(
+        page.contains(&format!("{} primary (", fallback["primary"])),
+        "{page}"
+    );
 }
 
 #[test]
