@@ -55,19 +55,28 @@ pub fn parse_traceparent(header: &str) -> Option<Parent> {
 
 /// The `traceparent` of a call made from span `span_id` of trace `trace_id`.
 pub fn traceparent(trace_id: &TraceId, span_id: &SpanId, sampled: bool) -> String {
-    let flags = if sampled { "01" } else { "00" };
-    format!("00-{}-{}-{flags}", hex(trace_id), hex(span_id))
+    let mut out = String::with_capacity(55);
+    out.push_str("00-");
+    push_hex(&mut out, trace_id);
+    out.push('-');
+    push_hex(&mut out, span_id);
+    out.push_str(if sampled { "-01" } else { "-00" });
+    out
 }
 
 /// Lower-case hex, as the header and OTLP/JSON write ids.
 pub fn hex(bytes: &[u8]) -> String {
-    use std::fmt::Write;
-    bytes
-        .iter()
-        .fold(String::with_capacity(bytes.len() * 2), |mut out, b| {
-            let _ = write!(out, "{b:02x}");
-            out
-        })
+    let mut out = String::with_capacity(bytes.len() * 2);
+    push_hex(&mut out, bytes);
+    out
+}
+
+fn push_hex(out: &mut String, bytes: &[u8]) {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    for b in bytes {
+        out.push(char::from(DIGITS[usize::from(b >> 4)]));
+        out.push(char::from(DIGITS[usize::from(b & 0x0f)]));
+    }
 }
 
 /// `N` bytes from `2N` lower-case hex digits.

@@ -12,11 +12,13 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-use tokio::sync::{mpsc, oneshot};
+use std::sync::Mutex;
+
+use tokio::sync::{Notify, mpsc, oneshot};
 
 use super::protobuf::Writer;
 use super::record::{AttemptRecord, RequestRecord};
-use crate::config::{Deployment, ProviderKind};
+use crate::config::{Deployment, ProviderKind, Secret};
 
 /// How spans travel to the collector.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -71,7 +73,8 @@ pub struct OtlpSettings {
     /// The full URL posted to: `…/v1/traces` for HTTP, the service's base for gRPC.
     pub endpoint: String,
     pub protocol: Protocol,
-    pub headers: Vec<(String, String)>,
+    /// Sent with every export (a collector's key, often): never printed.
+    pub headers: Vec<(String, Secret)>,
     pub timeout: Duration,
     pub service_name: String,
     /// `OTEL_RESOURCE_ATTRIBUTES`, besides `service.name`.
@@ -164,11 +167,15 @@ impl OtlpSettings {
         ])
         .or_else(|| litellm("OTEL_HEADERS").map(|v| ("OTEL_HEADERS", v)))
         {
-            Some((variable, value)) => pairs(&value).ok_or_else(|| SettingError {
-                variable: variable.into(),
-                value: "(not shown: it may hold a key)".into(),
-                problem: "write key=value pairs separated by commas".into(),
-            })?,
+            Some((variable, value)) => pairs(&value)
+                .ok_or_else(|| SettingError {
+                    variable: variable.into(),
+                    value: "(not shown: it may hold a key)".into(),
+                    problem: "write key=value pairs separated by commas".into(),
+                })?
+                .into_iter()
+                .map(|(name, value)| (name, Secret::new(value)))
+                .collect(),
             None => Vec::new(),
         };
         let millis = |names: &[&'static str], default: u64| -> Result<Duration, SettingError> {
@@ -334,14 +341,22 @@ impl ExportStats {
     }
 }
 
-enum Message {
-    Record(Box<RequestRecord>),
-    Flush(oneshot::Sender<()>),
+/// Finished records waiting for the export task. A request only pushes under the lock: the
+/// task is woken when a batch is full (or by its timer, or a flush), never per request, so
+/// tracing costs no thread wake-up on the request path.
+struct Queue {
+    records: Mutex<Vec<RequestRecord>>,
+    /// A full batch is waiting.
+    batch_ready: Notify,
+    max_queue: usize,
+    max_batch: usize,
 }
 
 /// The queue to the export task.
 pub struct Exporter {
-    tx: mpsc::Sender<Message>,
+    queue: Arc<Queue>,
+    /// Flush requests; dropped with the exporter, which ends the task (after a last export).
+    flushes: mpsc::Sender<oneshot::Sender<()>>,
     pub stats: Arc<ExportStats>,
     pub sampler: Sampler,
 }
@@ -349,33 +364,55 @@ pub struct Exporter {
 impl Exporter {
     /// Starts the export task (on the current runtime).
     pub fn start(settings: OtlpSettings, default_region: Option<String>) -> Exporter {
-        let (tx, rx) = mpsc::channel(settings.max_queue);
+        let queue = Arc::new(Queue {
+            records: Mutex::new(Vec::with_capacity(settings.max_batch)),
+            batch_ready: Notify::new(),
+            max_queue: settings.max_queue,
+            max_batch: settings.max_batch,
+        });
+        let (flushes, flush_requests) = mpsc::channel(4);
         let stats = Arc::new(ExportStats::default());
         let sampler = settings.sampler;
         let task = ExportTask {
             http: http_client(&settings),
             resource: resource_bytes(&settings),
             settings,
-            default_region,
+            cache: AttributeCache::new(default_region),
             stats: Arc::clone(&stats),
             warned_at: None,
         };
-        tokio::spawn(task.run(rx));
-        Exporter { tx, stats, sampler }
+        tokio::spawn(task.run(Arc::clone(&queue), flush_requests));
+        Exporter {
+            queue,
+            flushes,
+            stats,
+            sampler,
+        }
     }
 
     /// Queues a finished record's spans; drops (and counts) them when the queue is full.
     pub fn send(&self, record: RequestRecord) {
         let spans = 1 + record.attempts.len() as u64;
-        if self.tx.try_send(Message::Record(Box::new(record))).is_err() {
-            self.stats.dropped_spans.fetch_add(spans, Ordering::Relaxed);
+        let queued = match self.queue.records.lock() {
+            Ok(mut records) if records.len() < self.queue.max_queue => {
+                records.push(record);
+                Some(records.len())
+            }
+            Ok(_) | Err(_) => None,
+        };
+        match queued {
+            Some(n) if n == self.queue.max_batch => self.queue.batch_ready.notify_one(),
+            Some(_) => {}
+            None => {
+                self.stats.dropped_spans.fetch_add(spans, Ordering::Relaxed);
+            }
         }
     }
 
     /// Exports what is queued, waiting at most `within`.
     pub async fn flush(&self, within: Duration) {
         let (done, exported) = oneshot::channel();
-        if self.tx.send(Message::Flush(done)).await.is_ok() {
+        if self.flushes.send(done).await.is_ok() {
             let _ = tokio::time::timeout(within, exported).await;
         }
     }
@@ -401,61 +438,49 @@ struct ExportTask {
     http: reqwest::Client,
     /// The encoded `Resource` message, the same in every batch.
     resource: Vec<u8>,
-    default_region: Option<String>,
+    /// Each deployment's attributes, encoded once.
+    cache: AttributeCache,
     stats: Arc<ExportStats>,
     warned_at: Option<std::time::Instant>,
 }
 
 impl ExportTask {
-    async fn run(mut self, mut rx: mpsc::Receiver<Message>) {
-        let mut batch: Vec<Box<RequestRecord>> = Vec::new();
+    async fn run(
+        mut self,
+        queue: Arc<Queue>,
+        mut flush_requests: mpsc::Receiver<oneshot::Sender<()>>,
+    ) {
         loop {
-            let mut flushed = None;
-            match rx.recv().await {
-                None => break,
-                Some(Message::Flush(done)) => flushed = Some(done),
-                Some(Message::Record(record)) => {
-                    batch.push(record);
-                    let deadline = tokio::time::Instant::now() + self.settings.schedule_delay;
-                    while batch.len() < self.settings.max_batch {
-                        match tokio::time::timeout_at(deadline, rx.recv()).await {
-                            Ok(Some(Message::Record(record))) => batch.push(record),
-                            Ok(Some(Message::Flush(done))) => {
-                                flushed = Some(done);
-                                break;
-                            }
-                            Ok(None) | Err(_) => break,
-                        }
-                    }
-                }
-            }
-            // A flush exports everything queued before it.
-            if flushed.is_some() {
-                while let Ok(message) = rx.try_recv() {
-                    match message {
-                        Message::Record(record) => batch.push(record),
-                        Message::Flush(done) => {
-                            let _ = done.send(());
-                        }
-                    }
-                }
-            }
+            let (flushed, last) = tokio::select! {
+                () = tokio::time::sleep(self.settings.schedule_delay) => (None, false),
+                () = queue.batch_ready.notified() => (None, false),
+                request = flush_requests.recv() => match request {
+                    Some(done) => (Some(done), false),
+                    None => (None, true),
+                },
+            };
+            let batch = match queue.records.lock() {
+                Ok(mut records) => std::mem::take(&mut *records),
+                Err(_) => Vec::new(),
+            };
             for chunk in batch.chunks(self.settings.max_batch) {
                 self.export(chunk).await;
             }
-            batch.clear();
             if let Some(done) = flushed {
                 let _ = done.send(());
+            }
+            if last {
+                return;
             }
         }
     }
 
-    async fn export(&mut self, records: &[Box<RequestRecord>]) {
+    async fn export(&mut self, records: &[RequestRecord]) {
         if records.is_empty() {
             return;
         }
         let spans: u64 = records.iter().map(|r| 1 + r.attempts.len() as u64).sum();
-        let body = export_request(&self.resource, records, self.default_region.as_deref());
+        let body = export_request(&self.resource, records, &mut self.cache);
         let sent = self.post(body).await;
         match sent {
             Ok(()) => {
@@ -506,7 +531,7 @@ impl ExportTask {
             request = request.header("te", "trailers");
         }
         for (name, value) in &self.settings.headers {
-            request = request.header(name.as_str(), value.as_str());
+            request = request.header(name.as_str(), value.expose());
         }
         let response = request.send().await.map_err(|e| e.to_string())?;
         let status = response.status();
@@ -551,13 +576,72 @@ fn resource_bytes(settings: &OtlpSettings) -> Vec<u8> {
     w.into_bytes()
 }
 
+/// The attributes a deployment gives every span it appears in, encoded on first use: the
+/// same bytes in every batch, so each export copies them instead of encoding ten strings.
+pub struct AttributeCache {
+    default_region: Option<String>,
+    /// By deployment index: (as the request span's server, as an attempt span's target).
+    blocks: Vec<Option<(Vec<u8>, Vec<u8>)>>,
+}
+
+impl AttributeCache {
+    pub fn new(default_region: Option<String>) -> Self {
+        AttributeCache {
+            default_region,
+            blocks: Vec::new(),
+        }
+    }
+
+    fn of(&mut self, d: &Deployment) -> &(Vec<u8>, Vec<u8>) {
+        if self.blocks.len() <= d.index {
+            self.blocks.resize_with(d.index + 1, || None);
+        }
+        let region = self.default_region.as_deref();
+        self.blocks[d.index].get_or_insert_with(|| {
+            let mut served = Writer::new();
+            attr_str(&mut served, SPAN, "gen_ai.provider.name", provider_name(d));
+            attr_str(&mut served, SPAN, "gen_ai.response.model", &d.model);
+            attr_str(&mut served, SPAN, "resilient_llm.deployment", &d.id);
+            attr_str(&mut served, SPAN, "resilient_llm.model_group", &d.group);
+            (served.into_bytes(), target_attributes(d, region))
+        })
+    }
+}
+
+/// An attempt's attributes that come from its deployment.
+fn target_attributes(d: &Deployment, default_region: Option<&str>) -> Vec<u8> {
+    let mut w = Writer::new();
+    let w = &mut w;
+    attr_str(w, SPAN, "gen_ai.provider.name", provider_name(d));
+    attr_str(w, SPAN, "gen_ai.request.model", &d.model);
+    attr_str(w, SPAN, "resilient_llm.deployment", &d.id);
+    attr_str(w, SPAN, "resilient_llm.model_group", &d.group);
+    match d.provider {
+        ProviderKind::Bedrock => {
+            if let Some(region) = d.region.as_deref().or(default_region) {
+                attr_str(w, SPAN, "cloud.region", region);
+            }
+            if let Some(profile) = &d.profile {
+                attr_str(w, SPAN, "resilient_llm.aws_profile", profile);
+            }
+        }
+        ProviderKind::OpenAi => {
+            if let Some(host) = d.api_base.as_deref().and_then(host_of) {
+                attr_str(w, SPAN, "server.address", host);
+            }
+        }
+    }
+    std::mem::take(w).into_bytes()
+}
+
 /// An `ExportTraceServiceRequest` of `records`' spans.
 pub fn export_request(
     resource: &[u8],
-    records: &[Box<RequestRecord>],
-    default_region: Option<&str>,
+    records: &[RequestRecord],
+    cache: &mut AttributeCache,
 ) -> Vec<u8> {
-    let mut w = Writer::new();
+    // About 1 KiB a request (its span and an attempt's): one allocation for most batches.
+    let mut w = Writer::with_capacity(records.len() * 1024 + resource.len() + 64);
     // resource_spans = 1 { resource = 1, scope_spans = 2 { scope = 1, spans = 2 } }
     w.message(1, |rs| {
         rs.bytes(1, resource);
@@ -567,11 +651,9 @@ pub fn export_request(
                 scope.string(2, env!("CARGO_PKG_VERSION"));
             });
             for record in records {
-                ss.message(2, |span| request_span(span, record));
+                ss.message(2, |span| request_span(span, record, cache));
                 for (i, attempt) in record.attempts.iter().enumerate() {
-                    ss.message(2, |span| {
-                        attempt_span(span, record, i, attempt, default_region)
-                    });
+                    ss.message(2, |span| attempt_span(span, record, i, attempt, cache));
                 }
             }
         });
@@ -580,7 +662,7 @@ pub fn export_request(
 }
 
 /// The request's server span.
-fn request_span(w: &mut Writer, r: &RequestRecord) {
+fn request_span(w: &mut Writer, r: &RequestRecord, cache: &mut AttributeCache) {
     w.bytes(1, &r.trace_id);
     w.bytes(2, &r.span_id);
     if let Some(parent) = &r.parent_span_id {
@@ -604,10 +686,7 @@ fn request_span(w: &mut Writer, r: &RequestRecord) {
         attr_int(w, SPAN, "gen_ai.request.max_tokens", max);
     }
     if let Some(served) = &r.served_by {
-        attr_str(w, SPAN, "gen_ai.provider.name", provider_name(served));
-        attr_str(w, SPAN, "gen_ai.response.model", &served.model);
-        attr_str(w, SPAN, "resilient_llm.deployment", &served.id);
-        attr_str(w, SPAN, "resilient_llm.model_group", &served.group);
+        w.raw(&cache.of(served).0);
     }
     if let Some(tokens) = &r.tokens {
         attr_int(w, SPAN, "gen_ai.usage.input_tokens", tokens.input);
@@ -672,7 +751,7 @@ fn attempt_span(
     r: &RequestRecord,
     index: usize,
     a: &AttemptRecord,
-    default_region: Option<&str>,
+    cache: &mut AttributeCache,
 ) {
     let d = &a.deployment;
     w.bytes(1, &r.trace_id);
@@ -684,25 +763,7 @@ fn attempt_span(
     w.fixed64(7, r.unix_nanos(a.start));
     w.fixed64(8, r.unix_nanos(a.end.unwrap_or_else(|| r.latency())));
     attr_str(w, SPAN, "gen_ai.operation.name", operation);
-    attr_str(w, SPAN, "gen_ai.provider.name", provider_name(d));
-    attr_str(w, SPAN, "gen_ai.request.model", &d.model);
-    attr_str(w, SPAN, "resilient_llm.deployment", &d.id);
-    attr_str(w, SPAN, "resilient_llm.model_group", &d.group);
-    match d.provider {
-        ProviderKind::Bedrock => {
-            if let Some(region) = d.region.as_deref().or(default_region) {
-                attr_str(w, SPAN, "cloud.region", region);
-            }
-            if let Some(profile) = &d.profile {
-                attr_str(w, SPAN, "resilient_llm.aws_profile", profile);
-            }
-        }
-        ProviderKind::OpenAi => {
-            if let Some(host) = d.api_base.as_deref().and_then(host_of) {
-                attr_str(w, SPAN, "server.address", host);
-            }
-        }
-    }
+    w.raw(&cache.of(d).1);
     attr_int(w, SPAN, "resilient_llm.attempt", index as u64 + 1);
     attr_str(w, SPAN, "resilient_llm.attempt.reason", a.reason.label());
     attr_str(w, SPAN, "resilient_llm.outcome", a.outcome);
@@ -820,9 +881,13 @@ mod tests {
         assert_eq!(
             s.headers,
             [
-                ("api-key".into(), "a b".into()),
-                ("x-tenant".into(), "t1".into())
+                ("api-key".into(), Secret::new("a b")),
+                ("x-tenant".into(), Secret::new("t1"))
             ]
+        );
+        assert!(
+            !format!("{s:?}").contains("a b"),
+            "header values never print"
         );
         assert_eq!(s.service_name, "from-resource");
         assert_eq!(

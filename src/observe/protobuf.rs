@@ -17,6 +17,12 @@ impl Writer {
         Writer::default()
     }
 
+    pub fn with_capacity(bytes: usize) -> Self {
+        Writer {
+            buf: Vec::with_capacity(bytes),
+        }
+    }
+
     pub fn into_bytes(self) -> Vec<u8> {
         self.buf
     }
@@ -58,15 +64,39 @@ impl Writer {
         self.buf.extend_from_slice(value);
     }
 
+    /// Fields encoded before (a cached block of attributes), appended as they are.
+    pub fn raw(&mut self, encoded: &[u8]) {
+        self.buf.extend_from_slice(encoded);
+    }
+
     pub fn string(&mut self, field: u32, value: &str) {
         self.bytes(field, value.as_bytes());
     }
 
-    /// An embedded message, written by `write`.
+    /// An embedded message, written by `write` in place: one byte is kept for its length and
+    /// widened afterwards when the message is 128 bytes or more (no buffer per message).
     pub fn message(&mut self, field: u32, write: impl FnOnce(&mut Writer)) {
-        let mut inner = Writer::new();
-        write(&mut inner);
-        self.bytes(field, &inner.buf);
+        self.tag(field, LEN);
+        let at = self.buf.len();
+        self.buf.push(0);
+        write(self);
+        let len = self.buf.len() - at - 1;
+        if len < 0x80 {
+            self.buf[at] = len as u8;
+            return;
+        }
+        let mut prefix = [0u8; 10];
+        let mut n = 0;
+        let mut value = len as u64;
+        while value >= 0x80 {
+            prefix[n] = (value as u8) | 0x80;
+            value >>= 7;
+            n += 1;
+        }
+        prefix[n] = value as u8;
+        self.buf[at] = prefix[0];
+        self.buf
+            .splice(at + 1..at + 1, prefix[1..=n].iter().copied());
     }
 }
 
@@ -89,6 +119,12 @@ mod tests {
         let mut w = Writer::new();
         w.message(3, |inner| inner.uint(1, 150));
         assert_eq!(w.into_bytes(), [0x1a, 0x03, 0x08, 0x96, 0x01]);
+        // A message of 200 bytes takes a two-byte length (c8 01).
+        let mut w = Writer::new();
+        w.message(1, |inner| inner.bytes(2, &[7; 197]));
+        let bytes = w.into_bytes();
+        assert_eq!(&bytes[..5], [0x0a, 0xc8, 0x01, 0x12, 0xc5]);
+        assert_eq!(bytes.len(), 3 + 200);
         let mut w = Writer::new();
         w.fixed64(7, 1);
         assert_eq!(w.into_bytes(), [0x39, 1, 0, 0, 0, 0, 0, 0, 0]);

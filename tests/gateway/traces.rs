@@ -60,7 +60,10 @@ impl Collector {
         let app = axum::Router::new()
             .route(
                 "/v1/traces",
-                axum::routing::post(move |body: Bytes| {
+                axum::routing::post(move |headers: http::HeaderMap, body: Bytes| {
+                    // OTEL_EXPORTER_OTLP_HEADERS arrive with every export.
+                    assert_eq!(headers["x-collector-token"], "test");
+                    assert_eq!(headers["content-type"], "application/x-protobuf");
                     http(&body);
                     async { ([("content-type", "application/x-protobuf")], Vec::new()) }
                 }),
@@ -110,7 +113,10 @@ fn exporting_to(url: &str, protocol: Protocol) -> OtlpSettings {
     OtlpSettings {
         endpoint,
         protocol,
-        headers: vec![("x-collector-token".into(), "test".into())],
+        headers: vec![(
+            "x-collector-token".into(),
+            resilient_llm::config::Secret::new("test"),
+        )],
         timeout: Duration::from_secs(5),
         service_name: "gateway-under-test".into(),
         resource: Vec::new(),
@@ -146,6 +152,20 @@ fn attributes(span: &Span) -> HashMap<String, String> {
 
 fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// One group `chat` of one Haiku deployment on a fast sandbox.
+fn one_haiku() -> String {
+    format!(
+        r#"
+model_list:
+  - model_name: chat
+    litellm_params: {{model: "bedrock/{HAIKU}", aws_profile_name: genai}}
+sandbox:
+  seed: 7
+  latency: {{first_token_ms: 0, tokens_per_second: 0}}
+"#
+    )
 }
 
 const CLIENT_TRACE: &str = "4bf92f3577b34da6a3ce929d0e0e4736";
@@ -283,19 +303,9 @@ sandbox:
 async fn a_stream_is_traced_over_grpc_to_its_end() {
     let mut collector = Collector::start().await;
     let settings = exporting_to(&collector.url, Protocol::Grpc);
-    let stack = Stack::start_with(
-        &format!(
-            r#"
-model_list:
-  - model_name: chat
-    litellm_params: {{model: "bedrock/{HAIKU}", aws_profile_name: genai}}
-sandbox:
-  seed: 7
-  latency: {{first_token_ms: 0, tokens_per_second: 0}}
-"#
-        ),
-        |config| config.gateway.telemetry.otlp = Some(settings),
-    )
+    let stack = Stack::start_with(&one_haiku(), |config| {
+        config.gateway.telemetry.otlp = Some(settings)
+    })
     .await;
     let reply = stack.chat(None, "chat", true).await;
     assert_eq!(reply.status, 200);
@@ -319,19 +329,9 @@ sandbox:
 async fn a_collector_that_is_down_loses_spans_not_requests() {
     // Nothing listens on the discard port.
     let settings = exporting_to("http://127.0.0.1:9", Protocol::HttpProtobuf);
-    let stack = Stack::start_with(
-        &format!(
-            r#"
-model_list:
-  - model_name: chat
-    litellm_params: {{model: "bedrock/{HAIKU}", aws_profile_name: genai}}
-sandbox:
-  seed: 7
-  latency: {{first_token_ms: 0, tokens_per_second: 0}}
-"#
-        ),
-        |config| config.gateway.telemetry.otlp = Some(settings),
-    )
+    let stack = Stack::start_with(&one_haiku(), |config| {
+        config.gateway.telemetry.otlp = Some(settings)
+    })
     .await;
     for _ in 0..3 {
         assert_eq!(stack.chat(None, "chat", false).await.status, 200);

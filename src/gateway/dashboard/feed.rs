@@ -178,35 +178,19 @@ pub async fn snapshot(
         let Some(usage) = health.consumers.iter().find(|c| c.name == consumer.name) else {
             continue;
         };
-        let budget = crate::pipeline::budget_spent(
-            store,
-            None,
-            Caller::Consumer(consumer),
-            now.timestamp(),
-        )
-        .await
-        .into_iter()
-        .next()
-        .map(|(_, spent, max, resets_at)| {
-            json!({"spent_usd": spent, "max_budget": max, "resets_at": resets_at})
-        });
+        let budget = budget_period(store, None, Caller::Consumer(consumer), now.timestamp()).await;
         let mut entry = json!(usage);
-        entry["budget"] = budget.unwrap_or(Value::Null);
+        entry["budget"] = budget;
         entry["spend_since_start_usd"] = json!(pipeline.metrics.spend_of_consumer(&consumer.name));
         consumers.push(entry);
     }
-    let gateway_budget = crate::pipeline::budget_spent(
+    let gateway_budget = budget_period(
         store,
         pipeline.budget.as_ref(),
         Caller::Master,
         now.timestamp(),
     )
-    .await
-    .into_iter()
-    .next()
-    .map(|(_, spent, max, resets_at)| {
-        json!({"spent_usd": spent, "max_budget": max, "resets_at": resets_at})
-    });
+    .await;
     let pairs = |list: &[(&'static str, u64)]| -> Value {
         list.iter()
             .map(|(k, n)| ((*k).to_owned(), json!(n)))
@@ -235,6 +219,23 @@ pub async fn snapshot(
         "consumers": consumers,
         "gateway_budget": gateway_budget,
     })
+}
+
+/// The current period of `caller`'s own budget (the gateway's with `gateway`): spent, limit,
+/// end; `null` without one.
+async fn budget_period(
+    store: &crate::pipeline::Store,
+    gateway: Option<&crate::config::Budget>,
+    caller: Caller<'_>,
+    now: i64,
+) -> Value {
+    crate::pipeline::budget_spent(store, gateway, caller, now)
+        .await
+        .into_iter()
+        .next()
+        .map_or(Value::Null, |(_, spent, max, resets_at)| {
+            json!({"spent_usd": spent, "max_budget": max, "resets_at": resets_at})
+        })
 }
 
 #[cfg(test)]
