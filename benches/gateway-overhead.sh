@@ -9,6 +9,15 @@
 #   DURATION=2 CONCURRENCY="1 10" benches/gateway-overhead.sh
 #   BUILD=0 benches/gateway-overhead.sh         # skip `cargo build --release`
 #   BIN=target/debug/resilient-llm BUILD=0 DURATION=1 CONCURRENCY=1 benches/gateway-overhead.sh  # CI smoke run
+#   UPSTREAM=nginx benches/gateway-overhead.sh  # Debian's nginx answering canned replies instead
+#
+# UPSTREAM=nginx measures against an upstream faster than the gateway (nginx-light, installed
+# with apt-get when missing, answering a canned `chat.completion` and a canned Converse reply;
+# the Bedrock deployment's endpoint points at it, the gateway still signs with SigV4): the
+# "direct" column is then what the machine serves without the gateway, the fair reference for
+# throughput; the sandbox, slower than the gateway, flatters the gateway's share of it. The
+# Messages stream path needs the sandbox's event stream, so nginx mode measures the OpenAI and
+# Bedrock paths only.
 #
 # Prints one table: requests/s, p50/p90/p99 latency, added latency at each percentile
 # (gateway minus direct), errors, the gateway's peak RSS and CPU time per request; then
@@ -37,6 +46,44 @@ fi
 [ "$BUILD" = 1 ] && cargo build --release --quiet
 
 ROUTER_TIMEOUT=30 . benches/sandbox-upstream.sh
+UPSTREAM=${UPSTREAM:-sandbox}
+PATHS="openai bedrock messages"
+direct=$sandbox
+if [ "$UPSTREAM" = nginx ]; then
+  if ! command -v nginx >/dev/null; then
+    echo "installing nginx-light (Debian package)…" >&2
+    { apt-get install -y -qq nginx-light >/dev/null 2>&1 || { apt-get update -qq && apt-get install -y -qq nginx-light >/dev/null; }; } ||
+      { echo "error: nginx is not installed and apt-get could not install it" >&2; exit 1; }
+  fi
+  port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+  chat='{"id":"chatcmpl-bench","object":"chat.completion","created":1,"model":"bench-model","choices":[{"index":0,"message":{"role":"assistant","content":"Hello there, friend, how are you"},"finish_reason":"stop"}],"usage":{"prompt_tokens":12,"completion_tokens":8,"total_tokens":20}}'
+  reply='{"output":{"message":{"role":"assistant","content":[{"text":"Hello there, friend, how are you"}]}},"stopReason":"end_turn","usage":{"inputTokens":12,"outputTokens":8,"totalTokens":20},"metrics":{"latencyMs":1}}'
+  cat >"$work/nginx.conf" <<NGINX
+worker_processes auto;
+daemon off;
+pid $work/nginx.pid;
+error_log $work/nginx-error.log warn;
+events { worker_connections 4096; }
+http {
+  access_log off;
+  client_body_temp_path $work/nginx-body;
+  keepalive_requests 10000000;
+  server {
+    listen 127.0.0.1:$port;
+    location = /v1/chat/completions { default_type application/json; return 200 '$chat'; }
+    location ~ ^/model/[^/]+/converse\$ { default_type application/json; add_header x-amzn-RequestId bench; return 200 '$reply'; }
+  }
+}
+NGINX
+  nginx -c "$work/nginx.conf" -p "$work" >"$work/nginx.log" 2>&1 &
+  pids+=($!)
+  direct="http://127.0.0.1:$port"
+  until curl -s -o /dev/null "$direct/v1/chat/completions" -X POST -d '{}'; do sleep 0.05; done
+  # Both deployments go to nginx: the OpenAI one by its api_base, the Bedrock one by its
+  # endpoint override.
+  sed -i "s#api_base: $sandbox/v1#api_base: $direct/v1#; s#aws_profile_name: genai}#aws_profile_name: genai, api_base: \"$direct\"}#" "$work/bench.yaml"
+  PATHS="openai bedrock"
+fi
 
 # Start-up to ready: spawn until /health/readiness answers.
 start_ns=$(date +%s%N)
@@ -69,9 +116,9 @@ lua messages-direct "$invoke" "$sigv4"
 lua messages-gateway "$messages" "Bearer none"
 
 declare -A url=(
-  [openai-direct]="$sandbox/v1/chat/completions"
+  [openai-direct]="$direct/v1/chat/completions"
   [openai-gateway]="$gateway/v1/chat/completions"
-  [bedrock-direct]="$sandbox/model/us.anthropic.claude-haiku-4-5-20251001-v1%3A0/converse"
+  [bedrock-direct]="$direct/model/us.anthropic.claude-haiku-4-5-20251001-v1%3A0/converse"
   [bedrock-gateway]="$gateway/v1/chat/completions"
   [messages-direct]="$sandbox/model/us.anthropic.claude-haiku-4-5-20251001-v1%3A0/invoke-with-response-stream"
   [messages-gateway]="$gateway/v1/messages"
@@ -82,14 +129,14 @@ declare -A url=(
 declare -A bodies=([openai-direct]="${body/MODEL/bench-model}|Bearer sk-bench" [openai-gateway]="${body/MODEL/bench-openai}|Bearer none"
         [bedrock-direct]="$converse|$sigv4" [bedrock-gateway]="${body/MODEL/bench-bedrock}|Bearer none"
         [messages-direct]="$invoke|$sigv4" [messages-gateway]="$messages|Bearer none")
-for name in openai-direct openai-gateway bedrock-direct bedrock-gateway messages-direct messages-gateway; do
+for path in $PATHS; do for name in "$path-direct" "$path-gateway"; do
   status=$(curl -s -o "$work/check.out" -w '%{http_code}' -X POST "${url[$name]}" \
     -H 'Content-Type: application/json' -H "Authorization: ${bodies[$name]#*|}" --data "${bodies[$name]%%|*}")
   if [[ $status != 2* ]]; then
     echo "error: $name (${url[$name]}) answered HTTP $status, not 2xx:" >&2; cat "$work/check.out" >&2; echo >&2
     exit 1
   fi
-done
+done; done
 
 # wrk's latency with unit → milliseconds.
 to_ms() { awk -v v="$1" 'BEGIN { n = v + 0; if (v ~ /us$/) n /= 1000; else if (v ~ /ms$/) n += 0; else if (v ~ /s$/) n *= 1000; printf "%.3f", n }'; }
@@ -110,8 +157,8 @@ measure() {
   echo "$rps $p50 $p90 $p99 $((non2xx + sockerr)) $requests"
 }
 
-printf '\nGateway overhead on %s (%s cores), %ss per run, median of %s rounds, wrk -t1, loopback, sandbox upstream with zero latency\n\n' \
-  "$(uname -m)" "$(nproc)" "$DURATION" "$ROUNDS"
+printf '\nGateway overhead on %s (%s cores), %ss per run, median of %s rounds, wrk -t1, loopback, %s upstream with zero latency\n\n' \
+  "$(uname -m)" "$(nproc)" "$DURATION" "$ROUNDS" "$UPSTREAM"
 printf '%-8s %4s | %9s %8s %8s %8s | %9s %8s %8s %8s | %8s %8s %8s | %6s | %9s\n' \
   path conc direct/s p50 p90 p99 gateway/s p50 p90 p99 "+p50" "+p90" "+p99" errors "cpu µs/rq"
 printf -- '-%.0s' $(seq 1 150); echo
@@ -119,7 +166,7 @@ printf -- '-%.0s' $(seq 1 150); echo
 median() { printf '%s\n' "$@" | sort -g | awk '{ v[NR] = $1 } END { printf "%.3f\n", (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
 add() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%+.3f", a - b }'; }
 total_errors=0
-for path in openai bedrock messages; do
+for path in $PATHS; do
   for c in $CONCURRENCY; do
     # Warm both sides (connections, pools, clients), then alternate direct and gateway ROUNDS
     # times; each figure is the median over the rounds, added latency from the medians.

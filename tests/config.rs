@@ -944,3 +944,31 @@ fn budgets_need_a_positive_limit_and_a_readable_duration() {
         assert!(error.message.contains(words), "{error}");
     }
 }
+
+/// LiteLLM's telemetry keys: `json_logs`, `log_prompts` and `callbacks: ["otel"]` take effect;
+/// another callback loads with a warning naming it (a LiteLLM config must still load), and a
+/// callbacks value that is no list of names is an error at its key path.
+#[test]
+fn litellm_telemetry_settings_take_effect_and_other_callbacks_are_warned_of() {
+    let load = |settings: &str| {
+        let yaml = format!(
+            "model_list:\n  - model_name: g\n    litellm_params: {{model: bedrock/us.amazon.nova-lite-v1:0}}\nlitellm_settings: {settings}\n"
+        );
+        config::load_str(&yaml, Path::new("telemetry.yaml"), &|_| None)
+    };
+    let cfg = load("{json_logs: true, log_prompts: true, callbacks: [otel, langfuse]}").unwrap();
+    let telemetry = &cfg.gateway.telemetry;
+    assert!(telemetry.json_logs && telemetry.log_prompts && telemetry.otel_callback);
+    assert!(cfg.ignored_keys.is_empty(), "{:?}", cfg.ignored_keys);
+    assert_eq!(cfg.warnings.len(), 1, "{:?}", cfg.warnings);
+    let warning = cfg.warnings[0].to_string();
+    assert!(
+        warning.contains("litellm_settings.callbacks") && warning.contains("langfuse"),
+        "{warning}"
+    );
+    let off = load("{callbacks: [langfuse]}").unwrap();
+    assert!(!off.gateway.telemetry.otel_callback);
+    let error = load("{callbacks: {otel: true}}").unwrap_err().to_string();
+    assert!(error.contains("litellm_settings.callbacks"), "{error}");
+    assert!(error.contains("list of callback names"), "{error}");
+}

@@ -458,3 +458,54 @@ sandbox:
         assert!(!output.contains(secret), "{secret} leaked into the log");
     }
 }
+
+/// `litellm_settings: {json_logs: true, log_prompts: true}` in the config: the request log's
+/// line carries the prompt, and still no key.
+#[test]
+fn log_prompts_puts_the_prompt_in_the_request_log_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let yaml = format!(
+        r#"
+model_list:
+  - model_name: chat
+    litellm_params: {{model: "bedrock/{HAIKU}", aws_profile_name: genai}}
+litellm_settings: {{json_logs: true, log_prompts: true}}
+sandbox:
+  seed: 7
+  latency: {{first_token_ms: 0, tokens_per_second: 0}}
+"#
+    );
+    let mut command = process::binary();
+    command
+        .arg("--config")
+        .arg(process::write_config(dir.path(), &yaml))
+        .args(["gateway", "serve", "--sandbox", "--port", "0"]);
+    let server = process::serve(command, "Gateway listening on ");
+    let url = server.url.clone();
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let status = runtime.block_on(async {
+        crate::harness::client()
+            .post(format!("{url}/v1/chat/completions"))
+            .header("content-type", "application/json")
+            .header("x-request-id", "req-prompt-log-1")
+            .body(
+                json!({"model": "chat", "messages": [{"role": "user", "content": "a prompt to keep 678"}]})
+                    .to_string(),
+            )
+            .send()
+            .await
+            .unwrap()
+            .status()
+    });
+    assert_eq!(status, 200);
+    server.wait_for_output("req-prompt-log-1", Duration::from_secs(20));
+    let output = server.output();
+    let line: Value = output
+        .lines()
+        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+        .find(|v| v["request_id"] == "req-prompt-log-1")
+        .unwrap_or_else(|| panic!("{output}"));
+    let prompt: Value = serde_json::from_str(line["prompt"].as_str().unwrap()).unwrap();
+    assert_eq!(prompt[0]["content"], "a prompt to keep 678");
+    assert_eq!(line["status"], 200);
+}
