@@ -178,6 +178,15 @@ fn usage(used: &Value, limit: &Value, output: Output) -> String {
 
 /// One frame: a heading line, traffic, the deployments by group, refusals and consumers.
 pub fn frame(s: &Value, url: &str, output: Output) -> String {
+    let mut out = heading(s, url, output);
+    out.push_str(&deployments(s, output));
+    out.push_str(&counts(s));
+    out.push_str(&consumers(s, output));
+    out
+}
+
+/// The gateway's line and the traffic line.
+fn heading(s: &Value, url: &str, output: Output) -> String {
     let requests = &s["requests"];
     let latency = &requests["latency_ms"];
     let mut out = String::new();
@@ -205,6 +214,11 @@ pub fn frame(s: &Value, url: &str, output: Output) -> String {
         count(&s["fallbacks"]),
         count(&s["retries"]),
     ));
+    out
+}
+
+/// The deployments by group, with their use against their limits.
+fn deployments(s: &Value, output: Output) -> String {
     let mut deployments = Columns::new(&[
         "deployment",
         "model",
@@ -253,7 +267,11 @@ pub fn frame(s: &Value, url: &str, output: Output) -> String {
             ]);
         }
     }
-    out.push_str(&deployments.render());
+    deployments.render()
+}
+
+/// The refusals, skips and errors that happened, on two lines.
+fn counts(s: &Value) -> String {
     let nonzero = |map: &Value, prefix: &str| -> Vec<String> {
         map.as_object()
             .into_iter()
@@ -265,19 +283,24 @@ pub fn frame(s: &Value, url: &str, output: Output) -> String {
     let mut refusals = nonzero(&s["refusals"], "");
     refusals.extend(nonzero(&s["skips"], "skipped "));
     let errors = nonzero(&s["errors"], "");
-    out.push_str(&format!(
+    format!(
         "\nrefusals: {}\nerrors:   {}\n",
         if refusals.is_empty() {
-            "none".into()
+            "none".to_owned()
         } else {
             refusals.join(" · ")
         },
         if errors.is_empty() {
-            "none".into()
+            "none".to_owned()
         } else {
             errors.join(" · ")
         },
-    ));
+    )
+}
+
+/// The consumers against their quotas and budgets (nothing without consumers).
+fn consumers(s: &Value, output: Output) -> String {
+    let mut out = String::new();
     let consumers = s["consumers"].as_array().cloned().unwrap_or_default();
     if !consumers.is_empty() {
         let mut table = Columns::new(&["consumer", "RPM", "TPM", "in flight", "budget", "spent"]);

@@ -102,16 +102,74 @@ impl OtlpSettings {
         env: impl Fn(&str) -> Option<String>,
         otel_callback: bool,
     ) -> Result<Option<Self>, SettingError> {
-        let var = |name: &str| env(name).filter(|v| !v.trim().is_empty());
-        let first = |names: &[&'static str]| -> Option<(&'static str, String)> {
-            names.iter().find_map(|n| var(n).map(|v| (*n, v)))
+        let env = Env {
+            lookup: env,
+            litellm: otel_callback,
         };
-        if var("OTEL_SDK_DISABLED").is_some_and(|v| v.eq_ignore_ascii_case("true")) {
+        if !env.wants_traces()? {
             return Ok(None);
         }
-        match var("OTEL_TRACES_EXPORTER").as_deref() {
+        let (endpoint, protocol) = env.target()?;
+        let (service_name, resource) = env.resource()?;
+        let max_queue = env.count("OTEL_BSP_MAX_QUEUE_SIZE", 2048)?;
+        Ok(Some(OtlpSettings {
+            endpoint,
+            protocol,
+            headers: env.headers()?,
+            timeout: env.millis(
+                &[
+                    "OTEL_EXPORTER_OTLP_TRACES_TIMEOUT",
+                    "OTEL_EXPORTER_OTLP_TIMEOUT",
+                ],
+                10_000,
+            )?,
+            service_name,
+            resource,
+            sampler: sampler(
+                env.var("OTEL_TRACES_SAMPLER"),
+                env.var("OTEL_TRACES_SAMPLER_ARG"),
+            )?,
+            max_queue,
+            max_batch: env
+                .count("OTEL_BSP_MAX_EXPORT_BATCH_SIZE", 512)?
+                .min(max_queue),
+            schedule_delay: env.millis(&["OTEL_BSP_SCHEDULE_DELAY"], 5_000)?,
+        }))
+    }
+}
+
+/// The environment as the exporter reads it: empty values count as unset, and LiteLLM's own
+/// names are read only with its otel callback.
+struct Env<F> {
+    lookup: F,
+    litellm: bool,
+}
+
+impl<F: Fn(&str) -> Option<String>> Env<F> {
+    fn var(&self, name: &str) -> Option<String> {
+        (self.lookup)(name).filter(|v| !v.trim().is_empty())
+    }
+
+    /// The first of `names` that is set, with its name.
+    fn first(&self, names: &[&'static str]) -> Option<(&'static str, String)> {
+        names.iter().find_map(|n| self.var(n).map(|v| (*n, v)))
+    }
+
+    fn litellm(&self, name: &str) -> Option<String> {
+        if self.litellm { self.var(name) } else { None }
+    }
+
+    /// Whether traces are on: not disabled, an OTLP exporter, and an endpoint or the callback.
+    fn wants_traces(&self) -> Result<bool, SettingError> {
+        if self
+            .var("OTEL_SDK_DISABLED")
+            .is_some_and(|v| v.eq_ignore_ascii_case("true"))
+        {
+            return Ok(false);
+        }
+        match self.var("OTEL_TRACES_EXPORTER").as_deref() {
             None | Some("otlp") => {}
-            Some("none") => return Ok(None),
+            Some("none") => return Ok(false),
             Some(other) => {
                 return Err(SettingError {
                     variable: "OTEL_TRACES_EXPORTER".into(),
@@ -120,14 +178,20 @@ impl OtlpSettings {
                 });
             }
         }
-        let signal_endpoint = var("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT");
-        // LiteLLM's own names, read with its otel callback.
-        let litellm = |name: &str| if otel_callback { var(name) } else { None };
-        let base_endpoint = var("OTEL_EXPORTER_OTLP_ENDPOINT").or_else(|| litellm("OTEL_ENDPOINT"));
-        if signal_endpoint.is_none() && base_endpoint.is_none() && !otel_callback {
-            return Ok(None);
-        }
-        let protocol = match first(&[
+        Ok(self.var("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT").is_some()
+            || self.base_endpoint().is_some()
+            || self.litellm)
+    }
+
+    fn base_endpoint(&self) -> Option<String> {
+        self.var("OTEL_EXPORTER_OTLP_ENDPOINT")
+            .or_else(|| self.litellm("OTEL_ENDPOINT"))
+    }
+
+    /// The URL posted to and the protocol: a signal endpoint as it is, a base endpoint with
+    /// `/v1/traces` for HTTP, else the local collector's default port.
+    fn target(&self) -> Result<(String, Protocol), SettingError> {
+        let protocol = match self.first(&[
             "OTEL_EXPORTER_OTLP_TRACES_PROTOCOL",
             "OTEL_EXPORTER_OTLP_PROTOCOL",
         ]) {
@@ -140,12 +204,13 @@ impl OtlpSettings {
                     problem: "the protocols supported are http/protobuf and grpc".into(),
                 });
             }
-            None => match litellm("OTEL_EXPORTER").as_deref() {
+            None => match self.litellm("OTEL_EXPORTER").as_deref() {
                 Some("otlp_grpc") => Protocol::Grpc,
                 _ => Protocol::HttpProtobuf,
             },
         };
-        let endpoint = match (signal_endpoint, base_endpoint, protocol) {
+        let signal = self.var("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT");
+        let endpoint = match (signal, self.base_endpoint(), protocol) {
             (Some(url), _, _) => url,
             (None, Some(base), Protocol::HttpProtobuf) => {
                 format!("{}/v1/traces", base.trim_end_matches('/'))
@@ -161,51 +226,35 @@ impl OtlpSettings {
                 problem: "must be an http:// or https:// URL".into(),
             });
         }
-        let headers = match first(&[
-            "OTEL_EXPORTER_OTLP_TRACES_HEADERS",
-            "OTEL_EXPORTER_OTLP_HEADERS",
-        ])
-        .or_else(|| litellm("OTEL_HEADERS").map(|v| ("OTEL_HEADERS", v)))
-        {
-            Some((variable, value)) => pairs(&value)
-                .ok_or_else(|| SettingError {
-                    variable: variable.into(),
-                    value: "(not shown: it may hold a key)".into(),
-                    problem: "write key=value pairs separated by commas".into(),
-                })?
-                .into_iter()
-                .map(|(name, value)| (name, Secret::new(value)))
-                .collect(),
-            None => Vec::new(),
+        Ok((endpoint, protocol))
+    }
+
+    /// The headers sent with each export; a value that cannot be read is never echoed.
+    fn headers(&self) -> Result<Vec<(String, Secret)>, SettingError> {
+        let set = self
+            .first(&[
+                "OTEL_EXPORTER_OTLP_TRACES_HEADERS",
+                "OTEL_EXPORTER_OTLP_HEADERS",
+            ])
+            .or_else(|| self.litellm("OTEL_HEADERS").map(|v| ("OTEL_HEADERS", v)));
+        let Some((variable, value)) = set else {
+            return Ok(Vec::new());
         };
-        let millis = |names: &[&'static str], default: u64| -> Result<Duration, SettingError> {
-            match first(names) {
-                None => Ok(Duration::from_millis(default)),
-                Some((variable, value)) => value
-                    .trim()
-                    .parse::<u64>()
-                    .map(Duration::from_millis)
-                    .map_err(|_| SettingError {
-                        variable: variable.into(),
-                        value,
-                        problem: "must be a whole number of milliseconds".into(),
-                    }),
-            }
-        };
-        let count = |name: &str, default: usize| -> Result<usize, SettingError> {
-            match var(name) {
-                None => Ok(default),
-                Some(value) => match value.trim().parse::<usize>() {
-                    Ok(n) if n > 0 => Ok(n),
-                    _ => Err(SettingError {
-                        variable: name.into(),
-                        value,
-                        problem: "must be a whole number above 0".into(),
-                    }),
-                },
-            }
-        };
-        let mut resource = match var("OTEL_RESOURCE_ATTRIBUTES") {
+        let pairs = pairs(&value).ok_or_else(|| SettingError {
+            variable: variable.into(),
+            value: "(not shown: it may hold a key)".into(),
+            problem: "write key=value pairs separated by commas".into(),
+        })?;
+        Ok(pairs
+            .into_iter()
+            .map(|(name, value)| (name, Secret::new(value)))
+            .collect())
+    }
+
+    /// The service's name (`OTEL_SERVICE_NAME`, else the resource's `service.name`) and the
+    /// other resource attributes.
+    fn resource(&self) -> Result<(String, Vec<(String, String)>), SettingError> {
+        let mut resource = match self.var("OTEL_RESOURCE_ATTRIBUTES") {
             Some(value) => pairs(&value).ok_or_else(|| SettingError {
                 variable: "OTEL_RESOURCE_ATTRIBUTES".into(),
                 value,
@@ -217,28 +266,40 @@ impl OtlpSettings {
             .iter()
             .position(|(k, _)| k == "service.name")
             .map(|i| resource.remove(i).1);
-        let service_name = var("OTEL_SERVICE_NAME")
+        let service_name = self
+            .var("OTEL_SERVICE_NAME")
             .or(named)
             .unwrap_or_else(|| "resilient-llm".into());
-        let max_queue = count("OTEL_BSP_MAX_QUEUE_SIZE", 2048)?;
-        Ok(Some(OtlpSettings {
-            endpoint,
-            protocol,
-            headers,
-            timeout: millis(
-                &[
-                    "OTEL_EXPORTER_OTLP_TRACES_TIMEOUT",
-                    "OTEL_EXPORTER_OTLP_TIMEOUT",
-                ],
-                10_000,
-            )?,
-            service_name,
-            resource,
-            sampler: sampler(var("OTEL_TRACES_SAMPLER"), var("OTEL_TRACES_SAMPLER_ARG"))?,
-            max_queue,
-            max_batch: count("OTEL_BSP_MAX_EXPORT_BATCH_SIZE", 512)?.min(max_queue),
-            schedule_delay: millis(&["OTEL_BSP_SCHEDULE_DELAY"], 5_000)?,
-        }))
+        Ok((service_name, resource))
+    }
+
+    fn millis(&self, names: &[&'static str], default: u64) -> Result<Duration, SettingError> {
+        match self.first(names) {
+            None => Ok(Duration::from_millis(default)),
+            Some((variable, value)) => value
+                .trim()
+                .parse::<u64>()
+                .map(Duration::from_millis)
+                .map_err(|_| SettingError {
+                    variable: variable.into(),
+                    value,
+                    problem: "must be a whole number of milliseconds".into(),
+                }),
+        }
+    }
+
+    fn count(&self, name: &str, default: usize) -> Result<usize, SettingError> {
+        match self.var(name) {
+            None => Ok(default),
+            Some(value) => match value.trim().parse::<usize>() {
+                Ok(n) if n > 0 => Ok(n),
+                _ => Err(SettingError {
+                    variable: name.into(),
+                    value,
+                    problem: "must be a whole number above 0".into(),
+                }),
+            },
+        }
     }
 }
 
@@ -688,6 +749,22 @@ fn request_span(w: &mut Writer, r: &RequestRecord, cache: &mut AttributeCache) {
     if let Some(served) = &r.served_by {
         w.raw(&cache.of(served).0);
     }
+    usage_attributes(w, r);
+    route_attributes(w, r);
+    let failed = r.status.is_some_and(|s| s >= 500) || (r.status == Some(200) && r.error.is_some());
+    if let Some(error) = &r.error {
+        attr_str(w, SPAN, "error.type", error);
+    }
+    if failed {
+        w.message(15, |status| {
+            status.string(2, r.error.as_deref().unwrap_or("server error"));
+            status.uint(3, STATUS_ERROR);
+        });
+    }
+}
+
+/// What the request used: tokens, cost, time to the first token.
+fn usage_attributes(w: &mut Writer, r: &RequestRecord) {
     if let Some(tokens) = &r.tokens {
         attr_int(w, SPAN, "gen_ai.usage.input_tokens", tokens.input);
         attr_int(w, SPAN, "gen_ai.usage.output_tokens", tokens.output);
@@ -719,6 +796,10 @@ fn request_span(w: &mut Writer, r: &RequestRecord, cache: &mut AttributeCache) {
             ttft.as_secs_f64() * 1e3,
         );
     }
+}
+
+/// How the request came and went: HTTP, its id, surface, consumer and route counts.
+fn route_attributes(w: &mut Writer, r: &RequestRecord) {
     attr_str(w, SPAN, "http.request.method", &r.method);
     attr_str(w, SPAN, "url.path", &r.path);
     if let Some(status) = r.status {
@@ -733,16 +814,6 @@ fn request_span(w: &mut Writer, r: &RequestRecord, cache: &mut AttributeCache) {
     attr_int(w, SPAN, "resilient_llm.attempts", r.attempts.len() as u64);
     attr_int(w, SPAN, "resilient_llm.retries", u64::from(r.retries));
     attr_int(w, SPAN, "resilient_llm.fallbacks", u64::from(r.fallbacks));
-    let failed = r.status.is_some_and(|s| s >= 500) || (r.status == Some(200) && r.error.is_some());
-    if let Some(error) = &r.error {
-        attr_str(w, SPAN, "error.type", error);
-    }
-    if failed {
-        w.message(15, |status| {
-            status.string(2, r.error.as_deref().unwrap_or("server error"));
-            status.uint(3, STATUS_ERROR);
-        });
-    }
 }
 
 /// One attempt's client span, a child of the request's.

@@ -123,7 +123,8 @@ impl Settlement {
         metrics.tokens(served_by, input, output);
         // What the call cost: unknown without usage (the reservation then stays), nothing for
         // a deployment without a price.
-        let spent = usage.map(|usage| cost(served_by, service_tier, usage).unwrap_or(0.0));
+        let priced = usage.and_then(|usage| cost(served_by, service_tier, usage));
+        let spent = usage.map(|_| priced.unwrap_or(0.0));
         if let Some(usage) = usage {
             let written = usage.cache_creation_input_tokens.unwrap_or(0);
             metrics.prompt_cache(served_by, usage.cache_read(), written, marks_cache);
@@ -132,27 +133,7 @@ impl Settlement {
         }
         metrics.request(&requested_group, status, request_started.elapsed());
         if let Some(recorder) = &recorder {
-            let (outcome, error) = match ending {
-                Ending::Answered(_) => ("success", None),
-                Ending::CutOff(error, _) => ("cut_off", Some(error.to_string())),
-                Ending::Abandoned(_) => ("abandoned", None),
-            };
-            let tokens = usage.map(|u| {
-                let counts = token_counts(u);
-                Tokens {
-                    input: u.prompt_tokens,
-                    output: counts.output,
-                    cache_read: counts.cache_read,
-                    cache_write: counts.cache_write,
-                }
-            });
-            observe::settled(
-                recorder,
-                outcome,
-                error,
-                tokens,
-                spent.filter(|_| served_by.price.is_some()),
-            );
+            note_settled(recorder, ending, usage, priced);
         }
         drop(recorder);
         if let Ending::Abandoned(None) = ending {
@@ -189,6 +170,25 @@ impl Settlement {
             }
         });
     }
+}
+
+/// Ends the request record's running attempt as `ending` says, with its tokens and cost.
+fn note_settled(recorder: &Recorder, ending: Ending<'_>, usage: Option<&Usage>, cost: Option<f64>) {
+    let (outcome, error) = match ending {
+        Ending::Answered(_) => ("success", None),
+        Ending::CutOff(error, _) => ("cut_off", Some(error.to_string())),
+        Ending::Abandoned(_) => ("abandoned", None),
+    };
+    let tokens = usage.map(|u| {
+        let counts = token_counts(u);
+        Tokens {
+            input: u.prompt_tokens,
+            output: counts.output,
+            cache_read: counts.cache_read,
+            cache_write: counts.cache_write,
+        }
+    });
+    observe::settled(recorder, outcome, error, tokens, cost);
 }
 
 /// A reply's usage as the quota arithmetic reads it.

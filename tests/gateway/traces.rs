@@ -375,51 +375,21 @@ sandbox:
   latency: {{first_token_ms: 0, tokens_per_second: 0}}
 "#
     );
-    let mut command = process::binary();
-    command
-        .arg("--config")
-        .arg(process::write_config(dir.path(), &yaml))
-        .args([
-            "--log-format",
-            "json",
-            "gateway",
-            "serve",
-            "--sandbox",
-            "--port",
-            "0",
-        ]);
-    let server = process::serve(command, "Gateway listening on ");
-    let url = server.url.clone();
-    let runtime = tokio::runtime::Runtime::new().unwrap();
-    let status = runtime.block_on(async {
-        let http = crate::harness::client();
-        let secret_prompt = "the secret prompt text 12345";
-        let ok = http
-            .post(format!("{url}/v1/chat/completions"))
-            .bearer_auth("sk-team-a-secret-0001")
-            .header("x-request-id", "req-log-test-1")
-            .header("content-type", "application/json")
-            .body(
-                json!({"model": "chat", "messages": [{"role": "user", "content": secret_prompt}]})
-                    .to_string(),
-            )
-            .send()
-            .await
-            .unwrap();
-        let refused = http
-            .post(format!("{url}/v1/chat/completions"))
-            .bearer_auth("sk-wrong-key-0001")
-            .header("x-request-id", "req-log-test-2")
-            .header("content-type", "application/json")
-            .body(
-                json!({"model": "chat", "messages": [{"role": "user", "content": "hi"}]})
-                    .to_string(),
-            )
-            .send()
-            .await
-            .unwrap();
-        (ok.status().as_u16(), refused.status().as_u16())
-    });
+    let server = serve_binary(dir.path(), &yaml, &["--log-format", "json"]);
+    let status = (
+        chat_with_id(
+            &server.url,
+            Some("sk-team-a-secret-0001"),
+            "req-log-test-1",
+            "the secret prompt text 12345",
+        ),
+        chat_with_id(
+            &server.url,
+            Some("sk-wrong-key-0001"),
+            "req-log-test-2",
+            "hi",
+        ),
+    );
     assert_eq!(status, (200, 401));
     server.wait_for_output("req-log-test-2", Duration::from_secs(20));
     let output = server.output();
@@ -475,28 +445,13 @@ sandbox:
   latency: {{first_token_ms: 0, tokens_per_second: 0}}
 "#
     );
-    let mut command = process::binary();
-    command
-        .arg("--config")
-        .arg(process::write_config(dir.path(), &yaml))
-        .args(["gateway", "serve", "--sandbox", "--port", "0"]);
-    let server = process::serve(command, "Gateway listening on ");
-    let url = server.url.clone();
-    let runtime = tokio::runtime::Runtime::new().unwrap();
-    let status = runtime.block_on(async {
-        crate::harness::client()
-            .post(format!("{url}/v1/chat/completions"))
-            .header("content-type", "application/json")
-            .header("x-request-id", "req-prompt-log-1")
-            .body(
-                json!({"model": "chat", "messages": [{"role": "user", "content": "a prompt to keep 678"}]})
-                    .to_string(),
-            )
-            .send()
-            .await
-            .unwrap()
-            .status()
-    });
+    let server = serve_binary(dir.path(), &yaml, &[]);
+    let status = chat_with_id(
+        &server.url,
+        None,
+        "req-prompt-log-1",
+        "a prompt to keep 678",
+    );
     assert_eq!(status, 200);
     server.wait_for_output("req-prompt-log-1", Duration::from_secs(20));
     let output = server.output();
@@ -508,4 +463,35 @@ sandbox:
     let prompt: Value = serde_json::from_str(line["prompt"].as_str().unwrap()).unwrap();
     assert_eq!(prompt[0]["content"], "a prompt to keep 678");
     assert_eq!(line["status"], 200);
+}
+
+/// The binary's `gateway serve --sandbox --port 0` on `yaml`, with global `options` first.
+fn serve_binary(dir: &std::path::Path, yaml: &str, options: &[&str]) -> process::Server {
+    let mut command = process::binary();
+    command
+        .args(options)
+        .arg("--config")
+        .arg(process::write_config(dir, yaml))
+        .args(["gateway", "serve", "--sandbox", "--port", "0"]);
+    process::serve(command, "Gateway listening on ")
+}
+
+/// One chat completion of `content` to group `chat` with `key` and `x-request-id: id`; its
+/// status.
+fn chat_with_id(url: &str, key: Option<&str>, id: &str, content: &str) -> u16 {
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    runtime.block_on(async {
+        let mut request = crate::harness::client()
+            .post(format!("{url}/v1/chat/completions"))
+            .header("x-request-id", id)
+            .header("content-type", "application/json")
+            .body(
+                json!({"model": "chat", "messages": [{"role": "user", "content": content}]})
+                    .to_string(),
+            );
+        if let Some(key) = key {
+            request = request.bearer_auth(key);
+        }
+        request.send().await.unwrap().status().as_u16()
+    })
 }

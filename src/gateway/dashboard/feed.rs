@@ -14,7 +14,7 @@ use tokio::sync::watch;
 use crate::config::Config;
 use crate::metrics::{Totals, latency_quantile};
 use crate::pipeline::{Caller, Pipeline};
-use crate::router::StateStore;
+use crate::router::{HealthSnapshot, StateStore};
 
 /// How often a snapshot is published.
 pub const TICK: Duration = Duration::from_secs(1);
@@ -24,20 +24,21 @@ pub const WINDOW_TICKS: usize = 10;
 
 /// The latest snapshot, as JSON text, for every watcher.
 pub struct Feed {
-    latest: watch::Receiver<Arc<str>>,
+    /// `None` until the first snapshot.
+    latest: watch::Receiver<Option<Arc<str>>>,
 }
 
 impl Feed {
     /// Starts the publishing task for `pipeline` (which it holds weakly: it ends with the
     /// gateway).
     pub fn start(config: Arc<Config>, pipeline: &Arc<Pipeline>) -> Feed {
-        let (tx, latest) = watch::channel(Arc::<str>::from("{}"));
+        let (tx, latest) = watch::channel(None);
         tokio::spawn(publish(config, Arc::downgrade(pipeline), tx));
         Feed { latest }
     }
 
     /// A watcher of the snapshots: the latest at once, then each new one.
-    pub fn watch(&self) -> watch::Receiver<Arc<str>> {
+    pub fn watch(&self) -> watch::Receiver<Option<Arc<str>>> {
         let mut rx = self.latest.clone();
         rx.mark_changed();
         rx
@@ -112,7 +113,11 @@ impl Window {
     }
 }
 
-async fn publish(config: Arc<Config>, pipeline: Weak<Pipeline>, tx: watch::Sender<Arc<str>>) {
+async fn publish(
+    config: Arc<Config>,
+    pipeline: Weak<Pipeline>,
+    tx: watch::Sender<Option<Arc<str>>>,
+) {
     let started = Instant::now();
     let mut window = Window::default();
     let mut ticks = tokio::time::interval(TICK);
@@ -131,7 +136,7 @@ async fn publish(config: Arc<Config>, pipeline: Weak<Pipeline>, tx: watch::Sende
         }
         tick += 1;
         let snapshot = snapshot(&config, &pipeline, &totals, window.rates(), tick, started).await;
-        let _ = tx.send(Arc::from(snapshot.to_string()));
+        let _ = tx.send(Some(Arc::from(snapshot.to_string())));
     }
 }
 
@@ -148,42 +153,8 @@ pub async fn snapshot(
     let health = router.health().await;
     let store = router.store().as_ref();
     let now = chrono::Utc::now();
-    let groups: Vec<Value> = config
-        .groups
-        .iter()
-        .map(|group| {
-            let deployments: Vec<Value> = config
-                .deployments()
-                .filter(|d| d.group == group.name)
-                .filter_map(|d| {
-                    let h = health
-                        .deployments
-                        .iter()
-                        .find(|h| h.id == d.id && h.model_group == d.group)?;
-                    let mut entry = json!(h);
-                    entry["calls"] = json!(totals.calls.get(d.index).copied().unwrap_or_default());
-                    Some(entry)
-                })
-                .collect();
-            let fallbacks_into = totals
-                .fallbacks
-                .iter()
-                .find(|(g, _)| *g == group.name)
-                .map_or(0, |(_, n)| *n);
-            json!({"name": group.name, "fallbacks_into": fallbacks_into, "deployments": deployments})
-        })
-        .collect();
-    let mut consumers = Vec::new();
-    for consumer in &config.gateway.consumers {
-        let Some(usage) = health.consumers.iter().find(|c| c.name == consumer.name) else {
-            continue;
-        };
-        let budget = budget_period(store, None, Caller::Consumer(consumer), now.timestamp()).await;
-        let mut entry = json!(usage);
-        entry["budget"] = budget;
-        entry["spend_since_start_usd"] = json!(pipeline.metrics.spend_of_consumer(&consumer.name));
-        consumers.push(entry);
-    }
+    let groups = groups(config, &health, totals);
+    let consumers = consumers(config, pipeline, &health, now.timestamp()).await;
     let gateway_budget = budget_period(
         store,
         pipeline.budget.as_ref(),
@@ -219,6 +190,58 @@ pub async fn snapshot(
         "consumers": consumers,
         "gateway_budget": gateway_budget,
     })
+}
+
+/// Each group with its deployments as `/health` shows them, their calls, and how many
+/// requests fell back into it.
+fn groups(config: &Config, health: &HealthSnapshot, totals: &Totals) -> Vec<Value> {
+    config
+        .groups
+        .iter()
+        .map(|group| {
+            let deployments: Vec<Value> = config
+                .deployments()
+                .filter(|d| d.group == group.name)
+                .filter_map(|d| {
+                    let h = health
+                        .deployments
+                        .iter()
+                        .find(|h| h.id == d.id && h.model_group == d.group)?;
+                    let mut entry = json!(h);
+                    entry["calls"] = json!(totals.calls.get(d.index).copied().unwrap_or_default());
+                    Some(entry)
+                })
+                .collect();
+            let fallbacks_into = totals
+                .fallbacks
+                .iter()
+                .find(|(g, _)| *g == group.name)
+                .map_or(0, |(_, n)| *n);
+            json!({"name": group.name, "fallbacks_into": fallbacks_into, "deployments": deployments})
+        })
+        .collect()
+}
+
+/// Each consumer's usage as `/health` shows it, its budget's period and its spend.
+async fn consumers(
+    config: &Config,
+    pipeline: &Pipeline,
+    health: &HealthSnapshot,
+    now: i64,
+) -> Vec<Value> {
+    let store = pipeline.router.store().as_ref();
+    let mut consumers = Vec::new();
+    for consumer in &config.gateway.consumers {
+        let Some(usage) = health.consumers.iter().find(|c| c.name == consumer.name) else {
+            continue;
+        };
+        let budget = budget_period(store, None, Caller::Consumer(consumer), now).await;
+        let mut entry = json!(usage);
+        entry["budget"] = budget;
+        entry["spend_since_start_usd"] = json!(pipeline.metrics.spend_of_consumer(&consumer.name));
+        consumers.push(entry);
+    }
+    consumers
 }
 
 /// The current period of `caller`'s own budget (the gateway's with `gateway`): spent, limit,

@@ -55,11 +55,10 @@ pub async fn events(State(state): State<Arc<AppState>>, headers: HeaderMap) -> R
     let stream = futures_util::stream::unfold(watcher, |mut watcher| async move {
         loop {
             watcher.changed().await.ok()?;
-            let snapshot = Arc::clone(&watcher.borrow_and_update());
-            // The empty start value: nothing published yet, the first snapshot is a tick away.
-            if &*snapshot == "{}" {
+            // Nothing published yet: the first snapshot is a tick away.
+            let Some(snapshot) = watcher.borrow_and_update().clone() else {
                 continue;
-            }
+            };
             let event = format!("event: snapshot\ndata: {snapshot}\n\n");
             return Some((Ok::<_, std::io::Error>(Bytes::from(event)), watcher));
         }
