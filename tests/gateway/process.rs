@@ -22,7 +22,7 @@ fn serve(dir: &Path, yaml: &str) -> (Server, String) {
 }
 
 /// [`serve`] with global options (`-v`) before the command.
-fn serve_with(dir: &Path, yaml: &str, options: &[&str]) -> (Server, String) {
+pub(crate) fn serve_with(dir: &Path, yaml: &str, options: &[&str]) -> (Server, String) {
     let mut command = process::binary();
     command
         .args(options)

@@ -17,7 +17,6 @@ use serde_json::{Value, json};
 use tokio::sync::mpsc;
 
 use crate::harness::{HAIKU, SONNET, Stack};
-use crate::support::process;
 
 /// A span as received, with its resource's `service.name`.
 #[derive(Debug, Clone)]
@@ -375,7 +374,7 @@ sandbox:
   latency: {{first_token_ms: 0, tokens_per_second: 0}}
 "#
     );
-    let server = serve_binary(dir.path(), &yaml, &["--log-format", "json"]);
+    let (server, _) = crate::process::serve_with(dir.path(), &yaml, &["--log-format", "json"]);
     let status = (
         chat_with_id(
             &server.url,
@@ -445,7 +444,7 @@ sandbox:
   latency: {{first_token_ms: 0, tokens_per_second: 0}}
 "#
     );
-    let server = serve_binary(dir.path(), &yaml, &[]);
+    let (server, _) = crate::process::serve_with(dir.path(), &yaml, &[]);
     let status = chat_with_id(
         &server.url,
         None,
@@ -463,17 +462,6 @@ sandbox:
     let prompt: Value = serde_json::from_str(line["prompt"].as_str().unwrap()).unwrap();
     assert_eq!(prompt[0]["content"], "a prompt to keep 678");
     assert_eq!(line["status"], 200);
-}
-
-/// The binary's `gateway serve --sandbox --port 0` on `yaml`, with global `options` first.
-fn serve_binary(dir: &std::path::Path, yaml: &str, options: &[&str]) -> process::Server {
-    let mut command = process::binary();
-    command
-        .args(options)
-        .arg("--config")
-        .arg(process::write_config(dir, yaml))
-        .args(["gateway", "serve", "--sandbox", "--port", "0"]);
-    process::serve(command, "Gateway listening on ")
 }
 
 /// One chat completion of `content` to group `chat` with `key` and `x-request-id: id`; its
