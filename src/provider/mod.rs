@@ -146,13 +146,16 @@ impl Provider for Providers {
         request: &ChatRequest,
         drop_params: bool,
     ) -> Result<Completion, ProviderError> {
+        // Each arm boxes its own future: the caller boxes this one, and unboxed arms would
+        // make it as large as the largest (the AWS SDK's), copied whole into that box on every
+        // call of either kind (benches/instructions.sh).
         match deployment.provider {
             ProviderKind::Bedrock => {
-                self.bedrock
-                    .complete(deployment, request, drop_params)
-                    .await
+                Box::pin(self.bedrock.complete(deployment, request, drop_params)).await
             }
-            ProviderKind::OpenAi => self.openai.complete(deployment, request, drop_params).await,
+            ProviderKind::OpenAi => {
+                Box::pin(self.openai.complete(deployment, request, drop_params)).await
+            }
         }
     }
 
@@ -163,8 +166,12 @@ impl Provider for Providers {
         drop_params: bool,
     ) -> Result<ChunkStream, ProviderError> {
         match deployment.provider {
-            ProviderKind::Bedrock => self.bedrock.stream(deployment, request, drop_params).await,
-            ProviderKind::OpenAi => self.openai.stream(deployment, request, drop_params).await,
+            ProviderKind::Bedrock => {
+                Box::pin(self.bedrock.stream(deployment, request, drop_params)).await
+            }
+            ProviderKind::OpenAi => {
+                Box::pin(self.openai.stream(deployment, request, drop_params)).await
+            }
         }
     }
 }
