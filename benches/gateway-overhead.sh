@@ -10,6 +10,7 @@
 #   BUILD=0 benches/gateway-overhead.sh         # skip `cargo build --release`
 #   BIN=target/debug/resilient-llm BUILD=0 DURATION=1 CONCURRENCY=1 benches/gateway-overhead.sh  # CI smoke run
 #   UPSTREAM=nginx benches/gateway-overhead.sh  # Debian's nginx answering canned replies instead
+#   UPSTREAM=nginx PEERS=1 benches/gateway-overhead.sh  # and the LiteLLM proxy and Portkey beside us
 #
 # UPSTREAM=nginx measures against an upstream faster than the gateway (nginx-light, installed
 # with apt-get when missing, answering a canned `chat.completion` and a canned Converse reply;
@@ -18,6 +19,13 @@
 # throughput; the sandbox, slower than the gateway, flatters the gateway's share of it. The
 # Messages stream path needs the sandbox's event stream, so nginx mode measures the OpenAI and
 # Bedrock paths only.
+#
+# PEERS=1 (nginx mode only) adds a second table: the OpenAI path through this gateway, the LiteLLM
+# proxy 1.108.7 and the Portkey gateway 1.15.2, each started here in front of the same nginx,
+# measured in turn within each round (same durations, medians of the rounds), with CPU per
+# request and peak RSS of each one's whole process tree. The peers are installed on first use
+# into PEERS_DIR (default target/bench-peers: a Python virtualenv from PyPI, an npm prefix);
+# a peer the machine cannot install or start is reported as skipped, not measured.
 #
 # Prints one table: requests/s, p50/p90/p99 latency, added latency at each percentile
 # (gateway minus direct), errors, the gateway's peak RSS and CPU time per request; then
@@ -49,6 +57,10 @@ ROUTER_TIMEOUT=30 . benches/sandbox-upstream.sh
 UPSTREAM=${UPSTREAM:-sandbox}
 PATHS="openai bedrock messages"
 direct=$sandbox
+PEERS=${PEERS:-0}
+if [ "$PEERS" = 1 ] && [ "$UPSTREAM" != nginx ]; then
+  echo "error: PEERS=1 measures the peers against nginx: set UPSTREAM=nginx too" >&2; exit 1
+fi
 if [ "$UPSTREAM" = nginx ]; then
   if ! command -v nginx >/dev/null; then
     echo "installing nginx-light (Debian package)…" >&2
@@ -141,7 +153,20 @@ done; done
 # wrk's latency with unit → milliseconds.
 to_ms() { awk -v v="$1" 'BEGIN { n = v + 0; if (v ~ /us$/) n /= 1000; else if (v ~ /ms$/) n += 0; else if (v ~ /s$/) n *= 1000; printf "%.3f", n }'; }
 
-cpu_ticks() { awk '{print $14 + $15}' "/proc/$gw_pid/stat"; }
+# CPU ticks (user + system) of a process and all its descendants; default the gateway.
+cpu_ticks() {
+  local pid=${1:-$gw_pid} total child
+  total=$(awk '{print $14 + $15}' "/proc/$pid/stat" 2>/dev/null || echo 0)
+  for child in $(pgrep -P "$pid" || true); do total=$((total + $(cpu_ticks "$child"))); done
+  echo "$total"
+}
+# Peak RSS (KiB) of a process and its descendants, summed.
+peak_rss() {
+  local pid=$1 total child
+  total=$(awk '/VmHWM/ {print $2}' "/proc/$pid/status" 2>/dev/null || echo 0)
+  for child in $(pgrep -P "$pid" || true); do total=$((total + $(peak_rss "$child"))); done
+  echo "$total"
+}
 # Runs wrk and prints: rps p50 p90 p99 errors requests
 measure() {
   local name=$1 conns=$2 out
@@ -192,9 +217,13 @@ for path in $PATHS; do
   done
 done
 peak_rss_kib=$(awk '/VmHWM/ {print $2}' "/proc/$gw_pid/status")
+
 printf '\nlatencies in ms; +pXX = gateway minus direct at that percentile; errors = non-2xx + socket errors (both sides)\n'
 printf 'gateway: start-up to ready %s ms, idle RSS %.1f MiB, peak RSS %.1f MiB\n' \
   "$ready_ms" "$(awk -v k="$idle_rss_kib" 'BEGIN{print k/1024}')" "$(awk -v k="$peak_rss_kib" 'BEGIN{print k/1024}')"
+if [ "$PEERS" = 1 ]; then
+  . benches/peers.sh
+fi
 if [ "$total_errors" -gt 0 ]; then
   echo "error: $total_errors requests failed (non-2xx or socket errors); the figures above are not valid" >&2
   exit 1
