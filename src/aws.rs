@@ -278,6 +278,84 @@ impl Clients {
     }
 }
 
+/// What a direct (SDK-less) Bedrock Runtime call of a deployment needs from its SDK config.
+#[derive(Debug, Clone)]
+pub struct SigningTarget {
+    /// The endpoint the SDK's resolver gives for the deployment (its Region, FIPS and
+    /// dual-stack settings, or the configured endpoint URL).
+    pub endpoint: String,
+    /// The Region signed for.
+    pub region: String,
+    /// The deployment's credential provider chain.
+    pub credentials: SharedCredentialsProvider,
+}
+
+impl Clients {
+    /// The signing target of a gateway deployment, or `None` when its calls must go through
+    /// the SDK: a Bedrock API key (`AWS_BEARER_TOKEN_BEDROCK`) instead of SigV4, no Region,
+    /// no credential provider, or an endpoint the SDK's resolver does not give.
+    pub async fn bedrock_signing_target(
+        &self,
+        deployment: &Deployment,
+    ) -> Result<Option<SigningTarget>, AwsError> {
+        let config = self
+            .sdk_config(
+                deployment.profile.as_deref(),
+                deployment.region.as_deref(),
+                deployment.api_base.as_deref(),
+                Flavour::Gateway,
+            )
+            .await?;
+        Ok(signing_target(&config).await)
+    }
+}
+
+/// The endpoint, Region and credentials of Bedrock Runtime calls with `config`, resolved as
+/// the SDK's client resolves them (`aws_sdk_bedrockruntime::config::Builder::from`).
+async fn signing_target(config: &SdkConfig) -> Option<SigningTarget> {
+    use aws_sdk_bedrockruntime::config::endpoint::{DefaultResolver, Params, ResolveEndpoint};
+    use aws_types::service_config::ServiceConfigKey;
+    let service_key = |service, env, profile| {
+        ServiceConfigKey::builder()
+            .service_id(service)
+            .env(env)
+            .profile(profile)
+            .build()
+            .ok()
+    };
+    let service_setting = |service, env, profile| {
+        let key = service_key(service, env, profile)?;
+        config.service_config()?.load_config(key)
+    };
+    if service_setting("bedrock", "AWS_BEARER_TOKEN", "").is_some() {
+        return None;
+    }
+    let credentials = config.credentials_provider()?;
+    let region = config.region()?.to_string();
+    let endpoint_url = if config.get_origin("endpoint_url").is_client_config() {
+        config.endpoint_url().map(str::to_owned)
+    } else {
+        service_setting("Bedrock Runtime", "AWS_ENDPOINT_URL", "endpoint_url")
+            .or_else(|| config.endpoint_url().map(str::to_owned))
+    };
+    let params = Params::builder()
+        .region(region.clone())
+        .set_use_fips(config.use_fips())
+        .set_use_dual_stack(config.use_dual_stack())
+        .set_endpoint(endpoint_url)
+        .build()
+        .ok()?;
+    let endpoint = DefaultResolver::new()
+        .resolve_endpoint(&params)
+        .await
+        .ok()?;
+    Some(SigningTarget {
+        endpoint: endpoint.url().to_owned(),
+        region,
+        credentials,
+    })
+}
+
 /// Adds the W3C `traceparent` of the running attempt's span to each Bedrock call, when
 /// traces are on ([`crate::observe::upstream_traceparent`]); before signing, so it is signed.
 #[derive(Debug)]

@@ -16,7 +16,7 @@ mod ratelimit;
 mod request_id;
 mod respond;
 mod routes;
-mod sigv4;
+pub(crate) mod sigv4;
 mod start_error;
 mod state;
 

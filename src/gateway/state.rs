@@ -34,6 +34,7 @@ impl AppState {
     /// and one pooled HTTP client for every OpenAI-compatible upstream.
     pub async fn build(config: Arc<Config>, clients: &Clients) -> Result<Self, StartError> {
         let mut bedrock = Vec::new();
+        let mut signing = Vec::new();
         for deployment in config
             .deployments()
             .filter(|d| d.provider == ProviderKind::Bedrock)
@@ -47,6 +48,15 @@ impl AppState {
                     error,
                 })?;
             bedrock.push((deployment.index, client));
+            let target = clients
+                .bedrock_signing_target(deployment)
+                .await
+                .map_err(|error| StartError::BedrockClient {
+                    id: deployment.id.clone(),
+                    model: deployment.model.clone(),
+                    error,
+                })?;
+            signing.extend(target.map(|target| (deployment.as_ref(), target)));
         }
         let http = reqwest::Client::builder()
             .pool_max_idle_per_host(512)
@@ -60,7 +70,7 @@ impl AppState {
             .build()
             .map_err(StartError::HttpClient)?;
         let providers = Providers {
-            bedrock: BedrockProvider::new(bedrock),
+            bedrock: BedrockProvider::new(bedrock).with_direct(signing, &http),
             openai: OpenAiProvider::new(http).with_deployments(
                 config
                     .deployments()

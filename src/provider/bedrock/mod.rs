@@ -16,15 +16,18 @@ use aws_sdk_bedrockruntime::types::ConverseStreamOutput;
 use aws_sdk_bedrockruntime::types::error::ConverseStreamOutputError;
 use futures_util::stream;
 
+use crate::aws::SigningTarget;
 use crate::config::Deployment;
 use crate::openai::ChatRequest;
 use crate::provider::{
     ChunkStream, Completion, Provider, ProviderError, Reply, StreamItem, completion_id, unix_now,
 };
+use direct::DirectConverse;
 
 mod blocks;
 pub mod claude;
 mod converse_messages;
+mod direct;
 mod document;
 pub mod embeddings;
 mod error;
@@ -59,6 +62,9 @@ pub use runtime::native_usage;
 pub struct BedrockProvider {
     /// By [`Deployment::index`]: its client, for a Bedrock deployment.
     clients: Vec<Option<Client>>,
+    /// By [`Deployment::index`]: its direct Converse calls, when it has them
+    /// ([`BedrockProvider::with_direct`]).
+    direct: Vec<Option<DirectConverse>>,
 }
 
 impl BedrockProvider {
@@ -72,7 +78,29 @@ impl BedrockProvider {
             }
             slots[index] = Some(client);
         }
-        BedrockProvider { clients: slots }
+        BedrockProvider {
+            clients: slots,
+            direct: Vec::new(),
+        }
+    }
+
+    /// Sends the text requests of each deployment with a signing target directly (signed
+    /// with `aws-sigv4`, through `http`) instead of through the SDK; see [`direct`].
+    pub fn with_direct<'a>(
+        mut self,
+        targets: impl IntoIterator<Item = (&'a Deployment, SigningTarget)>,
+        http: &reqwest::Client,
+    ) -> Self {
+        for (deployment, target) in targets {
+            let Some(direct) = DirectConverse::new(target, &deployment.model, http.clone()) else {
+                continue;
+            };
+            if self.direct.len() <= deployment.index {
+                self.direct.resize_with(deployment.index + 1, || None);
+            }
+            self.direct[deployment.index] = Some(direct);
+        }
+        self
     }
 
     /// A Converse call of `deployment` with `converse`, ready to send.
@@ -137,11 +165,15 @@ impl Provider for BedrockProvider {
     ) -> Result<Completion, ProviderError> {
         let converse = convert_request(request, &deployment.model, drop_params)?;
         let answer_tool = converse.answer_tool;
-        let output = self
-            .converse_call(deployment, converse)?
-            .send()
-            .await
-            .map_err(convert_converse_error)?;
+        let direct = self.direct.get(deployment.index).and_then(Option::as_ref);
+        let output = match direct.and_then(|d| Some((d, direct::converse_body(&converse)?))) {
+            Some((direct, body)) => direct.converse(body).await?,
+            None => self
+                .converse_call(deployment, converse)?
+                .send()
+                .await
+                .map_err(convert_converse_error)?,
+        };
         let response = convert_response(
             &output,
             completion_id(),

@@ -1,0 +1,259 @@
+//! Converse without the SDK's orchestrator: the request's JSON signed with `aws-sigv4` (the
+//! SDK's own signer) and sent through the gateway's shared HTTP client.
+//!
+//! Profiles put the SDK's per-call machinery (interceptors, runtime components, endpoint
+//! resolution, the operation's serde) at most of the Bedrock path's CPU; a text request needs
+//! none of it. The credentials still come from the SDK's provider chain for the deployment
+//! (profiles, SSO, roles…), cached here until shortly before they expire, and the endpoint is
+//! the SDK's own resolver's answer, worked out once per deployment. A request with anything
+//! the [`body`] serialiser does not send goes through the SDK as before.
+
+mod body;
+mod credentials;
+mod reply;
+
+use std::time::SystemTime;
+
+use aws_sdk_bedrockruntime::operation::converse::ConverseOutput;
+use aws_sigv4::http_request::{SignableBody, SignableRequest, SigningSettings, sign};
+use aws_sigv4::sign::v4::SigningParams;
+use reqwest::header::{ACCEPT, CONTENT_TYPE, HOST, HeaderValue};
+
+use crate::aws::SigningTarget;
+use crate::provider::ProviderError;
+use crate::provider::openai::convert_transport_error;
+
+pub use body::converse_body;
+pub use credentials::CredentialCache;
+pub use reply::{convert_error_reply, parse_reply};
+
+/// One deployment's direct Converse calls.
+#[derive(Debug, Clone)]
+pub struct DirectConverse {
+    url: reqwest::Url,
+    /// The `Host` header, signed and sent.
+    host: String,
+    region: String,
+    credentials: std::sync::Arc<CredentialCache>,
+    http: reqwest::Client,
+}
+
+impl DirectConverse {
+    /// Direct calls of `model` at `target`, or `None` when its endpoint is not a URL.
+    pub fn new(target: SigningTarget, model: &str, http: reqwest::Client) -> Option<Self> {
+        let url = converse_url(&target.endpoint, model);
+        let url = reqwest::Url::parse(&url).ok()?;
+        let host = match url.port() {
+            Some(port) => format!("{}:{port}", url.host_str()?),
+            None => url.host_str()?.to_owned(),
+        };
+        Some(DirectConverse {
+            url,
+            host,
+            region: target.region,
+            credentials: std::sync::Arc::new(CredentialCache::new(target.credentials)),
+            http,
+        })
+    }
+
+    /// Sends a Converse `body` (from [`converse_body`]) and reads the reply.
+    pub async fn converse(&self, body: Vec<u8>) -> Result<ConverseOutput, ProviderError> {
+        let now = SystemTime::now();
+        let credentials = self.credentials.get(now).await?;
+        let traceparent = crate::observe::upstream_traceparent();
+        let headers = self.signed_headers(&body, credentials, now, traceparent.as_deref())?;
+        let mut call = self
+            .http
+            .post(self.url.clone())
+            .header(ACCEPT, HeaderValue::from_static("application/json"));
+        for (name, value) in &headers {
+            call = call.header(*name, value);
+        }
+        let response = call
+            .body(body)
+            .send()
+            .await
+            .map_err(|e| convert_transport_error(&e))?;
+        let status = response.status();
+        let error_type = response
+            .headers()
+            .get("x-amzn-errortype")
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned);
+        let bytes = response
+            .bytes()
+            .await
+            .map_err(|e| convert_transport_error(&e))?;
+        if status.is_success() {
+            parse_reply(&bytes)
+        } else {
+            Err(convert_error_reply(
+                status.as_u16(),
+                error_type.as_deref(),
+                &bytes,
+            ))
+        }
+    }
+}
+
+impl DirectConverse {
+    /// The headers of a call with `body` at `now`: `Host`, `Content-Type` and any
+    /// `traceparent` (all signed), then what SigV4 adds (`X-Amz-Date`, `Authorization`, and
+    /// `X-Amz-Security-Token` with temporary credentials).
+    fn signed_headers(
+        &self,
+        body: &[u8],
+        credentials: aws_credential_types::Credentials,
+        now: SystemTime,
+        traceparent: Option<&str>,
+    ) -> Result<Vec<(&'static str, String)>, ProviderError> {
+        let mut headers: Vec<(&'static str, String)> = Vec::with_capacity(6);
+        headers.push((HOST.as_str(), self.host.clone()));
+        headers.push((CONTENT_TYPE.as_str(), "application/json".to_owned()));
+        if let Some(traceparent) = traceparent {
+            headers.push(("traceparent", traceparent.to_owned()));
+        }
+        let identity = credentials.into();
+        let params = SigningParams::builder()
+            .identity(&identity)
+            .region(&self.region)
+            .name("bedrock")
+            .time(now)
+            .settings(SigningSettings::default())
+            .build()
+            .map_err(signing_failed)?
+            .into();
+        let signable = SignableRequest::new(
+            "POST",
+            self.url.as_str(),
+            headers.iter().map(|(name, value)| (*name, value.as_str())),
+            SignableBody::Bytes(body),
+        )
+        .map_err(signing_failed)?;
+        let (instructions, _) = sign(signable, &params)
+            .map_err(signing_failed)?
+            .into_parts();
+        let (added, _) = instructions.into_parts();
+        for header in added {
+            headers.push((header.name(), header.value().to_owned()));
+        }
+        Ok(headers)
+    }
+}
+
+/// `POST {endpoint}/model/{modelId}/converse`, the model id percent-encoded as a URI label
+/// (everything but the unreserved characters: `:` and `/` of ids and ARNs included).
+fn converse_url(endpoint: &str, model: &str) -> String {
+    let mut url = endpoint.trim_end_matches('/').to_owned();
+    url.push_str("/model/");
+    for byte in model.bytes() {
+        if byte.is_ascii_alphanumeric() || matches!(byte, b'-' | b'.' | b'_' | b'~') {
+            url.push(char::from(byte));
+        } else {
+            url.push_str(&format!("%{byte:02X}"));
+        }
+    }
+    url.push_str("/converse");
+    url
+}
+
+fn signing_failed(error: impl std::fmt::Display) -> ProviderError {
+    ProviderError::Upstream {
+        message: format!("signing the Converse request: {error}"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::gateway::sigv4::{SignedRequest, parse_authorization, verify};
+    use aws_credential_types::Credentials;
+    use aws_credential_types::provider::SharedCredentialsProvider;
+    use std::time::Duration;
+
+    const SECRET: &str = "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY";
+
+    fn direct(endpoint: &str) -> DirectConverse {
+        let credentials = Credentials::new("AKIDEXAMPLE000000001", SECRET, None, None, "test");
+        let target = SigningTarget {
+            endpoint: endpoint.into(),
+            region: "us-west-2".into(),
+            credentials: SharedCredentialsProvider::new(credentials),
+        };
+        DirectConverse::new(
+            target,
+            "us.anthropic.claude-haiku-4-5-20251001-v1:0",
+            reqwest::Client::new(),
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn the_signature_verifies_for_the_path_body_and_traceparent_sent() {
+        let direct = direct("http://127.0.0.1:8080");
+        let now = SystemTime::UNIX_EPOCH + Duration::from_secs(1_767_225_600);
+        let body = br#"{"messages":[{"role":"user","content":[{"text":"Hi"}]}]}"#;
+        let credentials = Credentials::new(
+            "ASIAEXAMPLE000000001",
+            SECRET,
+            Some("session-token".into()),
+            None,
+            "test",
+        );
+        let traceparent = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01";
+        let sent = direct
+            .signed_headers(body, credentials, now, Some(traceparent))
+            .unwrap();
+        let mut headers = http::HeaderMap::new();
+        for (name, value) in &sent {
+            headers.insert(*name, value.parse().unwrap());
+        }
+        assert_eq!(headers["host"], "127.0.0.1:8080");
+        assert_eq!(headers["x-amz-security-token"], "session-token");
+        let value = headers["authorization"].to_str().unwrap();
+        assert!(
+            value.contains("/20260101/us-west-2/bedrock/aws4_request"),
+            "{value}"
+        );
+        assert!(value.contains("traceparent"), "{value}");
+        let authorization = parse_authorization(value).unwrap();
+        assert_eq!(authorization.access_key_id, "ASIAEXAMPLE000000001");
+        let request = |body: &'static [u8]| SignedRequest {
+            method: "POST",
+            path: "/model/us.anthropic.claude-haiku-4-5-20251001-v1%3A0/converse",
+            query: "",
+            headers: &headers,
+            authority: None,
+            body,
+        };
+        assert_eq!(verify(&authorization, &request(body), SECRET, now), Ok(()));
+        assert!(verify(&authorization, &request(b"{}"), SECRET, now).is_err());
+    }
+
+    #[test]
+    fn the_host_header_names_the_port_only_when_it_is_not_the_schemes_default() {
+        assert_eq!(direct("http://127.0.0.1:8080").host, "127.0.0.1:8080");
+        assert_eq!(
+            direct("https://bedrock-runtime.us-west-2.amazonaws.com:443").host,
+            "bedrock-runtime.us-west-2.amazonaws.com"
+        );
+    }
+
+    #[test]
+    fn the_model_id_is_encoded_as_a_uri_label() {
+        assert_eq!(
+            converse_url(
+                "https://bedrock-runtime.us-east-1.amazonaws.com",
+                "us.anthropic.claude-haiku-4-5-20251001-v1:0"
+            ),
+            "https://bedrock-runtime.us-east-1.amazonaws.com/model/us.anthropic.claude-haiku-4-5-20251001-v1%3A0/converse"
+        );
+        assert_eq!(
+            converse_url(
+                "http://127.0.0.1:8080/",
+                "arn:aws:bedrock:us-east-1:111111111111:inference-profile/us.x"
+            ),
+            "http://127.0.0.1:8080/model/arn%3Aaws%3Abedrock%3Aus-east-1%3A111111111111%3Ainference-profile%2Fus.x/converse"
+        );
+    }
+}
