@@ -11,6 +11,7 @@ mod bedrock_runtime;
 mod claude_code;
 mod cost;
 mod dashboard;
+mod direct;
 mod errors;
 mod harness;
 mod http;

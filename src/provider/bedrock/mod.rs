@@ -9,6 +9,7 @@
 use std::collections::VecDeque;
 
 use aws_sdk_bedrockruntime::Client;
+use aws_sdk_bedrockruntime::operation::converse::ConverseOutput;
 use aws_sdk_bedrockruntime::operation::converse::builders::ConverseFluentBuilder;
 use aws_sdk_bedrockruntime::operation::converse_stream::builders::ConverseStreamFluentBuilder;
 use aws_sdk_bedrockruntime::primitives::event_stream::EventReceiver;
@@ -22,7 +23,7 @@ use crate::openai::ChatRequest;
 use crate::provider::{
     ChunkStream, Completion, Provider, ProviderError, Reply, StreamItem, completion_id, unix_now,
 };
-use direct::DirectConverse;
+use direct::{DirectConverse, DirectEvents};
 
 mod blocks;
 pub mod claude;
@@ -143,6 +144,50 @@ impl BedrockProvider {
             .set_request_metadata(converse.request_metadata))
     }
 
+    /// The deployment's direct calls and the request's body for them, when both exist.
+    fn direct_call(
+        &self,
+        deployment: &Deployment,
+        converse: &ConverseRequest,
+    ) -> Option<(&DirectConverse, Vec<u8>)> {
+        let direct = self.direct.get(deployment.index)?.as_ref()?;
+        Some((direct, direct::converse_body(converse)?))
+    }
+
+    /// A Converse call: direct when it can be, else through the SDK.
+    async fn send_converse(
+        &self,
+        deployment: &Deployment,
+        converse: ConverseRequest,
+    ) -> Result<ConverseOutput, ProviderError> {
+        match self.direct_call(deployment, &converse) {
+            Some((direct, body)) => direct.converse(body).await,
+            None => self
+                .converse_call(deployment, converse)?
+                .send()
+                .await
+                .map_err(convert_converse_error),
+        }
+    }
+
+    /// A ConverseStream call: direct when it can be, else through the SDK.
+    async fn send_converse_stream(
+        &self,
+        deployment: &Deployment,
+        converse: ConverseRequest,
+    ) -> Result<Events, ProviderError> {
+        match self.direct_call(deployment, &converse) {
+            Some((direct, body)) => Ok(Events::Direct(direct.converse_stream(body).await?)),
+            None => Ok(Events::Sdk(Box::new(
+                self.converse_stream_call(deployment, converse)?
+                    .send()
+                    .await
+                    .map_err(convert_converse_stream_error)?
+                    .stream,
+            ))),
+        }
+    }
+
     fn client(&self, deployment: &Deployment) -> Result<&Client, ProviderError> {
         self.clients
             .get(deployment.index)
@@ -165,15 +210,7 @@ impl Provider for BedrockProvider {
     ) -> Result<Completion, ProviderError> {
         let converse = convert_request(request, &deployment.model, drop_params)?;
         let answer_tool = converse.answer_tool;
-        let direct = self.direct.get(deployment.index).and_then(Option::as_ref);
-        let output = match direct.and_then(|d| Some((d, direct::converse_body(&converse)?))) {
-            Some((direct, body)) => direct.converse(body).await?,
-            None => self
-                .converse_call(deployment, converse)?
-                .send()
-                .await
-                .map_err(convert_converse_error)?,
-        };
+        let output = self.send_converse(deployment, converse).await?;
         let response = convert_response(
             &output,
             completion_id(),
@@ -195,12 +232,7 @@ impl Provider for BedrockProvider {
     ) -> Result<ChunkStream, ProviderError> {
         let converse = convert_request(request, &deployment.model, drop_params)?;
         let answer_tool = converse.answer_tool;
-        let output = self
-            .converse_stream_call(deployment, converse)?
-            .send()
-            .await
-            .map_err(convert_converse_stream_error)?;
-        let mut events = output.stream;
+        let mut events = self.send_converse_stream(deployment, converse).await?;
         let first = read_to_content(&mut events).await?;
         let reader = EventReader {
             events,
@@ -218,11 +250,11 @@ impl Provider for BedrockProvider {
 /// reading that far before the stream is handed out lets the caller fail over before anything
 /// was sent to the client.
 async fn read_to_content(
-    events: &mut EventReceiver<ConverseStreamOutput, ConverseStreamOutputError>,
+    events: &mut Events,
 ) -> Result<VecDeque<ConverseStreamOutput>, ProviderError> {
     let mut first = VecDeque::new();
     loop {
-        let event = events.recv().await.map_err(convert_stream_event_error)?;
+        let event = events.recv().await?;
         let answered = event.as_ref().is_none_or(carries_content);
         first.extend(event);
         if answered {
@@ -236,9 +268,24 @@ fn carries_content(event: &ConverseStreamOutput) -> bool {
     !matches!(event, ConverseStreamOutput::MessageStart(_))
 }
 
+/// A ConverseStream's events, from the SDK's receiver or a direct call's body.
+pub(super) enum Events {
+    Sdk(Box<EventReceiver<ConverseStreamOutput, ConverseStreamOutputError>>),
+    Direct(DirectEvents),
+}
+
+impl Events {
+    pub(super) async fn recv(&mut self) -> Result<Option<ConverseStreamOutput>, ProviderError> {
+        match self {
+            Events::Sdk(receiver) => receiver.recv().await.map_err(convert_stream_event_error),
+            Events::Direct(events) => events.recv().await,
+        }
+    }
+}
+
 /// A ConverseStream being turned into stream items.
 struct EventReader {
-    events: EventReceiver<ConverseStreamOutput, ConverseStreamOutputError>,
+    events: Events,
     state: StreamState,
     /// The events read before the stream was handed out, not yet converted.
     first: VecDeque<ConverseStreamOutput>,
@@ -259,7 +306,7 @@ impl EventReader {
                     Ok(None) => return None,
                     Err(error) => {
                         self.finished = true;
-                        return Some((Err(convert_stream_event_error(error)), self));
+                        return Some((Err(error), self));
                     }
                 },
             };

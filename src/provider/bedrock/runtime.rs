@@ -12,7 +12,7 @@ use std::time::Instant;
 
 use aws_sdk_bedrockruntime::primitives::Blob;
 use aws_sdk_bedrockruntime::primitives::event_stream::EventReceiver;
-use aws_sdk_bedrockruntime::types::error::{ConverseStreamOutputError, ResponseStreamError};
+use aws_sdk_bedrockruntime::types::error::ResponseStreamError;
 use aws_sdk_bedrockruntime::types::{
     ContentBlockDelta, ContentBlockStart, ConverseOutput as ConverseReply, ConverseStreamOutput,
     ConverseTokensRequest, CountTokensInput, InvokeModelTokensRequest, ReasoningContentBlockDelta,
@@ -24,10 +24,7 @@ use serde_json::{Value, json};
 
 use super::BedrockProvider;
 use super::blocks::convert_output_block;
-use super::error::{
-    Fault, convert_converse_error, convert_converse_stream_error, convert_error,
-    convert_stream_event_error,
-};
+use super::error::{Fault, convert_error};
 use super::invoke::{base_model_id, convert_sdk_error};
 use super::options::AnswerTool;
 use super::request::convert_conversation;
@@ -47,11 +44,7 @@ impl BedrockProvider {
         let started = Instant::now();
         let converse = convert_conversation(call.conversation.clone(), &deployment.model)?;
         let answer_tool = converse.answer_tool;
-        let output = self
-            .converse_call(deployment, converse)?
-            .send()
-            .await
-            .map_err(convert_converse_error)?;
+        let output = self.send_converse(deployment, converse).await?;
         let blocks = match output.output() {
             Some(ConverseReply::Message(message)) => message
                 .content()
@@ -94,12 +87,7 @@ impl BedrockProvider {
     ) -> Result<ChunkStream, ProviderError> {
         let converse = convert_conversation(call.conversation.clone(), &deployment.model)?;
         let answer_tool = converse.answer_tool;
-        let output = self
-            .converse_stream_call(deployment, converse)?
-            .send()
-            .await
-            .map_err(convert_converse_stream_error)?;
-        let mut events = output.stream;
+        let mut events = self.send_converse_stream(deployment, converse).await?;
         let first = super::read_to_content(&mut events).await?;
         let reader = ConverseEvents {
             events,
@@ -264,7 +252,7 @@ pub fn native_usage(reply: &Value) -> Option<Usage> {
 
 /// A ConverseStream being relayed in Converse's own event shapes.
 struct ConverseEvents {
-    events: EventReceiver<ConverseStreamOutput, ConverseStreamOutputError>,
+    events: super::Events,
     /// The events read before the stream was handed out.
     first: VecDeque<ConverseStreamOutput>,
     /// The structured-output tool, when the answer is asked through one: its call is written
@@ -288,7 +276,7 @@ impl ConverseEvents {
                     Ok(None) => return None,
                     Err(error) => {
                         self.finished = true;
-                        return Some((Err(convert_stream_event_error(error)), self));
+                        return Some((Err(error), self));
                     }
                 },
             };

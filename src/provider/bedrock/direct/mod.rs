@@ -1,5 +1,6 @@
-//! Converse without the SDK's orchestrator: the request's JSON signed with `aws-sigv4` (the
-//! SDK's own signer) and sent through the gateway's shared HTTP client.
+//! Converse and ConverseStream without the SDK's orchestrator: the request's JSON signed with
+//! `aws-sigv4` (the SDK's own signer) and sent through the gateway's shared HTTP client; a
+//! stream's frames decoded by [`stream`].
 //!
 //! Profiles put the SDK's per-call machinery (interceptors, runtime components, endpoint
 //! resolution, the operation's serde) at most of the Bedrock path's CPU; a text request needs
@@ -11,13 +12,14 @@
 mod body;
 mod credentials;
 mod reply;
+mod stream;
 
 use std::time::SystemTime;
 
 use aws_sdk_bedrockruntime::operation::converse::ConverseOutput;
 use aws_sigv4::http_request::{SignableBody, SignableRequest, SigningSettings, sign};
 use aws_sigv4::sign::v4::SigningParams;
-use reqwest::header::{ACCEPT, CONTENT_TYPE, HOST, HeaderValue};
+use reqwest::header::{CONTENT_TYPE, HOST};
 
 use crate::aws::SigningTarget;
 use crate::provider::ProviderError;
@@ -26,11 +28,15 @@ use crate::provider::openai::convert_transport_error;
 pub use body::converse_body;
 pub use credentials::CredentialCache;
 pub use reply::{convert_error_reply, parse_reply};
+pub use stream::DirectEvents;
 
 /// One deployment's direct Converse calls.
 #[derive(Debug, Clone)]
 pub struct DirectConverse {
-    url: reqwest::Url,
+    /// `…/model/{modelId}/converse`.
+    converse: reqwest::Url,
+    /// `…/model/{modelId}/converse-stream`.
+    converse_stream: reqwest::Url,
     /// The `Host` header, signed and sent.
     host: String,
     region: String,
@@ -41,14 +47,18 @@ pub struct DirectConverse {
 impl DirectConverse {
     /// Direct calls of `model` at `target`, or `None` when its endpoint is not a URL.
     pub fn new(target: SigningTarget, model: &str, http: reqwest::Client) -> Option<Self> {
-        let url = converse_url(&target.endpoint, model);
-        let url = reqwest::Url::parse(&url).ok()?;
-        let host = match url.port() {
-            Some(port) => format!("{}:{port}", url.host_str()?),
-            None => url.host_str()?.to_owned(),
+        let url = |operation| {
+            reqwest::Url::parse(&operation_url(&target.endpoint, model, operation)).ok()
+        };
+        let converse = url("converse")?;
+        let converse_stream = url("converse-stream")?;
+        let host = match converse.port() {
+            Some(port) => format!("{}:{port}", converse.host_str()?),
+            None => converse.host_str()?.to_owned(),
         };
         Some(DirectConverse {
-            url,
+            converse,
+            converse_stream,
             host,
             region: target.region,
             credentials: std::sync::Arc::new(CredentialCache::new(target.credentials)),
@@ -58,14 +68,32 @@ impl DirectConverse {
 
     /// Sends a Converse `body` (from [`converse_body`]) and reads the reply.
     pub async fn converse(&self, body: Vec<u8>) -> Result<ConverseOutput, ProviderError> {
+        let response = self.send(&self.converse, body).await?;
+        let bytes = response
+            .bytes()
+            .await
+            .map_err(|e| convert_transport_error(&e))?;
+        parse_reply(&bytes)
+    }
+
+    /// Sends a ConverseStream `body` (the same as Converse's) and hands out its events.
+    pub async fn converse_stream(&self, body: Vec<u8>) -> Result<DirectEvents, ProviderError> {
+        let response = self.send(&self.converse_stream, body).await?;
+        Ok(DirectEvents::new(response))
+    }
+
+    /// Signs and sends a call with the headers the SDK sends (no `Accept`, as the SDK sends
+    /// none); a reply that is not a success is read as Bedrock's error.
+    async fn send(
+        &self,
+        url: &reqwest::Url,
+        body: Vec<u8>,
+    ) -> Result<reqwest::Response, ProviderError> {
         let now = SystemTime::now();
         let credentials = self.credentials.get(now).await?;
         let traceparent = crate::observe::upstream_traceparent();
-        let headers = self.signed_headers(&body, credentials, now, traceparent.as_deref())?;
-        let mut call = self
-            .http
-            .post(self.url.clone())
-            .header(ACCEPT, HeaderValue::from_static("application/json"));
+        let headers = self.signed_headers(url, &body, credentials, now, traceparent.as_deref())?;
+        let mut call = self.http.post(url.clone());
         for (name, value) in &headers {
             call = call.header(*name, value);
         }
@@ -75,24 +103,20 @@ impl DirectConverse {
             .await
             .map_err(|e| convert_transport_error(&e))?;
         let status = response.status();
+        if status.is_success() {
+            return Ok(response);
+        }
         let error_type = response
             .headers()
             .get("x-amzn-errortype")
             .and_then(|v| v.to_str().ok())
             .map(str::to_owned);
-        let bytes = response
-            .bytes()
-            .await
-            .map_err(|e| convert_transport_error(&e))?;
-        if status.is_success() {
-            parse_reply(&bytes)
-        } else {
-            Err(convert_error_reply(
-                status.as_u16(),
-                error_type.as_deref(),
-                &bytes,
-            ))
-        }
+        let bytes = response.bytes().await.unwrap_or_default();
+        Err(convert_error_reply(
+            status.as_u16(),
+            error_type.as_deref(),
+            &bytes,
+        ))
     }
 }
 
@@ -102,6 +126,7 @@ impl DirectConverse {
     /// `X-Amz-Security-Token` with temporary credentials).
     fn signed_headers(
         &self,
+        url: &reqwest::Url,
         body: &[u8],
         credentials: aws_credential_types::Credentials,
         now: SystemTime,
@@ -125,7 +150,7 @@ impl DirectConverse {
             .into();
         let signable = SignableRequest::new(
             "POST",
-            self.url.as_str(),
+            url.as_str(),
             headers.iter().map(|(name, value)| (*name, value.as_str())),
             SignableBody::Bytes(body),
         )
@@ -141,9 +166,9 @@ impl DirectConverse {
     }
 }
 
-/// `POST {endpoint}/model/{modelId}/converse`, the model id percent-encoded as a URI label
+/// `{endpoint}/model/{modelId}/{operation}`, the model id percent-encoded as a URI label
 /// (everything but the unreserved characters: `:` and `/` of ids and ARNs included).
-fn converse_url(endpoint: &str, model: &str) -> String {
+fn operation_url(endpoint: &str, model: &str, operation: &str) -> String {
     let mut url = endpoint.trim_end_matches('/').to_owned();
     url.push_str("/model/");
     for byte in model.bytes() {
@@ -153,7 +178,8 @@ fn converse_url(endpoint: &str, model: &str) -> String {
             url.push_str(&format!("%{byte:02X}"));
         }
     }
-    url.push_str("/converse");
+    url.push('/');
+    url.push_str(operation);
     url
 }
 
@@ -202,7 +228,7 @@ mod tests {
         );
         let traceparent = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01";
         let sent = direct
-            .signed_headers(body, credentials, now, Some(traceparent))
+            .signed_headers(&direct.converse, body, credentials, now, Some(traceparent))
             .unwrap();
         let mut headers = http::HeaderMap::new();
         for (name, value) in &sent {
@@ -242,18 +268,20 @@ mod tests {
     #[test]
     fn the_model_id_is_encoded_as_a_uri_label() {
         assert_eq!(
-            converse_url(
+            operation_url(
                 "https://bedrock-runtime.us-east-1.amazonaws.com",
-                "us.anthropic.claude-haiku-4-5-20251001-v1:0"
+                "us.anthropic.claude-haiku-4-5-20251001-v1:0",
+                "converse"
             ),
             "https://bedrock-runtime.us-east-1.amazonaws.com/model/us.anthropic.claude-haiku-4-5-20251001-v1%3A0/converse"
         );
         assert_eq!(
-            converse_url(
+            operation_url(
                 "http://127.0.0.1:8080/",
-                "arn:aws:bedrock:us-east-1:111111111111:inference-profile/us.x"
+                "arn:aws:bedrock:us-east-1:111111111111:inference-profile/us.x",
+                "converse-stream"
             ),
-            "http://127.0.0.1:8080/model/arn%3Aaws%3Abedrock%3Aus-east-1%3A111111111111%3Ainference-profile%2Fus.x/converse"
+            "http://127.0.0.1:8080/model/arn%3Aaws%3Abedrock%3Aus-east-1%3A111111111111%3Ainference-profile%2Fus.x/converse-stream"
         );
     }
 }
