@@ -28,7 +28,7 @@ pub enum StartError {
     },
     /// The pooled HTTP client for OpenAI-compatible upstreams could not be built.
     #[error("cannot build the HTTP client for OpenAI-compatible upstreams: {0}")]
-    HttpClient(reqwest::Error),
+    HttpClient(crate::provider::transport::TransportError),
     /// The Redis state store's settings cannot be used (an unreachable Redis is not fatal).
     #[error("cannot use the Redis state store: {0}")]
     Store(RedisStoreError),

@@ -3,7 +3,6 @@
 
 use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
-use std::time::Duration;
 
 use super::body::BodyBudget;
 use super::start_error::StartError;
@@ -11,6 +10,7 @@ use crate::aws::Clients;
 use crate::config::{Config, ProviderKind};
 use crate::observe::{Observer, OtlpSettings};
 use crate::pipeline::Pipeline;
+use crate::provider::transport::Transport;
 use crate::provider::{BedrockProvider, OpenAiProvider, Providers};
 use crate::router::AnyStore;
 
@@ -58,17 +58,8 @@ impl AppState {
                 })?;
             signing.extend(target.map(|target| (deployment.as_ref(), target)));
         }
-        let http = reqwest::Client::builder()
-            .pool_max_idle_per_host(512)
-            .pool_idle_timeout(Duration::from_secs(90))
-            .tcp_nodelay(true)
-            .connect_timeout(Duration::from_secs(5))
-            // The router retries and fails over itself; an upstream's redirect is an answer to
-            // pass on, not to follow with the caller's key.
-            .redirect(reqwest::redirect::Policy::none())
-            .retry(reqwest::retry::never())
-            .build()
-            .map_err(StartError::HttpClient)?;
+        // hyper-util's client, or reqwest when a proxy is set in the environment.
+        let http = Transport::from_env().map_err(StartError::HttpClient)?;
         let providers = Providers {
             bedrock: BedrockProvider::new(bedrock).with_direct(signing, &http),
             openai: OpenAiProvider::new(http).with_deployments(

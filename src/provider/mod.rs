@@ -13,6 +13,7 @@
 pub mod bedrock;
 mod error;
 pub mod openai;
+pub mod transport;
 
 use std::future::Future;
 use std::hash::BuildHasher;

@@ -90,7 +90,7 @@ impl BedrockProvider {
     pub fn with_direct<'a>(
         mut self,
         targets: impl IntoIterator<Item = (&'a Deployment, SigningTarget)>,
-        http: &reqwest::Client,
+        http: &crate::provider::transport::Transport,
     ) -> Self {
         for (deployment, target) in targets {
             let Some(direct) = DirectConverse::new(target, &deployment.model, http.clone()) else {

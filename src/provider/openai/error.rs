@@ -78,30 +78,3 @@ pub fn parse_retry_after(headers: &HeaderMap, now: SystemTime) -> Option<Duratio
     let at = SystemTime::from(date);
     Some(at.duration_since(now).unwrap_or(Duration::ZERO))
 }
-
-/// The provider error for a transport failure (no HTTP reply, or a broken body).
-pub fn convert_transport_error(error: &reqwest::Error) -> ProviderError {
-    let message = error_chain(error);
-    if error.is_timeout() {
-        ProviderError::Timeout { message }
-    } else if error.is_connect() {
-        ProviderError::Unavailable {
-            message,
-            retry_after: None,
-        }
-    } else {
-        ProviderError::Upstream { message }
-    }
-}
-
-/// The error with its sources, as reqwest's `Display` hides the cause.
-fn error_chain(error: &(dyn std::error::Error + 'static)) -> String {
-    let mut message = error.to_string();
-    let mut source = error.source();
-    while let Some(cause) = source {
-        message.push_str(": ");
-        message.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    message
-}

@@ -13,13 +13,12 @@ mod sse;
 use std::collections::VecDeque;
 use std::time::SystemTime;
 
-use bytes::Bytes;
-use futures_util::{Stream, StreamExt, stream};
+use futures_util::{StreamExt, stream};
 use http::HeaderValue;
 use http::header::{ACCEPT, AUTHORIZATION, CONTENT_TYPE};
 use serde::Serialize;
 
-pub use error::{convert_status, convert_transport_error, parse_retry_after};
+pub use error::{convert_status, parse_retry_after};
 pub use sse::{SseEvent, SseParser};
 
 use crate::config::Deployment;
@@ -27,6 +26,7 @@ use crate::openai::{
     ChatChunk, ChatCompletion, ChatRequest, EmbeddingsRequest, EmbeddingsResponse, ErrorBody,
     StreamOptions, Usage, raw,
 };
+use crate::provider::transport::{Answer, ByteStream, Transport};
 use crate::provider::{ChunkStream, Completion, Provider, ProviderError, Reply, StreamItem};
 
 /// Where deployments without `api_base` go.
@@ -114,19 +114,30 @@ fn splice(original: &[u8], model: &str, stream: bool) -> Option<Vec<u8>> {
 /// IDNA pass) and building the auth header on every request showed up in profiles.
 #[derive(Debug, Clone)]
 struct Target {
-    url: reqwest::Url,
+    /// `…/chat/completions`.
+    chat: http::Uri,
+    /// `…/embeddings`, beside it.
+    embeddings: http::Uri,
     authorization: Option<HeaderValue>,
 }
 
 impl Target {
     fn of(deployment: &Deployment) -> Result<Target, ProviderError> {
-        let url = chat_completions_url(deployment.api_base.as_deref());
-        let url = reqwest::Url::parse(&url).map_err(|e| ProviderError::Upstream {
+        let chat = chat_completions_url(deployment.api_base.as_deref());
+        let base = chat.strip_suffix("/chat/completions").unwrap_or(&chat);
+        let uri = |url: &str| {
+            // Parsed as a URL first: it checks the host (IDNA) and normalises as reqwest did.
+            let url = reqwest::Url::parse(url).map_err(|e| e.to_string())?;
+            url.as_str().parse::<http::Uri>().map_err(|e| e.to_string())
+        };
+        let invalid = |e: String| ProviderError::Upstream {
             message: format!(
                 "the api_base of deployment {} is not a valid URL: {e}",
                 deployment.id
             ),
-        })?;
+        };
+        let embeddings = uri(&format!("{base}/embeddings")).map_err(invalid)?;
+        let chat = uri(&chat).map_err(invalid)?;
         let authorization =
             match &deployment.api_key {
                 Some(key) => {
@@ -142,7 +153,11 @@ impl Target {
                 }
                 None => None,
             };
-        Ok(Target { url, authorization })
+        Ok(Target {
+            chat,
+            embeddings,
+            authorization,
+        })
     }
 }
 
@@ -150,14 +165,14 @@ impl Target {
 #[derive(Debug, Clone)]
 pub struct OpenAiProvider {
     /// One pool for every deployment: keep-alive and HTTP/2 connections are reused.
-    client: reqwest::Client,
+    client: Transport,
     /// Precomputed targets by [`Deployment::index`]; others are worked out per call.
     targets: Vec<Option<Target>>,
 }
 
 impl OpenAiProvider {
     /// A provider over a shared client (build it once, with the connect timeout set).
-    pub fn new(client: reqwest::Client) -> Self {
+    pub fn new(client: Transport) -> Self {
         OpenAiProvider {
             client,
             targets: Vec::new(),
@@ -190,26 +205,15 @@ impl OpenAiProvider {
         request: &EmbeddingsRequest,
     ) -> Result<Completion, ProviderError> {
         let target = self.target(deployment)?;
-        let base = target.url.as_str();
-        let url = base.strip_suffix("/chat/completions").unwrap_or(base);
-        let url = reqwest::Url::parse(&format!("{url}/embeddings")).map_err(|e| {
-            ProviderError::Upstream {
-                message: format!("no embeddings URL for deployment {}: {e}", deployment.id),
-            }
-        })?;
-        let mut call = self
+        let answer = self
             .client
-            .post(url)
-            .header(CONTENT_TYPE, HeaderValue::from_static("application/json"))
-            .header(ACCEPT, HeaderValue::from_static("application/json"))
-            .body(request.upstream_body(&deployment.model));
-        if let Some(value) = &target.authorization {
-            call = call.header(AUTHORIZATION, value.clone());
-        }
-        if let Some(traceparent) = crate::observe::upstream_traceparent() {
-            call = call.header("traceparent", traceparent);
-        }
-        let response = successful(call.send().await).await?;
+            .post(
+                &target.embeddings,
+                upstream_headers(&target, "application/json"),
+                request.upstream_body(&deployment.model),
+            )
+            .await;
+        let response = successful(answer).await?;
         let mut list: EmbeddingsResponse = read_json(response, "embeddings list").await?;
         list.model.clone_from(&deployment.model);
         Ok(Completion {
@@ -235,28 +239,22 @@ impl OpenAiProvider {
         deployment: &Deployment,
         request: &ChatRequest,
         stream: bool,
-    ) -> Result<reqwest::Response, ProviderError> {
+    ) -> Result<Answer, ProviderError> {
         let target = self.target(deployment)?;
-        let mut call = self
+        let accept = if stream {
+            "text/event-stream"
+        } else {
+            "application/json"
+        };
+        let answer = self
             .client
-            .post(target.url.clone())
-            .header(CONTENT_TYPE, HeaderValue::from_static("application/json"))
-            .header(
-                ACCEPT,
-                HeaderValue::from_static(if stream {
-                    "text/event-stream"
-                } else {
-                    "application/json"
-                }),
+            .post(
+                &target.chat,
+                upstream_headers(&target, accept),
+                upstream_body(request, &deployment.model, stream),
             )
-            .body(upstream_body(request, &deployment.model, stream));
-        if let Some(value) = &target.authorization {
-            call = call.header(AUTHORIZATION, value.clone());
-        }
-        if let Some(traceparent) = crate::observe::upstream_traceparent() {
-            call = call.header("traceparent", traceparent);
-        }
-        successful(call.send().await).await
+            .await;
+        successful(answer).await
     }
 }
 
@@ -284,7 +282,7 @@ impl Provider for OpenAiProvider {
     ) -> Result<ChunkStream, ProviderError> {
         let response = self.send(deployment, request, true).await?;
         let mut relay = Relay {
-            body: Box::pin(response.bytes_stream()),
+            body: response.into_stream(),
             parser: SseParser::new(),
             model: deployment.model.clone(),
             pending: VecDeque::new(),
@@ -315,29 +313,43 @@ impl Provider for OpenAiProvider {
     }
 }
 
-/// The reply of a sent call when its status is a success; the upstream's error otherwise.
-async fn successful(
-    sent: reqwest::Result<reqwest::Response>,
-) -> Result<reqwest::Response, ProviderError> {
-    let response = sent.map_err(|e| convert_transport_error(&e))?;
-    let status = response.status();
+/// The headers of a call: JSON sent, `accept` asked for, the deployment's key, and the
+/// attempt's `traceparent` when traces are on.
+fn upstream_headers(
+    target: &Target,
+    accept: &'static str,
+) -> impl Iterator<Item = (http::HeaderName, HeaderValue)> {
+    let traceparent = crate::observe::upstream_traceparent()
+        .and_then(|t| HeaderValue::try_from(t).ok())
+        .map(|t| (http::HeaderName::from_static("traceparent"), t));
+    [
+        Some((CONTENT_TYPE, HeaderValue::from_static("application/json"))),
+        Some((ACCEPT, HeaderValue::from_static(accept))),
+        target.authorization.clone().map(|key| (AUTHORIZATION, key)),
+        traceparent,
+    ]
+    .into_iter()
+    .flatten()
+}
+
+/// The answer of a sent call when its status is a success; the upstream's error otherwise.
+async fn successful(sent: Result<Answer, ProviderError>) -> Result<Answer, ProviderError> {
+    let answer = sent?;
+    let status = answer.status;
     if status.is_success() {
-        return Ok(response);
+        return Ok(answer);
     }
-    let retry_after = parse_retry_after(response.headers(), SystemTime::now());
-    let body = response.bytes().await.unwrap_or_default();
+    let retry_after = parse_retry_after(&answer.headers, SystemTime::now());
+    let body = answer.bytes().await.unwrap_or_default();
     Err(convert_status(status, &body, retry_after))
 }
 
 /// A successful reply's body as `T` (`what` names it in the error when it is not one).
 async fn read_json<T: serde::de::DeserializeOwned>(
-    response: reqwest::Response,
+    response: Answer,
     what: &str,
 ) -> Result<T, ProviderError> {
-    let body = response
-        .bytes()
-        .await
-        .map_err(|e| convert_transport_error(&e))?;
+    let body = response.bytes().await?;
     serde_json::from_slice(&body).map_err(|e| ProviderError::Upstream {
         message: format!("unreadable {what} from the upstream: {e}"),
     })
@@ -360,8 +372,6 @@ fn carries_content(item: &StreamItem) -> bool {
         }),
     }
 }
-
-type ByteStream = std::pin::Pin<Box<dyn Stream<Item = reqwest::Result<Bytes>> + Send>>;
 
 /// Where a relayed stream is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -421,7 +431,7 @@ impl Relay {
             let events = match self.body.next().await {
                 Some(Ok(bytes)) => self.parser.push(&bytes),
                 Some(Err(error)) => {
-                    self.close_with(convert_transport_error(&error));
+                    self.close_with(error);
                     continue;
                 }
                 None => {

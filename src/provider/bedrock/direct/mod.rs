@@ -19,43 +19,61 @@ use std::time::SystemTime;
 use aws_sdk_bedrockruntime::operation::converse::ConverseOutput;
 use aws_sigv4::http_request::{SignableBody, SignableRequest, SigningSettings, sign};
 use aws_sigv4::sign::v4::SigningParams;
-use reqwest::header::{CONTENT_TYPE, HOST};
+use http::header::{CONTENT_TYPE, HOST};
+use http::{HeaderName, HeaderValue};
 
 use crate::aws::SigningTarget;
 use crate::provider::ProviderError;
-use crate::provider::openai::convert_transport_error;
+use crate::provider::transport::{Answer, Transport};
 
 pub use body::converse_body;
 pub use credentials::CredentialCache;
 pub use reply::{convert_error_reply, parse_reply};
 pub use stream::DirectEvents;
 
+/// One operation's address: the URI sent to, and the same as text for signing.
+#[derive(Debug, Clone)]
+struct Operation {
+    uri: http::Uri,
+    url: String,
+}
+
 /// One deployment's direct Converse calls.
 #[derive(Debug, Clone)]
 pub struct DirectConverse {
     /// `…/model/{modelId}/converse`.
-    converse: reqwest::Url,
+    converse: Operation,
     /// `…/model/{modelId}/converse-stream`.
-    converse_stream: reqwest::Url,
+    converse_stream: Operation,
     /// The `Host` header, signed and sent.
     host: String,
     region: String,
     credentials: std::sync::Arc<CredentialCache>,
-    http: reqwest::Client,
+    http: Transport,
 }
 
 impl DirectConverse {
     /// Direct calls of `model` at `target`, or `None` when its endpoint is not a URL.
-    pub fn new(target: SigningTarget, model: &str, http: reqwest::Client) -> Option<Self> {
+    pub fn new(target: SigningTarget, model: &str, http: Transport) -> Option<Self> {
         let url = |operation| {
-            reqwest::Url::parse(&operation_url(&target.endpoint, model, operation)).ok()
+            // Parsed as a URL first: it drops a scheme's default port, as the `Host` sent does.
+            let url =
+                reqwest::Url::parse(&operation_url(&target.endpoint, model, operation)).ok()?;
+            let host = match url.port() {
+                Some(port) => format!("{}:{port}", url.host_str()?),
+                None => url.host_str()?.to_owned(),
+            };
+            let uri = url.as_str().parse::<http::Uri>().ok()?;
+            Some((
+                Operation {
+                    uri,
+                    url: url.into(),
+                },
+                host,
+            ))
         };
-        let converse = url("converse")?;
-        let converse_stream = url("converse-stream")?;
-        let host = match converse.port() {
-            Some(port) => format!("{}:{port}", converse.host_str()?),
-            None => converse.host_str()?.to_owned(),
-        };
+        let (converse, host) = url("converse")?;
+        let (converse_stream, _) = url("converse-stream")?;
         Some(DirectConverse {
             converse,
             converse_stream,
@@ -69,11 +87,7 @@ impl DirectConverse {
     /// Sends a Converse `body` (from [`converse_body`]) and reads the reply.
     pub async fn converse(&self, body: Vec<u8>) -> Result<ConverseOutput, ProviderError> {
         let response = self.send(&self.converse, body).await?;
-        let bytes = response
-            .bytes()
-            .await
-            .map_err(|e| convert_transport_error(&e))?;
-        parse_reply(&bytes)
+        parse_reply(&response.bytes().await?)
     }
 
     /// Sends a ConverseStream `body` (the same as Converse's) and hands out its events.
@@ -84,30 +98,30 @@ impl DirectConverse {
 
     /// Signs and sends a call with the headers the SDK sends (no `Accept`, as the SDK sends
     /// none); a reply that is not a success is read as Bedrock's error.
-    async fn send(
-        &self,
-        url: &reqwest::Url,
-        body: Vec<u8>,
-    ) -> Result<reqwest::Response, ProviderError> {
+    async fn send(&self, operation: &Operation, body: Vec<u8>) -> Result<Answer, ProviderError> {
         let now = SystemTime::now();
         let credentials = self.credentials.get(now).await?;
         let traceparent = crate::observe::upstream_traceparent();
-        let headers = self.signed_headers(url, &body, credentials, now, traceparent.as_deref())?;
-        let mut call = self.http.post(url.clone());
-        for (name, value) in &headers {
-            call = call.header(*name, value);
-        }
-        let response = call
-            .body(body)
-            .send()
-            .await
-            .map_err(|e| convert_transport_error(&e))?;
-        let status = response.status();
+        let headers = self.signed_headers(
+            &operation.url,
+            &body,
+            credentials,
+            now,
+            traceparent.as_deref(),
+        )?;
+        let headers = headers.into_iter().filter_map(|(name, value)| {
+            Some((
+                HeaderName::from_static(name),
+                HeaderValue::try_from(value).ok()?,
+            ))
+        });
+        let response = self.http.post(&operation.uri, headers, body).await?;
+        let status = response.status;
         if status.is_success() {
             return Ok(response);
         }
         let error_type = response
-            .headers()
+            .headers
             .get("x-amzn-errortype")
             .and_then(|v| v.to_str().ok())
             .map(str::to_owned);
@@ -126,7 +140,7 @@ impl DirectConverse {
     /// `X-Amz-Security-Token` with temporary credentials).
     fn signed_headers(
         &self,
-        url: &reqwest::Url,
+        url: &str,
         body: &[u8],
         credentials: aws_credential_types::Credentials,
         now: SystemTime,
@@ -150,7 +164,7 @@ impl DirectConverse {
             .into();
         let signable = SignableRequest::new(
             "POST",
-            url.as_str(),
+            url,
             headers.iter().map(|(name, value)| (*name, value.as_str())),
             SignableBody::Bytes(body),
         )
@@ -209,7 +223,7 @@ mod tests {
         DirectConverse::new(
             target,
             "us.anthropic.claude-haiku-4-5-20251001-v1:0",
-            reqwest::Client::new(),
+            Transport::reqwest().unwrap(),
         )
         .unwrap()
     }
@@ -228,7 +242,13 @@ mod tests {
         );
         let traceparent = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01";
         let sent = direct
-            .signed_headers(&direct.converse, body, credentials, now, Some(traceparent))
+            .signed_headers(
+                &direct.converse.url,
+                body,
+                credentials,
+                now,
+                Some(traceparent),
+            )
             .unwrap();
         let mut headers = http::HeaderMap::new();
         for (name, value) in &sent {

@@ -3,8 +3,6 @@
 //! [`convert_stream_event`](crate::provider::bedrock::convert_stream_event) maps both paths,
 //! and exception frames into the same faults as the SDK's typed stream errors.
 
-use std::pin::Pin;
-
 use aws_sdk_bedrockruntime::types::{
     ContentBlockDelta, ContentBlockDeltaEvent, ContentBlockStopEvent, ConversationRole,
     ConverseStreamMetadataEvent, ConverseStreamMetrics, ConverseStreamOutput, MessageStartEvent,
@@ -12,20 +10,18 @@ use aws_sdk_bedrockruntime::types::{
 };
 use aws_smithy_eventstream::frame::{DecodedFrame, MessageFrameDecoder};
 use aws_smithy_types::event_stream::Message;
-use bytes::{Bytes, BytesMut};
-use futures_util::{Stream, StreamExt};
+use bytes::BytesMut;
+use futures_util::StreamExt;
 use serde::Deserialize;
 
 use super::reply::{Usage, token_usage, unreadable};
 use crate::provider::ProviderError;
 use crate::provider::bedrock::{Fault, convert_fault};
-use crate::provider::openai::convert_transport_error;
-
-type Body = Pin<Box<dyn Stream<Item = reqwest::Result<Bytes>> + Send>>;
+use crate::provider::transport::{Answer, ByteStream};
 
 /// The events of a direct ConverseStream, read as they arrive.
 pub struct DirectEvents {
-    body: Body,
+    body: ByteStream,
     buffer: BytesMut,
     decoder: MessageFrameDecoder,
     /// The decoder has taken a frame's prelude and waits for the rest of it.
@@ -33,9 +29,9 @@ pub struct DirectEvents {
 }
 
 impl DirectEvents {
-    pub fn new(response: reqwest::Response) -> Self {
+    pub fn new(response: Answer) -> Self {
         DirectEvents {
-            body: Box::pin(response.bytes_stream()),
+            body: response.into_stream(),
             buffer: BytesMut::new(),
             decoder: MessageFrameDecoder::new(),
             inside_frame: false,
@@ -58,7 +54,7 @@ impl DirectEvents {
                     self.inside_frame |= self.buffer.len() < before;
                     match self.body.next().await {
                         Some(Ok(chunk)) => self.buffer.extend_from_slice(&chunk),
-                        Some(Err(error)) => return Err(convert_transport_error(&error)),
+                        Some(Err(error)) => return Err(error),
                         None if self.inside_frame || !self.buffer.is_empty() => {
                             return Err(ProviderError::Upstream {
                                 message: "the ConverseStream reply ended inside an event frame"
