@@ -4,6 +4,7 @@
 //! Everything here is pure arithmetic over explicit [`Timestamp`](super::Timestamp)s, so every state
 //! store (in memory now, Redis later) applies the same rules.
 
+mod counts;
 mod day;
 mod quota;
 mod window;
@@ -11,6 +12,7 @@ mod window;
 use std::fmt;
 use std::time::Duration;
 
+pub use counts::SecondCounts;
 pub use day::{DAY_MINUTES, DayWindow, minute_of};
 pub use quota::{Quota, Usage};
 pub use window::{UsageWindow, WINDOW};

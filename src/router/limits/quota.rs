@@ -1,7 +1,10 @@
 //! One deployment's or consumer's quota: its [`UsageWindow`] plus its requests in flight, with the
 //! admission rule applied to both at once.
 
-use super::{DayWindow, Exceeded, LimitKind, Limits, PARALLEL_RETRY_AFTER, Remaining, UsageWindow};
+use super::{
+    DayWindow, Exceeded, LimitKind, Limits, PARALLEL_RETRY_AFTER, Remaining, SecondCounts,
+    UsageWindow,
+};
 use crate::router::clock::Timestamp;
 
 /// Usage figures for `/health` and for the routing strategies.
@@ -20,7 +23,11 @@ pub struct Usage {
 /// The window and in-flight count of one deployment or consumer.
 #[derive(Debug, Clone, Default)]
 pub struct Quota {
+    /// The exact log, for admissions under an RPM or TPM limit.
     window: UsageWindow,
+    /// Per-second counts, for admissions under neither (the log would grow with the request
+    /// rate and bound nothing).
+    seconds: SecondCounts,
     day: DayWindow,
     in_flight: u32,
 }
@@ -37,6 +44,7 @@ impl Quota {
         enforce: bool,
     ) -> Result<Remaining, Exceeded> {
         self.window.prune(now);
+        self.seconds.prune(now);
         self.day.prune(now);
         if enforce {
             self.window.check(now, limits.rpm, limits.tpm, tokens)?;
@@ -53,7 +61,11 @@ impl Quota {
                 });
             }
         }
-        self.window.record(id, now, tokens);
+        if limits.rpm.is_some() || limits.tpm.is_some() {
+            self.window.record(id, now, tokens);
+        } else {
+            self.seconds.record(id, now, tokens);
+        }
         // Only a day limit needs the day (as in the Redis store): the rest skip its upkeep.
         if limits.tpd.is_some() {
             self.day.record(id, now, tokens);
@@ -66,8 +78,13 @@ impl Quota {
     /// the request consumes nothing).
     pub fn finish(&mut self, now: Timestamp, id: u64, tokens: Option<u64>) {
         self.window.prune(now);
+        self.seconds.prune(now);
         self.day.prune(now);
         self.day.finish(id, tokens);
+        if self.seconds.finish(id, tokens) {
+            self.in_flight = self.in_flight.saturating_sub(1);
+            return;
+        }
         match tokens {
             Some(used) => {
                 self.window.settle(id, used);
@@ -82,10 +99,11 @@ impl Quota {
     /// Current usage at `now`.
     pub fn usage(&mut self, now: Timestamp) -> Usage {
         self.window.prune(now);
+        self.seconds.prune(now);
         self.day.prune(now);
         Usage {
-            requests: self.window.requests(),
-            tokens: self.window.tokens(),
+            requests: self.window.requests() + self.seconds.requests(),
+            tokens: self.window.tokens() + self.seconds.tokens(),
             in_flight: self.in_flight,
             day_tokens: self.day.tokens(),
         }
@@ -163,6 +181,32 @@ mod tests {
                 assert!(held <= tpm, "seed {seed}: {held} > {tpm}");
             }
         }
+    }
+
+    #[test]
+    fn without_rpm_or_tpm_the_minute_is_counted_by_second_and_settles_the_same() {
+        let mut q = Quota::default();
+        let unlimited = Limits::default();
+        let now = Timestamp(0);
+        for id in 0..3 {
+            assert!(q.try_admit(now, &unlimited, id, 100, true).is_ok());
+        }
+        q.finish(now, 0, Some(40));
+        q.finish(now, 1, None);
+        assert_eq!(
+            q.usage(now),
+            Usage {
+                requests: 2,
+                tokens: 140,
+                in_flight: 1,
+                day_tokens: 0,
+            }
+        );
+        assert_eq!(q.window.requests(), 0, "nothing in the exact log");
+        // A minute later the counts are gone, as the log's would be.
+        assert_eq!(q.usage(Timestamp(60_000_000)).requests, 0);
+        q.finish(Timestamp(60_000_000), 2, Some(10));
+        assert_eq!(q.usage(Timestamp(60_000_000)).in_flight, 0);
     }
 
     #[test]
