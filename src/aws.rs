@@ -239,18 +239,22 @@ impl Clients {
         &self,
         deployment: &Deployment,
     ) -> Result<aws_sdk_bedrockruntime::Client, AwsError> {
-        let config = self
-            .sdk_config(
-                deployment.profile.as_deref(),
-                deployment.region.as_deref(),
-                deployment.api_base.as_deref(),
-                Flavour::Gateway,
-            )
-            .await?;
+        let config = self.gateway_config(deployment).await?;
         let config = aws_sdk_bedrockruntime::config::Builder::from(&config)
             .interceptor(Traceparent)
             .build();
         Ok(aws_sdk_bedrockruntime::Client::from_conf(config))
+    }
+
+    /// The SDK config of a gateway deployment: its profile, Region and endpoint.
+    async fn gateway_config(&self, deployment: &Deployment) -> Result<SdkConfig, AwsError> {
+        self.sdk_config(
+            deployment.profile.as_deref(),
+            deployment.region.as_deref(),
+            deployment.api_base.as_deref(),
+            Flavour::Gateway,
+        )
+        .await
     }
 
     /// A CloudWatch Logs client.
@@ -298,14 +302,7 @@ impl Clients {
         &self,
         deployment: &Deployment,
     ) -> Result<Option<SigningTarget>, AwsError> {
-        let config = self
-            .sdk_config(
-                deployment.profile.as_deref(),
-                deployment.region.as_deref(),
-                deployment.api_base.as_deref(),
-                Flavour::Gateway,
-            )
-            .await?;
+        let config = self.gateway_config(deployment).await?;
         Ok(signing_target(&config).await)
     }
 }

@@ -52,6 +52,26 @@ pub fn exception_frame(exception_type: &str, message: &str) -> Bytes {
     )
 }
 
+/// A string header of a frame (`:event-type`, `:message-type`, …).
+pub fn header_value<'m>(message: &'m Message, name: &str) -> Option<&'m str> {
+    message
+        .headers()
+        .iter()
+        .find(|h| h.name().as_str() == name)
+        .and_then(|h| h.value().as_string().ok())
+        .map(|s| s.as_str())
+}
+
+/// The exception a stream's union member names: `throttlingException` →
+/// `ThrottlingException` (the inverse of [`stream_member`]).
+pub fn exception_of_member(member: &str) -> String {
+    let mut chars = member.chars();
+    chars
+        .next()
+        .map(|c| c.to_ascii_uppercase().to_string() + chars.as_str())
+        .unwrap_or_default()
+}
+
 /// The union member an exception is named by in a stream: `ThrottlingException` →
 /// `throttlingException`.
 pub fn stream_member(exception: &str) -> String {
@@ -67,14 +87,18 @@ mod tests {
     use super::*;
     use aws_smithy_eventstream::frame::read_message_from;
 
+    #[test]
+    fn member_names_and_exception_names_are_each_others_inverse() {
+        assert_eq!(stream_member("ThrottlingException"), "throttlingException");
+        assert_eq!(
+            exception_of_member("modelStreamErrorException"),
+            "ModelStreamErrorException"
+        );
+        assert_eq!(exception_of_member(""), "");
+    }
+
     fn header_of<'m>(message: &'m Message, name: &str) -> &'m str {
-        message
-            .headers()
-            .iter()
-            .find(|h| h.name().as_str() == name)
-            .and_then(|h| h.value().as_string().ok())
-            .map(|s| s.as_str())
-            .unwrap_or_default()
+        header_value(message, name).unwrap_or_default()
     }
 
     #[test]

@@ -39,23 +39,20 @@ impl AppState {
             .deployments()
             .filter(|d| d.provider == ProviderKind::Bedrock)
         {
+            let failed = |error| StartError::BedrockClient {
+                id: deployment.id.clone(),
+                model: deployment.model.clone(),
+                error,
+            };
             let client = clients
                 .bedrock_for_deployment(deployment)
                 .await
-                .map_err(|error| StartError::BedrockClient {
-                    id: deployment.id.clone(),
-                    model: deployment.model.clone(),
-                    error,
-                })?;
+                .map_err(failed)?;
             bedrock.push((deployment.index, client));
             let target = clients
                 .bedrock_signing_target(deployment)
                 .await
-                .map_err(|error| StartError::BedrockClient {
-                    id: deployment.id.clone(),
-                    model: deployment.model.clone(),
-                    error,
-                })?;
+                .map_err(failed)?;
             signing.extend(target.map(|target| (deployment.as_ref(), target)));
         }
         // hyper-util's client, or reqwest when a proxy is set in the environment.

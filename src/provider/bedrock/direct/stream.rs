@@ -15,6 +15,7 @@ use futures_util::StreamExt;
 use serde::Deserialize;
 
 use super::reply::{Usage, token_usage, unreadable};
+use crate::bedrock_runtime::eventstream::{exception_of_member, header_value};
 use crate::provider::ProviderError;
 use crate::provider::bedrock::{Fault, convert_fault};
 use crate::provider::transport::{Answer, ByteStream};
@@ -74,46 +75,27 @@ impl DirectEvents {
     }
 }
 
-fn header<'m>(message: &'m Message, name: &str) -> Option<&'m str> {
-    message
-        .headers()
-        .iter()
-        .find(|h| h.name().as_str() == name)
-        .and_then(|h| h.value().as_string().ok())
-        .map(|s| s.as_str())
-}
-
 /// One frame as an event: `None` for an event type this reader does not know (newer than it,
 /// skipped as the SDK skips `Unknown`), an error for an exception or error frame.
 pub fn convert_frame(message: &Message) -> Result<Option<ConverseStreamOutput>, ProviderError> {
-    match header(message, ":message-type") {
+    match header_value(message, ":message-type") {
         Some("event") => convert_event(
-            header(message, ":event-type").unwrap_or_default(),
+            header_value(message, ":event-type").unwrap_or_default(),
             message.payload(),
         ),
         Some("exception") => {
-            let member = header(message, ":exception-type").unwrap_or_default();
+            let member = header_value(message, ":exception-type").unwrap_or_default();
             Err(convert_exception(
-                &exception_name(member),
+                &exception_of_member(member),
                 message.payload(),
             ))
         }
         _ => {
-            let code = header(message, ":error-code");
-            let text = header(message, ":error-message").unwrap_or("an error frame");
+            let code = header_value(message, ":error-code");
+            let text = header_value(message, ":error-message").unwrap_or("an error frame");
             Err(convert_fault(Fault::from_code(code, None), text))
         }
     }
-}
-
-/// The exception a stream names by its union member: `throttlingException` →
-/// `ThrottlingException`.
-fn exception_name(member: &str) -> String {
-    let mut chars = member.chars();
-    chars
-        .next()
-        .map(|c| c.to_ascii_uppercase().to_string() + chars.as_str())
-        .unwrap_or_default()
 }
 
 #[derive(Deserialize)]
