@@ -66,9 +66,18 @@ impl Transport {
     /// hyper-util's client, or reqwest when the environment names a proxy.
     pub fn from_env() -> Result<Transport, TransportError> {
         if proxy_in_env(|name| std::env::var(name).ok()) {
-            Transport::reqwest()
-        } else {
-            Transport::hyper()
+            return Transport::reqwest();
+        }
+        match Transport::hyper() {
+            Ok(transport) => Ok(transport),
+            // A machine without a CA bundle can still reach plain-HTTP upstreams (the
+            // sandbox, a local model server); reqwest starts without one and fails only the
+            // HTTPS handshakes, saying why.
+            Err(TransportError::Roots(error)) => {
+                tracing::warn!(%error, "no TLS root certificates found; HTTPS upstreams will fail their handshakes");
+                Transport::reqwest()
+            }
+            Err(other) => Err(other),
         }
     }
 
