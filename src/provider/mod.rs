@@ -323,6 +323,17 @@ impl Providers {
 ///
 /// Unique within the process (a counter) and unpredictable across processes (the counter is
 /// hashed with std's randomly keyed SipHash), without needing an OS RNG per call.
+/// Puts `value` in the per-deployment table `slots` at `index` (a [`Deployment::index`]),
+/// growing the table as needed.
+///
+/// [`Deployment::index`]: crate::config::Deployment::index
+pub fn put_at<T>(slots: &mut Vec<Option<T>>, index: usize, value: T) {
+    if slots.len() <= index {
+        slots.resize_with(index + 1, || None);
+    }
+    slots[index] = Some(value);
+}
+
 pub fn completion_id() -> String {
     static NEXT: AtomicU64 = AtomicU64::new(0);
     let n = NEXT.fetch_add(1, Ordering::Relaxed);

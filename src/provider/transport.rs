@@ -157,6 +157,14 @@ impl Transport {
     }
 }
 
+/// An upstream's URL as the URI calls are sent to, parsed once per deployment: read as a URL
+/// first, which checks the host (IDNA) and normalises it (a scheme's default port dropped), as
+/// reqwest did on every call.
+pub fn parse_uri(url: &str) -> Result<http::Uri, String> {
+    let url = reqwest::Url::parse(url).map_err(|e| e.to_string())?;
+    url.as_str().parse::<http::Uri>().map_err(|e| e.to_string())
+}
+
 /// An upstream's answer: status and headers read, the body not yet.
 pub struct Answer {
     pub status: StatusCode,

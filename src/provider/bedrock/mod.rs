@@ -21,7 +21,8 @@ use crate::aws::SigningTarget;
 use crate::config::Deployment;
 use crate::openai::ChatRequest;
 use crate::provider::{
-    ChunkStream, Completion, Provider, ProviderError, Reply, StreamItem, completion_id, unix_now,
+    ChunkStream, Completion, Provider, ProviderError, Reply, StreamItem, completion_id, put_at,
+    unix_now,
 };
 use direct::{DirectConverse, DirectEvents};
 
@@ -72,12 +73,9 @@ impl BedrockProvider {
     /// A provider over one client per Bedrock deployment, each with its
     /// [`Deployment::index`].
     pub fn new(clients: impl IntoIterator<Item = (usize, Client)>) -> Self {
-        let mut slots: Vec<Option<Client>> = Vec::new();
+        let mut slots = Vec::new();
         for (index, client) in clients {
-            if slots.len() <= index {
-                slots.resize(index + 1, None);
-            }
-            slots[index] = Some(client);
+            put_at(&mut slots, index, client);
         }
         BedrockProvider {
             clients: slots,
@@ -96,10 +94,7 @@ impl BedrockProvider {
             let Some(direct) = DirectConverse::new(target, &deployment.model, http.clone()) else {
                 continue;
             };
-            if self.direct.len() <= deployment.index {
-                self.direct.resize_with(deployment.index + 1, || None);
-            }
-            self.direct[deployment.index] = Some(direct);
+            put_at(&mut self.direct, deployment.index, direct);
         }
         self
     }

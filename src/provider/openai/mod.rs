@@ -26,8 +26,10 @@ use crate::openai::{
     ChatChunk, ChatCompletion, ChatRequest, EmbeddingsRequest, EmbeddingsResponse, ErrorBody,
     StreamOptions, Usage, raw,
 };
-use crate::provider::transport::{Answer, ByteStream, Transport};
-use crate::provider::{ChunkStream, Completion, Provider, ProviderError, Reply, StreamItem};
+use crate::provider::transport::{Answer, ByteStream, Transport, parse_uri};
+use crate::provider::{
+    ChunkStream, Completion, Provider, ProviderError, Reply, StreamItem, put_at,
+};
 
 /// Where deployments without `api_base` go.
 pub const DEFAULT_API_BASE: &str = "https://api.openai.com/v1";
@@ -125,19 +127,14 @@ impl Target {
     fn of(deployment: &Deployment) -> Result<Target, ProviderError> {
         let chat = chat_completions_url(deployment.api_base.as_deref());
         let base = chat.strip_suffix("/chat/completions").unwrap_or(&chat);
-        let uri = |url: &str| {
-            // Parsed as a URL first: it checks the host (IDNA) and normalises as reqwest did.
-            let url = reqwest::Url::parse(url).map_err(|e| e.to_string())?;
-            url.as_str().parse::<http::Uri>().map_err(|e| e.to_string())
-        };
         let invalid = |e: String| ProviderError::Upstream {
             message: format!(
                 "the api_base of deployment {} is not a valid URL: {e}",
                 deployment.id
             ),
         };
-        let embeddings = uri(&format!("{base}/embeddings")).map_err(invalid)?;
-        let chat = uri(&chat).map_err(invalid)?;
+        let embeddings = parse_uri(&format!("{base}/embeddings")).map_err(invalid)?;
+        let chat = parse_uri(&chat).map_err(invalid)?;
         let authorization =
             match &deployment.api_key {
                 Some(key) => {
@@ -186,11 +183,7 @@ impl OpenAiProvider {
     ) -> Self {
         for deployment in deployments {
             if let Ok(target) = Target::of(deployment) {
-                let index = deployment.index;
-                if self.targets.len() <= index {
-                    self.targets.resize_with(index + 1, || None);
-                }
-                self.targets[index] = Some(target);
+                put_at(&mut self.targets, deployment.index, target);
             }
         }
         self

@@ -81,16 +81,15 @@ impl Quota {
         self.seconds.prune(now);
         self.day.prune(now);
         self.day.finish(id, tokens);
-        if self.seconds.finish(id, tokens) {
-            self.in_flight = self.in_flight.saturating_sub(1);
-            return;
-        }
-        match tokens {
-            Some(used) => {
-                self.window.settle(id, used);
-            }
-            None => {
-                self.window.release(id);
+        // Counted in one of the two: the per-second counts say whether it was theirs.
+        if !self.seconds.finish(id, tokens) {
+            match tokens {
+                Some(used) => {
+                    self.window.settle(id, used);
+                }
+                None => {
+                    self.window.release(id);
+                }
             }
         }
         self.in_flight = self.in_flight.saturating_sub(1);

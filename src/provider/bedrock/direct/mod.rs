@@ -14,6 +14,7 @@ mod credentials;
 mod reply;
 mod stream;
 
+use std::borrow::Cow;
 use std::time::SystemTime;
 
 use aws_sdk_bedrockruntime::operation::converse::ConverseOutput;
@@ -24,14 +25,15 @@ use http::{HeaderName, HeaderValue};
 
 use crate::aws::SigningTarget;
 use crate::provider::ProviderError;
-use crate::provider::transport::{Answer, Transport};
+use crate::provider::transport::{Answer, Transport, parse_uri};
 
 pub use body::converse_body;
 pub use credentials::CredentialCache;
 pub use reply::{convert_error_reply, parse_reply};
 pub use stream::DirectEvents;
 
-/// One operation's address: the URI sent to, and the same as text for signing.
+/// One operation's address: the URI sent to, and the same as text for signing (kept, not
+/// written out again on every call).
 #[derive(Debug, Clone)]
 struct Operation {
     uri: http::Uri,
@@ -55,25 +57,18 @@ pub struct DirectConverse {
 impl DirectConverse {
     /// Direct calls of `model` at `target`, or `None` when its endpoint is not a URL.
     pub fn new(target: SigningTarget, model: &str, http: Transport) -> Option<Self> {
-        let url = |operation| {
-            // Parsed as a URL first: it drops a scheme's default port, as the `Host` sent does.
-            let url =
-                reqwest::Url::parse(&operation_url(&target.endpoint, model, operation)).ok()?;
-            let host = match url.port() {
-                Some(port) => format!("{}:{port}", url.host_str()?),
-                None => url.host_str()?.to_owned(),
-            };
-            let uri = url.as_str().parse::<http::Uri>().ok()?;
-            Some((
-                Operation {
-                    uri,
-                    url: url.into(),
-                },
-                host,
-            ))
+        let operation = |name| {
+            let uri = parse_uri(&operation_url(&target.endpoint, model, name)).ok()?;
+            Some(Operation {
+                url: uri.to_string(),
+                uri,
+            })
         };
-        let (converse, host) = url("converse")?;
-        let (converse_stream, _) = url("converse-stream")?;
+        let converse = operation("converse")?;
+        let converse_stream = operation("converse-stream")?;
+        // The URI's authority, which names the port only when it is not the scheme's default:
+        // the `Host` hyper sends.
+        let host = converse.uri.authority()?.as_str().to_owned();
         Some(DirectConverse {
             converse,
             converse_stream,
@@ -110,10 +105,11 @@ impl DirectConverse {
             traceparent.as_deref(),
         )?;
         let headers = headers.into_iter().filter_map(|(name, value)| {
-            Some((
-                HeaderName::from_static(name),
-                HeaderValue::try_from(value).ok()?,
-            ))
+            let value = match value {
+                Cow::Borrowed(value) => HeaderValue::from_str(value).ok()?,
+                Cow::Owned(value) => HeaderValue::try_from(value).ok()?,
+            };
+            Some((HeaderName::from_static(name), value))
         });
         let response = self.http.post(&operation.uri, headers, body).await?;
         let status = response.status;
@@ -132,25 +128,23 @@ impl DirectConverse {
             &bytes,
         ))
     }
-}
 
-impl DirectConverse {
     /// The headers of a call with `body` at `now`: `Host`, `Content-Type` and any
     /// `traceparent` (all signed), then what SigV4 adds (`X-Amz-Date`, `Authorization`, and
     /// `X-Amz-Security-Token` with temporary credentials).
-    fn signed_headers(
-        &self,
+    fn signed_headers<'a>(
+        &'a self,
         url: &str,
         body: &[u8],
         credentials: aws_credential_types::Credentials,
         now: SystemTime,
-        traceparent: Option<&str>,
-    ) -> Result<Vec<(&'static str, String)>, ProviderError> {
-        let mut headers: Vec<(&'static str, String)> = Vec::with_capacity(6);
-        headers.push((HOST.as_str(), self.host.clone()));
-        headers.push((CONTENT_TYPE.as_str(), "application/json".to_owned()));
+        traceparent: Option<&'a str>,
+    ) -> Result<Vec<(&'static str, Cow<'a, str>)>, ProviderError> {
+        let mut headers = Vec::with_capacity(6);
+        headers.push((HOST.as_str(), Cow::Borrowed(self.host.as_str())));
+        headers.push((CONTENT_TYPE.as_str(), Cow::Borrowed("application/json")));
         if let Some(traceparent) = traceparent {
-            headers.push(("traceparent", traceparent.to_owned()));
+            headers.push(("traceparent", Cow::Borrowed(traceparent)));
         }
         let identity = credentials.into();
         let params = SigningParams::builder()
@@ -165,7 +159,7 @@ impl DirectConverse {
         let signable = SignableRequest::new(
             "POST",
             url,
-            headers.iter().map(|(name, value)| (*name, value.as_str())),
+            headers.iter().map(|(name, value)| (*name, value.as_ref())),
             SignableBody::Bytes(body),
         )
         .map_err(signing_failed)?;
@@ -174,7 +168,7 @@ impl DirectConverse {
             .into_parts();
         let (added, _) = instructions.into_parts();
         for header in added {
-            headers.push((header.name(), header.value().to_owned()));
+            headers.push((header.name(), Cow::Owned(header.value().to_owned())));
         }
         Ok(headers)
     }
