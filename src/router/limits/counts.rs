@@ -16,30 +16,41 @@ use crate::router::clock::Timestamp;
 
 const SECOND_US: u64 = 1_000_000;
 
-/// A bucket: (second, requests, tokens).
+/// Requests and tokens of the last minute, by second.
+pub type SecondCounts = Buckets<SECOND_US, { WINDOW.as_secs() }>;
+
+/// A bucket: (its index, requests, tokens).
 type Bucket = (u64, u64, u64);
 
-/// Requests and tokens of the last minute, by second.
+/// Requests and tokens over the last `SPAN` buckets of `WIDTH_US` microseconds each, with the
+/// reservations of the requests in flight: the shape of both the minute by second
+/// ([`SecondCounts`]) and the day by minute ([`DayWindow`](super::DayWindow)).
 #[derive(Debug, Clone, Default)]
-pub struct SecondCounts {
+pub struct Buckets<const WIDTH_US: u64, const SPAN: u64> {
     /// Oldest first.
     buckets: VecDeque<Bucket>,
     requests: u64,
     tokens: u64,
-    /// Requests admitted and not finished: their second and reservation.
+    /// Requests admitted and not finished: their bucket and reservation.
     open: HashMap<u64, (u64, u64)>,
 }
 
-fn second_of(now: Timestamp) -> u64 {
-    now.0 / SECOND_US
-}
+impl<const WIDTH_US: u64, const SPAN: u64> Buckets<WIDTH_US, SPAN> {
+    /// The bucket a timestamp falls in.
+    pub fn bucket_of(now: Timestamp) -> u64 {
+        now.0 / WIDTH_US
+    }
 
-impl SecondCounts {
-    /// Drops the seconds that have left the window at `now`.
+    /// Each bucket's index and tokens, oldest first.
+    pub fn tokens_by_bucket(&self) -> impl Iterator<Item = (u64, u64)> + '_ {
+        self.buckets.iter().map(|&(at, _, tokens)| (at, tokens))
+    }
+
+    /// Drops the buckets that have left the span at `now`.
     pub fn prune(&mut self, now: Timestamp) {
-        let second = second_of(now);
+        let current = Self::bucket_of(now);
         while let Some(&(at, requests, tokens)) = self.buckets.front() {
-            if second.saturating_sub(at) < WINDOW.as_secs() {
+            if current.saturating_sub(at) < SPAN {
                 break;
             }
             self.requests = self.requests.saturating_sub(requests);
@@ -48,19 +59,19 @@ impl SecondCounts {
         }
     }
 
-    /// Requests in the window (as of the last `prune`).
+    /// Requests in the span (as of the last `prune`).
     pub fn requests(&self) -> u64 {
         self.requests
     }
 
-    /// Tokens reserved or used in the window (as of the last `prune`).
+    /// Tokens reserved or used in the span (as of the last `prune`).
     pub fn tokens(&self) -> u64 {
         self.tokens
     }
 
     /// Counts request `id`, reserving `tokens`, at `now`.
     pub fn record(&mut self, id: u64, now: Timestamp, tokens: u64) {
-        let second = second_of(now);
+        let second = Self::bucket_of(now);
         match self.buckets.back_mut() {
             Some((at, requests, reserved)) if *at == second => {
                 *requests += 1;
@@ -73,9 +84,9 @@ impl SecondCounts {
         self.open.insert(id, (second, tokens));
     }
 
-    /// Request `id` finished: its second takes `tokens` instead of its reservation, or loses
-    /// the request and its reservation (`None`: never sent), if that second is still in the
-    /// window. Returns whether `id` was counted here.
+    /// Request `id` finished: its bucket takes `tokens` instead of its reservation, or loses
+    /// the request and its reservation (`None`: never sent), if that bucket is still in the
+    /// span. Returns whether `id` was counted here.
     pub fn finish(&mut self, id: u64, tokens: Option<u64>) -> bool {
         let Some((second, reserved)) = self.open.remove(&id) else {
             return false;

@@ -4,9 +4,9 @@
 //! is still within the day. A request fits when the day's total plus its reservation stays
 //! within `tpd`.
 
-use std::collections::{HashMap, VecDeque};
 use std::time::Duration;
 
+use super::counts::Buckets;
 use super::{Exceeded, LimitKind};
 use crate::router::clock::Timestamp;
 
@@ -17,41 +17,31 @@ const MINUTE_US: u64 = 60_000_000;
 
 /// The minute a timestamp falls in.
 pub fn minute_of(now: Timestamp) -> u64 {
-    now.0 / MINUTE_US
+    Buckets::<MINUTE_US, DAY_MINUTES>::bucket_of(now)
 }
 
 /// One deployment's day of tokens.
 #[derive(Debug, Clone, Default)]
 pub struct DayWindow {
-    /// (minute, tokens), oldest first.
-    buckets: VecDeque<(u64, u64)>,
-    total: u64,
-    /// Requests admitted and not finished: their minute and reservation.
-    open: HashMap<u64, (u64, u64)>,
+    minutes: Buckets<MINUTE_US, DAY_MINUTES>,
 }
 
 impl DayWindow {
     /// Drops the minutes that have left the day at `now`.
     pub fn prune(&mut self, now: Timestamp) {
-        let minute = minute_of(now);
-        while let Some((at, tokens)) = self.buckets.front() {
-            if minute.saturating_sub(*at) < DAY_MINUTES {
-                break;
-            }
-            self.total = self.total.saturating_sub(*tokens);
-            self.buckets.pop_front();
-        }
+        self.minutes.prune(now);
     }
 
     /// Tokens counted in the day (as of the last `prune`).
     pub fn tokens(&self) -> u64 {
-        self.total
+        self.minutes.tokens()
     }
 
     /// Whether `tokens` more fit under `tpd`; call after `prune(now)`. A refusal says when the
     /// oldest minutes whose departure makes room leave the day.
     pub fn check(&self, now: Timestamp, tpd: u64, tokens: u64) -> Result<(), Exceeded> {
-        if self.total.saturating_add(tokens) <= tpd {
+        let total = self.minutes.tokens();
+        if total.saturating_add(tokens) <= tpd {
             return Ok(());
         }
         let day = Duration::from_secs(DAY_MINUTES * 60);
@@ -63,9 +53,9 @@ impl DayWindow {
         if tokens > tpd {
             return Err(exceeded(day));
         }
-        let mut left = self.total;
-        for (minute, bucket) in &self.buckets {
-            left = left.saturating_sub(*bucket);
+        let mut left = total;
+        for (minute, bucket) in self.minutes.tokens_by_bucket() {
+            left = left.saturating_sub(bucket);
             if left + tokens <= tpd {
                 let leaves = Timestamp((minute + DAY_MINUTES) * MINUTE_US);
                 return Err(exceeded(now.until(leaves)));
@@ -76,31 +66,13 @@ impl DayWindow {
 
     /// Counts request `id`'s reservation of `tokens` at `now`.
     pub fn record(&mut self, id: u64, now: Timestamp, tokens: u64) {
-        let minute = minute_of(now);
-        self.add(minute, tokens as i64);
-        self.open.insert(id, (minute, tokens));
+        self.minutes.record(id, now, tokens);
     }
 
     /// Request `id` finished: its minute takes `tokens` (`None`: nothing) instead of its
     /// reservation, if that minute is still in the day.
     pub fn finish(&mut self, id: u64, tokens: Option<u64>) {
-        let Some((minute, reserved)) = self.open.remove(&id) else {
-            return;
-        };
-        let used = tokens.unwrap_or(0);
-        if self.buckets.iter().any(|(at, _)| *at == minute) {
-            self.add(minute, used as i64 - reserved as i64);
-        }
-    }
-
-    fn add(&mut self, minute: u64, tokens: i64) {
-        match self.buckets.iter_mut().rev().find(|(at, _)| *at == minute) {
-            Some((_, bucket)) => *bucket = bucket.saturating_add_signed(tokens),
-            None => self
-                .buckets
-                .push_back((minute, 0u64.saturating_add_signed(tokens))),
-        }
-        self.total = self.total.saturating_add_signed(tokens);
+        self.minutes.finish(id, tokens);
     }
 }
 
